@@ -1,0 +1,82 @@
+"""The pacing interface: pure policies fed timestamped observations, asked how many to launch.
+
+A policy never reads a clock, sleeps, or does I/O. The live campaign runner, the virtual-time
+simulator and the tests all drive the same objects through ``observe`` and ``decide``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class AgentStatus(enum.StrEnum):
+    LOGGED_OUT = "logged_out"
+    IDLE = "idle"
+    TALKING = "talking"
+    WRAPUP = "wrapup"
+    PAUSED = "paused"
+
+
+class Outcome(enum.StrEnum):
+    """What an observation reports about one call."""
+
+    LAUNCHED = "launched"
+    HUMAN_ANSWERED = "human_answered"
+    MACHINE_ANSWERED = "machine_answered"
+    FAILED = "failed"  # busy / no answer / invalid / congestion ... (cause says which)
+    CONNECTED = "connected"  # handed to an agent (wait = seconds from answer to agent)
+    ABANDONED = "abandoned"  # answered, no agent within the limit
+
+
+@dataclass(frozen=True)
+class CallObservation:
+    """Something happened to call ``call_id`` at time ``at`` (seconds, any epoch)."""
+
+    at: float
+    call_id: str
+    outcome: Outcome
+    cause: int = 0
+    duration: float = 0.0  # launch → this event
+    wait: float = 0.0  # answer → agent, for CONNECTED / ABANDONED
+
+
+@dataclass(frozen=True)
+class AgentObservation:
+    """Agent ``agent`` entered ``status`` at time ``at``."""
+
+    at: float
+    agent: str
+    status: AgentStatus
+
+
+Observation = CallObservation | AgentObservation
+
+
+@dataclass(frozen=True)
+class AgentView:
+    agent: str
+    status: AgentStatus
+    since: float  # when the agent entered this status
+
+
+@dataclass(frozen=True)
+class PacingView:
+    """What a real dialer knows right now; built by the runner or the simulator."""
+
+    agents: tuple[AgentView, ...] = ()
+    ringing: tuple[float, ...] = ()  # launch times of calls not yet answered or ended
+    waiting: tuple[float, ...] = ()  # answer times of answered calls waiting for an agent
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def count(self, status: AgentStatus) -> int:
+        return sum(1 for a in self.agents if a.status == status)
+
+
+class PacingPolicy(Protocol):
+    """A pacing policy. ``decide`` returns how many new calls to launch now (never negative)."""
+
+    def observe(self, observation: Observation) -> None: ...
+
+    def decide(self, now: float, view: PacingView) -> int: ...

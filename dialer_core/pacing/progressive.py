@@ -1,0 +1,22 @@
+"""Progressive pacing: a fixed number of lines per idle agent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dialer_core.pacing.interface import AgentStatus, Observation, PacingView
+
+
+@dataclass
+class Progressive:
+    """Keep ``lines_per_agent`` calls in flight for each idle agent, minus calls already out."""
+
+    lines_per_agent: float = 1.0
+
+    def observe(self, observation: Observation) -> None:
+        """Progressive pacing keeps no history."""
+
+    def decide(self, now: float, view: PacingView) -> int:
+        idle = view.count(AgentStatus.IDLE)
+        in_flight = len(view.ringing) + len(view.waiting)
+        return max(0, int(idle * self.lines_per_agent) - in_flight)

@@ -1,0 +1,36 @@
+"""The driver protocol every PBX backend implements (Asterisk AMI, FreeSWITCH ESL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from pbx.model import AgentEvent, AgentState, CallEvent, CallRequest
+
+
+class PbxDriver(Protocol):
+    """What the campaign runner needs from a PBX. All call ids are ours (see pbx.model)."""
+
+    async def connect(self) -> None:
+        """Connect and log in; raises with the host and the PBX's own message on failure."""
+
+    async def originate(self, request: CallRequest) -> None:
+        """Send the originate once. Never re-sent by the driver, even after a reconnect.
+
+        The outcome arrives as events; a synchronous refusal arrives as OriginateFailed.
+        """
+
+    async def hangup(self, call_id: str) -> None:
+        """Hang up a call we placed."""
+
+    def events(self) -> AsyncIterator[CallEvent | AgentEvent]:
+        """Call and agent events, in the order the PBX reported them."""
+
+    async def live_calls(self) -> set[str]:
+        """Call ids of our channels that still exist (reconciliation after a reconnect)."""
+
+    async def agents(self) -> list[AgentState]:
+        """Current queue member states (at start-up and after a reconnect)."""
+
+    async def close(self) -> None:
+        """Log off and close the link."""

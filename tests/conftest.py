@@ -1,0 +1,77 @@
+"""Shared fixtures: one embedded PostgreSQL for the session, a fresh database per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from dialer_core.store.database import create_pool  # noqa: E402
+from dialer_core.store.embedded import EmbeddedPostgres  # noqa: E402
+from dialer_core.store.migrate import migrate  # noqa: E402
+
+TEMPLATE = "pacedial_template"
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The embedded server (or $PACEDIAL_TEST_DATABASE_URL's server) with a migrated template."""
+    external = os.environ.get("PACEDIAL_TEST_DATABASE_URL")
+    if external:
+        yield external.rsplit("/", 1)[0]
+        return
+    root = Path(tempfile.mkdtemp(prefix="pacedial-test-"))
+    root.chmod(0o755)
+    server = EmbeddedPostgres(root / "pg", database=TEMPLATE)
+    dsn = server.start()
+    yield dsn.rsplit("/", 1)[0]
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def pg_template(pg_server):
+    conn = await asyncpg.connect(f"{pg_server}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}"')
+        await conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+    finally:
+        await conn.close()
+    conn = await asyncpg.connect(f"{pg_server}/{TEMPLATE}")
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return TEMPLATE
+
+
+@pytest.fixture
+async def db_dsn(pg_server, pg_template):
+    """A freshly migrated database of its own for one test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(f"{pg_server}/postgres")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    finally:
+        await admin.close()
+    yield f"{pg_server}/{name}"
+    admin = await asyncpg.connect(f"{pg_server}/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def db(db_dsn):
+    pool = await create_pool(db_dsn)
+    yield pool
+    await pool.close()
