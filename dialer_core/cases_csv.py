@@ -76,7 +76,7 @@ class CsvFileError(ValueError):
 
 
 def detect_encoding(data: bytes) -> str:
-    """UTF-8 unless most lines only decode as GB18030 (GBK exports from Excel on Chinese Windows)."""
+    """UTF-8, unless most non-ASCII lines fail UTF-8 (then GB18030, a superset of GBK)."""
     if data.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
     utf8_bad = utf8_non_ascii = 0
