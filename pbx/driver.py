@@ -26,6 +26,10 @@ class PbxDriver(Protocol):
     def events(self) -> AsyncIterator[CallEvent | AgentEvent]:
         """Call and agent events, in the order the PBX reported them."""
 
+    # After a reconnect the driver itself re-syncs: calls whose channels vanished while the link
+    # was down end with a Hangup event (so every attempt still gets exactly one end), and agent
+    # states are re-read and emitted as AgentEvents.
+
     async def live_calls(self) -> set[str]:
         """Call ids of our channels that still exist (reconciliation after a reconnect)."""
 

@@ -136,3 +136,11 @@ class AgentEvent:
     """An agent's state changed."""
 
     state: AgentState
+
+
+@dataclass(frozen=True)
+class AgentConnected(CallEvent):
+    """An agent picked up this answered call (AMI AgentConnect / mod_callcenter bridge)."""
+
+    agent: str
+    wait: float  # seconds the caller waited in the queue

@@ -1,0 +1,52 @@
+"""Which live call belongs to which campaign runner, for the answered-call handlers.
+
+The FastAGI / outbound-ESL handler only knows the call id (a channel variable); it looks the
+call up here to learn the case, the campaign's settings and whom to report the outcome to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from dialer_core.campaign.config import CampaignConfig
+from dialer_core.store.attempts import Contact
+
+
+class AnsweredCallSink(Protocol):
+    """Where a handler reports what happened on an answered call."""
+
+    def queue_wait_started(self, call_id: str) -> None: ...
+
+    async def abandoned(self, call_id: str) -> None: ...
+
+    async def handler_finished(
+        self, call_id: str, disposition: str, detail: dict[str, Any]
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class LiveCall:
+    call_id: str
+    campaign: CampaignConfig
+    contact: Contact
+    sink: AnsweredCallSink
+
+
+class CallRegistry:
+    """call id → LiveCall, shared by the runners and the answered-call server of one process."""
+
+    def __init__(self) -> None:
+        self._calls: dict[str, LiveCall] = {}
+
+    def add(self, call: LiveCall) -> None:
+        self._calls[call.call_id] = call
+
+    def remove(self, call_id: str) -> None:
+        self._calls.pop(call_id, None)
+
+    def get(self, call_id: str) -> LiveCall | None:
+        return self._calls.get(call_id)
+
+    def __len__(self) -> int:
+        return len(self._calls)

@@ -1,0 +1,62 @@
+"""Wiring one process: database pool, answered-call server, PBX driver, campaign runners."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from dataclasses import dataclass
+
+import asyncpg
+
+from agi_scripts.answered import make_answered_handler
+from dialer_core.campaign.config import CampaignConfig
+from dialer_core.campaign.registry import CallRegistry
+from dialer_core.campaign.runner import CampaignRunner, RunnerStats
+from dialer_core.pacing.factory import make_policy
+from dialer_core.store.cases import ensure_campaign
+from pbx.asterisk.agi_server import FastAgiServer
+from pbx.driver import PbxDriver
+
+
+def runner_id(campaign: str) -> str:
+    """A stable id for this host's runner of a campaign (its open attempts survive a restart)."""
+    return f"{socket.gethostname()}:{campaign}:{os.environ.get('PACEDIAL_NODE', '0')}"
+
+
+@dataclass
+class AnsweredCallServer:
+    """The FastAGI server handing answered calls to this process's runners."""
+
+    registry: CallRegistry
+    server: FastAgiServer
+
+    @classmethod
+    async def start(cls, host: str = "127.0.0.1", port: int = 0) -> AnsweredCallServer:
+        registry = CallRegistry()
+        server = FastAgiServer(make_answered_handler(registry), host=host, port=port)
+        await server.start()
+        return cls(registry, server)
+
+    async def close(self) -> None:
+        await self.server.close()
+
+
+async def run_campaign(
+    pool: asyncpg.Pool,
+    driver: PbxDriver,
+    campaign: CampaignConfig,
+    registry: CallRegistry,
+    stop: asyncio.Event,
+    runner: list[CampaignRunner] | None = None,
+) -> RunnerStats:
+    """Run ``campaign`` until ``stop``; ``runner`` (if given) receives the live runner object."""
+    async with pool.acquire() as conn:
+        campaign_id = await ensure_campaign(conn, campaign.name, campaign.mode, campaign.raw)
+    policy = make_policy(campaign.mode, campaign.pacing)
+    live = CampaignRunner(
+        pool, driver, campaign, campaign_id, policy, registry, runner_id=runner_id(campaign.name)
+    )
+    if runner is not None:
+        runner.append(live)
+    return await live.run(stop)

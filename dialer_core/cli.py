@@ -1,0 +1,146 @@
+"""The ``pacedial`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from dialer_core.config_errors import ConfigError
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+
+
+async def _cmd_import(args: argparse.Namespace) -> int:
+    from dialer_core.cases_csv import parse_cases_csv
+    from dialer_core.store.cases import ensure_campaign, import_cases
+    from dialer_core.store.database import open_database
+
+    path = Path(args.csv)
+    parsed = parse_cases_csv(
+        path.read_bytes(), default_country=args.country, encoding=args.encoding
+    )
+    for err in parsed.errors:
+        print(f"{path}: {err}", file=sys.stderr)
+    async with open_database() as pool, pool.acquire() as conn:
+        campaign_id = await ensure_campaign(conn, args.campaign)
+        summary = await import_cases(conn, campaign_id, parsed.rows, parsed.errors, str(path))
+    print(f"{path} ({parsed.encoding}): {summary}")
+    return 0
+
+
+async def _cmd_db(args: argparse.Namespace) -> int:
+    from dialer_core.store.database import open_database
+    from dialer_core.store.embedded import EmbeddedPostgres, default_data_dir
+    from dialer_core.store.migrate import migrate
+
+    if args.db_command == "stop":
+        EmbeddedPostgres(default_data_dir()).stop()
+        print("embedded PostgreSQL stopped")
+        return 0
+    async with open_database(apply_migrations=False) as pool, pool.acquire() as conn:
+        applied = await migrate(conn)
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    return 0
+
+
+async def _cmd_run(args: argparse.Namespace) -> int:
+    from dialer_core.live import run_live
+
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    return await run_live(args.site, args.campaign, stop, duration=args.duration)
+
+
+async def _cmd_demo(args: argparse.Namespace) -> int:
+    from dialer_core.demo import run_demo
+
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    return await run_demo(
+        duration=args.duration,
+        agents=args.agents,
+        cases=args.cases,
+        seed=args.seed,
+        time_scale=args.time_scale,
+        stop=stop,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pacedial", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run a campaign against the simulated PBX (no setup)")
+    demo.add_argument("--duration", type=float, default=60.0, help="seconds to dial (60)")
+    demo.add_argument("--agents", type=int, default=10, help="simulated agents (10)")
+    demo.add_argument("--cases", type=int, default=2000, help="generated cases (2000)")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument(
+        "--time-scale", type=float, default=20.0, help="simulated seconds per real second (20)"
+    )
+
+    imp = sub.add_parser("import", help="import a CSV of overdue cases into a campaign")
+    imp.add_argument("csv")
+    imp.add_argument("--campaign", required=True)
+    imp.add_argument("--country", default="CN", help="country of numbers without +CC (CN)")
+    imp.add_argument("--encoding", default="auto", help="auto (UTF-8 or GBK), utf-8, gbk")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_argument("db_command", choices=["migrate", "stop"])
+
+    run = sub.add_parser("run", help="run a campaign against a real PBX")
+    run.add_argument("--site", required=True, help="site TOML (PBX, database, FastAGI)")
+    run.add_argument("--campaign", required=True, help="campaign TOML")
+    run.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+
+    sim = sub.add_parser("simulate", help="virtual-time day simulator for pacing", add_help=False)
+    sim.add_argument("rest", nargs=argparse.REMAINDER)
+    robot = sub.add_parser("robot", help="robot scripts (robot check script.toml)", add_help=False)
+    robot.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Sub-tools with their own argument parsers.
+    if argv[:1] == ["simulate"]:
+        from dialer_core.simulate.cli import main as simulate_main
+
+        return simulate_main(argv[1:])
+    if argv[:1] == ["robot"]:
+        from agi_scripts.robot.cli import main as robot_main
+
+        return robot_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    handlers = {"import": _cmd_import, "db": _cmd_db, "run": _cmd_run, "demo": _cmd_demo}
+    try:
+        return asyncio.run(handlers[args.command](args))
+    except ConfigError as exc:
+        print(f"pacedial: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

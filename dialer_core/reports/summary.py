@@ -1,0 +1,74 @@
+"""The end-of-run summary, read back from the database (SQL aggregates, not Python loops)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    attempts: int
+    open_attempts: int
+    by_disposition: tuple[tuple[str, int], ...]
+    answered: int
+    connected: int
+    abandoned: int
+    talk_seconds: float
+
+    @property
+    def abandon_rate(self) -> float:
+        """Abandoned calls over live answers (the regulators' definition)."""
+        live = self.connected + self.abandoned
+        return self.abandoned / live if live else 0.0
+
+
+async def campaign_summary(conn: asyncpg.Connection, campaign_id: int) -> RunSummary:
+    """Counts for one campaign's attempts."""
+    totals = await conn.fetchrow(
+        """SELECT count(*) AS attempts,
+                  count(*) FILTER (WHERE state <> 'done') AS open_attempts,
+                  count(*) FILTER (WHERE answered_at IS NOT NULL) AS answered,
+                  count(*) FILTER (WHERE disposition = 'agent_talked') AS connected,
+                  count(*) FILTER (WHERE abandoned) AS abandoned,
+                  coalesce(sum(talk_seconds) FILTER (WHERE disposition = 'agent_talked'), 0)
+                      AS talk_seconds
+           FROM attempts WHERE campaign_id = $1""",
+        campaign_id,
+    )
+    rows = await conn.fetch(
+        """SELECT disposition, count(*) AS n FROM attempts
+           WHERE campaign_id = $1 AND disposition IS NOT NULL
+           GROUP BY disposition ORDER BY n DESC, disposition""",
+        campaign_id,
+    )
+    return RunSummary(
+        attempts=totals["attempts"],
+        open_attempts=totals["open_attempts"],
+        by_disposition=tuple((r["disposition"], r["n"]) for r in rows),
+        answered=totals["answered"],
+        connected=totals["connected"],
+        abandoned=totals["abandoned"],
+        talk_seconds=float(totals["talk_seconds"]),
+    )
+
+
+def format_summary(summary: RunSummary, *, agents: int, agent_utilization: float | None) -> str:
+    """A plain-text table for the terminal."""
+    lines = ["", "disposition          calls", "-------------------- -----"]
+    lines += [f"{name:<20} {n:>5}" for name, n in summary.by_disposition]
+    lines += [
+        "-------------------- -----",
+        f"{'attempts':<20} {summary.attempts:>5}",
+        f"{'answered':<20} {summary.answered:>5}",
+        f"{'connected to agent':<20} {summary.connected:>5}",
+        f"{'abandoned':<20} {summary.abandoned:>5}   ({summary.abandon_rate:.1%} of live answers)",
+        f"{'still open':<20} {summary.open_attempts:>5}",
+    ]
+    if agent_utilization is not None:
+        lines.append(
+            f"{'agent utilization':<20} {agent_utilization:>5.0%}   "
+            f"(talking / logged-in time, {agents} agents)"
+        )
+    return "\n".join(lines)

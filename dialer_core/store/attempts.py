@@ -1,0 +1,232 @@
+"""Leasing contacts and writing attempts: the only SQL the campaign runner runs per call."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A leased case with the phone to dial next."""
+
+    case_id: int
+    phone_id: int
+    e164: str
+    country: str
+    province: str
+    city: str
+    attempt_no: int  # 1 for the first attempt of this case
+    external_id: str
+    debtor_name: str
+    amount_minor: int
+    currency: str
+    days_past_due: int
+    product: str
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """Everything known when a call is over; written once, in one transaction."""
+
+    call_id: str
+    ended_at: datetime
+    disposition: str
+    pbx_result: str
+    q850_cause: int | None
+    cause_text: str
+    talk_seconds: float
+    next_attempt_at: datetime | None  # None: this case is finished
+    stop_phone: bool = False  # the number is dead (invalid): move to the case's next phone
+    stop_reason: str = ""
+    detail: dict | None = None
+
+
+async def lease_contacts(
+    conn: asyncpg.Connection,
+    campaign_id: int,
+    runner: str,
+    limit: int,
+    now: datetime,
+    lease: timedelta,
+) -> list[Contact]:
+    """Lease up to ``limit`` due cases nobody else holds (FOR UPDATE SKIP LOCKED)."""
+    if limit <= 0:
+        return []
+    rows = await conn.fetch(
+        """WITH due AS (
+               SELECT case_id FROM schedule
+               WHERE campaign_id = $1 AND next_attempt_at <= $2
+                 AND (lease_until IS NULL OR lease_until < $2)
+               ORDER BY priority DESC, next_attempt_at
+               LIMIT $3
+               FOR UPDATE SKIP LOCKED)
+           UPDATE schedule s SET leased_by = $4, lease_until = $2 + $5::interval
+           FROM due, phones p, cases c
+           WHERE s.case_id = due.case_id AND p.id = s.phone_id AND c.id = s.case_id
+           RETURNING s.case_id, s.phone_id, p.e164, p.country, p.province, p.city,
+                     s.attempts + 1 AS attempt_no, c.external_id, c.debtor_name,
+                     c.amount_minor, c.currency, c.days_past_due, c.product""",
+        campaign_id,
+        now,
+        limit,
+        runner,
+        lease,
+    )
+    return [Contact(**dict(r)) for r in rows]
+
+
+async def release_lease(
+    conn: asyncpg.Connection, case_id: int, runner: str, retry_at: datetime | None = None
+) -> None:
+    """Give a leased case back without dialing it (e.g. the rules said not now)."""
+    await conn.execute(
+        """UPDATE schedule SET leased_by = NULL, lease_until = NULL,
+                  next_attempt_at = COALESCE($3, next_attempt_at)
+           WHERE case_id = $1 AND leased_by = $2""",
+        case_id,
+        runner,
+        retry_at,
+    )
+
+
+async def renew_leases(
+    conn: asyncpg.Connection, runner: str, case_ids: list[int], until: datetime
+) -> None:
+    """Keep the leases of cases whose calls are still in flight."""
+    await conn.execute(
+        "UPDATE schedule SET lease_until = $3 WHERE leased_by = $1 AND case_id = ANY($2)",
+        runner,
+        case_ids,
+        until,
+    )
+
+
+async def create_attempt(
+    conn: asyncpg.Connection,
+    campaign_id: int,
+    contact: Contact,
+    runner: str,
+    caller_id: str,
+    now: datetime,
+) -> str | None:
+    """Write the attempt row (state dialing) BEFORE the originate; return its call id.
+
+    Returns None when the case already has an open attempt (another runner dials it): the
+    partial unique index makes a double dial impossible whatever the leases say.
+    """
+    call_id = str(uuid.uuid4())
+    try:
+        await conn.execute(
+            """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no,
+                                     caller_id, runner, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            call_id,
+            campaign_id,
+            contact.case_id,
+            contact.phone_id,
+            contact.attempt_no,
+            caller_id,
+            runner,
+            now,
+        )
+    except asyncpg.UniqueViolationError:
+        return None
+    return call_id
+
+
+async def mark_state(conn: asyncpg.Connection, call_id: str, state: str, at: datetime) -> None:
+    """Record progress (ringing / answered) of an open attempt; never reopens a done one."""
+    column = {"ringing": "ringing_at", "answered": "answered_at"}[state]
+    await conn.execute(
+        f"""UPDATE attempts SET state = $2, {column} = COALESCE({column}, $3)
+            WHERE call_id = $1 AND state <> 'done'""",
+        call_id,
+        state,
+        at,
+    )
+
+
+async def record_connect(
+    conn: asyncpg.Connection,
+    call_id: str,
+    *,
+    connected_at: datetime | None,
+    agent: str,
+    abandoned: bool,
+    detail: dict | None = None,
+) -> None:
+    """What the answered-call handler saw: connected to an agent, or abandoned."""
+    await conn.execute(
+        """UPDATE attempts SET connected_at = $2, agent = $3, abandoned = $4,
+                  detail = detail || $5::jsonb
+           WHERE call_id = $1""",
+        call_id,
+        connected_at,
+        agent,
+        abandoned,
+        detail or {},
+    )
+
+
+async def finish_attempt(conn: asyncpg.Connection, result: AttemptResult) -> bool:
+    """Close the attempt and reschedule (or finish) its case, atomically and exactly once.
+
+    Returns False when the attempt was already closed (a duplicate hangup, a reconciliation
+    racing a late event): the first writer wins and nothing is written twice.
+    """
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            """UPDATE attempts SET state = 'done', ended_at = $2, disposition = $3,
+                      pbx_result = $4, q850_cause = $5, cause_text = $6, talk_seconds = $7,
+                      next_attempt_at = $8, detail = detail || $9::jsonb
+               WHERE call_id = $1 AND state <> 'done'
+               RETURNING case_id, phone_id""",
+            result.call_id,
+            result.ended_at,
+            result.disposition,
+            result.pbx_result,
+            result.q850_cause,
+            result.cause_text,
+            result.talk_seconds,
+            result.next_attempt_at,
+            result.detail or {},
+        )
+        if row is None:
+            return False
+        next_phone = row["phone_id"]
+        if result.stop_phone:
+            await conn.execute(
+                "UPDATE phones SET status = 'stopped', stop_reason = $2 WHERE id = $1",
+                row["phone_id"],
+                result.stop_reason or result.disposition,
+            )
+            next_phone = await conn.fetchval(
+                """SELECT id FROM phones WHERE case_id = $1 AND status = 'active'
+                   ORDER BY position LIMIT 1""",
+                row["case_id"],
+            )
+        if result.next_attempt_at is None or next_phone is None:
+            await conn.execute("DELETE FROM schedule WHERE case_id = $1", row["case_id"])
+        else:
+            await conn.execute(
+                """UPDATE schedule SET next_attempt_at = $2, phone_id = $3,
+                          attempts = attempts + 1, leased_by = NULL, lease_until = NULL
+                   WHERE case_id = $1""",
+                row["case_id"],
+                result.next_attempt_at,
+                next_phone,
+            )
+    return True
+
+
+async def open_attempts(conn: asyncpg.Connection, runner: str) -> list[asyncpg.Record]:
+    """Attempts this runner left open (after a crash or restart), for reconciliation."""
+    return await conn.fetch(
+        "SELECT call_id::text, case_id, state, created_at, answered_at FROM attempts "
+        "WHERE runner = $1 AND state <> 'done'",
+        runner,
+    )
