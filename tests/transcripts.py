@@ -62,7 +62,9 @@ def load(relpath: str) -> list[Chunk]:
         mark = _EOL_MARK.search(body)
         if mark:
             eol = _EOLS.get(mark.group(1), mark.group(1).encode())
-            body = body[: mark.start()]
+            # The marker is written after one separating space (a real trailing space in the
+            # data would have been escaped as \x20).
+            body = body[: mark.start()].removesuffix(" ")
         chunks.append(Chunk(float(m.group(1)), m.group(2)[0], _unescape(body) + eol))
     return chunks
 

@@ -1,0 +1,223 @@
+"""FreeSwitchDriver: the pbx.driver.PbxDriver protocol over inbound ESL.
+
+Originate is ``bgapi originate {origination_uuid=<call id>,...}<dial string> <target>`` with
+``Job-UUID = call id``, so the channel, the background job and our attempt share one id. Channel
+events become call-model events in :class:`~pbx.freeswitch.tracker.CallTracker`. After a
+reconnect the driver ends every call whose channel vanished while the link was down
+(``show channels as json``, whose answer is applied in order with the event stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from pbx.freeswitch.callcenter import parse_agent_list
+from pbx.freeswitch.client import (
+    ApiResult,
+    EslClient,
+    EslCommandError,
+    EslError,
+    EslLinkLost,
+    LinkDown,
+    LinkUp,
+    parse_show_channels,
+)
+from pbx.freeswitch.esl import EslEvent
+from pbx.freeswitch.tracker import CallTracker
+from pbx.model import (
+    AgentEvent,
+    AgentState,
+    CallEvent,
+    CallRequest,
+    Hangup,
+    OriginateFailed,
+)
+
+log = logging.getLogger(__name__)
+
+_RECONCILE_TAG = "pacedial-reconcile"
+
+
+def mask_number(number: str) -> str:
+    """A phone number with all but its last 4 digits masked, for logs."""
+    return "*" * max(0, len(number) - 4) + number[-4:]
+
+
+def _var(value: str) -> str:
+    # Commas split the {...} block and braces/quotes end it: refuse rather than mis-dial.
+    if any(c in value for c in ",{}'\"\n\r") or " " in value:
+        raise ValueError(f"originate variable value not allowed in a {{...}} block: {value!r}")
+    return value
+
+
+class FreeSwitchDriver:
+    """Drive FreeSWITCH through one inbound ESL connection (see docs/freeswitch.md)."""
+
+    def __init__(
+        self,
+        client: EslClient | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8021,
+        password: str = "ClueCon",
+        dial_template: str = "sofia/gateway/carrier/{number}",
+        target: str = "dialer-answered XML dialer",
+        queues: tuple[str, ...] = (),
+        number_format: Callable[[str], str] = lambda e164: e164.lstrip("+"),
+    ) -> None:
+        self.client = client or EslClient(host, port, password)
+        self.dial_template = dial_template
+        self.target = target
+        self.queues = queues
+        self.number_format = number_format
+        self.tracker = CallTracker()
+        self._out: asyncio.Queue[CallEvent | AgentEvent | None] = asyncio.Queue()
+        self._pump: asyncio.Task[None] | None = None
+        self._snapshots: dict[str, frozenset[str]] = {}  # echo tag -> calls to reconcile
+        self._snapshot_seq = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._link_of: dict[str, int] = {}  # call id -> client.connects when originated
+
+    async def connect(self) -> None:
+        """Log in to ESL and start mapping its events."""
+        await self.client.connect()
+        if self._pump is None:
+            self._pump = asyncio.create_task(self._run_pump(), name="freeswitch-driver-pump")
+
+    def originate_command(self, request: CallRequest) -> str:
+        """The ``originate`` argument string for a request (without ``bgapi``)."""
+        variables = {
+            "origination_uuid": request.call_id,
+            "origination_caller_id_number": request.caller_id,
+            "originate_timeout": str(max(1, round(request.ring_timeout))),
+            "ignore_early_media": "true",
+            "pacedial_call_id": request.call_id,
+        }
+        if request.campaign:
+            variables["pacedial_campaign"] = request.campaign
+        for key, value in request.variables.items():
+            if not key.replace("_", "").isalnum():
+                raise ValueError(f"originate variable name not allowed: {key!r}")
+            variables.setdefault(key, value)
+        block = ",".join(f"{k}={_var(v)}" for k, v in variables.items())
+        dial = self.dial_template.format(number=self.number_format(request.destination))
+        return f"originate {{{block}}}{dial} {self.target}"
+
+    async def originate(self, request: CallRequest) -> None:
+        """Send the originate once as bgapi; the outcome arrives as events (never re-sent)."""
+        call_id = request.call_id
+        command = self.originate_command(request)
+        self.tracker.track(call_id)
+        self._link_of[call_id] = self.client.connects
+        log.info("call %s: originate to %s", call_id, mask_number(request.destination))
+        try:
+            await self.client.bgapi(command, job_uuid=call_id)
+        except EslCommandError as exc:
+            self._forget(call_id)
+            self._out.put_nowait(OriginateFailed(call_id, exc.reply))
+        except EslLinkLost as exc:
+            if not exc.sent:
+                self._forget(call_id)
+                self._out.put_nowait(OriginateFailed(call_id, f"ESL link down, not sent: {exc}"))
+            # If it was sent, the call may exist: reconciliation after the reconnect settles it.
+
+    async def hangup(self, call_id: str) -> None:
+        """Hang up a call we placed (``bgapi uuid_kill``; a vanished channel is not an error)."""
+        try:
+            await self.client.bgapi(f"uuid_kill {call_id} NORMAL_CLEARING", job_uuid="")
+        except EslCommandError as exc:
+            log.info("call %s: uuid_kill refused: %s", call_id, exc.reply)
+
+    async def events(self) -> AsyncIterator[CallEvent | AgentEvent]:
+        """Call and agent events in PBX order; ends after close()."""
+        while (item := await self._out.get()) is not None:
+            yield item
+
+    async def live_calls(self) -> set[str]:
+        """Uuids of all channels FreeSWITCH has (our call ids are channel uuids).
+
+        The caller intersects this with its own in-flight attempts; after a process restart
+        the tracker is empty, so the raw uuids are the only truth.
+        """
+        return {row["uuid"] for row in await self.client.show_channels() if row.get("uuid")}
+
+    async def agents(self) -> list[AgentState]:
+        """mod_callcenter agents of the configured queues (``callcenter_config`` api)."""
+        out: list[AgentState] = []
+        for queue in self.queues:
+            body = await self.client.api(f"callcenter_config queue list agents {queue}")
+            out.extend(parse_agent_list(body, queue, where=self.client.peer))
+        return out
+
+    async def close(self) -> None:
+        """Say exit, stop the event pump and end events()."""
+        await self.client.close()
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+            self._pump = None
+        for task in self._tasks:
+            task.cancel()
+        self._out.put_nowait(None)
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _forget(self, call_id: str) -> None:
+        self.tracker.forget(call_id)
+        self._link_of.pop(call_id, None)
+
+    def _emit(self, items: list[CallEvent]) -> None:
+        for item in items:
+            if isinstance(item, Hangup):
+                self._link_of.pop(item.call_id, None)
+            self._out.put_nowait(item)
+
+    async def _run_pump(self) -> None:
+        async for item in self.client.events():
+            if isinstance(item, EslEvent):
+                self._emit(self.tracker.on_event(item))
+            elif isinstance(item, LinkUp) and item.reconnected:
+                self._snapshot_seq += 1
+                tag = f"{_RECONCILE_TAG}-{self._snapshot_seq}"
+                # Only calls sent on an earlier link: a newer one may not have its channel yet.
+                now = self.client.connects
+                self._snapshots[tag] = frozenset(
+                    c for c in self.tracker.in_flight() if self._link_of.get(c, 0) < now
+                )
+                self._tasks.add(asyncio.create_task(self._request_snapshot(tag)))
+                self._tasks = {t for t in self._tasks if not t.done()}
+            elif isinstance(item, ApiResult) and item.tag in self._snapshots:
+                self._reconcile(item.body, self._snapshots.pop(item.tag))
+            elif isinstance(item, LinkDown):
+                log.warning("FreeSWITCH %s: link down (%s)", self.client.peer, item.reason)
+
+    async def _request_snapshot(self, tag: str) -> None:
+        # The answer is echoed into the event stream right after the events FreeSWITCH sent
+        # before it, so a hang-up already on its way is applied first, never doubled.
+        try:
+            await self.client.api("show channels as json", echo=tag)
+        except EslError as exc:
+            self._snapshots.pop(tag, None)
+            log.warning("FreeSWITCH %s: reconciliation failed: %s", self.client.peer, exc)
+            return
+        for queue in self.queues:
+            with contextlib.suppress(EslError):
+                body = await self.client.api(f"callcenter_config queue list agents {queue}")
+                for agent in parse_agent_list(body, queue, where=self.client.peer):
+                    self._out.put_nowait(AgentEvent(agent))
+
+    def _reconcile(self, body: str, candidates: frozenset[str]) -> None:
+        try:
+            rows = parse_show_channels(body, self.client.peer)
+        except EslError as exc:
+            log.warning("%s", exc)
+            return
+        live = {row["uuid"] for row in rows if row.get("uuid")}
+        ended = self.tracker.reconcile(live, candidates)
+        for item in ended:
+            log.info("call %s: channel gone after reconnect, ended as lost", item.call_id)
+        self._emit(ended)

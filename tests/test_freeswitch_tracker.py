@@ -1,0 +1,185 @@
+"""The sans-IO tracker over every recorded originate: one Hangup per call, right cause."""
+
+from __future__ import annotations
+
+import re
+from itertools import permutations
+
+import pytest
+from test_esl_codec import fixture_bytes, parse_all
+
+from pbx.freeswitch.callcenter import agent_state, parse_agent_list
+from pbx.freeswitch.esl import EslCommandParser, EslEvent, command_line
+from pbx.freeswitch.tracker import CallTracker, resolve_cause
+from pbx.model import Answered, Hangup, Result, Ringing
+
+_UUID = re.compile(r"origination_uuid=([0-9a-f-]+)")
+
+
+def run_capture(name: str) -> tuple[list[str], list[object], list[EslEvent]]:
+    """Track the call ids our side originated, then feed FreeSWITCH's events."""
+    relpath = f"freeswitch/inbound/{name}.txt"
+    commands = EslCommandParser()
+    commands.feed(fixture_bytes(relpath, "C"))
+    call_ids = []
+    while (msg := commands.next_message()) is not None:
+        if command_line(msg).startswith("bgapi originate"):
+            call_ids.append(_UUID.search(command_line(msg)).group(1))
+    tracker = CallTracker()
+    for call_id in call_ids:
+        tracker.track(call_id)
+    events = [m.event for m in parse_all(fixture_bytes(relpath, "S")) if m.event is not None]
+    out: list[object] = []
+    for event in events:
+        out.extend(tracker.on_event(event))
+    assert tracker.in_flight() == frozenset()
+    return call_ids, out, events
+
+
+# capture -> (result, Q.850 cause, cause name, ringing seen)
+SINGLE = {
+    "originate_answered_park": (Result.ANSWERED, 16, "NORMAL_CLEARING", True),
+    "originate_answered_socket": (Result.ANSWERED, 16, "NORMAL_CLEARING", True),
+    "originate_answered_callee_hangup": (Result.ANSWERED, 16, "NORMAL_CLEARING", True),
+    "originate_quick_hangup": (Result.ANSWERED, 16, "NORMAL_CLEARING", True),
+    "originate_early_media": (Result.ANSWERED, 16, "NORMAL_CLEARING", True),
+    "originate_sip_answered": (Result.ANSWERED, 16, "NORMAL_CLEARING", True),
+    "event_plain_originate": (Result.ANSWERED, 16, "NORMAL_CLEARING", True),
+    "uuid_kill": (Result.ANSWERED, 16, "NORMAL_CLEARING", True),
+    "originate_busy": (Result.BUSY, 17, "USER_BUSY", False),
+    "originate_sip_busy": (Result.BUSY, 17, "USER_BUSY", False),
+    "originate_noanswer": (Result.NO_ANSWER, 19, "NO_ANSWER", True),
+    "originate_sip_noanswer": (Result.NO_ANSWER, 19, "NO_ANSWER", True),
+    "originate_congestion": (Result.CONGESTION, 41, "NORMAL_TEMPORARY_FAILURE", False),
+    "originate_sip_congestion": (Result.CONGESTION, 41, "NORMAL_TEMPORARY_FAILURE", False),
+    "originate_unallocated": (Result.INVALID_NUMBER, 1, "UNALLOCATED_NUMBER", False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SINGLE))
+def test_each_capture_ends_in_one_hangup_with_the_right_result(name: str) -> None:
+    result, cause, text, ringing = SINGLE[name]
+    (call_id,), out, _ = run_capture(name)
+    hangups = [e for e in out if isinstance(e, Hangup)]
+    assert len(hangups) == 1
+    hangup = hangups[0]
+    assert (hangup.call_id, hangup.result, hangup.cause, hangup.cause_text) == (
+        call_id,
+        result,
+        cause,
+        text,
+    )
+    assert hangup.answered == (result is Result.ANSWERED)
+    assert [type(e) for e in out].count(Ringing) == int(ringing)
+    answers = [e for e in out if isinstance(e, Answered)]
+    assert len(answers) == int(hangup.answered)
+    if hangup.answered:
+        assert answers[0].channel  # the A leg's channel name
+        assert out.index(answers[0]) < out.index(hangup)
+        assert hangup.talk_seconds > 0
+    else:
+        assert hangup.talk_seconds == 0
+
+
+def test_answered_talk_time_comes_from_billmsec() -> None:
+    _, out, _ = run_capture("originate_answered_park")
+    assert [e for e in out if isinstance(e, Hangup)][0].talk_seconds == pytest.approx(8.0, abs=0.1)
+
+
+def test_parallel_originates_are_told_apart() -> None:
+    ids, out, _ = run_capture("originate_parallel")
+    hangups = {e.call_id: e for e in out if isinstance(e, Hangup)}
+    assert len([e for e in out if isinstance(e, Hangup)]) == 3
+    assert [hangups[c].result for c in ids] == [Result.ANSWERED, Result.BUSY, Result.NO_ANSWER]
+
+
+def test_loopback_b_leg_is_ignored_although_it_carries_our_variables() -> None:
+    (call_id,), _, events = run_capture("originate_answered_park")
+    b_legs = [e for e in events if e.unique_id and e.unique_id != call_id]
+    assert b_legs and all(e.get("variable_pacedial_call_id") == call_id for e in b_legs)
+    tracker = CallTracker()
+    tracker.track(call_id)
+    assert [x for e in b_legs for x in tracker.on_event(e)] == []
+
+
+@pytest.mark.parametrize("name", ["originate_busy", "originate_noanswer", "originate_sip_noanswer"])
+def test_background_job_before_between_or_after_the_hangups_gives_one_hangup(name: str) -> None:
+    (call_id,), _, events = run_capture(name)
+    tail = [e for e in events if e.name in ("CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB")]
+    head = [e for e in events if e not in tail]
+    for order in permutations(tail):
+        tracker = CallTracker()
+        tracker.track(call_id)
+        out = [x for e in [*head, *order] for x in tracker.on_event(e)]
+        hangups = [x for x in out if isinstance(x, Hangup)]
+        assert len(hangups) == 1
+        assert hangups[0].cause == SINGLE[name][1]
+
+
+def _job(call_id: str, body: str, job_uuid: str = "") -> EslEvent:
+    headers = {
+        "Event-Name": "BACKGROUND_JOB",
+        "Job-UUID": job_uuid or call_id,
+        "Job-Command": "originate",
+        "Job-Command-Arg": f"{{origination_uuid={call_id}}}loopback/1/x &park()",
+    }
+    return EslEvent("BACKGROUND_JOB", headers, body)
+
+
+def test_err_without_a_channel_ends_the_call_as_failed_or_by_cause() -> None:
+    tracker = CallTracker()
+    tracker.track("c1")
+    tracker.track("c2")
+    tracker.track("c3")
+    (bad,) = tracker.on_event(_job("c1", "-ERR CHAN_NOT_IMPLEMENTED\n"))
+    assert (bad.cause, bad.result) == (66, Result.FAILED)
+    (odd,) = tracker.on_event(_job("c2", "-ERR Invalid Arguments\n"))
+    assert (odd.cause, odd.cause_text, odd.result) == (0, "Invalid Arguments", Result.FAILED)
+    (absent,) = tracker.on_event(_job("c3", "-ERR SUBSCRIBER_ABSENT\n", job_uuid="other"))
+    assert (absent.cause, absent.result) == (20, Result.POWERED_OFF)
+    assert tracker.on_event(_job("c3", "-ERR SUBSCRIBER_ABSENT\n")) == []
+
+
+def test_reconcile_ends_only_vanished_candidates() -> None:
+    tracker = CallTracker()
+    for c in ("gone", "alive", "new"):
+        tracker.track(c)
+    tracker.on_event(EslEvent("CHANNEL_ANSWER", {"Unique-ID": "gone", "Channel-Name": "x"}))
+    out = tracker.reconcile({"alive"}, {"gone", "alive"})
+    assert [(h.call_id, h.cause, h.result) for h in out] == [("gone", 0, Result.ANSWERED)]
+    assert tracker.in_flight() == {"alive", "new"}
+
+
+def test_cause_names_resolve_to_q850() -> None:
+    assert resolve_cause("CALL_REJECTED").code == 21
+    assert resolve_cause("SERVICE_UNAVAILABLE").code == 63
+    assert resolve_cause("ORIGINATOR_CANCEL").result is Result.NO_ANSWER
+    assert resolve_cause("SOMETHING_NEW", "38").code == 38
+    assert resolve_cause("SOMETHING_NEW").result is Result.FAILED
+
+
+# No callcenter capture exists: this table follows the mod_callcenter documented format.
+AGENTS = (
+    "name|instance_id|uuid|type|contact|status|state|max_no_answer|wrap_up_time|ready_time\n"
+    "1001@default|single_box||callback|user/1001|Available|Waiting|3|10|0\n"
+    "1002@default|single_box||callback|user/1002|Available|In a queue call|3|10|0\n"
+    "1003@default|single_box||callback|user/1003|On Break|Waiting|3|10|0\n"
+    "1004@default|single_box||callback|user/1004|Logged Out|Waiting|3|10|0\n"
+    "1005@default|single_box||callback|user/1005|Available|Waiting|3|10|2000\n"
+    "1006@default|single_box||callback|user/1006|Available (On Demand)|Receiving|3|10|0\n"
+    "+OK\n"
+)
+
+
+def test_callcenter_agent_list_maps_states() -> None:
+    agents = parse_agent_list(AGENTS, "collect@default", now=1000.0)
+    assert [(a.agent, a.state) for a in agents] == [
+        ("1001@default", "idle"),
+        ("1002@default", "talking"),
+        ("1003@default", "paused"),
+        ("1004@default", "logged_out"),
+        ("1005@default", "wrapup"),
+        ("1006@default", "ringing"),
+    ]
+    assert agent_state("Available", "Idle") == "paused"
+    assert parse_agent_list("+OK\n", "q") == []
