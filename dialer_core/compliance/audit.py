@@ -1,0 +1,70 @@
+"""Replay attempt records against the rules and list every violation (the pure half of
+``pacedial audit``; the CLI reads the records and prints the result)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dialer_core.compliance.abandonment import LiveCall, abandon_windows
+from dialer_core.compliance.decision import Contact, check_contact
+from dialer_core.compliance.dnc import DncList
+from dialer_core.compliance.model import PastAttempt, mask
+from dialer_core.compliance.rules import ComplianceRules
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One attempt as stored: the attempt, the caller ID presented and the address zones."""
+
+    attempt: PastAttempt
+    caller_id: str = ""
+    live: bool = False  # answered by a person (connected or abandoned)
+    extra_zones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One rule broken by one attempt (or by a window of attempts for ``abandon_rate``)."""
+
+    at: datetime
+    case_id: str
+    phone: str  # masked
+    code: str  # dnc, zone_unknown, window, cap.*, lockout.*, quiet.*, redial, phone_stopped,
+    # in_progress, caller_id, abandon_rate
+    detail: str
+
+
+def audit(
+    records: Sequence[AuditRecord],
+    rules: ComplianceRules,
+    dnc: DncList,
+    caller_id_check: Callable[[AuditRecord], str | None] | None = None,
+) -> list[Violation]:
+    """Every violation in ``records``, each attempt judged against the attempts before it.
+
+    ``caller_id_check`` returns a reason when the presented caller ID was wrong for the
+    record (see ``dialer_core.callerid.presence_mismatch``).
+    """
+    ordered = sorted(records, key=lambda r: r.attempt.at)
+    by_case: dict[str, list[PastAttempt]] = defaultdict(list)
+    out: list[Violation] = []
+    for r in ordered:
+        a = r.attempt
+        contact = Contact(a.case_id, a.phone, r.extra_zones)
+        d = check_contact(contact, by_case[a.case_id], a.at, rules, dnc)
+        if not d:
+            out.append(Violation(a.at, a.case_id, mask(a.phone), d.code, d.reason))  # type: ignore[union-attr]
+        if caller_id_check is not None:
+            why = caller_id_check(r)
+            if why:
+                out.append(Violation(a.at, a.case_id, mask(a.phone), "caller_id", why))
+        by_case[a.case_id].append(a)
+    live = [LiveCall(r.attempt.at, r.attempt.abandoned) for r in ordered if r.live]
+    window = timedelta(hours=rules.abandon.window_hours)
+    for w in abandon_windows(live, window, rules.abandon.target, rules.abandon.min_live):
+        detail = f"{w.abandoned}/{w.live} = {w.rate:.2%} abandoned from {w.start} to {w.end}"
+        out.append(Violation(w.end, "", "", "abandon_rate", detail))
+    return out

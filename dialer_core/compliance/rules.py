@@ -1,0 +1,34 @@
+"""The complete rule set of one campaign, as built by ``load_compliance``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dialer_core.compliance.caps import CapRules
+from dialer_core.compliance.hours import WeeklyHours
+from dialer_core.compliance.redial import DEFAULT_REDIAL, RedialRules
+from dialer_core.compliance.windows import WindowRules
+
+
+@dataclass(frozen=True)
+class AbandonRules:
+    """Abandonment: the target rate over a rolling window, the smallest number of live calls
+    a window needs before it is judged, and the safe-harbor prompt."""
+
+    target: float = 0.03
+    window_hours: float = 24.0 * 30
+    min_live: int = 30
+    prompt: str = "safe-harbor"
+
+
+@dataclass(frozen=True)
+class ComplianceRules:
+    """Window, caps, redial and abandonment rules of one campaign."""
+
+    window: WindowRules = field(
+        default_factory=lambda: WindowRules(WeeklyHours.every_day("08:00-21:00"))
+    )
+    caps: CapRules = field(default_factory=CapRules)
+    redial: RedialRules = field(default_factory=lambda: RedialRules(DEFAULT_REDIAL))
+    abandon: AbandonRules = field(default_factory=AbandonRules)
+    preset: str = ""
