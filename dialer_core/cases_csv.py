@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 
 import phonenumbers
 
-from dialer_core.regions import Region, region_of
+from dialer_core.compliance.region import ZoneUnknown, region_of
 
 REQUIRED = ("external_id", "debtor_name", "amount", "days_past_due")
 _ALIASES = {
@@ -38,7 +38,9 @@ MAX_PHONES = 10
 @dataclass(frozen=True)
 class PhoneRow:
     e164: str
-    region: Region
+    country: str  # ISO 3166 alpha-2
+    province: str  # "" when unknown (such a number is kept; the rules report it at dial time)
+    city: str
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,11 @@ def parse_phone(text: str, default_country: str) -> PhoneRow:
     if not phonenumbers.is_valid_number(num):
         raise ValueError(f"invalid phone number {text!r} for {default_country}")
     e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
-    return PhoneRow(e164, region_of(e164))
+    country = phonenumbers.region_code_for_number(num) or ""
+    region = region_of(e164)
+    if isinstance(region, ZoneUnknown):
+        return PhoneRow(e164, country, "", "")
+    return PhoneRow(e164, country, region.province or "", region.city or "")
 
 
 def parse_cases_csv(

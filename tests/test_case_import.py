@@ -23,8 +23,8 @@ def test_valid_rows_are_normalised_to_e164_with_region():
     c1, c2 = parsed.rows
     assert c1.debtor_name == "张三" and c1.amount_minor == 325050 and c1.days_past_due == 12
     assert [p.e164 for p in c1.phones] == ["+8613800138000", "+8618602012345"]
-    assert c1.phones[1].region.province == "Guangdong"
-    assert c1.phones[1].region.city == "Guangzhou"
+    assert c1.phones[1].province == "Guangdong"
+    assert c1.phones[1].city == "Guangzhou"
     assert c2.phones[0].e164 == "+8613912345678"
 
 

@@ -21,6 +21,7 @@ import asyncpg
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.dispositions import decide_redial, disposition_for
 from dialer_core.campaign.registry import CallRegistry, LiveCall
+from dialer_core.compliance.model import mask
 from dialer_core.pacing.interface import (
     AgentObservation,
     AgentStatus,
@@ -30,7 +31,6 @@ from dialer_core.pacing.interface import (
     PacingPolicy,
     PacingView,
 )
-from dialer_core.regions import mask
 from dialer_core.store import attempts as store
 from pbx.driver import PbxDriver
 from pbx.model import (

@@ -92,9 +92,9 @@ async def import_cases(
                         ids[r.external_id],
                         pos,
                         p.e164,
-                        p.region.country,
-                        p.region.province,
-                        p.region.city,
+                        p.country,
+                        p.province,
+                        p.city,
                     ),
                     strict=True,
                 ):
