@@ -1,0 +1,128 @@
+"""Simulated queue agents: a pure state machine (time passed in) plus their random choices.
+
+An agent goes idle → ringing → talking → wrap-up → idle (or → paused → idle). Wrap-up is shown
+the way many call centres run after-call work on app_queue: the member is paused with
+``PausedReason: wrapup`` and unpaused when it ends.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass
+
+from pbx.sim.callees import lognormal
+from pbx.sim.config import AgentConfig
+
+__all__ = ["Agent", "AgentBoard", "AgentPhase", "agent_rng"]
+
+# AST_DEVICE_* values as QueueMember / QueueMemberStatus report them.
+DEVICE_NOT_INUSE = 1
+DEVICE_INUSE = 2
+DEVICE_RINGING = 6
+
+
+class AgentPhase(enum.StrEnum):
+    IDLE = "idle"
+    RINGING = "ringing"
+    TALKING = "talking"
+    WRAPUP = "wrapup"
+    PAUSED = "paused"
+
+
+@dataclass
+class Agent:
+    """One queue member and its counters (what QueueMember reports)."""
+
+    index: int
+    name: str  # MemberName
+    interface: str  # Location / Interface, e.g. Local/agent1@sim-agents/n
+    exten: str  # agent1
+    phase: AgentPhase = AgentPhase.IDLE
+    calls_taken: int = 0
+    last_call: int = 0  # epoch seconds of the end of the last call
+    last_pause: int = 0
+    idle_since: float = 0.0  # board time; the longest idle agent is offered the next call
+    paused_reason: str = ""
+
+    @property
+    def device_status(self) -> int:
+        if self.phase is AgentPhase.TALKING:
+            return DEVICE_INUSE
+        if self.phase is AgentPhase.RINGING:
+            return DEVICE_RINGING
+        return DEVICE_NOT_INUSE
+
+    @property
+    def paused(self) -> bool:
+        return self.phase in (AgentPhase.WRAPUP, AgentPhase.PAUSED)
+
+
+def agent_rng(seed: int, agent: Agent, call_number: int) -> random.Random:
+    """The random source of one agent's decisions around one call (pure in its inputs)."""
+    return random.Random(f"{seed}:agent:{agent.index}:{call_number}")
+
+
+class AgentBoard:
+    """Members of one queue and their phases. No clock: every transition takes ``now``."""
+
+    def __init__(self, cfg: AgentConfig) -> None:
+        self.cfg = cfg
+        self.agents: list[Agent] = [
+            Agent(
+                index=i,
+                name=f"Agent {i:03d}",
+                interface=f"Local/agent{i}@{cfg.context}/n",
+                exten=f"agent{i}",
+            )
+            for i in range(1, cfg.count + 1)
+        ]
+
+    def by_interface(self, interface: str) -> Agent | None:
+        for agent in self.agents:
+            if agent.interface == interface or agent.interface.removesuffix("/n") == interface:
+                return agent
+        return None
+
+    def pick_idle(self) -> Agent | None:
+        """The agent idle for the longest time, or None."""
+        idle = [a for a in self.agents if a.phase is AgentPhase.IDLE]
+        return min(idle, key=lambda a: (a.idle_since, a.index)) if idle else None
+
+    def ring(self, agent: Agent) -> None:
+        agent.phase = AgentPhase.RINGING
+
+    def connect(self, agent: Agent) -> None:
+        agent.phase = AgentPhase.TALKING
+
+    def finish_call(self, agent: Agent, epoch: int) -> None:
+        """The conversation ended: count it and start wrap-up."""
+        agent.calls_taken += 1
+        agent.last_call = epoch
+        agent.phase = AgentPhase.WRAPUP
+        agent.paused_reason = "wrapup"
+        agent.last_pause = epoch
+
+    def pause(self, agent: Agent, epoch: int, reason: str = "break") -> None:
+        agent.phase = AgentPhase.PAUSED
+        agent.paused_reason = reason
+        agent.last_pause = epoch
+
+    def release(self, agent: Agent, now: float) -> None:
+        """Back to idle (after wrap-up, a pause, or an unanswered ring)."""
+        agent.phase = AgentPhase.IDLE
+        agent.paused_reason = ""
+        agent.idle_since = now
+
+    # --- random decisions (pure functions of the rng) -----------------------------------------
+    def talk_seconds(self, rng: random.Random) -> float:
+        return max(1.0, lognormal(rng, self.cfg.talk_mean, self.cfg.talk_cv))
+
+    def wrapup_seconds(self, rng: random.Random) -> float:
+        return lognormal(rng, self.cfg.wrapup_mean, self.cfg.wrapup_cv)
+
+    def pause_after_wrapup(self, rng: random.Random) -> float:
+        """Seconds of break after wrap-up (0 = straight back to idle)."""
+        if rng.random() < self.cfg.pause_share:
+            return lognormal(rng, self.cfg.pause_mean, 0.5)
+        return 0.0

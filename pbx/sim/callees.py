@@ -1,0 +1,166 @@
+"""The callee model: what the person (or machine) at the dialed number does.
+
+Pure decisions: ``plan_callee`` draws everything from the ``random.Random`` it is given, so a
+plan is a function of the seed and the call's sequence number, never of wall-clock timing.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pbx.sim.config import CalleeConfig
+
+__all__ = ["CalleeOutcome", "CalleePlan", "lognormal", "plan_callee"]
+
+
+class CalleeOutcome(enum.StrEnum):
+    """What happens to the call at the far end."""
+
+    HUMAN = "human"
+    MACHINE = "machine"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"  # rings until the originate Timeout
+    UNALLOCATED = "unallocated"  # cause 1 before any ringing
+    POWERED_OFF = "powered_off"  # cause 20 before any ringing
+    CONGESTION = "congestion"  # cause 34
+    REJECTED = "rejected"  # rings, then cause 21
+
+
+# Q.850 cause the callee leg hangs up with, for outcomes that end before answer.
+FAILURE_CAUSE: dict[CalleeOutcome, int] = {
+    CalleeOutcome.BUSY: 17,
+    CalleeOutcome.UNALLOCATED: 1,
+    CalleeOutcome.POWERED_OFF: 20,
+    CalleeOutcome.CONGESTION: 34,
+    CalleeOutcome.REJECTED: 21,
+}
+
+NEVER = math.inf
+
+
+@dataclass(frozen=True)
+class CalleePlan:
+    """One callee's behaviour, decided before the call starts.
+
+    ``ring_seconds``: from the start of the call until it rings (``ringing``) and then until
+    the callee answers or the failure is signalled (``NEVER`` = rings until the timeout).
+    ``talk_seconds``: from answer until the callee hangs up. ``dtmf``: the callee's answers to
+    successive input requests ("" = presses nothing that time).
+    """
+
+    outcome: CalleeOutcome
+    ringing: bool
+    ring_seconds: float
+    talk_seconds: float = 0.0
+    dtmf: tuple[str, ...] = ()
+    dtmf_delay: float = 1.5
+
+    @property
+    def answers(self) -> bool:
+        return self.outcome in (CalleeOutcome.HUMAN, CalleeOutcome.MACHINE)
+
+    @property
+    def cause(self) -> int:
+        """Q.850 cause of the callee leg for a call that is not answered."""
+        return FAILURE_CAUSE.get(self.outcome, 19)
+
+    @property
+    def amd_status(self) -> str:
+        return "MACHINE" if self.outcome is CalleeOutcome.MACHINE else "HUMAN"
+
+
+def lognormal(rng: random.Random, mean: float, cv: float) -> float:
+    """A lognormal draw with the given mean and coefficient of variation."""
+    if mean <= 0:
+        return 0.0
+    if cv <= 0:
+        return mean
+    sigma2 = math.log1p(cv * cv)
+    return rng.lognormvariate(math.log(mean) - sigma2 / 2, math.sqrt(sigma2))
+
+
+def plan_callee(
+    rng: random.Random,
+    cfg: CalleeConfig,
+    behaviour: str,
+    number: str,
+    variables: Mapping[str, str] | None = None,
+) -> CalleePlan:
+    """Decide the callee's behaviour. ``SIM_RING``/``SIM_TALK``/``SIM_DTMF`` variables override."""
+    variables = variables or {}
+    if behaviour == "last_digit":
+        plan = _last_digit_plan(rng, cfg, number)
+    else:
+        plan = _stochastic_plan(rng, cfg)
+    return _apply_overrides(plan, variables)
+
+
+def _dtmf_tokens(rng: random.Random, cfg: CalleeConfig, count: int = 12) -> tuple[str, ...]:
+    if cfg.dtmf != "random":
+        return tuple(cfg.dtmf)
+    return tuple(
+        str(rng.randrange(10)) if rng.random() < cfg.dtmf_probability else "" for _ in range(count)
+    )
+
+
+def _stochastic_plan(rng: random.Random, cfg: CalleeConfig) -> CalleePlan:
+    weights = cfg.mix.weights()
+    outcome = CalleeOutcome(rng.choices([n for n, _ in weights], [w for _, w in weights])[0])
+    ring = lognormal(rng, cfg.ring_mean, cfg.ring_cv)
+    talk = lognormal(rng, cfg.talk_mean, cfg.talk_cv)
+    dtmf = _dtmf_tokens(rng, cfg)
+    delay = cfg.dtmf_delay
+    match outcome:
+        case CalleeOutcome.HUMAN:
+            return CalleePlan(outcome, True, ring, max(talk, 1.0), dtmf, delay)
+        case CalleeOutcome.MACHINE:
+            machine_talk = lognormal(rng, cfg.machine_talk_mean, 0.3)
+            return CalleePlan(outcome, True, ring, max(machine_talk, 1.0), (), delay)
+        case CalleeOutcome.NO_ANSWER:
+            return CalleePlan(outcome, True, NEVER)
+        case CalleeOutcome.REJECTED:
+            return CalleePlan(outcome, True, min(ring, cfg.fail_delay * 3))
+        case CalleeOutcome.BUSY | CalleeOutcome.CONGESTION:
+            return CalleePlan(outcome, False, cfg.fail_delay)
+        case _:  # unallocated / powered off: the network refuses at once
+            return CalleePlan(outcome, False, cfg.fail_delay / 3)
+
+
+def _last_digit_plan(rng: random.Random, cfg: CalleeConfig, number: str) -> CalleePlan:
+    """The recording rig's rules (tests/fixtures/asterisk/README.md)."""
+    digits = [c for c in number if c.isdigit()]
+    digit = int(digits[-1]) if digits else 0
+    dtmf = tuple(cfg.dtmf) if cfg.dtmf != "random" else ()
+    if digit <= 4:
+        ring = float(rng.randint(2, 8))
+        talk = float(rng.randint(5, 40))
+        return CalleePlan(CalleeOutcome.HUMAN, True, ring, talk, dtmf, cfg.dtmf_delay)
+    if digit == 5:
+        return CalleePlan(CalleeOutcome.BUSY, False, 1.0)
+    if digit == 6:
+        return CalleePlan(CalleeOutcome.NO_ANSWER, True, NEVER)
+    if digit == 7:
+        return CalleePlan(CalleeOutcome.CONGESTION, False, 1.0)
+    if digit == 8:
+        return CalleePlan(CalleeOutcome.HUMAN, True, 2.0, 1.0, dtmf, cfg.dtmf_delay)
+    return CalleePlan(CalleeOutcome.UNALLOCATED, False, 0.0)
+
+
+def _apply_overrides(plan: CalleePlan, variables: Mapping[str, str]) -> CalleePlan:
+    if not plan.answers:
+        return plan
+    ring, talk, dtmf = plan.ring_seconds, plan.talk_seconds, plan.dtmf
+    try:
+        if "SIM_RING" in variables:
+            ring = float(variables["SIM_RING"])
+        if "SIM_TALK" in variables:
+            talk = float(variables["SIM_TALK"])
+    except ValueError:
+        return plan
+    if "SIM_DTMF" in variables:
+        dtmf = tuple(variables["SIM_DTMF"])
+    return CalleePlan(plan.outcome, plan.ringing, ring, talk, dtmf, plan.dtmf_delay)

@@ -1,0 +1,397 @@
+"""SimPbx: the simulated Asterisk 20 — AMI server, call simulation, FastAGI client, queue.
+
+sim = SimPbx(SimConfig(time_scale=20), dialplan={"pacedial-answered": "agi://127.0.0.1:4573/router"})
+await sim.start()          # AMI on 127.0.0.1:sim.ami_port
+...
+await sim.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pbx.asterisk.ami import AmiMessage
+from pbx.sim import channels as ev
+from pbx.sim.agi_runner import AgiRunner, parse_agi_target
+from pbx.sim.ami_server import AmiConnection, AmiServer, response
+from pbx.sim.callees import plan_callee
+from pbx.sim.calls import SimCall, callee_hangs_up, parse_dest, run_call
+from pbx.sim.channels import Channel, Headers
+from pbx.sim.config import SimConfig
+from pbx.sim.queue import SimQueue
+from pbx.sim.queue_events import queue_status_complete
+
+__all__ = ["CallRecord", "ChannelSnapshot", "SimPbx"]
+
+log = logging.getLogger(__name__)
+_CALLERID = re.compile(r'^\s*(?:"?([^"<]*?)"?\s*)?<([^>]*)>\s*$')
+
+
+@dataclass(frozen=True)
+class ChannelSnapshot:
+    """A live channel as ``SimPbx.channels`` reports it."""
+
+    name: str
+    uniqueid: str
+    linkedid: str
+    state: str
+    context: str
+    exten: str
+    action_id: str | None
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """A finished simulated call (what the callee model decided and what happened)."""
+
+    action_id: str | None
+    uniqueid: str
+    number: str
+    outcome: str  # the callee plan: human / machine / busy / ...
+    result: str  # what the call became: human / busy / no_answer / cancelled / ...
+    answered: bool
+
+
+def mask(number: str) -> str:
+    return "*" * max(len(number) - 4, 0) + number[-4:]
+
+
+def parse_callerid(text: str) -> tuple[str, str]:
+    """``"Name" <num>`` → (num, name); a bare number is used for both (as Asterisk does)."""
+    m = _CALLERID.match(text)
+    if m:
+        num = m.group(2).strip()
+        name = (m.group(1) or "").strip()
+        return num or "<unknown>", name or "<unknown>"
+    text = text.strip()
+    return (text, text) if text else ("<unknown>", "<unknown>")
+
+
+class SimPbx:
+    """The simulated PBX. Not thread-safe; runs in the caller's event loop."""
+
+    def __init__(
+        self, config: SimConfig | None = None, *, dialplan: Mapping[str, str] | None = None
+    ):
+        self.config = config or SimConfig()
+        self.dialplan: dict[str, str] = dict(self.config.dialplan)
+        if dialplan:
+            self.dialplan.update(dialplan)
+        self.originates_received: list[str] = []  # ActionID of every Originate, in order
+        self.calls_finished: list[CallRecord] = []
+        self.mixmonitor_log: list[str] = []
+        self._ami = AmiServer(
+            self._handle_action,
+            host=self.config.host,
+            port=self.config.ami_port,
+            username=self.config.username,
+            secret=self.config.secret,
+            login_failure_delay=self.config.login_failure_delay,
+        )
+        self._queue = SimQueue(self, self.config.agents, self.config.seed)
+        self._channels: dict[str, tuple[Channel, SimCall]] = {}
+        self._calls: set[asyncio.Task[None]] = set()
+        self._call_seq = itertools.count()
+        self._uid_seq = itertools.count()
+        self._name_seq: dict[bool, itertools.count[int]] = {
+            True: itertools.count(),
+            False: itertools.count(),
+        }
+        self._started = False
+
+    # --- public API ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Listen for AMI on ``config.host`` (an ephemeral port unless ``config.ami_port``)."""
+        await self._ami.start()
+        self._started = True
+
+    @property
+    def ami_port(self) -> int:
+        return self._ami.port
+
+    @property
+    def queue(self) -> SimQueue:
+        return self._queue
+
+    def set_dialplan(self, context: str, agi: str) -> None:
+        """Route answered calls of ``context`` to ``agi`` (``agi://host:port/script[,args]``)."""
+        if agi:
+            parse_agi_target(agi)  # validate now, not at the first answered call
+        self.dialplan[context] = agi
+
+    @property
+    def channels(self) -> tuple[ChannelSnapshot, ...]:
+        """The live channels right now."""
+        return tuple(
+            ChannelSnapshot(
+                ch.name,
+                ch.uniqueid,
+                ch.linkedid,
+                ch.state_desc,
+                ch.context,
+                ch.exten,
+                call.action_id,
+            )
+            for ch, call in self._channels.values()
+        )
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._calls)
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no call is in progress; False if ``timeout`` real seconds passed first."""
+        deadline = time.monotonic() + timeout
+        while self._calls:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    async def drop_ami_connections(self) -> None:
+        """Cut every AMI socket abruptly; calls keep running."""
+        await self._ami.drop_all()
+
+    async def close(self) -> None:
+        """Stop listening, cut AMI sessions, end every call and agent task."""
+        await self._ami.close()
+        for task in list(self._calls):
+            task.cancel()
+        for task in list(self._calls):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._queue.close()
+
+    # --- CallContext (used by calls, queue and AGI runner) -------------------------------------
+    def emit(self, headers: Headers) -> None:
+        self._ami.broadcast(headers)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(self.scaled(seconds))
+
+    def scaled(self, seconds: float) -> float:
+        return seconds / self.config.time_scale
+
+    def new_uniqueid(self) -> str:
+        return f"{int(time.time())}.{next(self._uid_seq)}"
+
+    def channel_name(self, prefix: str, local: bool) -> str:
+        return f"{prefix}-{next(self._name_seq[local]):08x}"
+
+    def register(self, ch: Channel, call: SimCall) -> None:
+        self._channels[ch.name] = (ch, call)
+
+    def unregister(self, ch: Channel) -> None:
+        self._channels.pop(ch.name, None)
+
+    async def run_answered(self, call: SimCall) -> None:
+        """The answered leg's dialplan: AGI(...) if the context has one, else wait for hangup."""
+        target = self.dialplan.get(call.context, "")
+        if not target:
+            await call.dead.wait()
+            return
+        runner = AgiRunner(
+            self,
+            call,
+            parse_agi_target(target),
+            self._queue,
+            prompt_seconds=self.config.prompt_seconds,
+            amd_seconds=self.config.amd_seconds,
+            dead_timeout=self.config.agi_dead_timeout,
+            mixmonitor_log=self.mixmonitor_log,
+        )
+        await runner.run()
+
+    # --- AMI actions --------------------------------------------------------------------------
+    def _handle_action(self, conn: AmiConnection, msg: AmiMessage) -> None:
+        action = (msg.action or "").lower()
+        handler = {
+            "originate": self._originate,
+            "hangup": self._hangup,
+            "coreshowchannels": self._core_show_channels,
+            "queuestatus": self._queue_status,
+            "coresettings": self._core_settings,
+            "corestatus": self._core_status,
+        }.get(action)
+        if handler is None:
+            conn.send(response(msg, "Error", "Invalid/unknown command"))
+            return
+        handler(conn, msg)
+
+    def _originate(self, conn: AmiConnection, msg: AmiMessage) -> None:
+        self.originates_received.append(msg.action_id or "")
+        dial = msg.get("Channel")
+        if not dial:
+            conn.send(response(msg, "Error", "Channel not specified"))
+            return
+        context = msg.get("Context") or ""
+        if context not in self.dialplan:
+            conn.send(response(msg, "Error", "Extension does not exist."))
+            return
+        variables: list[tuple[str, str]] = []
+        for header in msg.get_all("Variable"):
+            for item in header.split(","):
+                name, sep, value = item.partition("=")
+                if sep and name.strip():
+                    variables.append((name.strip(), value))
+        cid_num, cid_name = parse_callerid(msg.get("CallerID") or "")
+        try:
+            timeout = int(msg.get("Timeout") or 30000) / 1000
+            priority = int(msg.get("Priority") or 1)
+        except ValueError:
+            conn.send(response(msg, "Error", "Invalid timeout or priority"))
+            return
+        dest = parse_dest(dial)
+        seq = next(self._call_seq)
+        rng = random.Random(f"{self.config.seed}:call:{seq}")
+        plan = plan_callee(
+            rng, self.config.callees, self.config.behaviour, dest.number, dict(variables)
+        )
+        call = SimCall(
+            seq=seq,
+            action_id=msg.action_id,
+            dest=dest,
+            context=context,
+            exten=msg.get("Exten") or "s",
+            priority=priority,
+            timeout=timeout,
+            cid_num=cid_num,
+            cid_name=cid_name,
+            variables=variables,
+            plan=plan,
+            channel_id=msg.get("ChannelId") or None,
+            other_channel_id=msg.get("OtherChannelId") or None,
+        )
+        if (msg.get("Async") or "").lower() in ("true", "yes", "1", "on"):
+            conn.send(response(msg, "Success", "Originate successfully queued"))
+        else:
+
+            def answer(success: bool) -> None:
+                if success:
+                    conn.send(response(msg, "Success", "Originate successfully queued"))
+                else:
+                    conn.send(response(msg, "Error", "Originate failed"))
+
+            call.on_result = answer
+        log.debug("originate %s to %s: %s", msg.action_id, mask(dest.number), plan.outcome)
+        task = asyncio.create_task(self._run(call), name=f"sim-call-{seq}")
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
+    async def _run(self, call: SimCall) -> None:
+        try:
+            await run_call(self, call)
+        finally:
+            one = call.one
+            self.calls_finished.append(
+                CallRecord(
+                    call.action_id,
+                    one.uniqueid if one else "",
+                    call.dest.number,
+                    call.plan.outcome.value,
+                    call.result,
+                    call.answered,
+                )
+            )
+
+    def _find(self, key: str) -> tuple[Channel, SimCall] | None:
+        if key in self._channels:
+            return self._channels[key]
+        for ch, call in self._channels.values():
+            if ch.uniqueid == key:
+                return ch, call
+        return None
+
+    def _hangup(self, conn: AmiConnection, msg: AmiMessage) -> None:
+        found = self._find(msg.get("Channel") or "")
+        if found is None:
+            conn.send(response(msg, "Error", "No such channel"))
+            return
+        ch, call = found
+        conn.send(response(msg, "Success", "Channel Hungup"))
+        if call.answered and ch is not call.one and ch is not call.two:
+            return  # an agent leg: the sim's agents end their calls themselves
+        if call.answered and ch is call.two and not call.callee_gone.is_set():
+            callee_hangs_up(self, call)
+        call.abort.set()
+
+    def _core_show_channels(self, conn: AmiConnection, msg: AmiMessage) -> None:
+        aid = msg.action_id
+        conn.send(
+            response(
+                msg, "Success", None, ("EventList", "start"), ("Message", "Channels will follow")
+            )
+        )
+        items = [ch for ch, _ in self._channels.values()]
+        for ch in items:
+            conn.send(ev.core_show_channel(aid, ch))
+        tail: list[tuple[str, str]] = [("Event", "CoreShowChannelsComplete")]
+        if aid is not None:
+            tail.append(("ActionID", aid))
+        tail += [("EventList", "Complete"), ("ListItems", str(len(items)))]
+        conn.send(tuple(tail))
+
+    def _queue_status(self, conn: AmiConnection, msg: AmiMessage) -> None:
+        wanted = msg.get("Queue")
+        conn.send(
+            response(
+                msg,
+                "Success",
+                None,
+                ("EventList", "start"),
+                ("Message", "Queue status will follow"),
+            )
+        )
+        events = (
+            []
+            if wanted and wanted != self._queue.name
+            else self._queue.status_events(msg.action_id)
+        )
+        for headers in events:
+            conn.send(headers)
+        conn.send(queue_status_complete(msg.action_id, len(events)))
+
+    def _core_settings(self, conn: AmiConnection, msg: AmiMessage) -> None:
+        conn.send(
+            response(
+                msg,
+                "Success",
+                None,
+                ("AMIversion", "9.0.0"),
+                ("AsteriskVersion", "20.20.1"),
+                ("SystemName", ""),
+                ("CoreMaxCalls", "0"),
+                ("CoreMaxLoadAvg", "0.000000"),
+                ("CoreRunUser", ""),
+                ("CoreRunGroup", ""),
+                ("CoreMaxFilehandles", "0"),
+                ("CoreRealTimeEnabled", "No"),
+                ("CoreCDRenabled", "No"),
+                ("CoreHTTPenabled", "No"),
+                ("SoundsSearchCustomDir", "No"),
+            )
+        )
+
+    def _core_status(self, conn: AmiConnection, msg: AmiMessage) -> None:
+        started = time.localtime(self._ami.started_at)
+        conn.send(
+            response(
+                msg,
+                "Success",
+                None,
+                ("CoreStartupDate", time.strftime("%Y-%m-%d", started)),
+                ("CoreStartupTime", time.strftime("%H:%M:%S", started)),
+                ("CoreReloadDate", time.strftime("%Y-%m-%d", started)),
+                ("CoreReloadTime", time.strftime("%H:%M:%S", started)),
+                ("CoreCurrentCalls", str(len(self._calls))),
+                ("CoreProcessedCalls", str(len(self.calls_finished) + len(self._calls))),
+            )
+        )

@@ -1,0 +1,227 @@
+"""The simulated app_queue: callers wait, the longest-idle agent takes the next one.
+
+``SimQueue.enqueue`` is what ``EXEC Queue`` runs. Agents then wrap up (shown as a pause with
+reason ``wrapup``), maybe take a break, and come back idle, each step as app_queue events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import time
+from dataclasses import dataclass, field
+
+from pbx.sim import channels as ev
+from pbx.sim import queue_events as qe
+from pbx.sim.agents import Agent, AgentBoard, agent_rng
+from pbx.sim.calls import CallContext, SimCall, wait_for
+from pbx.sim.channels import RING, UP, Channel
+from pbx.sim.config import AgentConfig
+
+__all__ = ["QueueResult", "SimQueue"]
+
+
+class QueueResult(enum.StrEnum):
+    CONNECTED = "connected"  # an agent talked to the caller; the agent hung up first
+    CALLER_HUNG_UP = "caller_hung_up"  # the caller hung up (waiting or talking)
+    TIMEOUT = "timeout"
+
+
+@dataclass
+class _Waiting:
+    call: SimCall
+    joined: float  # loop time
+    original_position: int
+    assigned: asyncio.Future[Agent] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class SimQueue:
+    """One queue and its agents."""
+
+    def __init__(self, ctx: CallContext, cfg: AgentConfig, seed: int) -> None:
+        self.ctx = ctx
+        self.name = cfg.queue
+        self.board = AgentBoard(cfg)
+        self.seed = seed
+        self.login_time = int(time.time())
+        self.waiting: list[_Waiting] = []
+        self.completed = 0
+        self.abandoned = 0
+        self._calls_per_agent: dict[int, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- QueueStatus --------------------------------------------------------------------------
+    def status_events(self, action_id: str | None) -> list[ev.Headers]:
+        out = [
+            qe.queue_params(self.name, len(self.waiting), self.completed, self.abandoned, action_id)
+        ]
+        out += [
+            qe.queue_member(self.name, a, self.login_time, action_id) for a in self.board.agents
+        ]
+        return out
+
+    # --- the caller side ----------------------------------------------------------------------
+    async def enqueue(self, call: SimCall, timeout: float) -> QueueResult:
+        """Run Queue() for ``call`` with ``timeout`` simulated seconds (0 = no limit)."""
+        ctx, caller = self.ctx, call.one
+        assert caller is not None
+        loop = asyncio.get_running_loop()
+        entry = _Waiting(call, loop.time(), len(self.waiting) + 1)
+        self.waiting.append(entry)
+        ctx.emit(qe.queue_caller_join(caller, self.name, len(self.waiting), len(self.waiting)))
+        self._dispatch()
+        limit = ctx.scaled(timeout) if timeout > 0 else float("inf")
+        gone = asyncio.ensure_future(call.dead.wait())
+        try:
+            await asyncio.wait(
+                {entry.assigned, gone},
+                timeout=None if limit == float("inf") else limit,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            gone.cancel()
+        if entry.assigned.done():
+            return await self._talk(entry, entry.assigned.result())
+        position = self.waiting.index(entry) + 1
+        self.waiting.remove(entry)
+        entry.assigned.cancel()
+        hold = int((loop.time() - entry.joined) * self._scale())
+        if call.dead.is_set():
+            self.abandoned += 1
+            ctx.emit(
+                qe.queue_caller_abandon(caller, self.name, position, entry.original_position, hold)
+            )
+            ctx.emit(qe.queue_caller_leave(caller, self.name, position, len(self.waiting)))
+            return QueueResult.CALLER_HUNG_UP
+        ctx.emit(qe.queue_caller_leave(caller, self.name, position, len(self.waiting)))
+        caller.variables["QUEUESTATUS"] = "TIMEOUT"
+        ctx.emit(ev.varset(caller, "QUEUESTATUS", "TIMEOUT"))
+        return QueueResult.TIMEOUT
+
+    def _scale(self) -> float:
+        return 1.0 / self.ctx.scaled(1.0)
+
+    def _dispatch(self) -> None:
+        """Offer waiting callers (in order) to idle agents."""
+        while self.waiting:
+            agent = self.board.pick_idle()
+            if agent is None:
+                return
+            entry = self.waiting[0]
+            if entry.assigned.done():  # cancelled: its caller is leaving
+                self.waiting.pop(0)
+                continue
+            self.board.ring(agent)
+            entry.assigned.set_result(agent)
+            self.waiting.pop(0)
+
+    async def _talk(self, entry: _Waiting, agent: Agent) -> QueueResult:
+        ctx, call = self.ctx, entry.call
+        caller = call.one
+        assert caller is not None
+        loop = asyncio.get_running_loop()
+        number = self._calls_per_agent.get(agent.index, 0) + 1
+        self._calls_per_agent[agent.index] = number
+        rng = agent_rng(self.seed, agent, number)
+        base = ctx.channel_name(f"Local/{agent.exten}@{self.board.cfg.context}", local=True)
+        a1 = Channel(
+            f"{base};1", ctx.new_uniqueid(), caller.linkedid, self.board.cfg.context, agent.exten
+        )
+        a2 = Channel(
+            f"{base};2",
+            ctx.new_uniqueid(),
+            caller.linkedid,
+            self.board.cfg.context,
+            agent.exten,
+            state=RING,
+        )
+        for ch in (a1, a2):
+            ctx.register(ch, call)
+            ctx.emit(ev.newchannel(ch))
+        for ch in (a1, a2):
+            ch.cid_num, ch.cid_name = caller.cid_num, caller.cid_name
+            ch.conn_num, ch.conn_name = caller.cid_num, caller.cid_name
+        ctx.emit(ev.local_bridge(a1, a2))
+        ctx.emit(qe.agent_called(caller, a1, self.name, agent))
+        ctx.emit(ev.dial_begin(a1, f"{agent.exten}@{self.board.cfg.context}/n", caller))
+        ring_started = loop.time()
+        if await wait_for(call.dead, ctx.scaled(self.board.cfg.answer_delay)):
+            # The caller hung up while the agent's phone rang.
+            ctx.emit(ev.dial_end(a1, "CANCEL", caller))
+            self._hang_agent_legs(a1, a2)
+            self.abandoned += 1
+            hold = int((loop.time() - entry.joined) * self._scale())
+            ctx.emit(qe.queue_caller_abandon(caller, self.name, 1, entry.original_position, hold))
+            ctx.emit(qe.queue_caller_leave(caller, self.name, 1, len(self.waiting)))
+            self.board.release(agent, loop.time())
+            self._dispatch()
+            return QueueResult.CALLER_HUNG_UP
+        a2.state = UP
+        ctx.emit(ev.newstate(a2))
+        self.board.connect(agent)
+        ctx.emit(qe.queue_member_status(self.name, agent, self.login_time))
+        a1.state = UP
+        ctx.emit(ev.newstate(a1))
+        ctx.emit(ev.dial_end(a1, "ANSWER", caller))
+        ctx.emit(qe.queue_caller_leave(caller, self.name, 1, len(self.waiting)))
+        for name, value in (
+            ("MEMBERINTERFACE", agent.interface),
+            ("MEMBERNAME", agent.name),
+            ("MEMBERCALLS", str(agent.calls_taken)),
+            ("MEMBERLASTCALL", str(agent.last_call)),
+            ("MEMBERPENALTY", "0"),
+            ("MEMBERDYNAMIC", "0"),
+            ("MEMBERREALTIME", "0"),
+        ):
+            caller.variables[name] = value
+            ctx.emit(ev.varset(caller, name, value))
+        scale = self._scale()
+        hold = int((ring_started - entry.joined) * scale)
+        ring = int((loop.time() - ring_started) * scale)
+        ctx.emit(qe.agent_connect(caller, a1, self.name, agent, hold, ring))
+        connected = loop.time()
+        caller_left = await wait_for(call.dead, ctx.scaled(self.board.talk_seconds(rng)))
+        talk = int((loop.time() - connected) * scale)
+        reason = "caller" if caller_left else "agent"
+        ctx.emit(qe.agent_complete(caller, a1, self.name, agent, hold, talk, reason))
+        self._hang_agent_legs(a1, a2)
+        self.completed += 1
+        self.board.finish_call(agent, int(time.time()))
+        ctx.emit(qe.queue_member_status(self.name, agent, self.login_time))
+        ctx.emit(qe.queue_member_pause(self.name, agent, self.login_time))
+        self._spawn(self._after_call(agent, rng))
+        return QueueResult.CALLER_HUNG_UP if caller_left else QueueResult.CONNECTED
+
+    def _hang_agent_legs(self, a1: Channel, a2: Channel) -> None:
+        for ch in (a2, a1):
+            ch.hung_up = True
+            self.ctx.emit(ev.hangup(ch, 16))
+            self.ctx.unregister(ch)
+
+    # --- the agent side -----------------------------------------------------------------------
+    async def _after_call(self, agent: Agent, rng) -> None:
+        """Wrap-up, an optional break, then idle again."""
+        await self.ctx.sleep(self.board.wrapup_seconds(rng))
+        pause = self.board.pause_after_wrapup(rng)
+        if pause > 0:
+            self.board.pause(agent, int(time.time()), "break")
+            self.ctx.emit(qe.queue_member_pause(self.name, agent, self.login_time))
+            await self.ctx.sleep(pause)
+        self.board.release(agent, asyncio.get_running_loop().time())
+        self.ctx.emit(qe.queue_member_pause(self.name, agent, self.login_time))
+        self._dispatch()
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
