@@ -29,7 +29,7 @@ def make_answered_handler(registry: CallRegistry) -> Callable[[CallSession], Awa
         try:
             sink.queue_wait_started(call.call_id)
             outcome = await hand_to_agent(
-                session, campaign.queue, campaign.agent_wait, campaign.safe_harbor_prompt
+                session, campaign.queue, campaign.agent_wait, campaign.compliance.abandon.prompt
             )
             if outcome.abandoned:
                 disposition = "abandoned"

@@ -11,11 +11,13 @@ import contextlib
 import sys
 import time
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.campaign.runner import CampaignRunner
 from dialer_core.campaign.service import AnsweredCallServer, run_campaign
 from dialer_core.cases_csv import parse_cases_csv
+from dialer_core.clock import ScaledClock, next_local_time
 from dialer_core.demo_data import demo_cases_csv
 from dialer_core.reports.summary import campaign_summary, format_summary
 from dialer_core.store.cases import ensure_campaign, import_cases
@@ -35,7 +37,7 @@ def demo_campaign(name: str, time_scale: float) -> dict:
         # Sim time runs ``time_scale`` times faster: a 30 s ring timeout is 30 sim-seconds.
         "dialing": {"caller_id": "+862088880000", "ring_timeout": 30, "max_in_flight": 100},
         "queue": {"name": "collectors", "agent_wait": 2},
-        "redial": {"busy": "10m", "no_answer": "1h"},
+        "compliance": {"preset": "cn"},
     }
 
 
@@ -51,9 +53,14 @@ async def run_demo(
 ) -> int:
     """Run the demo; print a live progress line and a summary read back from the database."""
     name = f"demo-{datetime.now():%Y%m%d-%H%M%S}"
+    # Simulated time runs as fast as the simulated PBX and starts at 10:00 China time, inside
+    # the callees' calling window (preset cn: 08:00-21:00), whatever the hour here.
+    clock = ScaledClock(next_local_time(10, "Asia/Shanghai", time.time()), time_scale)
+    start = datetime.fromtimestamp(clock.start, ZoneInfo("Asia/Shanghai"))
     print(
-        f"pacedial demo: campaign {name}, {agents} simulated agents, {cases} cases, "
-        f"{duration:.0f} s at {time_scale:g}x simulated time",
+        f"pacedial demo: campaign {name}, {agents} simulated agents, {cases} cases; "
+        f"{duration:.0f} s real = {duration * time_scale / 60:.0f} simulated minutes "
+        f"from {start:%Y-%m-%d %H:%M} Asia/Shanghai",
         file=out,
     )
     async with open_database() as pool:
@@ -80,11 +87,12 @@ async def run_demo(
             secret=sim.config.secret,
             dial_template="Local/{number}@sim-callee",
             answered_context=ANSWERED_CONTEXT,
+            clock=clock,
         )
         await driver.connect()
         holder: list[CampaignRunner] = []
         task = asyncio.create_task(
-            run_campaign(pool, driver, campaign, answered.registry, stop, holder)
+            run_campaign(pool, driver, campaign, answered.registry, stop, holder, clock=clock)
         )
         started = time.monotonic()
         try:

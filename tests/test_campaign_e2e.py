@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 import pytest
@@ -11,22 +12,16 @@ from dialer_core.campaign.config import parse_campaign
 from dialer_core.campaign.runner import CampaignRunner
 from dialer_core.campaign.service import AnsweredCallServer, run_campaign
 from dialer_core.cases_csv import parse_cases_csv
+from dialer_core.clock import ScaledClock, next_local_time
+from dialer_core.compliance.region import region_of
+from dialer_core.compliance.windows import window_check
 from dialer_core.demo_data import demo_cases_csv
 from dialer_core.store.cases import ensure_campaign, import_cases
 from pbx.asterisk.driver import AsteriskDriver
 from pbx.sim import AgentConfig, SimConfig, SimPbx
 
 CONTEXT = "pacedial-answered"
-REDIAL = {
-    "busy": "10m",
-    "no_answer": "1h",
-    "congestion": "2m",
-    "powered_off": "2h",
-    "rejected": "4h",
-    "machine": "2h",
-    "abandoned": "72h",
-    "answered": "never",
-}
+START_ZONE = "Asia/Shanghai"  # the demo cases are +86 numbers: run inside their window
 
 
 def campaign_doc(name: str, **pacing) -> dict:
@@ -35,7 +30,11 @@ def campaign_doc(name: str, **pacing) -> dict:
         "pacing": {"mode": "progressive", "lines_per_agent": 1.5, **pacing},
         "dialing": {"caller_id": "+862088880000", "ring_timeout": 20, "max_in_flight": 40},
         "queue": {"name": "collectors", "agent_wait": 2},
-        "redial": REDIAL,
+        "compliance": {
+            "preset": "cn",
+            "caps": {"phone_day": 20},
+            "redial": {"busy": {"delay": "10m"}, "congestion": {"delay": "2m"}},
+        },
     }
 
 
@@ -46,6 +45,9 @@ class Rig:
         self.db, self.agents, self.time_scale, self.seed = db, agents, time_scale, seed
 
     async def __aenter__(self) -> Rig:
+        # Simulated time, inside the callees' calling window, as fast as the simulated PBX.
+        start = next_local_time(10, START_ZONE, time.time())
+        self.clock = ScaledClock(start, self.time_scale)
         self.answered = await AnsweredCallServer.start("127.0.0.1", 0)
         self.sim = SimPbx(
             SimConfig(
@@ -63,6 +65,7 @@ class Rig:
             secret="pacedial",
             dial_template="Local/{number}@sim-callee",
             answered_context=CONTEXT,
+            clock=self.clock,
         )
         await self.driver.connect()
         return self
@@ -84,7 +87,10 @@ class Rig:
         stop = asyncio.Event()
         holder: list[CampaignRunner] = []
         task = asyncio.create_task(
-            run_campaign(self.db, self.driver, campaign, self.answered.registry, stop, holder)
+            run_campaign(
+                self.db, self.driver, campaign, self.answered.registry, stop, holder,
+                clock=self.clock,
+            )
         )
         if during is not None:
             await during(holder)
@@ -97,8 +103,8 @@ class Rig:
 async def attempts_of(db, cid):
     async with db.acquire() as conn:
         return await conn.fetch(
-            "SELECT a.*, a.call_id::text AS cid FROM attempts a WHERE campaign_id = $1 "
-            "ORDER BY created_at",
+            "SELECT a.*, a.call_id::text AS cid, p.e164 FROM attempts a "
+            "JOIN phones p ON p.id = a.phone_id WHERE campaign_id = $1 ORDER BY created_at",
             cid,
         )
 
@@ -145,18 +151,22 @@ async def test_redial_times_follow_the_campaign_rules(db):
             stopped = {
                 r["id"] for r in await conn.fetch("SELECT id FROM phones WHERE status = 'stopped'")
             }
-    delays = {k: v for k, v in campaign.redial.items() if v is not None}
+    rules = campaign.compliance
     checked = 0
     for r in rows:
-        disp = r["disposition"]
-        if disp in ("agent_talked", "answered"):
-            assert r["next_attempt_at"] is None
+        disp, nxt = r["disposition"], r["next_attempt_at"]
+        rule = rules.redial.rule_for(disp)
+        if disp in ("agent_talked", "answered") and rule.close_case:
+            assert nxt is None
             assert r["case_id"] not in schedule  # the case is finished
         elif disp == "invalid_number":
             assert r["phone_id"] in stopped
-        elif disp in delays:
-            assert r["next_attempt_at"] - r["ended_at"] == timedelta(seconds=delays[disp])
-            assert schedule[r["case_id"]]["next_attempt_at"] == r["next_attempt_at"]
+        elif nxt is not None:
+            # Never before the rule's delay (counted from the launch), always inside the window.
+            assert nxt >= r["created_at"] + rule.delay
+            if not rule.calling_hours_only and rule.delay:
+                assert nxt - (r["created_at"] + rule.delay) < timedelta(seconds=5)
+            assert window_check(region_of(r["e164"]), nxt, rules.window)
             checked += 1
     assert checked >= 3
 

@@ -7,38 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dialer_core.compliance.config import load_compliance
+from dialer_core.compliance.rules import ComplianceRules
 from dialer_core.config_errors import ConfigError, parse_duration, reject_unknown, take
 from dialer_core.pacing.config import PacingConfig, parse_pacing
-
-DISPOSITIONS = (
-    "answered",
-    "agent_talked",
-    "busy",
-    "no_answer",
-    "invalid_number",
-    "powered_off",
-    "rejected",
-    "congestion",
-    "machine",
-    "abandoned",
-    "failed",
-    "lost",
-)
-# Redial delay by disposition (seconds; None = never again). Overridden by [redial].
-DEFAULT_REDIAL: dict[str, float | None] = {
-    "answered": None,
-    "agent_talked": None,
-    "busy": 600,
-    "no_answer": 3600,
-    "invalid_number": None,
-    "powered_off": 7200,
-    "rejected": 14400,
-    "congestion": 120,
-    "machine": 7200,
-    "abandoned": 72 * 3600,
-    "failed": 300,
-    "lost": 300,
-}
 
 
 @dataclass(frozen=True)
@@ -48,12 +20,10 @@ class CampaignConfig:
     caller_id: str = ""
     ring_timeout: float = 30.0
     max_in_flight: int = 200  # trunk channels this campaign may hold
-    max_attempts: int = 10  # per case, then the case is finished
     lease: float = 600.0  # seconds a runner holds a contact before it can be taken over
     queue: str = "collectors"
     agent_wait: float = 2.0  # the 2-second rule: after this, an answered call is abandoned
-    safe_harbor_prompt: str = "pacedial/safe-harbor"
-    redial: dict[str, float | None] = field(default_factory=lambda: dict(DEFAULT_REDIAL))
+    compliance: ComplianceRules = field(default_factory=ComplianceRules)
     pacing: PacingConfig = field(default_factory=PacingConfig)
     raw: dict[str, Any] = field(default_factory=dict)  # every table, for the other sections
 
@@ -69,7 +39,7 @@ def parse_campaign(doc: dict[str, Any], source: str) -> CampaignConfig:
     dialing = take(doc, "dialing", dict, {}, source, "")
     reject_unknown(
         dialing,
-        {"caller_id", "ring_timeout", "max_in_flight", "max_attempts", "lease"},
+        {"caller_id", "ring_timeout", "max_in_flight", "lease"},
         source,
         "dialing.",
     )
@@ -77,34 +47,24 @@ def parse_campaign(doc: dict[str, Any], source: str) -> CampaignConfig:
     if not 5 <= ring_timeout <= 120:
         raise ConfigError(source, "dialing.ring_timeout", "between 5s and 120s", ring_timeout)
     max_in_flight = take(dialing, "max_in_flight", int, 200, source, "dialing.")
-    max_attempts = take(dialing, "max_attempts", int, 10, source, "dialing.")
-    for key, value in (("max_in_flight", max_in_flight), ("max_attempts", max_attempts)):
-        if value < 1:
-            raise ConfigError(source, f"dialing.{key}", "an integer ≥ 1", value)
+    if max_in_flight < 1:
+        raise ConfigError(source, "dialing.max_in_flight", "an integer ≥ 1", max_in_flight)
     queue = take(doc, "queue", dict, {}, source, "")
-    reject_unknown(queue, {"name", "agent_wait", "safe_harbor_prompt"}, source, "queue.")
+    reject_unknown(queue, {"name", "agent_wait"}, source, "queue.")
     agent_wait = parse_duration(queue.get("agent_wait", 2), source, "queue.agent_wait")
     if not 0.5 <= agent_wait <= 10:
         raise ConfigError(source, "queue.agent_wait", "between 0.5s and 10s", agent_wait)
-    redial = dict(DEFAULT_REDIAL)
-    for key, value in take(doc, "redial", dict, {}, source, "").items():
-        if key not in DEFAULT_REDIAL:
-            raise ConfigError(source, f"redial.{key}", f"a disposition: {', '.join(DISPOSITIONS)}")
-        redial[key] = None if value == "never" else parse_duration(value, source, f"redial.{key}")
+    compliance = load_compliance(take(doc, "compliance", dict, None, source, ""), source)
     return CampaignConfig(
         name=name,
         mode=pacing.mode,
         caller_id=take(dialing, "caller_id", str, "", source, "dialing."),
         ring_timeout=ring_timeout,
         max_in_flight=max_in_flight,
-        max_attempts=max_attempts,
         lease=parse_duration(dialing.get("lease", 600), source, "dialing.lease"),
         queue=take(queue, "name", str, "collectors", source, "queue."),
         agent_wait=agent_wait,
-        safe_harbor_prompt=take(
-            queue, "safe_harbor_prompt", str, "pacedial/safe-harbor", source, "queue."
-        ),
-        redial=redial,
+        compliance=compliance,
         pacing=pacing,
         raw=doc,
     )

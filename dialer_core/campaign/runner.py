@@ -19,9 +19,14 @@ from typing import Any
 import asyncpg
 
 from dialer_core.campaign.config import CampaignConfig
-from dialer_core.campaign.dispositions import decide_redial, disposition_for
+from dialer_core.campaign.dispositions import disposition_for
 from dialer_core.campaign.registry import CallRegistry, LiveCall
-from dialer_core.compliance.model import mask
+from dialer_core.compliance.decision import Contact as RuleContact
+from dialer_core.compliance.decision import check_contact, next_attempt
+from dialer_core.compliance.dnc import DncList
+from dialer_core.compliance.model import PastAttempt, mask
+from dialer_core.compliance.region import ZoneUnknown
+from dialer_core.compliance.windows import window_check
 from dialer_core.pacing.interface import (
     AgentObservation,
     AgentStatus,
@@ -55,6 +60,7 @@ class InFlight:
     call_id: str
     contact: store.Contact
     launched_at: float
+    history: list[PastAttempt] = field(default_factory=list)  # the case's earlier attempts
     answered_at: float | None = None
     waiting_since: float | None = None
     connected: bool = False
@@ -74,6 +80,7 @@ class RunnerStats:
     abandoned: int = 0
     finished: int = 0
     skipped_duplicates: int = 0
+    held_by_rules: dict[str, int] = field(default_factory=dict)  # denial code → count
     dispositions: dict[str, int] = field(default_factory=dict)
     agent_seconds: dict[str, float] = field(default_factory=dict)  # by agent status
 
@@ -98,10 +105,13 @@ class CampaignRunner:
         runner_id: str,
         clock: Callable[[], float] = time.time,
         tick: float = 0.2,
+        dnc: DncList | None = None,
     ) -> None:
         self.pool, self.driver, self.campaign = pool, driver, campaign
         self.campaign_id, self.policy, self.registry = campaign_id, policy, registry
         self.runner_id, self.clock, self.tick = runner_id, clock, tick
+        self.rules = campaign.compliance
+        self.dnc = dnc or DncList()
         self.inflight: dict[str, InFlight] = {}
         self.agents: dict[str, tuple[AgentStatus, float]] = {}
         self.stats = RunnerStats()
@@ -201,7 +211,13 @@ class CampaignRunner:
                 self._dt(now),
                 timedelta(seconds=self.campaign.lease),
             )
+            if not contacts:
+                return
+            histories = await store.case_histories(conn, [c.case_id for c in contacts])
             for contact in contacts:
+                history = histories[contact.case_id]
+                if not await self._rules_allow(conn, contact, history, now):
+                    continue
                 call_id = await store.create_attempt(
                     conn,
                     self.campaign_id,
@@ -213,10 +229,66 @@ class CampaignRunner:
                 if call_id is None:
                     self.stats.skipped_duplicates += 1
                     continue
-                await self._originate(call_id, contact, now)
+                await self._originate(call_id, contact, history, self.clock())
 
-    async def _originate(self, call_id: str, contact: store.Contact, now: float) -> None:
-        call = InFlight(call_id, contact, launched_at=now)
+    def _held(self, code: str) -> None:
+        self.stats.held_by_rules[code] = self.stats.held_by_rules.get(code, 0) + 1
+
+    async def _rules_allow(
+        self, conn, contact: store.Contact, history: list[PastAttempt], now: float
+    ) -> bool:
+        """The compliance check at lease time; a held contact goes back with its retry time."""
+        decision = check_contact(
+            RuleContact(str(contact.case_id), contact.e164),
+            history,
+            self._dt(now),
+            self.rules,
+            self.dnc,
+        )
+        if decision:
+            return True
+        self._held(decision.code)
+        if decision.retry_at is not None:
+            await store.release_lease(conn, contact.case_id, self.runner_id, decision.retry_at)
+        else:
+            log.info(
+                "case %s phone %s stopped by the rules: %s",
+                contact.external_id,
+                mask(contact.e164),
+                decision.reason,
+            )
+            await store.stop_contact(
+                conn, contact.case_id, contact.phone_id, self.runner_id, decision.code
+            )
+        return False
+
+    def _still_allowed(self, contact: store.Contact, now: float) -> str:
+        """The last check right before the Originate: DNC and the window, at this instant."""
+        if self.dnc.match(contact.e164) is not None:
+            return "dnc"
+        region = RuleContact(str(contact.case_id), contact.e164).region()
+        if isinstance(region, ZoneUnknown) or not window_check(
+            region, self._dt(now), self.rules.window
+        ):
+            return "window"
+        return ""
+
+    async def _originate(
+        self, call_id: str, contact: store.Contact, history: list[PastAttempt], now: float
+    ) -> None:
+        blocked = self._still_allowed(contact, now)
+        if blocked:
+            self._held(blocked)
+            call = InFlight(call_id, contact, launched_at=now, history=history)
+            self.inflight[call_id] = call
+            await self._close(
+                call,
+                Hangup(call_id, 0, f"held by the rules: {blocked}", False, Result.FAILED),
+                now,
+                disposition="not_dialed",
+            )
+            return
+        call = InFlight(call_id, contact, launched_at=now, history=history)
         self.inflight[call_id] = call
         self.registry.add(LiveCall(call_id, self.campaign, contact, self))
         self.policy.observe(CallObservation(now, call_id, Outcome.LAUNCHED))
@@ -350,7 +422,9 @@ class CampaignRunner:
 
     # -- closing attempts ----------------------------------------------------------------------
 
-    async def _close(self, call: InFlight, hangup: Hangup, now: float) -> None:
+    async def _close(
+        self, call: InFlight, hangup: Hangup, now: float, disposition: str = ""
+    ) -> None:
         if call.closing:
             return
         call.closing = True
@@ -359,7 +433,7 @@ class CampaignRunner:
         if call.handler_started and not call.handler_done.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(call.handler_done.wait(), HANDLER_GRACE)
-        if not hangup.answered:
+        if not hangup.answered and not disposition:
             self.policy.observe(
                 CallObservation(
                     now,
@@ -369,10 +443,25 @@ class CampaignRunner:
                     duration=now - call.launched_at,
                 )
             )
-        disposition = disposition_for(
+        disposition = disposition or disposition_for(
             hangup.result, hangup.answered, call.handler_disposition, call.connected
         )
-        redial = decide_redial(self.campaign, disposition, call.contact.attempt_no, self._dt(now))
+        abandoned = disposition == "abandoned"
+        finished = PastAttempt(
+            at=self._dt(call.launched_at),
+            phone=call.contact.e164,
+            case_id=str(call.contact.case_id),
+            disposition=disposition,
+            connected=hangup.answered and not abandoned and disposition != "machine",
+            abandoned=abandoned,
+            machine=disposition == "machine",
+        )
+        if disposition == "not_dialed":
+            redial_at, stop, advance, close, reason = self._dt(now), False, False, False, ""
+        else:
+            redial = next_attempt(finished, call.history, self._dt(now), self.rules)
+            redial_at, stop, advance = redial.next_at, redial.stop_phone, redial.next_phone
+            close, reason = redial.close_case, redial.reason
         result = store.AttemptResult(
             call_id=call.call_id,
             ended_at=self._dt(now),
@@ -381,9 +470,11 @@ class CampaignRunner:
             q850_cause=hangup.cause,
             cause_text=hangup.cause_text,
             talk_seconds=hangup.talk_seconds,
-            next_attempt_at=redial.next_at,
-            stop_phone=redial.stop_phone,
-            stop_reason=redial.reason,
+            next_attempt_at=redial_at,
+            stop_phone=stop,
+            advance_phone=advance,
+            close_case=close,
+            reason=reason,
             detail={**call.handler_detail, **({"agent": call.agent} if call.agent else {})},
         )
         await self._write_result(result)
@@ -428,7 +519,7 @@ class CampaignRunner:
             if row["call_id"] in live:
                 with contextlib.suppress(Exception):
                     await self.driver.hangup(row["call_id"])
-            redial = decide_redial(self.campaign, "lost", 1, self._dt(now))
+            delay = self.rules.redial.rule_for("lost").delay
             await self._write_result(
                 store.AttemptResult(
                     call_id=row["call_id"],
@@ -438,7 +529,7 @@ class CampaignRunner:
                     q850_cause=None,
                     cause_text="open when the previous run of this runner stopped",
                     talk_seconds=0.0,
-                    next_attempt_at=redial.next_at,
+                    next_attempt_at=self._dt(now) + delay,
                 )
             )
             log.warning("closed attempt %s left open by a previous run", row["call_id"])

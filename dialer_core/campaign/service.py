@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -49,13 +51,21 @@ async def run_campaign(
     registry: CallRegistry,
     stop: asyncio.Event,
     runner: list[CampaignRunner] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> RunnerStats:
     """Run ``campaign`` until ``stop``; ``runner`` (if given) receives the live runner object."""
     async with pool.acquire() as conn:
         campaign_id = await ensure_campaign(conn, campaign.name, campaign.mode, campaign.raw)
     policy = make_policy(campaign.mode, campaign.pacing)
     live = CampaignRunner(
-        pool, driver, campaign, campaign_id, policy, registry, runner_id=runner_id(campaign.name)
+        pool,
+        driver,
+        campaign,
+        campaign_id,
+        policy,
+        registry,
+        runner_id=runner_id(campaign.name),
+        clock=clock,
     )
     if runner is not None:
         runner.append(live)

@@ -27,6 +27,12 @@ class Disposition(enum.StrEnum):
     REFUSED = "refused"
     PROMISE_TO_PAY = "promise_to_pay"
     DONE = "done"
+    AGENT_TALKED = "agent_talked"  # a human agent had the conversation
+    WRONG_PARTY = "wrong_party"  # the number is not the debtor's
+    THIRD_PARTY = "third_party"  # someone who knows the debtor answered
+    NO_INPUT = "no_input"  # the robot got no keypress after its retries
+    HUNG_UP = "hung_up"  # the callee hung up during the robot dialog
+    LOST = "lost"  # the end of the call was never reported (link or process lost)
     IN_PROGRESS = "in_progress"  # leased / dialing, outcome not known yet: always counted
 
 

@@ -77,4 +77,11 @@ DEFAULT_REDIAL: dict[str, RedialRule] = {
     Disposition.ANSWERED: RedialRule(timedelta(days=1)),
     Disposition.PROMISE_TO_PAY: RedialRule(timedelta(0), close_case=True),
     Disposition.DONE: RedialRule(timedelta(0), close_case=True),
+    # The agent records any follow-up (callback, visit) through the case workflow.
+    Disposition.AGENT_TALKED: RedialRule(timedelta(0), close_case=True),
+    Disposition.WRONG_PARTY: RedialRule(timedelta(0), stop_phone=True, next_phone=True),
+    Disposition.THIRD_PARTY: RedialRule(timedelta(days=1), True, max_streak=2, next_phone=True),
+    Disposition.NO_INPUT: RedialRule(timedelta(hours=4), True, max_streak=3),
+    Disposition.HUNG_UP: RedialRule(timedelta(days=1), True, max_streak=3),
+    Disposition.LOST: RedialRule(timedelta(minutes=5), max_streak=3),
 }

@@ -39,9 +39,11 @@ class AttemptResult:
     q850_cause: int | None
     cause_text: str
     talk_seconds: float
-    next_attempt_at: datetime | None  # None: this case is finished
-    stop_phone: bool = False  # the number is dead (invalid): move to the case's next phone
-    stop_reason: str = ""
+    next_attempt_at: datetime | None  # None: no further call to this phone by the dialer
+    stop_phone: bool = False  # the number is dead (invalid, wrong party): never again
+    advance_phone: bool = False  # try the case's next active phone (from now, rules permitting)
+    close_case: bool = False  # the case leaves the dialer (done, promise to pay)
+    reason: str = ""
     detail: dict | None = None
 
 
@@ -197,30 +199,100 @@ async def finish_attempt(conn: asyncpg.Connection, result: AttemptResult) -> boo
         )
         if row is None:
             return False
-        next_phone = row["phone_id"]
+        case_id, phone_id = row["case_id"], row["phone_id"]
         if result.stop_phone:
             await conn.execute(
                 "UPDATE phones SET status = 'stopped', stop_reason = $2 WHERE id = $1",
-                row["phone_id"],
-                result.stop_reason or result.disposition,
+                phone_id,
+                result.reason or result.disposition,
             )
-            next_phone = await conn.fetchval(
-                """SELECT id FROM phones WHERE case_id = $1 AND status = 'active'
-                   ORDER BY position LIMIT 1""",
-                row["case_id"],
+        other = None
+        if result.stop_phone or result.advance_phone or result.next_attempt_at is None:
+            # The case's next active phone after this one (wrapping around), if any.
+            other = await conn.fetchval(
+                """SELECT p.id FROM phones p, phones cur
+                   WHERE cur.id = $2 AND p.case_id = $1 AND p.status = 'active' AND p.id <> $2
+                   ORDER BY (p.position > cur.position) DESC, p.position LIMIT 1""",
+                case_id,
+                phone_id,
             )
-        if result.next_attempt_at is None or next_phone is None:
-            await conn.execute("DELETE FROM schedule WHERE case_id = $1", row["case_id"])
+        if result.close_case or (
+            other is None and (result.stop_phone or result.next_attempt_at is None)
+        ):
+            await conn.execute("DELETE FROM schedule WHERE case_id = $1", case_id)
         else:
+            next_phone, next_at = (
+                (other, result.ended_at)
+                if other is not None
+                else (phone_id, result.next_attempt_at)
+            )
             await conn.execute(
                 """UPDATE schedule SET next_attempt_at = $2, phone_id = $3,
                           attempts = attempts + 1, leased_by = NULL, lease_until = NULL
                    WHERE case_id = $1""",
-                row["case_id"],
-                result.next_attempt_at,
+                case_id,
+                next_at,
                 next_phone,
             )
     return True
+
+
+async def case_histories(conn: asyncpg.Connection, case_ids: list[int]) -> dict[int, list]:
+    """Every attempt of these cases as compliance ``PastAttempt`` rows (open ones in_progress)."""
+    from dialer_core.compliance.model import PastAttempt
+
+    rows = await conn.fetch(
+        """SELECT a.case_id, a.created_at, p.e164, coalesce(a.disposition, 'in_progress') AS d,
+                  (a.answered_at IS NOT NULL AND NOT a.abandoned
+                   AND coalesce(a.disposition, '') <> 'machine') AS connected,
+                  a.abandoned, coalesce(a.disposition, '') = 'machine' AS machine
+           FROM attempts a JOIN phones p ON p.id = a.phone_id
+           WHERE a.case_id = ANY($1::bigint[])""",
+        case_ids,
+    )
+    out: dict[int, list] = {cid: [] for cid in case_ids}
+    for r in rows:
+        out[r["case_id"]].append(
+            PastAttempt(
+                r["created_at"],
+                r["e164"],
+                str(r["case_id"]),
+                r["d"],
+                r["connected"],
+                r["abandoned"],
+                r["machine"],
+            )
+        )
+    return out
+
+
+async def stop_contact(
+    conn: asyncpg.Connection, case_id: int, phone_id: int, runner: str, reason: str
+) -> None:
+    """The rules forbid this phone for good (DNC, unknown zone): stop it, go on with the next."""
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE phones SET status = 'stopped', stop_reason = $2 WHERE id = $1",
+            phone_id,
+            reason,
+        )
+        other = await conn.fetchval(
+            """SELECT id FROM phones WHERE case_id = $1 AND status = 'active'
+               ORDER BY position LIMIT 1""",
+            case_id,
+        )
+        if other is None:
+            await conn.execute(
+                "DELETE FROM schedule WHERE case_id = $1 AND leased_by = $2", case_id, runner
+            )
+        else:
+            await conn.execute(
+                """UPDATE schedule SET phone_id = $3, leased_by = NULL, lease_until = NULL
+                   WHERE case_id = $1 AND leased_by = $2""",
+                case_id,
+                runner,
+                other,
+            )
 
 
 async def open_attempts(conn: asyncpg.Connection, runner: str) -> list[asyncpg.Record]:
