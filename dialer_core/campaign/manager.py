@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -16,8 +18,7 @@ import asyncpg
 from dialer_core.campaign.config import CampaignConfig, parse_campaign
 from dialer_core.campaign.registry import CallRegistry
 from dialer_core.campaign.runner import CampaignRunner
-from dialer_core.campaign.service import runner_id
-from dialer_core.pacing.factory import make_policy
+from dialer_core.campaign.service import make_runner
 from dialer_core.store.cases import ensure_campaign
 from pbx.driver import PbxDriver
 
@@ -48,8 +49,14 @@ class RunningCampaign:
 class CampaignManager:
     """Runs campaigns against one PBX driver, sharing one answered-call registry."""
 
-    def __init__(self, pool: asyncpg.Pool, driver: PbxDriver, registry: CallRegistry) -> None:
-        self.pool, self.driver, self.registry = pool, driver, registry
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        driver: PbxDriver,
+        registry: CallRegistry,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.pool, self.driver, self.registry, self.clock = pool, driver, registry, clock
         self.running: dict[str, RunningCampaign] = {}
 
     async def _set_state(self, campaign_id: int, state: str) -> None:
@@ -77,15 +84,7 @@ class CampaignManager:
         if current is not None and not current.task.done():
             return current
         campaign_id, config = await self.load(name)
-        runner = CampaignRunner(
-            self.pool,
-            self.driver,
-            config,
-            campaign_id,
-            make_policy(config.mode, config.pacing),
-            self.registry,
-            runner_id=runner_id(name),
-        )
+        runner = await make_runner(self.pool, self.driver, config, self.registry, self.clock)
         stop = asyncio.Event()
         task = asyncio.create_task(runner.run(stop), name=f"campaign:{name}")
         task.add_done_callback(lambda t: self._ended(name, campaign_id, t))

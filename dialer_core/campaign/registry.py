@@ -6,6 +6,7 @@ call up here to learn the case, the campaign's settings and whom to report the o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -16,7 +17,15 @@ from dialer_core.store.attempts import Contact
 class AnsweredCallSink(Protocol):
     """Where a handler reports what happened on an answered call."""
 
+    clock: Callable[[], float]  # the runner's clock (epoch seconds; simulated in the demo)
+
+    def handler_started(self, call_id: str) -> None: ...
+
     def queue_wait_started(self, call_id: str) -> None: ...
+
+    async def amd_decided(self, call_id: str, status: str, cause: str, action: str) -> None: ...
+
+    async def recording_started(self, call_id: str, path: str) -> None: ...
 
     async def abandoned(self, call_id: str) -> None: ...
 
@@ -31,6 +40,7 @@ class LiveCall:
     campaign: CampaignConfig
     contact: Contact
     sink: AnsweredCallSink
+    handling: Any  # agi_scripts.handling.CallHandling (dialer_core does not import agi_scripts)
 
 
 class CallRegistry:

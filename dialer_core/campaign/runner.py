@@ -106,12 +106,14 @@ class CampaignRunner:
         clock: Callable[[], float] = time.time,
         tick: float = 0.2,
         dnc: DncList | None = None,
+        handling: Any = None,
     ) -> None:
         self.pool, self.driver, self.campaign = pool, driver, campaign
         self.campaign_id, self.policy, self.registry = campaign_id, policy, registry
         self.runner_id, self.clock, self.tick = runner_id, clock, tick
         self.rules = campaign.compliance
         self.dnc = dnc or DncList()
+        self.handling = handling  # agi_scripts.handling.CallHandling, handed to the handlers
         self.inflight: dict[str, InFlight] = {}
         self.agents: dict[str, tuple[AgentStatus, float]] = {}
         self.stats = RunnerStats()
@@ -290,7 +292,7 @@ class CampaignRunner:
             return
         call = InFlight(call_id, contact, launched_at=now, history=history)
         self.inflight[call_id] = call
-        self.registry.add(LiveCall(call_id, self.campaign, contact, self))
+        self.registry.add(LiveCall(call_id, self.campaign, contact, self, self.handling))
         self.policy.observe(CallObservation(now, call_id, Outcome.LAUNCHED))
         self.stats.launched += 1
         request = CallRequest(
@@ -389,6 +391,16 @@ class CampaignRunner:
         if call is not None:
             call.handler_started = True
             call.waiting_since = self.clock()
+
+    async def amd_decided(self, call_id: str, status: str, cause: str, action: str) -> None:
+        if status == "MACHINE" and action != "human":
+            self.policy.observe(CallObservation(self.clock(), call_id, Outcome.MACHINE_ANSWERED))
+        async with self.pool.acquire() as conn:
+            await store.record_amd(conn, call_id, status, cause, action, self._dt(self.clock()))
+
+    async def recording_started(self, call_id: str, path: str) -> None:
+        async with self.pool.acquire() as conn:
+            await store.record_recording(conn, call_id, path, self._dt(self.clock()))
 
     async def abandoned(self, call_id: str) -> None:
         call = self.inflight.get(call_id)

@@ -8,15 +8,19 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 
 from agi_scripts.answered import make_answered_handler
+from agi_scripts.handling import build_call_handling
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.registry import CallRegistry
 from dialer_core.campaign.runner import CampaignRunner, RunnerStats
 from dialer_core.pacing.factory import make_policy
 from dialer_core.store.cases import ensure_campaign
+from dialer_core.store.dnc import load_dnc
+from dialer_core.store.embedded import default_data_dir
 from pbx.asterisk.agi_server import FastAgiServer
 from pbx.driver import PbxDriver
 
@@ -44,6 +48,41 @@ class AnsweredCallServer:
         await self.server.close()
 
 
+def sound_dir() -> Path:
+    """Where rendered robot prompts go (the PBX must read it): $PACEDIAL_SOUNDS or beside the
+    embedded database's data."""
+    configured = os.environ.get("PACEDIAL_SOUNDS")
+    return Path(configured) if configured else default_data_dir().parent / "sounds"
+
+
+async def make_runner(
+    pool: asyncpg.Pool,
+    driver: PbxDriver,
+    campaign: CampaignConfig,
+    registry: CallRegistry,
+    clock: Callable[[], float] = time.time,
+) -> CampaignRunner:
+    """A runner for ``campaign`` with its policy, rules, DNC list and answered-call settings."""
+    async with pool.acquire() as conn:
+        campaign_id = await ensure_campaign(conn, campaign.name, campaign.mode, campaign.raw)
+        dnc = await load_dnc(conn, campaign.name)
+    handling = await build_call_handling(
+        campaign.raw, f"campaign {campaign.name}", sound_dir=sound_dir()
+    )
+    return CampaignRunner(
+        pool,
+        driver,
+        campaign,
+        campaign_id,
+        make_policy(campaign.mode, campaign.pacing),
+        registry,
+        runner_id=runner_id(campaign.name),
+        clock=clock,
+        dnc=dnc,
+        handling=handling,
+    )
+
+
 async def run_campaign(
     pool: asyncpg.Pool,
     driver: PbxDriver,
@@ -54,19 +93,10 @@ async def run_campaign(
     clock: Callable[[], float] = time.time,
 ) -> RunnerStats:
     """Run ``campaign`` until ``stop``; ``runner`` (if given) receives the live runner object."""
-    async with pool.acquire() as conn:
-        campaign_id = await ensure_campaign(conn, campaign.name, campaign.mode, campaign.raw)
-    policy = make_policy(campaign.mode, campaign.pacing)
-    live = CampaignRunner(
-        pool,
-        driver,
-        campaign,
-        campaign_id,
-        policy,
-        registry,
-        runner_id=runner_id(campaign.name),
-        clock=clock,
-    )
+    live = await make_runner(pool, driver, campaign, registry, clock)
     if runner is not None:
         runner.append(live)
-    return await live.run(stop)
+    try:
+        return await live.run(stop)
+    finally:
+        await live.handling.close()

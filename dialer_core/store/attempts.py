@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import asyncpg
 
@@ -26,6 +26,7 @@ class Contact:
     currency: str
     days_past_due: int
     product: str
+    due_date: date | None
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ async def lease_contacts(
            WHERE s.case_id = due.case_id AND p.id = s.phone_id AND c.id = s.case_id
            RETURNING s.case_id, s.phone_id, p.e164, p.country, p.province, p.city,
                      s.attempts + 1 AS attempt_no, c.external_id, c.debtor_name,
-                     c.amount_minor, c.currency, c.days_past_due, c.product""",
+                     c.amount_minor, c.currency, c.days_past_due, c.product,
+                     c.due_date""",
         campaign_id,
         now,
         limit,
@@ -301,4 +303,30 @@ async def open_attempts(conn: asyncpg.Connection, runner: str) -> list[asyncpg.R
         "SELECT call_id::text, case_id, state, created_at, answered_at FROM attempts "
         "WHERE runner = $1 AND state <> 'done'",
         runner,
+    )
+
+
+async def record_amd(
+    conn: asyncpg.Connection, call_id: str, status: str, cause: str, action: str, at: datetime
+) -> None:
+    """Log an answering-machine verdict (to study false positives later)."""
+    await conn.execute(
+        """INSERT INTO amd_decisions (call_id, status, cause, action, at)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id) DO NOTHING""",
+        call_id,
+        status,
+        cause,
+        action,
+        at,
+    )
+
+
+async def record_recording(conn: asyncpg.Connection, call_id: str, path: str, at: datetime) -> None:
+    """The PBX started recording this call into ``path``."""
+    await conn.execute(
+        """INSERT INTO recordings (call_id, path, started_at) VALUES ($1, $2, $3)
+           ON CONFLICT (call_id) DO NOTHING""",
+        call_id,
+        path,
+        at,
     )

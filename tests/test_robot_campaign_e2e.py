@@ -1,0 +1,62 @@
+"""A mixed campaign over real sockets: low DPD to the robot, the rest to humans."""
+
+from __future__ import annotations
+
+from test_campaign_e2e import Rig, attempts_of, campaign_doc
+
+from dialer_core.campaign.config import parse_campaign
+
+ROBOT_OUTCOMES = {
+    "promise_to_pay",
+    "refused",
+    "wrong_party",
+    "third_party",
+    "no_input",
+    "hung_up",
+    "transferred",
+    "done",
+}
+
+
+def mixed_doc(name: str) -> dict:
+    doc = campaign_doc(name, lines_per_agent=2.0)
+    doc["routing"] = {
+        "default": {"action": "queue", "queue": "collectors"},
+        "rules": [
+            {"name": "early stage robot", "dpd_max": 60, "action": "robot", "script": "reminder_zh"}
+        ],
+    }
+    doc["amd"] = {"enabled": True, "action": "hangup"}
+    doc["recording"] = {"enabled": True}
+    return doc
+
+
+async def test_mixed_campaign_routes_by_dpd_and_records_robot_outcomes(db, tmp_path, monkeypatch):
+    monkeypatch.setenv("PACEDIAL_SOUNDS", str(tmp_path / "sounds"))
+    async with Rig(db, agents=3, time_scale=20, seed=4) as rig:
+        cid, _ = await rig.seed_cases("mixed", 200)
+        campaign = parse_campaign(mixed_doc("mixed"), "mixed.toml")
+        await rig.run_for(campaign, 8.0)
+        rows = await attempts_of(db, cid)
+        async with db.acquire() as conn:
+            dpd = dict(await conn.fetch("SELECT id, days_past_due FROM cases"))
+            amd = await conn.fetch("SELECT * FROM amd_decisions")
+            recordings = await conn.fetch("SELECT call_id::text, path FROM recordings")
+    answered = [r for r in rows if r["answered_at"] is not None]
+    assert answered
+    robot = [r for r in answered if r["detail"].get("handled_by") == "robot"]
+    human = [r for r in answered if r["detail"].get("handled_by") == "human"]
+    assert robot and human
+    assert all(dpd[r["case_id"]] <= 60 for r in robot)
+    assert all(dpd[r["case_id"]] > 60 for r in human)
+    assert {r["disposition"] for r in robot} <= ROBOT_OUTCOMES
+    for r in robot:
+        assert r["detail"]["robot_outcome"] and r["detail"]["script"] == "reminder_zh"
+        if r["disposition"] == "promise_to_pay":
+            assert r["detail"]["ptp_date"] and r["detail"]["ptp_amount_minor"] > 0
+    # Every answered call passed AMD and was recorded under its call id.
+    assert {str(a["call_id"]) for a in amd} == {r["cid"] for r in answered}
+    assert {rec["call_id"] for rec in recordings} == {r["cid"] for r in answered}
+    assert all(rec["path"] == f"{rec['call_id']}.wav" for rec in recordings)
+    machines = {str(a["call_id"]) for a in amd if a["status"] == "MACHINE"}
+    assert all(r["disposition"] == "machine" for r in answered if r["cid"] in machines)
