@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dialer_core.callerid.config import CallerIdConfig, load_callerid
 from dialer_core.compliance.config import load_compliance
 from dialer_core.compliance.rules import ComplianceRules
 from dialer_core.config_errors import ConfigError, parse_duration, reject_unknown, take
@@ -24,6 +25,7 @@ class CampaignConfig:
     queue: str = "collectors"
     agent_wait: float = 2.0  # the 2-second rule: after this, an answered call is abandoned
     compliance: ComplianceRules = field(default_factory=ComplianceRules)
+    callerid: CallerIdConfig = field(default_factory=CallerIdConfig)
     pacing: PacingConfig = field(default_factory=PacingConfig)
     raw: dict[str, Any] = field(default_factory=dict)  # every table, for the other sections
 
@@ -55,6 +57,7 @@ def parse_campaign(doc: dict[str, Any], source: str) -> CampaignConfig:
     if not 0.5 <= agent_wait <= 10:
         raise ConfigError(source, "queue.agent_wait", "between 0.5s and 10s", agent_wait)
     compliance = load_compliance(take(doc, "compliance", dict, None, source, ""), source)
+    callerid = load_callerid(take(doc, "callerid", dict, None, source, ""), source)
     return CampaignConfig(
         name=name,
         mode=pacing.mode,
@@ -65,6 +68,7 @@ def parse_campaign(doc: dict[str, Any], source: str) -> CampaignConfig:
         queue=take(queue, "name", str, "collectors", source, "queue."),
         agent_wait=agent_wait,
         compliance=compliance,
+        callerid=callerid,
         pacing=pacing,
         raw=doc,
     )

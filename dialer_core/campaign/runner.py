@@ -18,6 +18,9 @@ from typing import Any
 
 import asyncpg
 
+from dialer_core.callerid.health import pool_health
+from dialer_core.callerid.presence import NoCallerId
+from dialer_core.campaign.callerid_book import CallerIdBook
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.dispositions import disposition_for
 from dialer_core.campaign.registry import CallRegistry, LiveCall
@@ -37,6 +40,7 @@ from dialer_core.pacing.interface import (
     PacingView,
 )
 from dialer_core.store import attempts as store
+from dialer_core.store import callerid as cid_store
 from pbx.driver import PbxDriver
 from pbx.model import (
     AgentConnected,
@@ -51,6 +55,8 @@ from pbx.model import (
 
 log = logging.getLogger(__name__)
 HANDLER_GRACE = 15.0  # seconds to let an answered-call handler finish after the hangup
+HEALTH_INTERVAL = 300.0  # clock seconds between caller-ID health checks
+HEALTH_SAMPLE = timedelta(days=7)  # calls a health verdict looks at
 
 
 @dataclass
@@ -114,6 +120,7 @@ class CampaignRunner:
         self.rules = campaign.compliance
         self.dnc = dnc or DncList()
         self.handling = handling  # agi_scripts.handling.CallHandling, handed to the handlers
+        self.callerids = CallerIdBook(campaign.callerid, fallback=campaign.caller_id)
         self.inflight: dict[str, InFlight] = {}
         self.agents: dict[str, tuple[AgentStatus, float]] = {}
         self.stats = RunnerStats()
@@ -158,10 +165,12 @@ class CampaignRunner:
     async def run(self, stop: asyncio.Event) -> RunnerStats:
         """Launch calls until ``stop`` is set, then let calls in flight finish (bounded)."""
         await self._recover_previous_run()
+        await self._load_callerid_book()
         for state in await self.driver.agents():
             self._agent_changed(state.agent, state.queue, state.state, self.clock())
         events = asyncio.create_task(self._consume_events())
         renew = asyncio.create_task(self._renew_leases_forever())
+        health = asyncio.create_task(self._watch_callerid_health())
         try:
             while not stop.is_set():
                 await self._flush_pending_results()
@@ -177,6 +186,7 @@ class CampaignRunner:
             await self._drain(timeout=self.campaign.ring_timeout + HANDLER_GRACE + 30)
         finally:
             renew.cancel()
+            health.cancel()
             events.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await events
@@ -220,18 +230,29 @@ class CampaignRunner:
                 history = histories[contact.case_id]
                 if not await self._rules_allow(conn, contact, history, now):
                     continue
+                caller_id = await self._caller_id_for(conn, contact, now)
+                if caller_id is None:
+                    continue
                 call_id = await store.create_attempt(
-                    conn,
-                    self.campaign_id,
-                    contact,
-                    self.runner_id,
-                    self.campaign.caller_id,
-                    self._dt(now),
+                    conn, self.campaign_id, contact, self.runner_id, caller_id, self._dt(now)
                 )
                 if call_id is None:
                     self.stats.skipped_duplicates += 1
                     continue
-                await self._originate(call_id, contact, history, self.clock())
+                self.callerids.note(caller_id, self._dt(now))
+                await self._originate(call_id, contact, history, caller_id, self.clock())
+
+    async def _caller_id_for(self, conn, contact: store.Contact, now: float) -> str | None:
+        """A local number for this callee; None (contact released) if every number is spent."""
+        region = RuleContact(str(contact.case_id), contact.e164).region()
+        choice = self.callerids.pick(region, self._dt(now))
+        if isinstance(choice, NoCallerId):
+            self._held("callerid")
+            log.warning("no caller ID for case %s: %s", contact.external_id, choice.reason)
+            retry = self._dt(now) + timedelta(minutes=15)
+            await store.release_lease(conn, contact.case_id, self.runner_id, retry)
+            return None
+        return choice.number
 
     def _held(self, code: str) -> None:
         self.stats.held_by_rules[code] = self.stats.held_by_rules.get(code, 0) + 1
@@ -276,7 +297,12 @@ class CampaignRunner:
         return ""
 
     async def _originate(
-        self, call_id: str, contact: store.Contact, history: list[PastAttempt], now: float
+        self,
+        call_id: str,
+        contact: store.Contact,
+        history: list[PastAttempt],
+        caller_id: str,
+        now: float,
     ) -> None:
         blocked = self._still_allowed(contact, now)
         if blocked:
@@ -298,7 +324,7 @@ class CampaignRunner:
         request = CallRequest(
             call_id=call_id,
             destination=contact.e164,
-            caller_id=self.campaign.caller_id,
+            caller_id=caller_id,
             ring_timeout=self.campaign.ring_timeout,
             campaign=self.campaign.name,
             variables={
@@ -545,6 +571,39 @@ class CampaignRunner:
                 )
             )
             log.warning("closed attempt %s left open by a previous run", row["call_id"])
+
+    async def _load_callerid_book(self) -> None:
+        since = self._dt(self.clock()) - timedelta(days=2)
+        async with self.pool.acquire() as conn:
+            for number, at in await cid_store.usage_since(conn, self.campaign_id, since):
+                self.callerids.note(number, at)
+            self.callerids.resting = await cid_store.resting_numbers(conn)
+
+    async def check_callerid_health(self) -> list:
+        """Judge every number against its pool; warn and rest numbers whose rate collapsed."""
+        now = self._dt(self.clock())
+        async with self.pool.acquire() as conn:
+            stats = await cid_store.health_cells(conn, self.campaign_id, now - HEALTH_SAMPLE)
+            for n in self.callerids.config.numbers:
+                stats.setdefault(n.number, {})
+            verdicts = pool_health(stats, self.campaign.callerid.health)
+            changed = await cid_store.record_health(conn, list(verdicts.values()), now)
+            self.callerids.resting = await cid_store.resting_numbers(conn)
+        for h in changed:
+            log.warning("caller ID %s: %s (%s)", mask(h.number), h.status.value, h.reason)
+        return changed
+
+    async def _watch_callerid_health(self) -> None:
+        last = self.clock()
+        while True:
+            await asyncio.sleep(1.0)
+            if self.clock() - last < HEALTH_INTERVAL or not self.callerids.config.numbers:
+                continue
+            last = self.clock()
+            try:
+                await self.check_callerid_health()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("caller-ID health check failed: %s", exc)
 
     async def _renew_leases_forever(self) -> None:
         while True:
