@@ -38,6 +38,25 @@ def demo_campaign(name: str, time_scale: float) -> dict:
         "dialing": {"caller_id": "+862088880000", "ring_timeout": 30, "max_in_flight": 100},
         "queue": {"name": "collectors", "agent_wait": 2},
         "compliance": {"preset": "cn"},
+        # Early-stage cases go to the collection robot; the rest to the human agents.
+        "routing": {
+            "default": {"action": "queue", "queue": "collectors"},
+            "rules": [
+                {"name": "early stage robot", "dpd_max": 30, "action": "robot",
+                 "script": "reminder_zh"}
+            ],
+        },
+        "robot": {"repayment_channel": "官方App"},
+        "callerid": {
+            "daily_cap": 500,
+            "numbers": [
+                {"number": "+862088880001", "province": "Guangdong", "city": "Guangzhou"},
+                {"number": "+8675588880001", "province": "Guangdong", "city": "Shenzhen"},
+                {"number": "+861088880001", "province": "Beijing"},
+                {"number": "+862188880001", "province": "Shanghai"},
+                {"number": "+862588880001", "default": True},
+            ],
+        },
     }
 
 

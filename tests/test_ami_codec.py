@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -279,3 +280,120 @@ _value = st.text(
 def test_encode_then_parse_round_trips(headers: list[tuple[str, str]]) -> None:
     (msg,) = AmiParser(expect_banner=False).messages(encode(headers))
     assert msg == AmiMessage(tuple(headers))
+
+
+# --- the batch (one decode per feed) path and the message-by-message path agree -----------
+
+
+def test_batch_with_a_bare_lf_message_mixed_in() -> None:
+    crlf_a = b"Event: A\r\nN: 1\r\n\r\n"
+    bare = b"Event: B\nN: 2\n\n"
+    crlf_c = b"Event: C\r\nName: \xe5\xbc\xa0\r\n\r\n"
+    lf_then_crlf = b"Event: D\nN: 4\n\r\n"  # LF line ends, CRLF empty line
+    data = crlf_a + bare + crlf_c + lf_then_crlf + crlf_a
+    whole = AmiParser(expect_banner=False).messages(data)
+    assert [(m.event, m.get("N"), m.get("Name")) for m in whole] == [  # type: ignore[union-attr]
+        ("A", "1", None),
+        ("B", "2", None),
+        ("C", None, "张"),
+        ("D", "4", None),
+        ("A", "1", None),
+    ]
+    bytewise = AmiParser(expect_banner=False)
+    got = [m for i in range(len(data)) for m in bytewise.messages(data[i : i + 1])]
+    assert got == whole
+    # A bare-LF message after the last CRLF end in the same feed is not left waiting.
+    (only_bare,) = AmiParser(expect_banner=False).messages(bare)
+    assert only_bare == whole[1]
+
+
+def test_stray_empty_lines_between_messages_are_skipped() -> None:
+    data = b"\r\nEvent: A\r\n\r\n\r\n\r\n\r\nEvent: B\r\n\r\n\r\n"
+    msgs = AmiParser(expect_banner=False).messages(data)
+    assert [m.event for m in msgs] == ["A", "B"]  # type: ignore[union-attr]
+
+
+def test_messages_before_a_protocol_error_come_first_then_it_repeats() -> None:
+    data = b"Event: A\r\n\r\nEvent: B\r\n\r\nno colon here\r\n\r\nEvent: C\r\n\r\n"
+    parser = AmiParser(expect_banner=False)
+    parser.feed(data)
+    assert [parser.next_message().event for _ in range(2)] == ["A", "B"]  # type: ignore[union-attr]
+    for _ in range(2):
+        with pytest.raises(AmiProtocolError, match=r"offset 24: message does not start"):
+            parser.next_message()
+
+
+def test_parsed_and_built_messages_compare_hash_and_print_alike() -> None:
+    (parsed,) = AmiParser(expect_banner=False).messages(b"Event: X\r\nA: 1\r\nA: 2\r\n\r\n")
+    built = AmiMessage([("Event", "X"), ("A", "1"), ("A", "2")])
+    assert parsed == built and hash(parsed) == hash(built)
+    assert parsed.headers == (("Event", "X"), ("A", "1"), ("A", "2"))
+    assert repr(parsed) == "AmiMessage(headers=(('Event', 'X'), ('A', '1'), ('A', '2')))"
+    assert parsed.get_all("a") == ["1", "2"] and parsed["A"] == "1"
+    assert parsed != AmiMessage((("Event", "X"),)) and parsed != "Event: X"
+
+
+_LINE_END = re.compile(rb"\n\r?\n")
+
+
+def reference_parse(data: bytes) -> tuple[list[tuple[tuple[str, str], ...]], str | None]:
+    """The AMI framing rules, written as plainly as possible (a model, not the codec): a
+    message ends at LF [CR] LF, stray CR/LF before a message is skipped, lines end at LF with
+    an optional CR, ``Key: value`` / ``Key:value`` / a bare line under key "", and the first
+    key must not be empty."""
+    out: list[tuple[tuple[str, str], ...]] = []
+    pos = 0
+    while (m := _LINE_END.search(data, pos)) is not None:
+        start, end = pos, m.start()
+        pos = m.end()
+        while start < end and data[start] in b"\r\n":
+            start += 1
+        if start == end:
+            continue
+        headers = []
+        for line in data[start:end].decode("utf-8", "replace").split("\n"):
+            line = line.removesuffix("\r")
+            key, sep, value = line.partition(": ")
+            if not sep:
+                key, sep, value = line.partition(":")
+                if not sep:
+                    key, value = "", line
+            headers.append((key, value))
+        if not headers[0][0]:
+            return out, f"offset {start}"
+        out.append(tuple(headers))
+    return out, None
+
+
+_token = st.sampled_from(
+    [b"Event", b"K", b": ", b":", b"v", b" ", b"\r\n", b"\r\n\r\n", b"\n", b"\r", b"\n\n",
+     "张".encode(), b"\xff", b"Event: X\r\n", b"A: b: c\r\n"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_token, min_size=1, max_size=60).map(b"".join),
+    st.lists(st.integers(min_value=1, max_value=16), min_size=1, max_size=5),
+)
+def test_any_stream_any_chunking_matches_the_reference_rules(data: bytes, sizes: list[int]) -> None:
+    expected, error = reference_parse(data)
+    parser = AmiParser(expect_banner=False)
+    got: list[tuple[tuple[str, str], ...]] = []
+    raised: str | None = None
+    pos = i = 0
+    try:
+        while pos < len(data):
+            parser.feed(data[pos : pos + sizes[i % len(sizes)]])
+            while (msg := parser.next_message()) is not None:
+                assert isinstance(msg, AmiMessage)
+                got.append(msg.headers)
+            pos += sizes[i % len(sizes)]
+            i += 1
+    except AmiProtocolError as exc:
+        raised = str(exc)
+    assert got == expected
+    if error is None:
+        assert raised is None
+    else:
+        assert raised is not None and f"{error}:" in raised

@@ -10,14 +10,17 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_ami_client import PeerConn, ReplayPeer  # noqa: E402
+from ami_peer import PeerConn, ReplayPeer  # noqa: E402
 from transcripts import load  # noqa: E402
 
 from pbx.asterisk.ami import AmiMessage, AmiParser, encode  # noqa: E402
 from pbx.asterisk.client import AmiClient  # noqa: E402
-from pbx.asterisk.driver import AmiCallTracker, AsteriskDriver  # noqa: E402
+from pbx.asterisk.driver import AsteriskDriver  # noqa: E402
+from pbx.asterisk.tracker import AmiCallTracker  # noqa: E402
 from pbx.model import (  # noqa: E402
+    AgentConnected,
     AgentEvent,
+    AgentState,
     Answered,
     CallRequest,
     Hangup,
@@ -162,8 +165,44 @@ def test_queue_call_agent_states() -> None:
         for e in out
         if isinstance(e, AgentEvent) and e.state.agent == "Local/agent1@sim-agents/n"
     ]
+    # What Asterisk says, in order: QueueStatus idle, AgentCalled, QueueMemberStatus 2,
+    # AgentConnect, AgentComplete (wrapup), then QueueMemberStatus 1 right after: idle.
     assert agent1 == ["idle", "ringing", "talking", "talking", "wrapup", "idle"]
     assert all(e.state.queue == "collectors" for e in out if isinstance(e, AgentEvent))
+
+
+@pytest.mark.parametrize("mode", ["full", "dial", "action"])
+def test_queue_call_emits_one_agent_connected_with_the_hold_time(mode: str) -> None:
+    out, _ = replay("queue_call.txt", mode)
+    call_id = "call:rig-orig-queue-1"
+    connected = [e for e in out if isinstance(e, AgentConnected)]
+    # The recording's AgentConnect says HoldTime: 0 (agent1 answered at once).
+    assert connected == [AgentConnected(call_id, "Local/agent1@sim-agents/n", 0.0)]
+    calls = [e for e in out if isinstance(e, Answered | AgentConnected | Hangup)]
+    assert [type(e) for e in calls] == [Answered, AgentConnected, Hangup]
+
+
+def test_agent_connect_maps_by_uniqueid_or_linkedid_and_ignores_other_calls() -> None:
+    tracker = AmiCallTracker(lambda: 0.0)
+    tracker.expect("c-1", action_id="c-1", channel_ids=("c-1", "c-1-2"))
+
+    def connect(uid: str, linked: str, *extra: tuple[str, str]) -> AmiMessage:
+        return AmiMessage(
+            (("Event", "AgentConnect"), ("Channel", "PJSIP/trunk-01"), ("Uniqueid", uid),
+             ("Linkedid", linked), ("Queue", "q"), *extra, ("HoldTime", "7"), ("RingTime", "2"))
+        )  # fmt: skip
+
+    by_uid = tracker.handle(connect("c-1", "c-1", ("Interface", "PJSIP/8001")))
+    assert by_uid == [
+        AgentEvent(AgentState("PJSIP/8001", "q", "talking")),
+        AgentConnected("c-1", "PJSIP/8001", 7.0),
+    ]
+    # A channel we never saw, linked to our call: Linkedid names it; no Interface: MemberName.
+    by_linked = tracker.handle(connect("1795867400.9", "c-1", ("MemberName", "Agent Nine")))
+    assert by_linked[1:] == [AgentConnected("c-1", "Agent Nine", 7.0)]
+    # An inbound call (not ours): only the agent's state.
+    other = tracker.handle(connect("1795867401.3", "1795867401.3", ("Interface", "PJSIP/8002")))
+    assert [type(e) for e in other] == [AgentEvent]
 
 
 def test_paused_member_and_removal() -> None:

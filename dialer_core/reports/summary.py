@@ -16,6 +16,9 @@ class RunSummary:
     connected: int
     abandoned: int
     talk_seconds: float
+    by_handler: tuple[tuple[str, int], ...] = ()  # ("robot" | "human", answered calls)
+    promises: int = 0
+    promised_minor: int = 0
 
     @property
     def abandon_rate(self) -> float:
@@ -43,6 +46,16 @@ async def campaign_summary(conn: asyncpg.Connection, campaign_id: int) -> RunSum
            GROUP BY disposition ORDER BY n DESC, disposition""",
         campaign_id,
     )
+    handlers = await conn.fetch(
+        """SELECT detail->>'handled_by' AS handler, count(*) AS n FROM attempts
+           WHERE campaign_id = $1 AND detail ? 'handled_by' GROUP BY 1 ORDER BY 1""",
+        campaign_id,
+    )
+    ptp = await conn.fetchrow(
+        """SELECT count(*) AS n, coalesce(sum((detail->>'ptp_amount_minor')::bigint), 0) AS amt
+           FROM attempts WHERE campaign_id = $1 AND disposition = 'promise_to_pay'""",
+        campaign_id,
+    )
     return RunSummary(
         attempts=totals["attempts"],
         open_attempts=totals["open_attempts"],
@@ -51,6 +64,9 @@ async def campaign_summary(conn: asyncpg.Connection, campaign_id: int) -> RunSum
         connected=totals["connected"],
         abandoned=totals["abandoned"],
         talk_seconds=float(totals["talk_seconds"]),
+        by_handler=tuple((r["handler"], r["n"]) for r in handlers),
+        promises=ptp["n"],
+        promised_minor=ptp["amt"],
     )
 
 
@@ -66,6 +82,11 @@ def format_summary(summary: RunSummary, *, agents: int, agent_utilization: float
         f"{'abandoned':<20} {summary.abandoned:>5}   ({summary.abandon_rate:.1%} of live answers)",
         f"{'still open':<20} {summary.open_attempts:>5}",
     ]
+    for handler, n in summary.by_handler:
+        lines.append(f"{'handled by ' + handler:<20} {n:>5}")
+    if summary.promises:
+        lines.append(f"{'promises to pay':<20} {summary.promises:>5}   "
+                     f"(¥{summary.promised_minor / 100:,.2f} promised)")
     if agent_utilization is not None:
         lines.append(
             f"{'agent utilization':<20} {agent_utilization:>5.0%}   "

@@ -6,6 +6,12 @@ Wire format: ``Key: value`` lines ending CRLF (bare LF accepted), a message ends
 line. A client first receives one banner line (``Asterisk Call Manager/9.0.0``); a server parsing
 actions uses ``AmiParser(expect_banner=False)``. Each message is decoded as UTF-8 only once it is
 complete, so a multi-byte character split across TCP reads survives.
+
+Speed: everything received up to the last ``\\r\\n\\r\\n`` is decoded in one call (a message
+boundary is always a UTF-8 boundary) and cut into messages with ``str.split``; a message's
+header lines are split only when first read (``AmiMessage.headers``, ``get``, ...). Batches
+with bare LF, stray empty lines, invalid UTF-8 or a bad first line take the message-by-message
+path, which gives the same messages and errors.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
 
 __all__ = [
     "AmiBanner",
@@ -28,6 +33,7 @@ __all__ = [
 MAX_MESSAGE_SIZE = 1024 * 1024  # one AMI message (or the banner line), in bytes
 _BANNER_MARK = "Call Manager/"
 _END = re.compile(rb"\n\r?\n")  # end of the last header line + the empty line
+_CRLF2 = b"\r\n\r\n"
 _PREVIEW = 40  # bytes quoted in error messages
 
 
@@ -42,17 +48,63 @@ class AmiBanner:
     text: str
 
 
-@dataclass(frozen=True)
+def _split_lines(lines: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """``Key: value`` lines → header pairs; ``Key:value`` is accepted, a line without ``:``
+    (command output) is kept under the key ``""``."""
+    headers: list[tuple[str, str]] = []
+    append = headers.append
+    for line in lines:
+        key, sep, value = line.partition(": ")
+        if not sep:
+            key, sep, value = line.partition(":")
+            if not sep:
+                key, value = "", line
+        append((key, value))
+    return tuple(headers)
+
+
+def _split_text(text: str) -> tuple[tuple[str, str], ...]:
+    """Headers of a message's text whose lines all end CRLF (the parser's fast path)."""
+    headers: list[tuple[str, str]] = []
+    append = headers.append
+    for line in text.split("\r\n"):
+        key, sep, value = line.partition(": ")
+        if not sep:  # rare: "Key:value" or command output
+            return _split_lines(text.split("\r\n"))
+        append((key, value))
+    return tuple(headers)
+
+
 class AmiMessage:
-    """One AMI message: ordered headers, duplicate keys allowed (several ``Variable:``)."""
+    """One AMI message: ordered headers, duplicate keys allowed (several ``Variable:``).
 
-    headers: tuple[tuple[str, str], ...]
+    Immutable by convention. Equal (and hashing equal) when the headers are equal. A message
+    from the parser keeps its text and splits it into headers on first use.
+    """
 
-    @cached_property
+    __slots__ = ("_h", "_index")
+
+    _h: tuple[tuple[str, str], ...] | str  # the headers, or the message text not yet split
+    _index: dict[str, str] | None
+
+    def __init__(self, headers: Iterable[tuple[str, str]]) -> None:
+        self._h = headers if type(headers) is tuple else tuple(headers)
+        self._index = None
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """Every ``(key, value)`` in wire order."""
+        headers = self._h
+        if type(headers) is str:
+            headers = self._h = _split_text(headers)
+        return headers  # type: ignore[return-value]
+
+    @property
     def _first(self) -> dict[str, str]:
-        index: dict[str, str] = {}
-        for key, value in self.headers:
-            index.setdefault(key.lower(), value)
+        index = self._index
+        if index is None:
+            # Reversed, so that the first occurrence of a key wins.
+            index = self._index = {k.lower(): v for k, v in reversed(self.headers)}
         return index
 
     def get(self, key: str, default: str | None = None) -> str | None:
@@ -72,6 +124,17 @@ class AmiMessage:
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and key.lower() in self._first
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AmiMessage):
+            return NotImplemented
+        return self.headers == other.headers
+
+    def __hash__(self) -> int:
+        return hash(self.headers)
+
+    def __repr__(self) -> str:
+        return f"AmiMessage(headers={self.headers!r})"
 
     @property
     def event(self) -> str | None:
@@ -105,6 +168,9 @@ class AmiMessage:
         return f"{kind} (ActionID {aid})" if aid is not None else kind
 
 
+_new_message = object.__new__
+
+
 def _preview(data: bytes | bytearray) -> str:
     head = bytes(data[:_PREVIEW])
     return repr(head) + ("..." if len(data) > _PREVIEW else "")
@@ -113,26 +179,30 @@ def _preview(data: bytes | bytearray) -> str:
 class AmiParser:
     """Incremental AMI parser: ``feed(bytes)`` then ``next_message()`` until it returns None.
 
-    Work is O(n) in the bytes fed, however they are chunked: the search for the end of a
-    message resumes where the previous search stopped. Messages are decoded as UTF-8 when
-    complete; invalid bytes become U+FFFD and a warning is recorded in ``warnings``.
+    Work is O(n) in the bytes fed, however they are chunked: searches for the end of a message
+    resume where the previous search stopped. Messages are decoded as UTF-8 when complete;
+    invalid bytes become U+FFFD and a warning is recorded in ``warnings``. Messages complete
+    before a protocol error are returned first; then ``next_message()`` raises the error, again
+    on every call.
     """
 
     def __init__(
         self, expect_banner: bool = True, *, max_message_size: int = MAX_MESSAGE_SIZE
     ) -> None:
         self._buf = bytearray()
-        self._start = 0  # index in _buf where the next message begins
-        self._scan = 0  # index in _buf from which the terminator search resumes
+        self._start = 0  # index in _buf of the first byte not yet parsed into a message
+        self._scan = 0  # no message end lies wholly in _buf[_start:_scan]: searches resume here
         self._offset = 0  # stream offset of _buf[0]
         self._need_banner = expect_banner
         self._max = max_message_size
+        self._ready: deque[AmiMessage] = deque()
+        self._failure: AmiProtocolError | None = None
         self.warnings: deque[str] = deque(maxlen=100)
         self.warning_count = 0
 
     @property
     def buffered(self) -> int:
-        """Bytes received but not yet returned as a message."""
+        """Bytes received but not yet parsed into a message."""
         return len(self._buf) - self._start
 
     def feed(self, data: bytes) -> None:
@@ -153,29 +223,19 @@ class AmiParser:
 
     def next_message(self) -> AmiMessage | AmiBanner | None:
         """The next complete message (or the banner), or None if more data is needed."""
+        ready = self._ready
+        if ready:
+            return ready.popleft()
+        if self._failure is not None:
+            raise self._failure
         if self._need_banner:
             return self._next_banner()
-        buf = self._buf
-        while True:
-            match = _END.search(buf, self._scan)
-            if match is None:
-                self._scan = max(self._start, len(buf) - 2)
-                if len(buf) - self._start > self._max:
-                    raise self._error(
-                        f"message exceeds {self._max} bytes without an empty line", self._start
-                    )
-                return None
-            start = self._start
-            line_end = match.start()  # the "\n" ending the last header line
-            self._start = self._scan = match.end()
-            if line_end - start > self._max:
-                raise self._error(f"message exceeds {self._max} bytes", start)
-            # Skip stray empty lines between messages (Asterisk never sends them; peers might).
-            while start < line_end and buf[start] in b"\r\n":
-                start += 1
-            if start == line_end:
-                continue
-            return self._decode(bytes(buf[start:line_end]), start)
+        self._parse()
+        if ready:
+            return ready.popleft()
+        if self._failure is not None:
+            raise self._failure
+        return None
 
     def messages(self, data: bytes = b"") -> list[AmiMessage | AmiBanner]:
         """Feed ``data`` and return every message that is now complete."""
@@ -206,6 +266,82 @@ class AmiParser:
         self._need_banner = False
         return AmiBanner(text)
 
+    def _parse(self) -> None:
+        """Queue every message complete in the buffer (or record the protocol error)."""
+        buf = self._buf
+        while True:
+            start = self._start
+            lo = max(start, self._scan - 3)  # a b"\r\n\r\n" may straddle _scan
+            end = buf.rfind(_CRLF2, lo)
+            if end >= 0 and end + 1 - start > self._max:
+                # Keep a batch within the size limit, so every message in it is too.
+                end = buf.rfind(_CRLF2, lo, start + self._max + 3)
+            if end < 0 or not self._parse_batch(start, end):
+                # Bare-LF ends after the last CRLF one, an oversize message, or a batch the
+                # fast path refused: the message-by-message path settles it.
+                self._parse_each()
+                return
+
+    def _parse_batch(self, start: int, end: int) -> bool:
+        """Queue the messages in ``_buf[start:end]`` (``end`` is a b"\\r\\n\\r\\n") if they are
+        plain CRLF messages in valid UTF-8; False (nothing queued) otherwise."""
+        try:
+            text = self._buf[start:end].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        if (
+            not text
+            or text[-1] == "\n"  # a stray empty line after the last message
+            or text.count("\n") != text.count("\r\n")  # a bare LF: lines or ends to re-cut
+        ):
+            return False
+        batch: list[AmiMessage] = []
+        append = batch.append
+        new = _new_message
+        for part in text.split("\r\n\r\n"):
+            first_end = part.find("\r\n")
+            # The first line must have a key; a part starting with CR has a stray empty line.
+            if part.find(":", 0, first_end if first_end >= 0 else len(part)) <= 0 or (
+                part[0] == "\r"
+            ):
+                return False
+            msg = new(AmiMessage)
+            msg._h = part
+            msg._index = None
+            append(msg)
+        self._ready.extend(batch)
+        self._start = self._scan = end + 4
+        return True
+
+    def _parse_each(self) -> None:
+        """Message by message: find each end (CRLF or bare LF), decode, split the lines."""
+        buf = self._buf
+        while True:
+            match = _END.search(buf, self._scan)
+            if match is None:
+                self._scan = max(self._start, len(buf) - 2)
+                if len(buf) - self._start > self._max:
+                    self._failure = self._error(
+                        f"message exceeds {self._max} bytes without an empty line", self._start
+                    )
+                return
+            start = self._start
+            line_end = match.start()  # the "\n" ending the last header line
+            if line_end - start > self._max:
+                self._failure = self._error(f"message exceeds {self._max} bytes", start)
+                return
+            self._start = self._scan = match.end()
+            # Skip stray empty lines between messages (Asterisk never sends them; peers might).
+            while start < line_end and buf[start] in b"\r\n":
+                start += 1
+            if start == line_end:
+                continue
+            try:
+                self._ready.append(self._decode(bytes(buf[start:line_end]), start))
+            except AmiProtocolError as exc:
+                self._failure = exc
+                return
+
     def _decode(self, raw: bytes, start: int) -> AmiMessage:
         try:
             text = raw.decode("utf-8")
@@ -216,34 +352,12 @@ class AmiParser:
                 f"invalid UTF-8 at stream offset {self._offset + start + exc.start} "
                 f"({_preview(raw[exc.start :])}); replaced with U+FFFD"
             )
-        lines = text.split("\r\n")
-        if text.count("\n") == len(lines) - 1:  # CRLF only (what Asterisk sends)
-            if lines[-1][-1:] == "\r":  # the "\r" ending the last line before the blank one
-                lines[-1] = lines[-1][:-1]
-            fast: list[tuple[str, str]] = []
-            for line in lines:
-                key, sep, value = line.partition(": ")
-                if not sep:
-                    break
-                fast.append((key, value))
-            else:
-                return AmiMessage(tuple(fast))
-        headers: list[tuple[str, str]] = []
-        append = headers.append
-        for line in text.split("\n"):
-            if line[-1:] == "\r":
-                line = line[:-1]
-            key, sep, value = line.partition(": ")
-            if sep:
-                append((key, value))
-            elif ":" in line:
-                key, _, value = line.partition(":")
-                append((key, value))
-            else:
-                append(("", line))
-        if headers[0][0] == "":
+        # Lines end at LF; a CR before it belongs to the line end (CRLF or bare LF alike).
+        lines = [line[:-1] if line[-1:] == "\r" else line for line in text.split("\n")]
+        headers = _split_lines(lines)
+        if not headers[0][0]:
             raise self._error("message does not start with a 'Key: value' line", start)
-        return AmiMessage(tuple(headers))
+        return AmiMessage(headers)
 
     def _error(self, what: str, index: int) -> AmiProtocolError:
         data = self._buf[index:]
