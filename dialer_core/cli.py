@@ -81,7 +81,16 @@ async def _cmd_demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         time_scale=args.time_scale,
         stop=stop,
+        port=args.port,
     )
+
+
+async def _cmd_serve(args: argparse.Namespace) -> int:
+    from dialer_core.serve import run_serve
+
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    return await run_serve(args.site, stop)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--time-scale", type=float, default=20.0, help="simulated seconds per real second (20)"
     )
+    demo.add_argument(
+        "--port", type=int, default=8080, help="dashboard port on 127.0.0.1 (8080, else any)"
+    )
+
+    serve = sub.add_parser("serve", help="HTTP API and dashboard for a site and its campaigns")
+    serve.add_argument("--site", default=None, help="site TOML (default: embedded database)")
 
     imp = sub.add_parser("import", help="import a CSV of overdue cases into a campaign")
     imp.add_argument("csv")
@@ -132,7 +147,13 @@ def main(argv: list[str] | None = None) -> int:
         return robot_main(argv[1:])
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
-    handlers = {"import": _cmd_import, "db": _cmd_db, "run": _cmd_run, "demo": _cmd_demo}
+    handlers = {
+        "import": _cmd_import,
+        "db": _cmd_db,
+        "run": _cmd_run,
+        "demo": _cmd_demo,
+        "serve": _cmd_serve,
+    }
     try:
         return asyncio.run(handlers[args.command](args))
     except ConfigError as exc:

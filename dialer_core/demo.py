@@ -14,12 +14,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from dialer_core.campaign.config import parse_campaign
+from dialer_core.campaign.manager import CampaignManager
 from dialer_core.campaign.runner import CampaignRunner
-from dialer_core.campaign.service import AnsweredCallServer, run_campaign
+from dialer_core.campaign.service import AnsweredCallServer
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.clock import ScaledClock, next_local_time
 from dialer_core.demo_data import demo_cases_csv
 from dialer_core.reports.summary import campaign_summary, format_summary
+from dialer_core.serve import serve_api
 from dialer_core.store.cases import ensure_campaign, import_cases
 from dialer_core.store.database import open_database
 from pbx.asterisk.driver import AsteriskDriver
@@ -42,8 +44,12 @@ def demo_campaign(name: str, time_scale: float) -> dict:
         "routing": {
             "default": {"action": "queue", "queue": "collectors"},
             "rules": [
-                {"name": "early stage robot", "dpd_max": 30, "action": "robot",
-                 "script": "reminder_zh"}
+                {
+                    "name": "early stage robot",
+                    "dpd_max": 30,
+                    "action": "robot",
+                    "script": "reminder_zh",
+                }
             ],
         },
         "robot": {"repayment_channel": "官方App"},
@@ -60,6 +66,16 @@ def demo_campaign(name: str, time_scale: float) -> dict:
     }
 
 
+def _progress(elapsed: float, runner: CampaignRunner) -> str:
+    st = runner.stats
+    idle = sum(1 for status, _ in runner.agents.values() if status.value == "idle")
+    return (
+        f"\r[{elapsed:5.1f}s] launched {st.launched:5d}  in flight {len(runner.inflight):3d}  "
+        f"answered {st.answered:4d}  to agents {st.connected:4d}  abandoned {st.abandoned:3d}  "
+        f"agents idle {idle:2d}/{len(runner.agents):2d}"
+    )
+
+
 async def run_demo(
     *,
     duration: float,
@@ -68,6 +84,7 @@ async def run_demo(
     seed: int,
     time_scale: float,
     stop: asyncio.Event,
+    port: int = 8080,
     out=sys.stdout,
 ) -> int:
     """Run the demo; print a live progress line and a summary read back from the database."""
@@ -109,38 +126,23 @@ async def run_demo(
             clock=clock,
         )
         await driver.connect()
-        holder: list[CampaignRunner] = []
-        task = asyncio.create_task(
-            run_campaign(pool, driver, campaign, answered.registry, stop, holder, clock=clock)
-        )
-        started = time.monotonic()
+        manager = CampaignManager(pool, driver, answered.registry, clock=clock)
         try:
-            while not task.done() and not stop.is_set():
-                elapsed = time.monotonic() - started
-                if elapsed >= duration:
-                    break
-                if holder:
-                    st, r = holder[0].stats, holder[0]
-                    idle = sum(1 for s, _ in r.agents.values() if s.value == "idle")
-                    print(
-                        f"\r[{elapsed:5.1f}s] launched {st.launched:5d}  in flight "
-                        f"{len(r.inflight):3d}  answered {st.answered:4d}  connected "
-                        f"{st.connected:4d}  abandoned {st.abandoned:3d}  agents idle "
-                        f"{idle:2d}/{len(r.agents):2d}",
-                        end="",
-                        file=out,
-                        flush=True,
-                    )
-                await asyncio.wait({task}, timeout=0.5)
-            print("\nstopping: letting calls in flight finish...", file=out)
-            stop.set()
-            stats = await task
+            async with contextlib.AsyncExitStack() as stack:
+                await _dashboard(stack, pool, manager, port, out)
+                running = await manager.start(name)
+                started = time.monotonic()
+                while not running.task.done() and not stop.is_set():
+                    elapsed = time.monotonic() - started
+                    if elapsed >= duration:
+                        break
+                    print(_progress(elapsed, running.runner), end="", file=out, flush=True)
+                    await asyncio.wait({running.task}, timeout=0.5)
+                print("\nstopping: letting calls in flight finish...", file=out)
+                await manager.stop(name)
+                stats = running.runner.stats
         finally:
-            stop.set()
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await manager.stop_all()
             await driver.close()
             await sim.close()
             await answered.close()
@@ -151,3 +153,11 @@ async def run_demo(
             file=out,
         )
     return 0
+
+
+async def _dashboard(stack, pool, manager, port: int, out) -> None:
+    """Serve the dashboard on loopback (the given port, or any free one if it is taken)."""
+    try:
+        await stack.enter_async_context(serve_api(pool, manager, port=port, out=out))
+    except OSError:
+        await stack.enter_async_context(serve_api(pool, manager, port=0, out=out))

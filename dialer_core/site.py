@@ -31,6 +31,8 @@ class SiteConfig:
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     api_token: str | None = field(default=None, repr=False)
+    api_tokens: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    recordings_dir: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -47,6 +49,18 @@ def parse_site(doc: dict[str, Any], source: str) -> SiteConfig:
     )
     agi = take(doc, "fastagi", dict, {}, source, "")
     api = take(doc, "api", dict, {}, source, "")
+    reject_unknown(api, {"host", "port", "token", "tokens", "recordings_dir"}, source, "api.")
+    tokens = take(api, "tokens", dict, {}, source, "api.")
+    scopes = {"read", "control", "pii"}
+    for tok, granted in tokens.items():
+        if not isinstance(granted, list) or not set(granted) <= scopes or not granted:
+            raise ConfigError(
+                source,
+                f"api.tokens.{tok[:4]}…",
+                'a list of scopes from "read", "control", "pii"',
+                granted,
+            )
+    recordings = take(api, "recordings_dir", str, "", source, "api.")
     pbx = take(doc, "pbx", dict, {}, source, "")
     kind = take(pbx, "kind", str, "asterisk", source, "pbx.")
     if kind not in ("asterisk", "freeswitch"):
@@ -77,6 +91,8 @@ def parse_site(doc: dict[str, Any], source: str) -> SiteConfig:
         api_port=take(api, "port", int, 8080, source, "api."),
         api_token=os.environ.get("PACEDIAL_API_TOKEN")
         or take(api, "token", str, None, source, "api."),
+        api_tokens={k: tuple(v) for k, v in tokens.items()},
+        recordings_dir=Path(recordings) if recordings else None,
         raw=doc,
     )
 

@@ -14,6 +14,10 @@ class PbxDriver(Protocol):
     async def connect(self) -> None:
         """Connect and log in; raises with the host and the PBX's own message on failure."""
 
+    @property
+    def ready(self) -> bool:
+        """Whether the link to the PBX is up (the runner launches nothing while it is down)."""
+
     async def originate(self, request: CallRequest) -> None:
         """Send the originate once. Never re-sent by the driver, even after a reconnect.
 

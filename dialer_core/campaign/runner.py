@@ -154,6 +154,11 @@ class CampaignRunner:
 
     # -- main loop ---------------------------------------------------------------------------
 
+    @property
+    def pending_results(self) -> int:
+        """Call results waiting for the database to come back (never dropped)."""
+        return len(self._pending_results)
+
     def close_agent_books(self) -> None:
         """Account the time of every agent's current state up to now (for utilization)."""
         now = self.clock()
@@ -174,7 +179,7 @@ class CampaignRunner:
         try:
             while not stop.is_set():
                 await self._flush_pending_results()
-                if not self.paused:
+                if not self.paused and self.driver.ready:
                     try:
                         await self._launch_round()
                     except (OSError, asyncpg.PostgresError) as exc:

@@ -296,7 +296,10 @@ class AmiClient:
             why = str(exc)
         except OSError as exc:
             why = f"read error: {exc}"
-        log.warning("AMI %s: link lost: %s", self.peer, why)
+        if self.link_state == "closed":  # we logged off: the peer closing is expected
+            log.info("AMI %s: closed after Logoff", self.peer)
+        else:
+            log.warning("AMI %s: link lost: %s", self.peer, why)
         self._link_down()
 
     async def _keepalive(self) -> None:

@@ -51,6 +51,11 @@ class AsteriskDriver:
         self._pump: asyncio.Task[None] | None = None
         self.client.on_reconnect.append(self._resync)
 
+    @property
+    def ready(self) -> bool:
+        """Whether the AMI link is up and logged in."""
+        return self.client.link_state == "connected"
+
     async def connect(self) -> None:
         """Log in to AMI and start mapping its events."""
         await self.client.connect()

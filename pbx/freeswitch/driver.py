@@ -81,6 +81,11 @@ class FreeSwitchDriver:
         self._tasks: set[asyncio.Task[None]] = set()
         self._link_of: dict[str, int] = {}  # call id -> client.connects when originated
 
+    @property
+    def ready(self) -> bool:
+        """Whether the ESL link is up and authenticated."""
+        return self.client.connected
+
     async def connect(self) -> None:
         """Log in to ESL and start mapping its events."""
         await self.client.connect()

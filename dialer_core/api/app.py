@@ -1,0 +1,130 @@
+"""``create_app``: the aiohttp application serving the API, live stats, metrics and dashboard."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import Callable, Iterable, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+
+from dialer_core.api import (
+    agents,
+    callerid,
+    campaigns,
+    cases,
+    dashboard,
+    dnc,
+    metrics,
+    preview,
+    recordings,
+    sse,
+)
+from dialer_core.api.auth import SCOPES_KEY, TokenTable, require
+from dialer_core.api.context import CTX, ApiContext
+from dialer_core.api.errors import error_middleware
+from dialer_core.api.live_stats import LiveStats
+from dialer_core.api.openapi import openapi_route
+from dialer_core.api.table import Route
+from dialer_core.campaign.manager import CampaignManager
+
+MAX_BODY = 64 * 1024 * 1024  # a large case CSV upload
+ROUTES_KEY: web.AppKey[list[Route]] = web.AppKey("pacedial_routes", list)
+
+
+def _version() -> str:
+    try:
+        return version("pacedial")
+    except PackageNotFoundError:
+        return "0"
+
+
+def resource_routes() -> list[Route]:
+    """Every route but the OpenAPI document's own, in registration order."""
+    return [
+        *campaigns.routes(),
+        *cases.routes(),
+        *sse.routes(),
+        *preview.routes(),
+        *agents.routes(),
+        *dnc.routes(),
+        *callerid.routes(),
+        *recordings.routes(),
+        *metrics.routes(),
+        *dashboard.routes(),
+    ]
+
+
+def _guarded(route: Route):  # noqa: ANN202
+    """The route's handler behind its token check; the caller's scopes go in request[SCOPES_KEY]."""
+
+    @functools.wraps(route.handler)
+    async def handler(request: web.Request) -> web.StreamResponse:
+        scopes = request.app[CTX].tokens.scopes_for(request) if route.scope else frozenset()
+        if route.scope:
+            require(scopes, route.scope)
+        request[SCOPES_KEY] = scopes
+        return await route.handler(request)
+
+    return handler
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+
+
+def create_app(
+    pool: asyncpg.Pool,
+    manager: CampaignManager,
+    *,
+    token: str | None = None,
+    tokens: Mapping[str, Iterable[str]] | None = None,
+    recordings_dir: str | Path | None = None,
+    clock: Callable[[], float] | None = None,
+    live_interval: float = 1.0,
+) -> web.Application:
+    """The application. ``token`` grants every scope; ``tokens`` maps tokens to scope lists.
+
+    With neither, requests are unauthenticated (read + control, never pii) and the caller must
+    bind loopback only (``dialer_core.api.auth.check_bind``; ``serve`` does). ``clock``
+    defaults to the manager's.
+    """
+    table = TokenTable.build(token, tokens)
+    # The manager's clock: the runners write attempt times with it (simulated in the demo).
+    clock = clock or getattr(manager, "clock", time.time)
+    ctx = ApiContext(
+        pool=pool,
+        manager=manager,
+        tokens=table,
+        recordings_dir=Path(recordings_dir) if recordings_dir else None,
+        clock=clock,
+        live_interval=live_interval,
+        live=LiveStats(pool, manager, clock, ttl=min(0.9, live_interval * 0.9)),
+    )
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app[CTX] = ctx
+    routes = resource_routes()
+    routes.append(openapi_route(list(routes), _version()))
+    app[ROUTES_KEY] = routes
+    for route in routes:
+        app.router.add_route(route.method, route.path, _guarded(route))
+    app.on_response_prepare.append(_security_headers)
+
+    async def on_shutdown(app: web.Application) -> None:
+        ctx.closing.set()
+
+    async def on_cleanup(app: web.Application) -> None:
+        pending = list(ctx.background)
+        if pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 5)
+
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    return app

@@ -1,0 +1,90 @@
+"""Caller-ID route: a campaign's pool and each number's health over recent attempts.
+
+Health compares each number's answer rate with the rest of the pool in the same cells (hour of
+day × callee province), as dialer_core.callerid.health defines; the counts are summed in SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from dialer_core.api.context import ctx_of
+from dialer_core.api.errors import ApiError, query_int
+from dialer_core.api.table import READ, Param, Route
+from dialer_core.callerid.config import load_callerid
+from dialer_core.callerid.health import Counts, pool_health
+from dialer_core.campaign.manager import CampaignNotFound
+from dialer_core.compliance.config import ConfigError as CallerIdConfigError
+
+
+async def callerid_health(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    name = request.match_info["name"]
+    days = query_int(request, "days", 7, 1, 90)
+    try:
+        campaign_id, config = await ctx.manager.load(name)
+    except CampaignNotFound:
+        raise ApiError(404, "campaign_not_found", f"no campaign named {name!r}") from None
+    try:
+        pool_cfg = load_callerid(config.raw.get("callerid"), f"campaign {name!r}")
+    except CallerIdConfigError as exc:
+        raise ApiError(422, "invalid_campaign", str(exc)) from None
+    since = datetime.fromtimestamp(ctx.clock(), UTC) - timedelta(days=days)
+    async with ctx.pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT a.caller_id, extract(hour FROM a.created_at)::int AS hour, p.province,
+                      count(*) AS calls, count(a.answered_at) AS answered
+               FROM attempts a JOIN phones p ON p.id = a.phone_id
+               WHERE a.campaign_id = $1 AND a.created_at >= $2 AND a.caller_id <> ''
+               GROUP BY 1, 2, 3""",
+            campaign_id,
+            since,
+        )
+    stats: dict[str, dict] = {n.number: {} for n in pool_cfg.numbers}
+    if config.caller_id:
+        stats.setdefault(config.caller_id, {})
+    for r in rows:
+        stats.setdefault(r["caller_id"], {})[(r["hour"], r["province"])] = Counts(
+            r["calls"], r["answered"]
+        )
+    verdicts = pool_health(stats, pool_cfg.health)
+    configured = {n.number: n for n in pool_cfg.numbers}
+    numbers = []
+    for number in sorted(stats):
+        h = verdicts[number]
+        cfg = configured.get(number)
+        numbers.append(
+            {
+                "number": number,
+                "province": cfg.province if cfg else None,
+                "city": cfg.city if cfg else None,
+                "default": cfg.default if cfg else number == config.caller_id,
+                "in_pool": cfg is not None,
+                "status": h.status.value,
+                "calls": sum(c.calls for c in stats[number].values()),
+                "answered": sum(c.answered for c in stats[number].values()),
+                "rate": round(h.rate, 4),
+                "expected": round(h.expected, 4),
+                "p_value": h.p_value,
+                "reason": h.reason,
+            }
+        )
+    return web.json_response(
+        {"campaign": name, "days": days, "daily_cap": pool_cfg.daily_cap, "numbers": numbers}
+    )
+
+
+def routes() -> list[Route]:
+    return [
+        Route(
+            "GET",
+            "/api/campaigns/{name}/callerid",
+            callerid_health,
+            READ,
+            "Caller-ID pool and each number's health (answer rate vs the rest of the pool)",
+            "callerid",
+            query=(Param("days", "integer", "look-back in days (7)"),),
+        )
+    ]

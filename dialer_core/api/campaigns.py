@@ -1,0 +1,236 @@
+"""Campaign routes: list, create from TOML, get, start / pause / resume / stop, live pacing."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from aiohttp import web
+
+from dialer_core.api.context import ctx_of
+from dialer_core.api.errors import ApiError, read_json_object, read_toml_or_json
+from dialer_core.api.pacing_live import LIVE_KEYS, apply_to_policy, validated_change
+from dialer_core.api.table import CONTROL, READ, Param, Route
+from dialer_core.campaign.config import parse_campaign
+from dialer_core.campaign.manager import CampaignNotFound
+from dialer_core.config_errors import ConfigError
+from dialer_core.pacing.config import PacingConfigError
+
+log = logging.getLogger(__name__)
+TAG = "campaigns"
+
+
+def _state(request: web.Request, name: str, db_state: str) -> str:
+    rc = ctx_of(request).manager.running.get(name)
+    return rc.state if rc is not None else db_state
+
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    async with ctx.pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT c.id, c.name, c.mode, c.state, c.created_at,
+                      (SELECT count(*) FROM schedule s WHERE s.campaign_id = c.id) AS scheduled
+               FROM campaigns c ORDER BY c.name"""
+        )
+    out = []
+    for r in rows:
+        rc = ctx.manager.running.get(r["name"])
+        out.append(
+            {
+                "name": r["name"],
+                "mode": r["mode"],
+                "state": _state(request, r["name"], r["state"]),
+                "running_here": rc is not None and not rc.task.done(),
+                "scheduled_cases": r["scheduled"],
+                "created_at": r["created_at"].isoformat(),
+            }
+        )
+    return web.json_response({"campaigns": out})
+
+
+async def create_campaign(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    doc = await read_toml_or_json(request)
+    try:
+        config = parse_campaign(doc, "request body")
+    except (ConfigError, PacingConfigError, ValueError) as exc:
+        raise ApiError(422, "invalid_campaign", str(exc)) from None
+    replace = request.query.get("replace", "").lower() in ("1", "true", "yes")
+    async with ctx.pool.acquire() as conn:
+        exists = await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", config.name)
+    if exists is not None and not replace:
+        raise ApiError(
+            409, "campaign_exists", f"campaign {config.name!r} exists; add ?replace=true to replace"
+        )
+    campaign_id = await ctx.manager.create(config)
+    log.info("campaign %s %s over the API", config.name, "replaced" if exists else "created")
+    return web.json_response(
+        {
+            "id": campaign_id,
+            "name": config.name,
+            "mode": config.mode,
+            "replaced": exists is not None,
+        },
+        status=200 if exists else 201,
+    )
+
+
+async def get_campaign(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    name = request.match_info["name"]
+    try:
+        campaign_id, config = await ctx.manager.load(name)
+    except CampaignNotFound:
+        raise ApiError(404, "campaign_not_found", f"no campaign named {name!r}") from None
+    async with ctx.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            """SELECT c.state,
+                      (SELECT count(*) FROM cases WHERE campaign_id = c.id) AS cases,
+                      (SELECT count(*) FROM schedule WHERE campaign_id = c.id) AS scheduled,
+                      (SELECT count(*) FROM schedule WHERE campaign_id = c.id
+                          AND next_attempt_at <= now()) AS due
+               FROM campaigns c WHERE c.id = $1""",
+            campaign_id,
+        )
+    rc = ctx.manager.running.get(name)
+    live_config = rc.config if rc is not None else config
+    body = {
+        "id": campaign_id,
+        "name": name,
+        "mode": live_config.mode,
+        "state": _state(request, name, row["state"]),
+        "cases": row["cases"],
+        "scheduled_cases": row["scheduled"],
+        "due_cases": row["due"],
+        "pacing": dataclasses.asdict(live_config.pacing),
+        "config": live_config.raw,
+        "runner": None,
+    }
+    if rc is not None:
+        st = rc.runner.stats
+        body["runner"] = {
+            "in_flight": len(rc.runner.inflight),
+            "launched": st.launched,
+            "answered": st.answered,
+            "connected": st.connected,
+            "abandoned": st.abandoned,
+            "finished": st.finished,
+            "dispositions": st.dispositions,
+        }
+    return web.json_response(body)
+
+
+async def _exists(request: web.Request) -> str:
+    name = request.match_info["name"]
+    await ctx_of(request).campaign_id(name)
+    return name
+
+
+async def start_campaign(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    name = await _exists(request)
+    try:
+        rc = await ctx.manager.start(name)
+    except (ConfigError, PacingConfigError, ValueError) as exc:
+        raise ApiError(422, "invalid_campaign", str(exc)) from None
+    return web.json_response({"name": name, "state": rc.state})
+
+
+async def pause_campaign(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    name = await _exists(request)
+    ctx.running(name)
+    await ctx.manager.pause(name)
+    return web.json_response({"name": name, "state": ctx.manager.get(name).state})
+
+
+async def resume_campaign(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    name = await _exists(request)
+    ctx.running(name)
+    await ctx.manager.resume(name)
+    return web.json_response({"name": name, "state": ctx.manager.get(name).state})
+
+
+async def stop_campaign(request: web.Request) -> web.Response:
+    """Stop launching now; calls in flight finish in the background (state 'stopping')."""
+    ctx = ctx_of(request)
+    name = await _exists(request)
+    rc = ctx.running(name)
+    rc.stop.set()
+    ctx.spawn(ctx.manager.stop(name))
+    return web.json_response({"name": name, "state": rc.state}, status=202)
+
+
+async def change_pacing(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    name = request.match_info["name"]
+    change = await read_json_object(request)
+    try:
+        campaign_id, config = await ctx.manager.load(name)
+    except CampaignNotFound:
+        raise ApiError(404, "campaign_not_found", f"no campaign named {name!r}") from None
+    rc = ctx.manager.running.get(name)
+    current = rc.config if rc is not None and not rc.task.done() else config
+    try:
+        pacing = validated_change(current.pacing, change, "request body")
+    except (PacingConfigError, ValueError) as exc:
+        raise ApiError(422, "invalid_pacing", str(exc)) from None
+    raw = {**current.raw, "pacing": {**current.raw.get("pacing", {}), **change}}
+    async with ctx.pool.acquire() as conn:
+        await conn.execute("UPDATE campaigns SET config = $2 WHERE id = $1", campaign_id, raw)
+    applied: list[str] = []
+    if rc is not None and not rc.task.done():
+        new_config = dataclasses.replace(current, pacing=pacing, raw=raw)
+        applied = apply_to_policy(rc.runner.policy, pacing)
+        rc.config = new_config
+        rc.runner.campaign = new_config
+    log.info("campaign %s pacing changed: %s", name, change)
+    return web.json_response(
+        {
+            "name": name,
+            "pacing": {k: getattr(pacing, k) for k in LIVE_KEYS},
+            "applied_live": bool(applied),
+        }
+    )
+
+
+def routes() -> list[Route]:
+    n = "/api/campaigns/{name}"
+    return [
+        Route("GET", "/api/campaigns", list_campaigns, READ, "List campaigns and their state", TAG),
+        Route(
+            "POST",
+            "/api/campaigns",
+            create_campaign,
+            CONTROL,
+            "Create a campaign from its TOML document (409 if it exists unless replace=true)",
+            TAG,
+            query=(Param("replace", "boolean", "replace an existing campaign's config"),),
+            body=("application/toml", "text/plain", "application/json"),
+            status=201,
+        ),
+        Route("GET", n, get_campaign, READ, "A campaign: config, counts, runner counters", TAG),
+        Route("POST", n + "/start", start_campaign, CONTROL, "Start dialing in this process", TAG),
+        Route("POST", n + "/pause", pause_campaign, CONTROL, "Launch no new calls", TAG),
+        Route("POST", n + "/resume", resume_campaign, CONTROL, "Resume launching calls", TAG),
+        Route(
+            "POST",
+            n + "/stop",
+            stop_campaign,
+            CONTROL,
+            "Stop: no new calls, calls in flight finish (202, state 'stopping')",
+            TAG,
+            status=202,
+        ),
+        Route(
+            "PATCH",
+            n + "/pacing",
+            change_pacing,
+            CONTROL,
+            "Change target_abandon_rate / lines_per_agent, live if running",
+            TAG,
+            body=("application/json",),
+        ),
+    ]

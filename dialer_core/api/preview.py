@@ -1,0 +1,133 @@
+"""Preview-mode routes: the next case an agent will dial, dial now, or skip it for later.
+
+The runner leases due cases in (priority, next attempt) order; ``next`` shows the first case in
+that order that nobody holds, so the case on screen is the one the agent's "dial" launches
+unless another agent dials first. "Dial" asks the campaign's preview policy to launch for that
+agent now (its timer would otherwise launch after ``preview_auto_dial_seconds``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from dialer_core.api.context import ctx_of, name_out, phone_out
+from dialer_core.api.errors import ApiError, field, read_json_object
+from dialer_core.api.table import CONTROL, READ, Route
+
+TAG = "preview"
+
+
+async def next_case(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    name = request.match_info["name"]
+    campaign_id = await ctx.campaign_id(name)
+    _, config = await ctx.manager.load(name)
+    now = datetime.fromtimestamp(ctx.clock(), UTC)
+    async with ctx.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            """SELECT s.case_id, s.attempts, s.next_attempt_at, c.external_id, c.debtor_name,
+                      c.amount_minor, c.currency, c.days_past_due, c.product, p.e164,
+                      p.province, p.city
+               FROM schedule s JOIN cases c ON c.id = s.case_id JOIN phones p ON p.id = s.phone_id
+               WHERE s.campaign_id = $1 AND s.next_attempt_at <= $2
+                 AND (s.lease_until IS NULL OR s.lease_until < $2)
+               ORDER BY s.priority DESC, s.next_attempt_at LIMIT 1""",
+            campaign_id,
+            now,
+        )
+    case = None
+    if row is not None:
+        case = {
+            "case_id": row["case_id"],
+            "external_id": row["external_id"],
+            "debtor_name": name_out(request, row["debtor_name"]),
+            "amount_minor": row["amount_minor"],
+            "currency": row["currency"],
+            "days_past_due": row["days_past_due"],
+            "product": row["product"],
+            "phone": phone_out(request, row["e164"]),
+            "province": row["province"],
+            "city": row["city"],
+            "previous_attempts": row["attempts"],
+        }
+    return web.json_response(
+        {
+            "campaign": name,
+            "mode": config.mode,
+            "auto_dial_seconds": config.pacing.preview_auto_dial_seconds,
+            "case": case,
+        }
+    )
+
+
+async def dial(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    name = request.match_info["name"]
+    await ctx.campaign_id(name)
+    doc = await read_json_object(request)
+    agent = field(doc, "agent", str)
+    rc = ctx.running(name)
+    policy = rc.runner.policy
+    if not callable(getattr(policy, "request", None)):
+        raise ApiError(
+            409, "not_preview", f"campaign {name!r} is in {rc.config.mode} mode, not preview"
+        )
+    if agent not in rc.runner.agents:
+        raise ApiError(
+            404, "agent_not_found", f"agent {agent!r} is not logged in to this campaign's queue"
+        )
+    policy.request(agent, ctx.clock())
+    return web.json_response({"campaign": name, "agent": agent, "requested": True}, status=202)
+
+
+async def skip(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    name = request.match_info["name"]
+    campaign_id = await ctx.campaign_id(name)
+    doc = await read_json_object(request)
+    case_id = field(doc, "case_id", int)
+    minutes = field(doc, "minutes", int, required=False, default=60)
+    if not 1 <= minutes <= 7 * 24 * 60:
+        raise ApiError(400, "invalid_field", f"body.minutes: expected 1..10080, got {minutes}")
+    until = datetime.fromtimestamp(ctx.clock(), UTC) + timedelta(minutes=minutes)
+    async with ctx.pool.acquire() as conn:
+        done = await conn.fetchval(
+            """UPDATE schedule SET next_attempt_at = $3
+               WHERE case_id = $1 AND campaign_id = $2
+                 AND (lease_until IS NULL OR lease_until < now())
+               RETURNING case_id""",
+            case_id,
+            campaign_id,
+            until,
+        )
+    if done is None:
+        raise ApiError(409, "case_unavailable", f"case {case_id} is not waiting in this campaign")
+    return web.json_response({"case_id": case_id, "next_attempt_at": until.isoformat()})
+
+
+def routes() -> list[Route]:
+    n = "/api/campaigns/{name}/preview"
+    return [
+        Route("GET", n + "/next", next_case, READ, "The next case to preview (not leased)", TAG),
+        Route(
+            "POST",
+            n + "/dial",
+            dial,
+            CONTROL,
+            "Dial now for an idle agent (preview mode)",
+            TAG,
+            body=("application/json",),
+            status=202,
+        ),
+        Route(
+            "POST",
+            n + "/skip",
+            skip,
+            CONTROL,
+            "Put a case back for N minutes (60)",
+            TAG,
+            body=("application/json",),
+        ),
+    ]
