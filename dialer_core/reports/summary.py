@@ -85,8 +85,10 @@ def format_summary(summary: RunSummary, *, agents: int, agent_utilization: float
     for handler, n in summary.by_handler:
         lines.append(f"{'handled by ' + handler:<20} {n:>5}")
     if summary.promises:
-        lines.append(f"{'promises to pay':<20} {summary.promises:>5}   "
-                     f"(¥{summary.promised_minor / 100:,.2f} promised)")
+        lines.append(
+            f"{'promises to pay':<20} {summary.promises:>5}   "
+            f"(¥{summary.promised_minor / 100:,.2f} promised)"
+        )
     if agent_utilization is not None:
         lines.append(
             f"{'agent utilization':<20} {agent_utilization:>5.0%}   "
