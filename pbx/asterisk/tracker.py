@@ -68,7 +68,9 @@ def _agent_interface(msg: AmiMessage) -> str:
 def agent_state_from_member(msg: AmiMessage) -> AgentState:
     """Map a QueueMember / QueueMemberStatus / QueueMemberPause event to an AgentState."""
     if msg.get("Paused") == "1":
-        state = "paused"
+        # A pause whose reason is "wrapup" is an after-call pause (how the simulated PBX, and
+        # agent desktops that pause members after a call, report wrap-up).
+        state = "wrapup" if (msg.get("PausedReason") or "").lower() == "wrapup" else "paused"
     else:
         state = _DEVICE_STATE.get(msg.get("Status") or "0", "idle")
         if msg.get("InCall") == "1" and state in ("idle", "ringing"):
