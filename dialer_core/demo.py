@@ -25,8 +25,9 @@ from dialer_core.serve import serve_api
 from dialer_core.store.cases import ensure_campaign, import_cases
 from dialer_core.store.database import open_database
 from pbx.asterisk.driver import AsteriskDriver
-from pbx.sim.config import AgentConfig, SimConfig
+from pbx.sim.config import AgentConfig, CalleeConfig, SimConfig
 from pbx.sim.pbx import SimPbx
+from pbx.sim.personas import PersonaMix
 
 ANSWERED_CONTEXT = "pacedial-answered"
 
@@ -113,6 +114,19 @@ async def run_demo(
                 time_scale=time_scale,
                 dialplan={ANSWERED_CONTEXT: f"agi://127.0.0.1:{answered.server.port}/router"},
                 agents=AgentConfig(count=agents),
+                # Debtors who promise, refuse, stay silent, are the wrong person, hang up.
+                callees=CalleeConfig(
+                    personas=PersonaMix(
+                        promiser=0.35,
+                        refuser=0.2,
+                        silent=0.1,
+                        wrong_party=0.05,
+                        third_party=0.05,
+                        asks_agent=0.1,
+                        hang_up_mid_script=0.15,
+                    ),
+                    today=start.date().isoformat(),
+                ),
             )
         )
         await sim.start()
