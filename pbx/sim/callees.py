@@ -2,17 +2,21 @@
 
 Pure decisions: ``plan_callee`` draws everything from the ``random.Random`` it is given, so a
 plan is a function of the seed and the call's sequence number, never of wall-clock timing.
+With ``[sim.callees.personas]`` set, each answered human callee also gets a persona
+(pbx/sim/personas.py) that decides its keys and when it hangs up.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pbx.sim.config import CalleeConfig
+from pbx.sim.personas import Persona, draw_persona, persona_answers
 
 __all__ = ["CalleeOutcome", "CalleePlan", "lognormal", "plan_callee"]
 
@@ -49,7 +53,8 @@ class CalleePlan:
     ``ring_seconds``: from the start of the call until it rings (``ringing``) and then until
     the callee answers or the failure is signalled (``NEVER`` = rings until the timeout).
     ``talk_seconds``: from answer until the callee hangs up. ``dtmf``: the callee's answers to
-    successive input requests ("" = presses nothing that time).
+    successive input requests ("" = presses nothing that time). ``persona``: the persona that
+    chose ``dtmf`` and ``talk_seconds`` ("" = personas are off or the callee is not a person).
     """
 
     outcome: CalleeOutcome
@@ -58,6 +63,7 @@ class CalleePlan:
     talk_seconds: float = 0.0
     dtmf: tuple[str, ...] = ()
     dtmf_delay: float = 1.5
+    persona: str = ""
 
     @property
     def answers(self) -> bool:
@@ -89,14 +95,33 @@ def plan_callee(
     behaviour: str,
     number: str,
     variables: Mapping[str, str] | None = None,
+    today: dt.date | None = None,
 ) -> CalleePlan:
-    """Decide the callee's behaviour. ``SIM_RING``/``SIM_TALK``/``SIM_DTMF`` variables override."""
+    """Decide the callee's behaviour. ``SIM_RING``/``SIM_TALK``/``SIM_DTMF`` variables override.
+
+    Personas (stochastic behaviour only) count promise dates from ``today``, else from
+    ``cfg.today``, else from the host's date.
+    """
     variables = variables or {}
     if behaviour == "last_digit":
         plan = _last_digit_plan(rng, cfg, number)
     else:
         plan = _stochastic_plan(rng, cfg)
+        if plan.outcome is CalleeOutcome.HUMAN and cfg.personas.active:
+            plan = _with_persona(plan, rng, cfg, today or cfg.today_date or dt.date.today())
     return _apply_overrides(plan, variables)
+
+
+def _with_persona(
+    plan: CalleePlan, rng: random.Random, cfg: CalleeConfig, today: dt.date
+) -> CalleePlan:
+    persona = draw_persona(rng, cfg.personas)
+    if persona is Persona.RANDOM:
+        return replace(plan, persona=persona.value)
+    answers = persona_answers(persona, rng, today, cfg.tuning)
+    return replace(
+        plan, talk_seconds=answers.hang_up_after, dtmf=answers.dtmf, persona=persona.value
+    )
 
 
 def _dtmf_tokens(rng: random.Random, cfg: CalleeConfig, count: int = 12) -> tuple[str, ...]:
@@ -163,4 +188,4 @@ def _apply_overrides(plan: CalleePlan, variables: Mapping[str, str]) -> CalleePl
         return plan
     if "SIM_DTMF" in variables:
         dtmf = tuple(variables["SIM_DTMF"])
-    return CalleePlan(plan.outcome, plan.ringing, ring, talk, dtmf, plan.dtmf_delay)
+    return replace(plan, ring_seconds=ring, talk_seconds=talk, dtmf=dtmf)

@@ -5,11 +5,14 @@ Every duration is in *simulated* seconds; the PBX sleeps ``seconds / time_scale`
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+from pbx.sim.personas import PersonaMix, PersonaTuning
 
 __all__ = [
     "AgentConfig",
@@ -59,6 +62,52 @@ class CalleeConfig:
     dtmf: str = "random"  # "random" or a fixed digit sequence, one token per input request
     dtmf_probability: float = 0.7  # with "random": chance the callee presses anything
     dtmf_delay: float = 1.5  # seconds after an input request starts until the key press
+    # Personas (pbx/sim/personas.py): weights in [sim.callees.personas]; all zero = plain model.
+    personas: PersonaMix = field(default_factory=PersonaMix)
+    promise_days_min: int = 1  # a promiser keys a date this many days after `today`...
+    promise_days_max: int = 7
+    promise_amount_min: int = 100  # ...and an amount in whole currency units in this range
+    promise_amount_max: int = 1000
+    hang_up_after_min: float = 3.0  # hang_up_mid_script: simulated seconds after answer
+    hang_up_after_max: float = 15.0
+    today: str = ""  # YYYY-MM-DD the personas count promise dates from; "" = the host's date
+
+    def __post_init__(self) -> None:
+        for low, high in (
+            ("promise_days_min", "promise_days_max"),
+            ("promise_amount_min", "promise_amount_max"),
+            ("hang_up_after_min", "hang_up_after_max"),
+        ):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if lo < 0:
+                raise SimConfigError(f"sim.callees.{low}: expected >= 0, got {lo}")
+            if hi < lo:
+                raise SimConfigError(f"sim.callees.{high}: expected >= {low} ({lo}), got {hi}")
+        if self.promise_amount_min < 1:
+            raise SimConfigError(
+                f"sim.callees.promise_amount_min: expected >= 1, got {self.promise_amount_min}"
+            )
+        if self.today:
+            try:
+                dt.date.fromisoformat(self.today)
+            except ValueError:
+                raise SimConfigError(
+                    f'sim.callees.today: expected a date YYYY-MM-DD or "", got {self.today!r}'
+                ) from None
+
+    @property
+    def tuning(self) -> PersonaTuning:
+        """The persona ranges as one value."""
+        return PersonaTuning(
+            (self.promise_days_min, self.promise_days_max),
+            (self.promise_amount_min, self.promise_amount_max),
+            (self.hang_up_after_min, self.hang_up_after_max),
+        )
+
+    @property
+    def today_date(self) -> dt.date | None:
+        """``today`` parsed, or None when it is empty."""
+        return dt.date.fromisoformat(self.today) if self.today else None
 
 
 @dataclass(frozen=True)
@@ -119,7 +168,15 @@ class SimConfig:
             source,
             "sim.callees.mix",
         )
-        callees = replace(_build(CalleeConfig, callees_t, source, "sim.callees"), mix=mix)
+        personas = _build(
+            PersonaMix,
+            _sub(callees_t.pop("personas", {}), source, "sim.callees.personas"),
+            source,
+            "sim.callees.personas",
+        )
+        callees = replace(
+            _build(CalleeConfig, callees_t, source, "sim.callees"), mix=mix, personas=personas
+        )
         agents = _build(
             AgentConfig, _sub(data.pop("agents", {}), source, "sim.agents"), source, "sim.agents"
         )

@@ -15,14 +15,14 @@ import logging
 import random
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pbx.asterisk.ami import AmiMessage
 from pbx.sim import channels as ev
 from pbx.sim.agi_runner import AgiRunner, parse_agi_target
 from pbx.sim.ami_server import AmiConnection, AmiServer, response
-from pbx.sim.callees import plan_callee
+from pbx.sim.callees import CalleePlan, plan_callee
 from pbx.sim.calls import SimCall, callee_hangs_up, parse_dest, run_call
 from pbx.sim.channels import Channel, Headers
 from pbx.sim.config import SimConfig
@@ -106,6 +106,8 @@ class SimPbx:
             False: itertools.count(),
         }
         self._started = False
+        # Extra observers of every event the PBX emits (the ESL side watches queue events).
+        self.event_sinks: list[Callable[[Headers], None]] = []
 
     # --- public API ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -173,6 +175,15 @@ class SimPbx:
     # --- CallContext (used by calls, queue and AGI runner) -------------------------------------
     def emit(self, headers: Headers) -> None:
         self._ami.broadcast(headers)
+        for sink in self.event_sinks:
+            sink(headers)
+
+    def plan_call(self, number: str, variables: Mapping[str, str]) -> tuple[int, CalleePlan]:
+        """The next call's sequence number and callee plan (one sequence for AMI and ESL)."""
+        seq = next(self._call_seq)
+        rng = random.Random(f"{self.config.seed}:call:{seq}")
+        plan = plan_callee(rng, self.config.callees, self.config.behaviour, number, dict(variables))
+        return seq, plan
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(self.scaled(seconds))
@@ -250,11 +261,7 @@ class SimPbx:
             conn.send(response(msg, "Error", "Invalid timeout or priority"))
             return
         dest = parse_dest(dial)
-        seq = next(self._call_seq)
-        rng = random.Random(f"{self.config.seed}:call:{seq}")
-        plan = plan_callee(
-            rng, self.config.callees, self.config.behaviour, dest.number, dict(variables)
-        )
+        seq, plan = self.plan_call(dest.number, dict(variables))
         call = SimCall(
             seq=seq,
             action_id=msg.action_id,

@@ -1,0 +1,264 @@
+"""The project's FreeSWITCH side (driver, outbound-socket session) driving the simulated PBX."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from test_sim_esl import Peer
+
+from pbx.asterisk.driver import AsteriskDriver
+from pbx.freeswitch.driver import FreeSwitchDriver
+from pbx.freeswitch.esl import encode_auth, encode_bgapi, encode_event_subscription
+from pbx.freeswitch.outbound import OutboundServer
+from pbx.model import AgentState, Answered, CallRequest, Hangup, Result, Ringing
+from pbx.session import CallSession
+from pbx.sim import AgentConfig, CalleeConfig, CalleeMix, SimConfig, SimPbx
+from pbx.sim.esl_pbx import SimEsl
+
+LOOPBACK = "loopback/{number}/sim-callee"
+
+
+async def collect_ends(driver, count: int, timeout: float) -> list:
+    """Driver events until ``count`` Hangups arrived."""
+    seen: list = []
+
+    async def run():
+        async for event in driver.events():
+            seen.append(event)
+            if sum(isinstance(e, Hangup) for e in seen) == count:
+                return
+
+    await asyncio.wait_for(run(), timeout)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("number", "result", "cause", "cause_text"),
+    [
+        ("+5551231", Result.ANSWERED, 16, "NORMAL_CLEARING"),
+        ("+5551235", Result.BUSY, 17, "USER_BUSY"),
+        ("+5551236", Result.NO_ANSWER, 19, "NO_ANSWER"),
+        ("+5551237", Result.CONGESTION, 41, "NORMAL_TEMPORARY_FAILURE"),
+        ("+5551239", Result.INVALID_NUMBER, 1, "UNALLOCATED_NUMBER"),
+    ],
+)
+async def test_driver_originate_ends_with_the_callee_result(number, result, cause, cause_text):
+    sim = SimPbx(SimConfig(seed=1, time_scale=40, behaviour="last_digit"))
+    await sim.start()
+    esl = SimEsl(sim)
+    await esl.start()
+    driver = FreeSwitchDriver(port=esl.port, dial_template=LOOPBACK, target="&park()")
+    await driver.connect()
+    try:
+        call_id = str(uuid.uuid4())
+        request = CallRequest(call_id, number, "5550100", ring_timeout=10, variables={})
+        await driver.originate(request)
+        events = await collect_ends(driver, 1, 5.0)
+    finally:
+        await driver.close()
+        await esl.close()
+        await sim.close()
+    assert esl.originates_received == [call_id]
+    end = events[-1]
+    assert (end.call_id, end.result, end.cause, end.cause_text) == (
+        call_id,
+        result,
+        cause,
+        cause_text,
+    )
+    kinds = [type(e) for e in events]
+    assert kinds.count(Hangup) == 1
+    if result is Result.ANSWERED:
+        assert kinds == [Ringing, Answered, Hangup] and end.talk_seconds > 0
+    else:
+        assert Answered not in kinds
+
+
+@pytest.mark.parametrize(
+    ("mix", "result", "cause"),
+    [
+        (CalleeMix(0, 0, 0, 0, 0, 1, 0, 0), Result.POWERED_OFF, 20),  # SUBSCRIBER_ABSENT
+        (CalleeMix(0, 0, 0, 0, 0, 0, 0, 1), Result.REJECTED, 21),  # CALL_REJECTED
+    ],
+)
+async def test_stochastic_callees_absent_and_rejected_map_to_their_causes(mix, result, cause):
+    sim = SimPbx(SimConfig(seed=3, time_scale=100, callees=CalleeConfig(mix=mix)))
+    await sim.start()
+    esl = SimEsl(sim)
+    await esl.start()
+    driver = FreeSwitchDriver(port=esl.port, dial_template=LOOPBACK, target="&park()")
+    await driver.connect()
+    try:
+        await driver.originate(CallRequest(str(uuid.uuid4()), "+8613800138000", "5550100"))
+        end = (await collect_ends(driver, 1, 5.0))[-1]
+    finally:
+        await driver.close()
+        await esl.close()
+        await sim.close()
+    assert (end.result, end.cause) == (result, cause)
+
+
+async def test_same_seed_gives_the_same_fates_over_ami_and_esl():
+    numbers = [f"+86138001{i:05d}" for i in range(16)]
+    config = SimConfig(
+        seed=11, time_scale=200, callees=CalleeConfig(talk_mean=4, ring_mean=4), username="u"
+    )
+    fates: list[dict[str, str]] = []
+    for face in ("ami", "esl"):
+        sim = SimPbx(config, dialplan={"pacedial-answered": ""})
+        await sim.start()
+        esl = SimEsl(sim)
+        await esl.start()
+        if face == "ami":
+            driver = AsteriskDriver(
+                host="127.0.0.1",
+                port=sim.ami_port,
+                username="u",
+                secret=config.secret,
+                dial_template="Local/{number}@sim-callee",
+                answered_context="pacedial-answered",
+            )
+        else:
+            driver = FreeSwitchDriver(port=esl.port, dial_template=LOOPBACK, target="&park()")
+        await driver.connect()
+        try:
+            for number in numbers:
+                await driver.originate(
+                    CallRequest(str(uuid.uuid4()), number, "5550100", ring_timeout=20)
+                )
+            await collect_ends(driver, len(numbers), 10.0)
+            assert await sim.wait_idle(5.0) and await esl.wait_idle(5.0)
+        finally:
+            await driver.close()
+            await esl.close()
+            await sim.close()
+        fates.append({"+" + r.number.lstrip("+"): r.outcome for r in sim.calls_finished})
+    assert len(fates[0]) == len(numbers)
+    assert fates[0] == fates[1]
+    assert len(set(fates[0].values())) >= 3  # a real mix, not one fate for all
+
+
+async def test_only_subscribed_events_are_sent_and_heartbeats_come_on_time():
+    sim = SimPbx(SimConfig(seed=1, time_scale=40, behaviour="last_digit"))
+    await sim.start()
+    esl = SimEsl(sim, heartbeat_interval=0.1)
+    await esl.start()
+    peers = []
+    try:
+        for names in (["CHANNEL_HANGUP_COMPLETE"], ["HEARTBEAT"]):
+            peer = Peer(*await asyncio.open_connection("127.0.0.1", esl.port))
+            peer.writer.write(encode_auth("ClueCon") + encode_event_subscription(names, "plain"))
+            await peer.until(3, 2.0)
+            peers.append(peer)
+        arg = "{origination_uuid=u-1}loopback/5551235/sim-callee &park()"
+        peers[0].writer.write(encode_bgapi(f"originate {arg}", "job-1"))
+        await peers[0].until(6, 2.0)
+        await peers[1].until(5, 2.0)
+    finally:
+        await esl.close()
+        await sim.close()
+    first = [m.event.name for m in peers[0].messages if m.event]
+    assert first == ["CHANNEL_HANGUP_COMPLETE", "CHANNEL_HANGUP_COMPLETE"]
+    assert peers[0].messages[3].header("Job-UUID") == "job-1"
+    beats = [m.event for m in peers[1].messages if m.event]
+    assert len(beats) >= 2 and {e.name for e in beats} == {"HEARTBEAT"}
+    assert peers[1].messages[3].content_type == "text/event-plain"
+    assert beats[0].get("Event-Info") == "System Ready"
+
+
+async def test_outbound_session_runs_the_answered_call_with_eslsession():
+    """EslSession (the project's outbound server) answers, reads DTMF, queues to an agent."""
+    results: dict[str, object] = {}
+
+    async def handler(session: CallSession) -> None:
+        results["call_id"] = session.call_id
+        await session.answer()
+        await session.execute("record_session", "rec/call.wav")
+        await session.execute("amd")
+        results["amd"] = await session.get_variable("amd_result")
+        results["digits"] = await session.read_digits("menu", 1, 3.0)
+        results["interrupt"] = await session.play("intro", interrupt_digits="9")
+        await session.set_variable("pacedial_case", "c-1")
+        results["var"] = await session.get_variable("pacedial_case")
+        results["queued"] = await session.enqueue("collectors", 2.0)
+
+    server = OutboundServer(handler, port=0)
+    await server.start()
+    sim = SimPbx(
+        SimConfig(
+            seed=2,
+            time_scale=20,
+            behaviour="last_digit",
+            agents=AgentConfig(count=1, talk_mean=20, answer_delay=0.5),
+        )
+    )
+    await sim.start()
+    esl = SimEsl(sim, dialplan={"dialer-answered": f"socket 127.0.0.1:{server.port} async full"})
+    await esl.start()
+    driver = FreeSwitchDriver(port=esl.port, dial_template=LOOPBACK, queues=("collectors",))
+    await driver.connect()
+    try:
+        agents = await driver.agents()
+        call_id = str(uuid.uuid4())
+        await driver.originate(
+            CallRequest(
+                call_id, "+5551231", "5550100", variables={"sim_talk": "120", "sim_dtmf": "49"}
+            )
+        )
+        end = (await collect_ends(driver, 1, 10.0))[-1]
+    finally:
+        await driver.close()
+        await esl.close()
+        await sim.close()
+        await server.close()
+    assert agents == [AgentState("agent1@default", "collectors", "idle")]
+    assert results == {
+        "call_id": call_id,
+        "amd": "HUMAN",
+        "digits": "4",
+        "interrupt": "9",
+        "var": "c-1",
+        "queued": True,
+    }
+    assert end.result is Result.ANSWERED
+    leg = esl.legs[0]
+    assert leg.commands[:3] == ["connect", "myevents json", "linger"]
+    assert leg.commands[-1] == "exit"
+    assert leg.recordings == ["rec/call.wav"]
+    assert sim.queue.completed == 1
+
+
+async def test_no_free_agent_breaks_the_queue_and_the_call_is_hung_up():
+    outcome: dict[str, object] = {}
+
+    async def handler(session: CallSession) -> None:
+        outcome["queued"] = await session.enqueue("collectors", 0.3)
+        await session.play("safe-harbor")
+        await session.hangup()
+
+    server = OutboundServer(handler, port=0)
+    await server.start()
+    sim = SimPbx(
+        SimConfig(seed=2, time_scale=20, behaviour="last_digit", agents=AgentConfig(count=0))
+    )
+    await sim.start()
+    esl = SimEsl(sim, dialplan={"dialer-answered": f"socket 127.0.0.1:{server.port} async full"})
+    await esl.start()
+    driver = FreeSwitchDriver(port=esl.port, dial_template=LOOPBACK)
+    await driver.connect()
+    try:
+        await driver.originate(
+            CallRequest(str(uuid.uuid4()), "+5551231", "5550100", variables={"sim_talk": "600"})
+        )
+        end = (await collect_ends(driver, 1, 10.0))[-1]
+    finally:
+        await driver.close()
+        await esl.close()
+        await sim.close()
+        await server.close()
+    assert outcome == {"queued": False}
+    assert (end.result, end.cause_text) == (Result.ANSWERED, "NORMAL_CLEARING")
+    assert any(c.startswith("api uuid_break") for c in esl.legs[0].commands)
+    assert sim.queue.abandoned == 1
