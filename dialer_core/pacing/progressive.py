@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dialer_core.pacing.caps import status_counts
 from dialer_core.pacing.interface import AgentStatus, Observation, PacingView
 
 
@@ -17,6 +18,6 @@ class Progressive:
         """Progressive pacing keeps no history."""
 
     def decide(self, now: float, view: PacingView) -> int:
-        idle = view.count(AgentStatus.IDLE)
+        idle = status_counts(view)[AgentStatus.IDLE]
         in_flight = len(view.ringing) + len(view.waiting)
         return max(0, int(idle * self.lines_per_agent) - in_flight)

@@ -1,0 +1,191 @@
+"""Online duration estimators with priors: exponentially forgetting histograms.
+
+Each histogram starts from a lognormal prior (``scipy.stats.lognorm``) worth ``prior_weight``
+observations; every new observation weighs ``2 ** (1 / half_life)`` times more than the one
+before, so the estimate follows drift (answer rates falling over a shift) without a window.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+
+import numpy as np
+from scipy import stats
+
+_RESCALE = 1e12
+
+
+def lognormal_bin_mass(edges: np.ndarray, mean: float, cv: float) -> np.ndarray:
+    """Probability of each bin ``[edges[i], edges[i+1])`` plus a last overflow bin."""
+    sigma = math.sqrt(math.log1p(cv * cv))
+    mu = math.log(max(mean, 1e-6)) - sigma * sigma / 2
+    cdf = stats.lognorm.cdf(edges, s=sigma, scale=math.exp(mu))
+    return np.append(np.diff(cdf), 1.0 - cdf[-1])
+
+
+class DecayedHistogram:
+    """A forgetting histogram over fixed ``edges`` with a CDF interpolated inside bins."""
+
+    def __init__(self, edges: np.ndarray, prior_mass: np.ndarray, half_life: float) -> None:
+        self.edges = np.asarray(edges, dtype=float)
+        self._edge_list = self.edges.tolist()
+        self.counts = np.asarray(prior_mass, dtype=float).copy()  # len(edges) bins, last = overflow
+        self._weight = 1.0
+        self._growth = 2.0 ** (1.0 / half_life)
+        self._cum: np.ndarray | None = None
+
+    def add(self, x: float) -> None:
+        """Record one observation ``x`` (values past the last edge go to the overflow bin)."""
+        self.add_weighted(x, self._weight)
+        self._weight *= self._growth
+        if self._weight > _RESCALE:
+            self.scale(1.0 / self._weight)
+            self._weight = 1.0
+
+    def add_weighted(self, x: float, weight: float) -> None:
+        """Add ``weight`` to the bin holding ``x`` (callers that manage their own forgetting)."""
+        idx = bisect_right(self._edge_list, x) - 1
+        self.counts[max(0, min(idx, len(self.counts) - 1))] += weight
+        self._cum = None
+
+    def scale(self, factor: float) -> None:
+        self.counts *= factor
+        self._cum = None
+
+    @property
+    def total(self) -> float:
+        return float(self.counts.sum())
+
+    def cumulative(self, x: np.ndarray | float) -> np.ndarray:
+        """Weighted count of observations ``<= x`` (linear inside a bin)."""
+        if self._cum is None:
+            self._cum = np.concatenate(([0.0], np.cumsum(self.counts[:-1])))
+        return np.interp(x, self.edges, self._cum)
+
+    def cdf(self, x: np.ndarray | float) -> np.ndarray:
+        return self.cumulative(x) / self.total
+
+    def mean(self) -> float:
+        mids = np.append((self.edges[:-1] + self.edges[1:]) / 2, self.edges[-1])
+        return float((mids * self.counts).sum() / self.total)
+
+
+class CallTimingModel:
+    """Launch → resolution timing of calls: when humans answer, and when any call ends.
+
+    ``human`` counts human answers by elapsed time since launch; ``resolved`` counts every
+    resolution (human, machine, failure). Both share one forgetting weight, so
+    ``P(human answer in (e, e+s] | still in flight at e) = ΔH / (N - R(e))``.
+    """
+
+    def __init__(
+        self,
+        human_rate: float,
+        answer_mean: float,
+        answer_cv: float,
+        other_mean: float,
+        other_cv: float,
+        prior_weight: float,
+        half_life: float,
+    ) -> None:
+        edges = np.arange(0.0, 120.5, 0.5)
+        human_prior = prior_weight * human_rate * lognormal_bin_mass(edges, answer_mean, answer_cv)
+        other_prior = (
+            prior_weight * (1 - human_rate) * lognormal_bin_mass(edges, other_mean, other_cv)
+        )
+        self.human = DecayedHistogram(edges, human_prior, half_life)
+        self.resolved = DecayedHistogram(edges, human_prior + other_prior, half_life)
+        self._weight = 1.0
+        self._growth = 2.0 ** (1.0 / half_life)
+
+    def observe(self, duration: float, human: bool) -> None:
+        """A call ended its dialing phase after ``duration`` seconds (human answer or not)."""
+        if human:
+            self.human.add_weighted(duration, self._weight)
+        self.resolved.add_weighted(duration, self._weight)
+        self._weight *= self._growth
+        if self._weight > _RESCALE:
+            self.human.scale(1.0 / self._weight)
+            self.resolved.scale(1.0 / self._weight)
+            self._weight = 1.0
+
+    def table(self, horizons: np.ndarray) -> np.ndarray:
+        """``answer_within`` on the elapsed grid 0, 0.5, ..., 120 s (row ``i`` = ``i / 2`` s)."""
+        return self.answer_within(self.human.edges, horizons)
+
+    def human_rate(self) -> float:
+        return self.human.total / self.resolved.total
+
+    def answer_within(self, elapsed: np.ndarray, horizon: np.ndarray) -> np.ndarray:
+        """Matrix P(human answer in (e, e+s]) for each ``elapsed`` (rows) and ``horizon`` (cols)."""
+        e = np.asarray(elapsed, dtype=float)[:, None]
+        s = np.asarray(horizon, dtype=float)[None, :]
+        at_risk = self.resolved.total - self.resolved.cumulative(e)
+        gain = self.human.cumulative(e + s) - self.human.cumulative(e)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(at_risk > 1e-9, gain / at_risk, 0.0)
+        return np.clip(p, 0.0, 1.0)
+
+
+def handle_edges() -> np.ndarray:
+    """Bin edges for talk and wrap-up times: 0, then log-spaced from 1 s to 4 h."""
+    return np.concatenate(([0.0], np.geomspace(1.0, 14400.0, 240)))
+
+
+class ResidualLife:
+    """P(an agent frees up within s) from the elapsed time in its current state."""
+
+    def __init__(
+        self,
+        cfg_talk: tuple[float, float],
+        cfg_wrap: tuple[float, float],
+        prior_weight: float,
+        half_life: float,
+    ) -> None:
+        edges = handle_edges()
+        self.talk = DecayedHistogram(
+            edges, prior_weight * lognormal_bin_mass(edges, *cfg_talk), half_life
+        )
+        self.wrap = DecayedHistogram(
+            edges, prior_weight * lognormal_bin_mass(edges, *cfg_wrap), half_life
+        )
+        self._wrap_mean: float | None = None
+
+    def observe_talk(self, seconds: float) -> None:
+        self.talk.add(seconds)
+
+    def observe_wrap(self, seconds: float) -> None:
+        self.wrap.add(seconds)
+        self._wrap_mean = None
+
+    def wrap_mean(self) -> float:
+        if self._wrap_mean is None:
+            self._wrap_mean = self.wrap.mean()
+        return self._wrap_mean
+
+    @staticmethod
+    def _conditional(h: DecayedHistogram, e: np.ndarray, until: np.ndarray) -> np.ndarray:
+        f_e = h.cdf(e)
+        surv = 1.0 - f_e
+        gain = h.cdf(np.maximum(until, e)) - f_e
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(surv > 1e-9, gain / surv, 0.0)
+        return np.clip(p, 0.0, 1.0)
+
+    def tables(self, horizon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(grid, talking table, wrapping table): ``free_within`` rows for elapsed = ``grid``."""
+        grid = self.talk.edges
+        both = self.free_within(grid, grid, horizon)
+        return grid, both[: len(grid)], both[len(grid) :]
+
+    def free_within(
+        self, talk_elapsed: np.ndarray, wrap_elapsed: np.ndarray, horizon: np.ndarray
+    ) -> np.ndarray:
+        """Matrix (agents × horizons) of P(free by now + s); talking agents also do wrap-up."""
+        s = np.asarray(horizon, dtype=float)[None, :]
+        te = np.asarray(talk_elapsed, dtype=float)[:, None]
+        we = np.asarray(wrap_elapsed, dtype=float)[:, None]
+        talking = self._conditional(self.talk, te, te + s - self.wrap_mean())
+        wrapping = self._conditional(self.wrap, we, we + s)
+        return np.concatenate((talking, wrapping), axis=0)

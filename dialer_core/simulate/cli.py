@@ -1,0 +1,87 @@
+"""``pacedial simulate``: run a campaign's pacing through a scenario in virtual time."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from dialer_core.pacing.config import PacingConfig, PacingConfigError, load_pacing
+from dialer_core.simulate.metrics import SimResult
+from dialer_core.simulate.plot import render_html
+from dialer_core.simulate.runner import POLICY_ALIASES, run_simulation
+from dialer_core.simulate.scenario import ScenarioError, load_scenario
+
+_ROWS = (
+    ("calls", "calls", "{:d}"),
+    ("human answers", "human_answers", "{:d}"),
+    ("abandoned", "abandoned", "{:d}"),
+    ("abandon rate (overall)", "abandon_rate", "{:.2%}"),
+    ("abandon rate (worst rolling hour)", "worst_hour_rate", "{:.2%}"),
+    ("talk utilization", "talk_utilization", "{:.1%}"),
+    ("talk + wrap-up utilization", "busy_utilization", "{:.1%}"),
+    ("connects per agent-hour", "connects_per_agent_hour", "{:.1f}"),
+    ("agent idle gap mean (s)", "idle_gap_mean", "{:.1f}"),
+    ("agent idle gap p95 (s)", "idle_gap_p95", "{:.1f}"),
+    ("mean connect wait (s)", "connect_wait_mean", "{:.2f}"),
+    ("simulation wall time (s)", "wall_seconds", "{:.2f}"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pacedial simulate", description="Simulate a shift in virtual time."
+    )
+    parser.add_argument("--campaign", type=Path, help="campaign TOML with a [pacing] table")
+    parser.add_argument("--scenario", type=Path, required=True, help="scenario TOML")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--compare",
+        help="comma-separated policies side by side: " + ",".join(POLICY_ALIASES),
+    )
+    parser.add_argument("--plot", type=Path, help="write abandonment/utilization HTML here")
+    return parser
+
+
+def format_table(results: list[SimResult]) -> str:
+    """Markdown table: one column per result."""
+    head = "| metric | " + " | ".join(r.policy for r in results) + " |"
+    lines = [head, "|---" * (len(results) + 1) + "|"]
+    for label, attr, fmt in _ROWS:
+        cells = " | ".join(fmt.format(getattr(r, attr)) for r in results)
+        lines.append(f"| {label} | {cells} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit status (2 = bad input file)."""
+    args = build_parser().parse_args(argv)
+    try:
+        campaign = load_pacing(args.campaign) if args.campaign else PacingConfig()
+        scenario = load_scenario(args.scenario)
+        names = args.compare.split(",") if args.compare else [None]
+        for name in names:
+            if name is not None and name not in POLICY_ALIASES:
+                raise ValueError(
+                    f"--compare: unknown policy {name!r}; expected one of "
+                    + ", ".join(POLICY_ALIASES)
+                )
+        results = [run_simulation(campaign, scenario, name, args.seed) for name in names]
+    except (PacingConfigError, ScenarioError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        payload = [r.to_json() for r in results]
+        print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=1))
+    else:
+        print(f"scenario {scenario.name}, seed {args.seed}")
+        print(format_table(results))
+    if args.plot:
+        args.plot.write_text(render_html(results, campaign.target_abandon_rate), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

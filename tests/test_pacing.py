@@ -1,0 +1,228 @@
+"""Pacing policies, caps, ledger and the [pacing] config: behaviour and invariants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dialer_core.pacing.config import PacingConfig, PacingConfigError, load_pacing, parse_pacing
+from dialer_core.pacing.factory import make_policy
+from dialer_core.pacing.interface import (
+    AgentObservation,
+    AgentStatus,
+    AgentView,
+    CallObservation,
+    Outcome,
+    PacingView,
+)
+from dialer_core.pacing.ledger import AbandonmentLedger, LedgerRow
+from dialer_core.pacing.predictive import Predictive, window_rate
+
+ROOT = Path(__file__).resolve().parent.parent
+MODES = ("predictive", "progressive", "preview", "robot", "fixed_ratio", "vicidial")
+
+
+def view(idle=0, talking=0, wrapup=0, paused=0, ringing=(), waiting=(), since=0.0, extra=None):
+    agents = []
+    for status, count in (
+        (AgentStatus.IDLE, idle),
+        (AgentStatus.TALKING, talking),
+        (AgentStatus.WRAPUP, wrapup),
+        (AgentStatus.PAUSED, paused),
+    ):
+        agents += [AgentView(f"{status}{i}", status, since) for i in range(count)]
+    return PacingView(tuple(agents), tuple(ringing), tuple(waiting), extra or {})
+
+
+# ---- config --------------------------------------------------------------------------------
+def test_shipped_campaign_holds_the_defaults():
+    assert load_pacing(ROOT / "conf/campaigns/predictive.toml") == PacingConfig()
+
+
+@pytest.mark.parametrize(
+    ("table", "fragment"),
+    [
+        ({"target_abandon_rate": 3}, "pacing.target_abandon_rate: expected a fraction"),
+        ({"mode": "turbo"}, "pacing.mode: expected one of predictive|progressive"),
+        ({"trunk_channels": 1.5}, "pacing.trunk_channels: expected an integer"),
+        ({"ledger_windows_seconds": [10]}, "pacing.ledger_windows_seconds: expected a list"),
+        ({"max_lines_per_agent": True}, "pacing.max_lines_per_agent: expected a number"),
+        ({"speed": 2}, "pacing.speed: expected one of"),
+    ],
+)
+def test_bad_pacing_value_names_file_key_and_expectation(table, fragment):
+    with pytest.raises(PacingConfigError) as err:
+        parse_pacing(table, "campaign.toml")
+    assert str(err.value).startswith("campaign.toml: ")
+    assert fragment in str(err.value)
+
+
+def test_bad_campaign_file_is_named(tmp_path):
+    bad = tmp_path / "c.toml"
+    bad.write_text("[pacing]\ncalls_per_second = -1\n")
+    with pytest.raises(PacingConfigError, match=r"c.toml: pacing.calls_per_second: expected .* -1"):
+        load_pacing(bad)
+    bad.write_text("[pacing\n")
+    with pytest.raises(PacingConfigError, match="c.toml: not valid TOML"):
+        load_pacing(bad)
+
+
+# ---- ledger --------------------------------------------------------------------------------
+def test_ledger_sums_rolling_windows_and_forgets_old_minutes():
+    ledger = AbandonmentLedger((3600, 86400))
+    ledger.record(0.0, answers=10, abandons=1)
+    ledger.record(1800.0, answers=5)
+    hour, day = ledger.totals(3000.0)
+    assert (hour.answers, hour.abandons, day.answers) == (15, 1, 15)
+    hour, day = ledger.totals(3600.0 + 61)
+    assert (hour.answers, hour.abandons) == (5, 0)
+    assert (day.answers, day.abandons) == (15, 1)
+    hour, day = ledger.totals(86400.0 + 1900)
+    assert (day.answers, day.abandons) == (0, 0)
+    assert ledger.to_rows() == []
+
+
+def test_ledger_rows_round_trip_restores_the_windows():
+    ledger = AbandonmentLedger((3600, 86400))
+    for i in range(50):
+        ledger.record(i * 97.0, answers=3, abandons=i % 7 == 0)
+    rows = ledger.to_rows()
+    assert all(isinstance(r, LedgerRow) and r.bucket_start % 60 == 0 for r in rows)
+    again = AbandonmentLedger.from_rows(rows, (3600, 86400))
+    assert again.totals(5000.0) == ledger.totals(5000.0)
+    plain = AbandonmentLedger.from_rows(
+        [(r.bucket_start, r.answers, r.abandons) for r in rows], (3600, 86400)
+    )
+    assert plain.to_rows() == rows
+
+
+# ---- invariants over random views ----------------------------------------------------------
+views = st.builds(
+    view,
+    idle=st.integers(0, 30),
+    talking=st.integers(0, 30),
+    wrapup=st.integers(0, 10),
+    paused=st.integers(0, 5),
+    ringing=st.lists(st.floats(0, 100), max_size=80),
+    waiting=st.lists(st.floats(90, 100), max_size=5),
+    since=st.floats(0, 100),
+    extra=st.just({"robot_sessions": 3.0}),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(mode=st.sampled_from(MODES), v=views, trunk=st.integers(0, 120), lines=st.floats(1, 5))
+def test_decisions_are_never_negative_and_respect_hard_caps(mode, v, trunk, lines):
+    cfg = PacingConfig(trunk_channels=trunk, max_lines_per_agent=lines, calls_per_second=0)
+    n = make_policy(mode, cfg).decide(100.0, v)
+    assert n >= 0
+    in_flight = len(v.ringing) + len(v.waiting)
+    talking = v.count(AgentStatus.TALKING)
+    if trunk:
+        assert n == 0 or in_flight + talking + 3 + n <= trunk
+    staffed = len(v.agents) - v.count(AgentStatus.PAUSED)
+    if mode != "robot":
+        assert n == 0 or in_flight + n <= lines * staffed + 1e-9
+
+
+@settings(max_examples=25, deadline=None)
+@given(mode=st.sampled_from(MODES), cps=st.floats(0.5, 20), steps=st.integers(5, 60))
+def test_calls_per_second_cap_holds_over_any_run(mode, cps, steps):
+    cfg = PacingConfig(calls_per_second=cps, robot_concurrency=1000, max_lines_per_agent=20)
+    policy = make_policy(mode, cfg)
+    launched = 0
+    for i in range(steps):
+        launched += policy.decide(i * 0.5, view(idle=200, since=-60.0))
+    elapsed = (steps - 1) * 0.5
+    assert launched <= cps * elapsed + max(1.0, cps) + 1e-9
+
+
+# ---- predictive ----------------------------------------------------------------------------
+def feed_history(policy, answers, abandons, at=0.0):
+    for i in range(answers):
+        policy.observe(CallObservation(at, f"h{i}", Outcome.HUMAN_ANSWERED, duration=12.0))
+    for i in range(abandons):
+        policy.observe(CallObservation(at, f"x{i}", Outcome.ABANDONED, wait=2.0))
+
+
+def test_predictive_never_launches_fewer_than_progressive():
+    policy = Predictive(PacingConfig(calls_per_second=0))
+    v = view(idle=6, talking=10, ringing=(99.0, 99.5))
+    assert policy.decide(100.0, v) >= 4
+
+
+def test_predictive_overdials_when_agents_are_about_to_free_up():
+    policy = Predictive(PacingConfig(calls_per_second=0))
+    feed_history(policy, 300, 0)
+    # twenty agents all deep into wrap-up (mean 30 s): most free up within a ring time
+    n = policy.decide(1000.0, view(wrapup=20, since=1000.0 - 40.0))
+    assert n > 0
+
+
+def test_predictive_falls_back_to_progressive_when_the_hour_is_at_the_cap():
+    policy = Predictive(PacingConfig(calls_per_second=0))
+    feed_history(policy, 100, 3, at=500.0)
+    assert policy.allowed_rate(600.0) == 0.0
+    assert policy.decide(600.0, view(idle=2, wrapup=20, since=560.0)) == 2
+
+
+def test_window_rate_is_lower_for_small_teams():
+    small, large = window_rate(0.03, 75, 2.0), window_rate(0.03, 1500, 2.0)
+    assert 0 < small < large < 0.03
+
+
+def test_predictive_budgets_for_amd_false_positives():
+    plain = Predictive(PacingConfig())
+    ofcom = Predictive(PacingConfig(amd_false_positive_rate=0.01))
+    for p in (plain, ofcom):
+        feed_history(p, 400, 0, at=3000.0)
+    assert ofcom.allowed_rate(3600.0) < plain.allowed_rate(3600.0)
+
+
+# ---- baselines, preview, robot -------------------------------------------------------------
+def test_vicidial_cuts_level_to_one_when_the_day_is_over_target():
+    policy = make_policy("vicidial", PacingConfig(calls_per_second=0))
+    policy.level = 2.5
+    for i in range(60):
+        policy.observe(CallObservation(0.0, str(i), Outcome.LAUNCHED))
+    feed_history(policy, 20, 2)
+    policy.decide(0.0, view(idle=5))
+    policy.decide(16.0, view(idle=5))
+    assert policy.level == 1.0
+
+
+def test_vicidial_raises_level_while_agents_sit_idle():
+    policy = make_policy("vicidial", PacingConfig(calls_per_second=0))
+    for t in range(0, 31):
+        policy.decide(float(t), view(idle=8, talking=2, ringing=(float(t),) * 10))
+    assert policy.level > 1.0
+
+
+def test_preview_dials_once_the_timer_expires_and_on_request():
+    policy = make_policy("preview", PacingConfig(preview_auto_dial_seconds=10, calls_per_second=0))
+    v = view(idle=2, since=0.0)
+    assert policy.decide(5.0, v) == 0
+    policy.request("idle0", 6.0)
+    assert policy.due_agents(6.0, v) == ("idle0",)
+    assert policy.decide(10.0, view(idle=2, since=0.0, ringing=(6.0,))) == 1
+    manual = make_policy("preview", PacingConfig(preview_auto_dial_seconds=0))
+    assert manual.decide(1000.0, v) == 0
+
+
+def test_robot_keeps_the_concurrency_target():
+    policy = make_policy("robot", PacingConfig(robot_concurrency=10, calls_per_second=0))
+    v = PacingView((), (1.0,) * 4, (), {"robot_sessions": 3.0})
+    assert policy.decide(5.0, v) == 3
+
+
+def test_agent_observations_train_the_residual_life_model():
+    policy = Predictive(PacingConfig())
+    before = policy.agents_model.talk.mean()
+    for i in range(200):
+        policy.observe(AgentObservation(i * 1000.0, "a", AgentStatus.TALKING))
+        policy.observe(AgentObservation(i * 1000.0 + 600.0, "a", AgentStatus.WRAPUP))
+        policy.observe(AgentObservation(i * 1000.0 + 630.0, "a", AgentStatus.IDLE))
+    assert policy.agents_model.talk.mean() > before + 200

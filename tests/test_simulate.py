@@ -1,0 +1,157 @@
+"""The virtual-time simulator: conservation, caps, determinism, files, CLI, headline checks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dialer_core.pacing.config import PacingConfig
+from dialer_core.pacing.factory import make_policy
+from dialer_core.simulate import ScenarioError, load_scenario, run_simulation
+from dialer_core.simulate.cli import main
+from dialer_core.simulate.engine import Simulator
+from dialer_core.simulate.scenario import AgentsSpec, CallsSpec, Scenario, parse_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = sorted((ROOT / "conf/scenarios").glob("*.toml"))
+TERMINAL = {
+    "busy",
+    "invalid",
+    "no_answer",
+    "congestion",
+    "machine",
+    "amd_false_positive",
+    "abandoned",
+    "connected",
+    "robot",
+}
+
+
+def small(agents: int, hours: float = 0.5, **calls) -> Scenario:
+    return Scenario(
+        name="small",
+        shift_hours=hours,
+        agents=AgentsSpec(
+            count=agents,
+            ramp_up_minutes=3,
+            ramp_down_minutes=3,
+            breaks_per_agent=1,
+            break_minutes=3,
+            lunch_share=0.5,
+            lunch_minutes=4,
+        ),
+        calls=CallsSpec(**calls),
+    )
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    mode=st.sampled_from(
+        ["predictive", "progressive", "fixed_ratio", "vicidial", "preview", "robot"]
+    ),
+    agents=st.integers(1, 12),
+    trunk=st.integers(0, 15),
+    seed=st.integers(0, 10_000),
+)
+def test_every_call_ends_once_agent_time_adds_up_and_caps_hold(mode, agents, trunk, seed):
+    cfg = PacingConfig(trunk_channels=trunk, max_lines_per_agent=3.0, robot_concurrency=8)
+    sc = small(agents, trunk_channels=trunk, amd_false_positive_rate=0.05)
+    sim = Simulator(sc, make_policy(mode, cfg, seed), seed, robot=mode == "robot")
+    trace = sim.run()
+    assert set(trace.outcomes) <= TERMINAL
+    assert sum(trace.outcomes.values()) == trace.launched
+    assert not sim._calls and not sim._waiting and sim._channels == 0
+    for agent in trace.agents:
+        logged = agent.logout_at - agent.login_at
+        assert agent.status.value == "logged_out"
+        assert sum(agent.time_in.values()) == pytest.approx(logged, abs=1e-6)
+        assert all(v >= 0 for v in agent.time_in.values())
+    assert trace.negative_decisions == 0
+    if trunk:
+        assert trace.max_channels <= trunk
+    if mode != "robot":
+        assert trace.max_lines_ratio <= 3.0 + 1e-9
+
+
+def test_same_seed_same_day_and_other_seed_other_day():
+    sc = small(8)
+    a = run_simulation(PacingConfig(), sc, "predictive", 7)
+    b = run_simulation(PacingConfig(), sc, "predictive", 7)
+    c = run_simulation(PacingConfig(), sc, "predictive", 8)
+    strip = lambda r: replace(r, wall_seconds=0.0)  # noqa: E731
+    assert strip(a) == strip(b)
+    assert strip(a) != strip(c)
+
+
+def test_shipped_scenarios_load():
+    names = {load_scenario(p).name for p in SCENARIOS}
+    assert len(names) == len(SCENARIOS) >= 8
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"agents": {"count": 0}}, "agents.count: expected an integer between 1 and 5000, got 0"),
+        ({"calls": {"human_rate": 0.9}}, "calls.human_rate: expected human + machine"),
+        ({"talk": {"wrap_mean": "long"}}, "talk.wrap_mean: expected a number"),
+        ({"calls": {"false_positives_count_as_abandoned": 1}}, "expected true or false"),
+        ({"callers": {}}, "callers: expected one of the tables"),
+        ({"agents": {"size": 3}}, "agents.size: expected one of count"),
+    ],
+)
+def test_bad_scenario_names_file_key_and_expectation(data, fragment):
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(data, "s.toml")
+    assert str(err.value).startswith("s.toml: ")
+    assert fragment in str(err.value)
+
+
+def test_cli_prints_json_compare_table_and_plot(tmp_path, capsys):
+    sc = tmp_path / "s.toml"
+    sc.write_text("[scenario]\nshift_hours = 0.3\n[agents]\ncount = 4\n")
+    camp = tmp_path / "c.toml"
+    camp.write_text('[pacing]\nmode = "progressive"\n')
+    assert main(["--campaign", str(camp), "--scenario", str(sc), "--seed", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["policy"] == "progressive" and data["calls"] > 0
+    out = tmp_path / "p.html"
+    args = ["--scenario", str(sc), "--compare", "progressive,predictive", "--plot", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "| abandon rate (worst rolling hour) |" in text and "predictive" in text
+    page = out.read_text()
+    assert "<svg" in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_cli_reports_bad_files_with_exit_status_2(tmp_path, capsys):
+    camp = tmp_path / "c.toml"
+    camp.write_text("[pacing]\ntarget_abandon_rate = 3\n")
+    sc = tmp_path / "s.toml"
+    sc.write_text("[agents]\ncount = 2\n")
+    assert main(["--campaign", str(camp), "--scenario", str(sc)]) == 2
+    assert "c.toml: pacing.target_abandon_rate: expected a fraction" in capsys.readouterr().err
+    assert main(["--scenario", str(sc), "--compare", "turbo"]) == 2
+
+
+def test_predictive_beats_progressive_and_vicidial_and_holds_the_cap():
+    sc = load_scenario(ROOT / "conf/scenarios/agents20.toml")
+    cfg = PacingConfig()
+    runs = {p: run_simulation(cfg, sc, p, 5) for p in ("progressive1", "vicidial", "predictive")}
+    pred = runs["predictive"]
+    assert pred.worst_hour_rate <= 0.03
+    assert pred.talk_utilization > 1.2 * runs["progressive1"].talk_utilization
+    assert pred.talk_utilization > runs["vicidial"].talk_utilization
+    assert pred.worst_hour_rate < runs["vicidial"].worst_hour_rate
+
+
+def test_small_team_stays_under_the_cap():
+    sc = load_scenario(ROOT / "conf/scenarios/team5.toml")
+    pred = run_simulation(PacingConfig(), sc, "predictive", 11)
+    prog = run_simulation(PacingConfig(), sc, "progressive1", 11)
+    assert pred.worst_hour_rate <= 0.03
+    assert pred.talk_utilization >= prog.talk_utilization * 0.98
