@@ -41,6 +41,7 @@ from dialer_core.pacing.interface import (
 )
 from dialer_core.store import attempts as store
 from dialer_core.store import callerid as cid_store
+from dialer_core.store.ledger import load_ledger
 from pbx.driver import PbxDriver
 from pbx.model import (
     AgentConnected,
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 HANDLER_GRACE = 15.0  # seconds to let an answered-call handler finish after the hangup
 HEALTH_INTERVAL = 300.0  # clock seconds between caller-ID health checks
 HEALTH_SAMPLE = timedelta(days=7)  # calls a health verdict looks at
+LEDGER_SYNC = 60.0  # clock seconds between re-reads of the campaign's ledger from the database
 
 
 @dataclass
@@ -145,7 +147,15 @@ class CampaignRunner:
             and not c.connected
             and now - c.waiting_since <= self.campaign.agent_wait
         )
-        return PacingView(agents=agents, ringing=ringing, waiting=waiting)
+        # Answered calls held by the answered-call handler without an agent: robot dialogs.
+        robot = sum(
+            1
+            for c in self.inflight.values()
+            if c.handler_started and c.waiting_since is None and not c.connected
+        )
+        return PacingView(
+            agents=agents, ringing=ringing, waiting=waiting, extra={"robot_sessions": float(robot)}
+        )
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -176,6 +186,7 @@ class CampaignRunner:
         events = asyncio.create_task(self._consume_events())
         renew = asyncio.create_task(self._renew_leases_forever())
         health = asyncio.create_task(self._watch_callerid_health())
+        ledger = asyncio.create_task(self._sync_ledger_forever())
         try:
             while not stop.is_set():
                 await self._flush_pending_results()
@@ -192,6 +203,7 @@ class CampaignRunner:
         finally:
             renew.cancel()
             health.cancel()
+            ledger.cancel()
             events.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await events
@@ -609,6 +621,27 @@ class CampaignRunner:
                 await self.check_callerid_health()
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("caller-ID health check failed: %s", exc)
+
+    async def sync_ledger(self) -> None:
+        """Replace the policy's abandonment ledger with the database's (all nodes' calls)."""
+        windows = self.campaign.pacing.ledger_windows_seconds
+        async with self.pool.acquire() as conn:
+            fresh = await load_ledger(conn, self.campaign_id, self._dt(self.clock()), windows)
+        self.policy.ledger = fresh
+
+    async def _sync_ledger_forever(self) -> None:
+        if getattr(self.policy, "ledger", None) is None:
+            return
+        last = self.clock()
+        while True:
+            await asyncio.sleep(1.0)
+            if self.clock() - last < LEDGER_SYNC:
+                continue
+            last = self.clock()
+            try:
+                await self.sync_ledger()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("abandonment ledger sync failed: %s", exc)
 
     async def _renew_leases_forever(self) -> None:
         while True:

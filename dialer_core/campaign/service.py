@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -21,6 +22,7 @@ from dialer_core.pacing.factory import make_policy
 from dialer_core.store.cases import ensure_campaign
 from dialer_core.store.dnc import load_dnc
 from dialer_core.store.embedded import default_data_dir
+from dialer_core.store.ledger import load_ledger
 from pbx.asterisk.agi_server import FastAgiServer
 from pbx.driver import PbxDriver
 
@@ -66,6 +68,8 @@ async def make_runner(
     async with pool.acquire() as conn:
         campaign_id = await ensure_campaign(conn, campaign.name, campaign.mode, campaign.raw)
         dnc = await load_dnc(conn, campaign.name)
+        now = datetime.fromtimestamp(clock(), UTC)
+        ledger = await load_ledger(conn, campaign_id, now, campaign.pacing.ledger_windows_seconds)
     handling = await build_call_handling(
         campaign.raw, f"campaign {campaign.name}", sound_dir=sound_dir()
     )
@@ -74,7 +78,7 @@ async def make_runner(
         driver,
         campaign,
         campaign_id,
-        make_policy(campaign.mode, campaign.pacing),
+        make_policy(campaign.mode, campaign.pacing, ledger=ledger),
         registry,
         runner_id=runner_id(campaign.name),
         clock=clock,

@@ -1,0 +1,63 @@
+"""Pacing policies in the live runner: predictive over real sockets, the ledger in PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from test_campaign_e2e import Rig, attempts_of, campaign_doc
+
+from dialer_core.campaign.config import parse_campaign
+from dialer_core.campaign.service import make_runner
+from dialer_core.cases_csv import parse_cases_csv
+from dialer_core.demo_data import demo_cases_csv
+from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.ledger import load_ledger
+
+WINDOWS = (3600, 86400, 2592000)
+
+
+async def test_ledger_is_summed_from_the_attempts_of_every_runner(db):
+    now = datetime.now(UTC).replace(second=30, microsecond=0)
+    parsed = parse_cases_csv(demo_cases_csv(5, seed=1))
+    async with db.acquire() as conn:
+        cid = await ensure_campaign(conn, "ledger")
+        await import_cases(conn, cid, parsed.rows, parsed.errors, "x")
+        phone = await conn.fetchrow("SELECT id, case_id FROM phones LIMIT 1")
+        rows = [  # (minutes ago, disposition, abandoned, runner)
+            (5, "agent_talked", False, "node-a"),
+            (5, "abandoned", True, "node-b"),
+            (30, "machine", False, "node-a"),
+            (90, "agent_talked", False, "node-b"),
+            (60 * 30, "agent_talked", False, "node-a"),
+            (60 * 24 * 40, "abandoned", True, "x"),
+        ]
+        await conn.executemany(
+            """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no,
+                   runner, state, created_at, answered_at, ended_at, disposition, abandoned)
+               VALUES (gen_random_uuid(), $1, $2, $3, 1, $4, 'done', $5, $5, $5, $6, $7)""",
+            [
+                (cid, phone["case_id"], phone["id"], r, now - timedelta(minutes=m), d, a)
+                for m, d, a, r in rows
+            ],
+        )
+        ledger = await load_ledger(conn, cid, now, WINDOWS)
+    hour, day, month = ledger.totals(now.timestamp())
+    assert (hour.answers, hour.abandons) == (2, 1)  # the machine is not a live answer
+    assert (day.answers, day.abandons) == (3, 1)
+    assert (month.answers, month.abandons) == (4, 1)  # 40 days ago is outside every window
+
+
+async def test_predictive_campaign_runs_live_and_a_restart_keeps_the_ledger(db):
+    async with Rig(db, agents=4, time_scale=40, seed=6) as rig:
+        cid, _ = await rig.seed_cases("predictive", 300)
+        campaign = parse_campaign(campaign_doc("predictive", mode="predictive"), "p.toml")
+        runner = await rig.run_for(campaign, 6.0)
+        rows = await attempts_of(db, cid)
+        assert runner.stats.launched >= 10
+        assert all(r["state"] == "done" for r in rows)
+        live = sum(1 for r in rows if r["answered_at"] and r["disposition"] != "machine")
+        # A new runner (a restart, or another node) starts from the database's ledger.
+        again = await make_runner(db, rig.driver, campaign, rig.answered.registry, rig.clock)
+        totals = again.policy.ledger.totals(rig.clock())
+        assert totals[-1].answers == live
+        assert totals[-1].abandons == sum(1 for r in rows if r["abandoned"])
