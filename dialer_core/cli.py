@@ -82,6 +82,7 @@ async def _cmd_demo(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         stop=stop,
         port=args.port,
+        pbx=args.pbx,
     )
 
 
@@ -109,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--port", type=int, default=8080, help="dashboard port on 127.0.0.1 (8080, else any)"
     )
+    demo.add_argument(
+        "--pbx",
+        choices=["asterisk", "freeswitch"],
+        default="asterisk",
+        help="which face of the simulated PBX: asterisk (AMI + FastAGI) or freeswitch (ESL)",
+    )
 
     serve = sub.add_parser("serve", help="HTTP API and dashboard for a site and its campaigns")
     serve.add_argument("--site", default=None, help="site TOML (default: embedded database)")
@@ -123,12 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("db_command", choices=["migrate", "stop"])
 
     run = sub.add_parser("run", help="run a campaign against a real PBX")
-    run.add_argument("--site", required=True, help="site TOML (PBX, database, FastAGI)")
+    run.add_argument(
+        "--site", required=True, help="site TOML ([pbx] kind, [asterisk] or [freeswitch], database)"
+    )
     run.add_argument("--campaign", required=True, help="campaign TOML")
     run.add_argument("--duration", type=float, default=None, help="stop after N seconds")
 
     sim = sub.add_parser("simulate", help="virtual-time day simulator for pacing", add_help=False)
     sim.add_argument("rest", nargs=argparse.REMAINDER)
+    sub.add_parser("audit", help="replay a campaign's calls against its rules", add_help=False)
     robot = sub.add_parser("robot", help="robot scripts (robot check script.toml)", add_help=False)
     robot.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
@@ -141,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         from dialer_core.simulate.cli import main as simulate_main
 
         return simulate_main(argv[1:])
+    if argv[:1] == ["audit"]:
+        from dialer_core.compliance.audit_cli import main as audit_main
+
+        return audit_main(argv[1:])
     if argv[:1] == ["robot"]:
         from agi_scripts.robot.cli import main as robot_main
 

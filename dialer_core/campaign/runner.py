@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import asyncpg
 
 from dialer_core.callerid.health import pool_health
@@ -39,8 +40,11 @@ from dialer_core.pacing.interface import (
     PacingPolicy,
     PacingView,
 )
+from dialer_core.sms.config import sms_config_for
+from dialer_core.sms.cycle import run_sms_cycle
 from dialer_core.store import attempts as store
 from dialer_core.store import callerid as cid_store
+from dialer_core.store.dnc import load_dnc
 from dialer_core.store.ledger import load_ledger
 from pbx.driver import PbxDriver
 from pbx.model import (
@@ -59,6 +63,8 @@ HANDLER_GRACE = 15.0  # seconds to let an answered-call handler finish after the
 HEALTH_INTERVAL = 300.0  # clock seconds between caller-ID health checks
 HEALTH_SAMPLE = timedelta(days=7)  # calls a health verdict looks at
 LEDGER_SYNC = 60.0  # clock seconds between re-reads of the campaign's ledger from the database
+DNC_RELOAD = 60.0  # clock seconds between re-reads of the DNC entries
+SMS_INTERVAL = 300.0  # clock seconds between SMS reminder cycles
 
 
 @dataclass
@@ -123,6 +129,7 @@ class CampaignRunner:
         self.dnc = dnc or DncList()
         self.handling = handling  # agi_scripts.handling.CallHandling, handed to the handlers
         self.callerids = CallerIdBook(campaign.callerid, fallback=campaign.caller_id)
+        self._sms_http: aiohttp.ClientSession | None = None
         self.inflight: dict[str, InFlight] = {}
         self.agents: dict[str, tuple[AgentStatus, float]] = {}
         self.stats = RunnerStats()
@@ -185,8 +192,7 @@ class CampaignRunner:
             self._agent_changed(state.agent, state.queue, state.state, self.clock())
         events = asyncio.create_task(self._consume_events())
         renew = asyncio.create_task(self._renew_leases_forever())
-        health = asyncio.create_task(self._watch_callerid_health())
-        ledger = asyncio.create_task(self._sync_ledger_forever())
+        chores = asyncio.create_task(self._housekeeping(self._chores()))
         try:
             while not stop.is_set():
                 await self._flush_pending_results()
@@ -202,8 +208,7 @@ class CampaignRunner:
             await self._drain(timeout=self.campaign.ring_timeout + HANDLER_GRACE + 30)
         finally:
             renew.cancel()
-            health.cancel()
-            ledger.cancel()
+            chores.cancel()
             events.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await events
@@ -330,7 +335,7 @@ class CampaignRunner:
                 call,
                 Hangup(call_id, 0, f"held by the rules: {blocked}", False, Result.FAILED),
                 now,
-                disposition="not_dialed",
+                disposition=store.NOT_DIALED,
             )
             return
         call = InFlight(call_id, contact, launched_at=now, history=history)
@@ -511,7 +516,7 @@ class CampaignRunner:
             abandoned=abandoned,
             machine=disposition == "machine",
         )
-        if disposition == "not_dialed":
+        if disposition == store.NOT_DIALED:
             redial_at, stop, advance, close, reason = self._dt(now), False, False, False, ""
         else:
             redial = next_attempt(finished, call.history, self._dt(now), self.rules)
@@ -610,18 +615,6 @@ class CampaignRunner:
             log.warning("caller ID %s: %s (%s)", mask(h.number), h.status.value, h.reason)
         return changed
 
-    async def _watch_callerid_health(self) -> None:
-        last = self.clock()
-        while True:
-            await asyncio.sleep(1.0)
-            if self.clock() - last < HEALTH_INTERVAL or not self.callerids.config.numbers:
-                continue
-            last = self.clock()
-            try:
-                await self.check_callerid_health()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("caller-ID health check failed: %s", exc)
-
     async def sync_ledger(self) -> None:
         """Replace the policy's abandonment ledger with the database's (all nodes' calls)."""
         windows = self.campaign.pacing.ledger_windows_seconds
@@ -629,19 +622,46 @@ class CampaignRunner:
             fresh = await load_ledger(conn, self.campaign_id, self._dt(self.clock()), windows)
         self.policy.ledger = fresh
 
-    async def _sync_ledger_forever(self) -> None:
-        if getattr(self.policy, "ledger", None) is None:
-            return
-        last = self.clock()
-        while True:
-            await asyncio.sleep(1.0)
-            if self.clock() - last < LEDGER_SYNC:
-                continue
-            last = self.clock()
-            try:
-                await self.sync_ledger()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("abandonment ledger sync failed: %s", exc)
+    async def reload_dnc(self) -> None:
+        """Pick up DNC entries added while the campaign runs."""
+        async with self.pool.acquire() as conn:
+            self.dnc = await load_dnc(conn, self.campaign.name)
+
+    async def send_sms_reminders(self) -> None:
+        """One SMS cycle: reminders due now (no-answer streaks, promises, due dates)."""
+        if self._sms_http is None:
+            self._sms_http = aiohttp.ClientSession()
+        await run_sms_cycle(self.pool, self.campaign, self._dt(self.clock()), self._sms_http)
+
+    def _chores(self) -> list[tuple[float, Callable[[], Awaitable[None]]]]:
+        """(interval in clock seconds, job) of the periodic work next to dialing."""
+        chores: list[tuple[float, Callable[[], Awaitable[None]]]] = [(DNC_RELOAD, self.reload_dnc)]
+        if getattr(self.policy, "ledger", None) is not None:
+            chores.append((LEDGER_SYNC, self.sync_ledger))
+        if self.callerids.config.numbers:
+            chores.append((HEALTH_INTERVAL, self.check_callerid_health))
+        if sms_config_for(self.campaign) is not None:
+            chores.append((SMS_INTERVAL, self.send_sms_reminders))
+        return chores
+
+    async def _housekeeping(
+        self, chores: list[tuple[float, Callable[[], Awaitable[None]]]]
+    ) -> None:
+        last = [self.clock()] * len(chores)
+        try:
+            while True:
+                await asyncio.sleep(1.0)
+                for i, (interval, job) in enumerate(chores):
+                    if self.clock() - last[i] < interval:
+                        continue
+                    last[i] = self.clock()
+                    try:
+                        await job()
+                    except (OSError, asyncpg.PostgresError, aiohttp.ClientError) as exc:
+                        log.warning("%s failed: %s", job.__name__, exc)
+        finally:
+            if self._sms_http is not None:
+                await self._sms_http.close()
 
     async def _renew_leases_forever(self) -> None:
         while True:

@@ -239,18 +239,26 @@ async def finish_attempt(conn: asyncpg.Connection, result: AttemptResult) -> boo
     return True
 
 
+# The rules' view of one attempt row ``a``, shared by the runner and the audit so both judge
+# the same facts: open attempts count as in progress; a conversation is an answer that was
+# neither abandoned nor a machine; attempts held by the rules before dialing are not calls.
+RULE_COLUMNS = """coalesce(a.disposition, 'in_progress') AS disposition,
+                  (a.answered_at IS NOT NULL AND NOT a.abandoned
+                   AND coalesce(a.disposition, '') <> 'machine') AS connected,
+                  a.abandoned, coalesce(a.disposition, '') = 'machine' AS machine"""
+NOT_DIALED = "not_dialed"
+
+
 async def case_histories(conn: asyncpg.Connection, case_ids: list[int]) -> dict[int, list]:
     """Every attempt of these cases as compliance ``PastAttempt`` rows (open ones in_progress)."""
     from dialer_core.compliance.model import PastAttempt
 
     rows = await conn.fetch(
-        """SELECT a.case_id, a.created_at, p.e164, coalesce(a.disposition, 'in_progress') AS d,
-                  (a.answered_at IS NOT NULL AND NOT a.abandoned
-                   AND coalesce(a.disposition, '') <> 'machine') AS connected,
-                  a.abandoned, coalesce(a.disposition, '') = 'machine' AS machine
-           FROM attempts a JOIN phones p ON p.id = a.phone_id
-           WHERE a.case_id = ANY($1::bigint[])""",
+        f"""SELECT a.case_id, a.created_at, p.e164, {RULE_COLUMNS}
+            FROM attempts a JOIN phones p ON p.id = a.phone_id
+            WHERE a.case_id = ANY($1::bigint[]) AND coalesce(a.disposition, '') <> $2""",
         case_ids,
+        NOT_DIALED,
     )
     out: dict[int, list] = {cid: [] for cid in case_ids}
     for r in rows:
@@ -259,7 +267,7 @@ async def case_histories(conn: asyncpg.Connection, case_ids: list[int]) -> dict[
                 r["created_at"],
                 r["e164"],
                 str(r["case_id"]),
-                r["d"],
+                r["disposition"],
                 r["connected"],
                 r["abandoned"],
                 r["machine"],

@@ -1,0 +1,103 @@
+"""The SQL behind ``pacedial audit``: a campaign's stored config, attempts and DNC history.
+
+Attempts are read with the same definitions the runner uses for its own decisions
+(``dialer_core.store.attempts.case_histories``): an open attempt counts as ``in_progress``,
+``connected`` means answered, not abandoned and not a machine. Attempts the runner wrote but
+never dialed (``not_dialed``: held by the last check before the Originate) are not calls and are
+left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from dialer_core.compliance.audit import AuditRecord
+from dialer_core.compliance.dnc import DncEntry
+from dialer_core.compliance.model import PastAttempt
+from dialer_core.store.attempts import NOT_DIALED, RULE_COLUMNS
+
+
+@dataclass(frozen=True)
+class StoredCampaign:
+    """A campaign row: its id and the campaign document it was last started with."""
+
+    id: int
+    name: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CampaignAttempts:
+    """A campaign's attempts as audit records, in launch order, and its case labels."""
+
+    records: tuple[AuditRecord, ...]
+    external_ids: dict[str, str]  # case id (as in PastAttempt.case_id) → the case's external id
+
+
+@dataclass(frozen=True)
+class TimedDncEntry:
+    """A DNC entry and when it was created (it binds calls from that instant on)."""
+
+    entry: DncEntry
+    since: datetime
+
+
+async def find_campaign(conn: asyncpg.Connection, name: str) -> StoredCampaign | None:
+    """The campaign called ``name``, or None."""
+    row = await conn.fetchrow("SELECT id, name, config FROM campaigns WHERE name = $1", name)
+    if row is None:
+        return None
+    return StoredCampaign(row["id"], row["name"], dict(row["config"] or {}))
+
+
+async def campaign_attempts(
+    conn: asyncpg.Connection, campaign_id: int, until: datetime | None = None
+) -> CampaignAttempts:
+    """Every dialed attempt of the campaign launched before ``until`` (None: all)."""
+    rows = await conn.fetch(
+        f"""SELECT a.case_id, c.external_id, a.created_at, p.e164, a.caller_id, {RULE_COLUMNS}
+           FROM attempts a
+           JOIN phones p ON p.id = a.phone_id
+           JOIN cases c ON c.id = a.case_id
+           WHERE a.campaign_id = $1
+             AND coalesce(a.disposition, '') <> $2
+             AND ($3::timestamptz IS NULL OR a.created_at < $3)
+           ORDER BY a.created_at, a.call_id""",
+        campaign_id,
+        NOT_DIALED,
+        until,
+    )
+    records = []
+    labels: dict[str, str] = {}
+    for r in rows:
+        case = str(r["case_id"])
+        labels[case] = r["external_id"]
+        attempt = PastAttempt(
+            r["created_at"],
+            r["e164"],
+            case,
+            r["disposition"],
+            r["connected"],
+            r["abandoned"],
+            r["machine"],
+        )
+        live = bool(r["connected"] or r["abandoned"])
+        records.append(AuditRecord(attempt, r["caller_id"], live=live))
+    return CampaignAttempts(tuple(records), labels)
+
+
+async def dnc_history(conn: asyncpg.Connection, campaign: str) -> tuple[TimedDncEntry, ...]:
+    """The DNC entries that apply to ``campaign`` (global and its own) with their creation."""
+    rows = await conn.fetch(
+        """SELECT pattern, source, reason, created_at FROM dnc_entries
+           WHERE source IN ('global', $1) ORDER BY created_at, id""",
+        campaign,
+    )
+    return tuple(
+        TimedDncEntry(DncEntry(r["pattern"], r["source"], r["reason"]), r["created_at"])
+        for r in rows
+    )
