@@ -68,13 +68,13 @@ def _case_info(call: LiveCall, handling: CallHandling, today: date) -> CaseInfo:
 
 async def _detect_machine(session: CallSession, call: LiveCall, handling: CallHandling) -> bool:
     """Run AMD; True if the call was a machine and has been dealt with (caller gone)."""
-    await session.execute("AMD")
-    status = (await session.get_variable("AMDSTATUS") or "NOTSURE").upper()
-    cause = await session.get_variable("AMDCAUSE") or ""
+    status, cause = await session.detect_machine()
     machine = status == "MACHINE" and handling.amd.action != "human"
     await call.sink.amd_decided(
         call.call_id, status, cause, handling.amd.action if status == "MACHINE" else "human"
     )
+    if status == "HANGUP":
+        raise CallerHungUp(f"call {call.call_id}: hung up during answering-machine detection")
     if not machine:
         return False
     if handling.amd.action == "message":
@@ -102,8 +102,7 @@ def make_answered_handler(registry: CallRegistry) -> Callable[[CallSession], Awa
         try:
             if handling.record:
                 stage = "recording"
-                path = f"{call.call_id}.wav"
-                await session.execute("MixMonitor", f"{path},b")
+                path = await session.start_recording(call.call_id)
                 await sink.recording_started(call.call_id, path)
             if handling.amd.enabled:
                 stage = "amd"

@@ -1,7 +1,9 @@
 """``pacedial demo``: the whole pipeline on embedded defaults, no PBX or database to install.
 
-Embedded PostgreSQL + the simulated PBX (real AMI and FastAGI over loopback) + a generated set
-of Chinese collection cases + a progressive campaign with simulated agents.
+Embedded PostgreSQL + the simulated PBX + a generated set of Chinese collection cases + a
+progressive campaign with simulated agents. ``pbx="asterisk"`` speaks AMI and FastAGI to the
+simulated PBX, ``pbx="freeswitch"`` inbound ESL and the outbound socket (its ESL face); both
+are wired by dialer_core.pbx_link, as ``pacedial run`` is.
 """
 
 from __future__ import annotations
@@ -10,26 +12,31 @@ import asyncio
 import contextlib
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.campaign.manager import CampaignManager
 from dialer_core.campaign.runner import CampaignRunner
-from dialer_core.campaign.service import AnsweredCallServer
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.clock import ScaledClock, next_local_time
 from dialer_core.demo_data import demo_cases_csv
+from dialer_core.pbx_link import build_driver, start_answered_server
 from dialer_core.reports.summary import campaign_summary, format_summary
 from dialer_core.serve import serve_api
+from dialer_core.site import AsteriskSite, FreeSwitchSite, SiteConfig
 from dialer_core.store.cases import ensure_campaign, import_cases
 from dialer_core.store.database import open_database
-from pbx.asterisk.driver import AsteriskDriver
 from pbx.sim.config import AgentConfig, CalleeConfig, SimConfig
+from pbx.sim.esl_pbx import SimEsl
 from pbx.sim.pbx import SimPbx
 from pbx.sim.personas import PersonaMix
 
-ANSWERED_CONTEXT = "pacedial-answered"
+ANSWERED_CONTEXT = "pacedial-answered"  # Asterisk: the Originate context of answered calls
+ANSWERED_EXTENSION = "dialer-answered"  # FreeSWITCH: the originate target's extension
+QUEUE = "collectors"
+PBX_KINDS = ("asterisk", "freeswitch")
 
 
 def demo_campaign(name: str, time_scale: float) -> dict:
@@ -86,16 +93,20 @@ async def run_demo(
     time_scale: float,
     stop: asyncio.Event,
     port: int = 8080,
+    pbx: str = "asterisk",
     out=sys.stdout,
 ) -> int:
-    """Run the demo; print a live progress line and a summary read back from the database."""
+    """Run the demo over ``pbx`` (asterisk or freeswitch); print a live progress line and a
+    summary read back from the database."""
+    if pbx not in PBX_KINDS:
+        raise ValueError(f"demo: pbx must be one of {', '.join(PBX_KINDS)}, got {pbx!r}")
     name = f"demo-{datetime.now():%Y%m%d-%H%M%S}"
     # Simulated time runs as fast as the simulated PBX and starts at 10:00 China time, inside
     # the callees' calling window (preset cn: 08:00-21:00), whatever the hour here.
     clock = ScaledClock(next_local_time(10, "Asia/Shanghai", time.time()), time_scale)
     start = datetime.fromtimestamp(clock.start, ZoneInfo("Asia/Shanghai"))
     print(
-        f"pacedial demo: campaign {name}, {agents} simulated agents, {cases} cases; "
+        f"pacedial demo ({pbx}): campaign {name}, {agents} simulated agents, {cases} cases; "
         f"{duration:.0f} s real = {duration * time_scale / 60:.0f} simulated minutes "
         f"from {start:%Y-%m-%d %H:%M} Asia/Shanghai",
         file=out,
@@ -107,13 +118,25 @@ async def run_demo(
             cid = await ensure_campaign(conn, name, campaign.mode, campaign.raw)
             summary = await import_cases(conn, cid, parsed.rows, parsed.errors, "demo cases")
         print(f"imported cases: {summary}", file=out)
-        answered = await AnsweredCallServer.start("127.0.0.1", 0)
+        # Loopback everywhere; port 0 = any free port (the simulated PBX is told which).
+        site = SiteConfig(
+            pbx=pbx,
+            fastagi_host="127.0.0.1",
+            fastagi_port=0,
+            freeswitch=FreeSwitchSite(outbound_host="127.0.0.1", outbound_port=0),
+        )
+        answered = await start_answered_server(site)
+        answered_port = answered.server.port
         sim = SimPbx(
             SimConfig(
                 seed=seed,
                 time_scale=time_scale,
-                dialplan={ANSWERED_CONTEXT: f"agi://127.0.0.1:{answered.server.port}/router"},
-                agents=AgentConfig(count=agents),
+                dialplan=(
+                    {ANSWERED_CONTEXT: f"agi://127.0.0.1:{answered_port}/router"}
+                    if pbx == "asterisk"
+                    else {}
+                ),
+                agents=AgentConfig(count=agents, queue=QUEUE),
                 # Debtors who promise, refuse, stay silent, are the wrong person, hang up.
                 callees=CalleeConfig(
                     personas=PersonaMix(
@@ -130,15 +153,32 @@ async def run_demo(
             )
         )
         await sim.start()
-        driver = AsteriskDriver(
-            host="127.0.0.1",
-            port=sim.ami_port,
-            username=sim.config.username,
-            secret=sim.config.secret,
-            dial_template="Local/{number}@sim-callee",
-            answered_context=ANSWERED_CONTEXT,
-            clock=clock,
-        )
+        esl: SimEsl | None = None
+        if pbx == "freeswitch":
+            socket = f"socket 127.0.0.1:{answered_port} async full"
+            esl = SimEsl(sim, dialplan={ANSWERED_EXTENSION: socket})
+            await esl.start()
+            site = replace(
+                site,
+                freeswitch=replace(
+                    site.freeswitch,
+                    port=esl.port,
+                    dial_template="loopback/{number}/sim-callee",
+                    target=f"{ANSWERED_EXTENSION} XML dialer",
+                ),
+            )
+        else:
+            site = replace(
+                site,
+                asterisk=AsteriskSite(
+                    port=sim.ami_port,
+                    username=sim.config.username,
+                    secret=sim.config.secret,
+                    dial_template="Local/{number}@sim-callee",
+                    answered_context=ANSWERED_CONTEXT,
+                ),
+            )
+        driver = build_driver(site, queues=[QUEUE], clock=clock)
         await driver.connect()
         manager = CampaignManager(pool, driver, answered.registry, clock=clock)
         try:
@@ -158,6 +198,8 @@ async def run_demo(
         finally:
             await manager.stop_all()
             await driver.close()
+            if esl is not None:
+                await esl.close()
             await sim.close()
             await answered.close()
         async with pool.acquire() as conn:

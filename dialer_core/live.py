@@ -1,4 +1,4 @@
-"""``pacedial run``: one campaign against a real PBX, configured by a site and a campaign file."""
+"""``pacedial run``: one campaign against the site's real PBX (Asterisk or FreeSWITCH)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import contextlib
 import logging
 
 from dialer_core.campaign.config import load_campaign
-from dialer_core.campaign.service import AnsweredCallServer, run_campaign
+from dialer_core.campaign.service import run_campaign
+from dialer_core.pbx_link import build_driver, describe, start_answered_server
 from dialer_core.site import load_site
 from dialer_core.store.database import open_database
-from pbx.asterisk.driver import AsteriskDriver
 
 log = logging.getLogger(__name__)
 
@@ -21,21 +21,15 @@ async def run_live(
     """Run until ``stop`` is set (Ctrl-C) or ``duration`` seconds have passed."""
     site = load_site(site_path)
     campaign = load_campaign(campaign_path)
-    if site.pbx != "asterisk":
-        raise SystemExit(f"{site_path}: pbx.kind = {site.pbx!r} is not supported by run yet")
     async with open_database(site.database_url) as pool:
-        answered = await AnsweredCallServer.start(site.fastagi_host, site.fastagi_port)
-        ast = site.asterisk
-        driver = AsteriskDriver(
-            host=ast.host,
-            port=ast.port,
-            username=ast.username,
-            secret=ast.secret,
-            dial_template=ast.dial_template,
-            answered_context=ast.answered_context,
-        )
-        await driver.connect()
-        log.info("campaign %s running against Asterisk %s:%s", campaign.name, ast.host, ast.port)
+        answered = await start_answered_server(site)
+        driver = build_driver(site, queues=[campaign.queue])
+        try:
+            await driver.connect()
+        except BaseException:
+            await answered.close()
+            raise
+        log.info("campaign %s running against %s", campaign.name, describe(site))
         timer = None
         if duration is not None:
             timer = asyncio.get_running_loop().call_later(duration, stop.set)

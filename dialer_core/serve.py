@@ -1,7 +1,8 @@
 """``pacedial serve``: the HTTP API and dashboard for a site, with its PBX and database.
 
-``run_serve`` opens everything a site file names (database, FastAGI server, PBX driver) and
-serves the API on ``[api] host:port`` until stopped. ``serve_api`` serves the API for a pool
+``run_serve`` opens everything a site file names (database, answered-call server, PBX driver
+for Asterisk or FreeSWITCH, see dialer_core.pbx_link) and serves the API on ``[api]
+host:port`` until stopped. ``serve_api`` serves the API for a pool
 and manager the caller already has (the demo uses it) and yields the dashboard URL.
 """
 
@@ -21,11 +22,9 @@ from aiohttp import web
 from dialer_core.api.app import create_app
 from dialer_core.api.auth import TokenTable, check_bind
 from dialer_core.campaign.manager import CampaignManager
-from dialer_core.campaign.service import AnsweredCallServer
-from dialer_core.config_errors import ConfigError
+from dialer_core.pbx_link import build_driver, describe, start_answered_server
 from dialer_core.site import load_site
 from dialer_core.store.database import open_database
-from pbx.asterisk.driver import AsteriskDriver
 
 log = logging.getLogger(__name__)
 
@@ -66,23 +65,13 @@ async def serve_api(
 async def run_serve(site_path: str | None, stop: asyncio.Event, *, out: TextIO = sys.stdout) -> int:
     """Serve the API for the site in ``site_path`` until ``stop`` is set; returns an exit code."""
     site = load_site(site_path)
-    source = site_path or "(defaults)"
     check_bind(site.api_host, TokenTable.build(site.api_token, site.api_tokens))
-    if site.pbx != "asterisk":
-        raise ConfigError(source, "pbx.kind", "asterisk (serve does not drive FreeSWITCH yet)")
     async with open_database(site.database_url) as pool:
-        answered = await AnsweredCallServer.start(site.fastagi_host, site.fastagi_port)
-        ast = site.asterisk
-        driver = AsteriskDriver(
-            host=ast.host,
-            port=ast.port,
-            username=ast.username,
-            secret=ast.secret,
-            dial_template=ast.dial_template,
-            answered_context=ast.answered_context,
-        )
+        answered = await start_answered_server(site)
+        driver = build_driver(site)
         try:
             await driver.connect()
+            log.info("serving against %s", describe(site))
             manager = CampaignManager(pool, driver, answered.registry)
             async with serve_api(
                 pool,

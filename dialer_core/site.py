@@ -22,10 +22,25 @@ class AsteriskSite:
 
 
 @dataclass(frozen=True)
+class FreeSwitchSite:
+    """``[freeswitch]``: inbound ESL (calls, events) and the outbound-socket server (answered)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8021
+    password: str = field(default="ClueCon", repr=False)
+    dial_template: str = "sofia/gateway/carrier/{number}"
+    target: str = "dialer-answered XML dialer"
+    queues: tuple[str, ...] = ()  # mod_callcenter queues whose agents pacedial follows
+    outbound_host: str = "127.0.0.1"
+    outbound_port: int = 8084
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     database_url: str | None = None
     pbx: str = "asterisk"
     asterisk: AsteriskSite = AsteriskSite()
+    freeswitch: FreeSwitchSite = FreeSwitchSite()
     fastagi_host: str = "0.0.0.0"
     fastagi_port: int = 4573
     api_host: str = "127.0.0.1"
@@ -85,6 +100,7 @@ def parse_site(doc: dict[str, Any], source: str) -> SiteConfig:
                 ast, "answered_context", str, "pacedial-answered", source, "asterisk."
             ),
         ),
+        freeswitch=_freeswitch(take(doc, "freeswitch", dict, {}, source, ""), source),
         fastagi_host=take(agi, "host", str, "0.0.0.0", source, "fastagi."),
         fastagi_port=take(agi, "port", int, 4573, source, "fastagi."),
         api_host=take(api, "host", str, "127.0.0.1", source, "api."),
@@ -94,6 +110,47 @@ def parse_site(doc: dict[str, Any], source: str) -> SiteConfig:
         api_tokens={k: tuple(v) for k, v in tokens.items()},
         recordings_dir=Path(recordings) if recordings else None,
         raw=doc,
+    )
+
+
+def _freeswitch(fs: dict[str, Any], source: str) -> FreeSwitchSite:
+    """``[freeswitch]``; the ESL password may come from PACEDIAL_ESL_PASSWORD instead."""
+    reject_unknown(
+        fs,
+        {
+            "host",
+            "port",
+            "password",
+            "dial_template",
+            "target",
+            "queues",
+            "outbound_host",
+            "outbound_port",
+        },
+        source,
+        "freeswitch.",
+    )
+    p = "freeswitch."
+    template = take(fs, "dial_template", str, FreeSwitchSite.dial_template, source, p)
+    if "{number}" not in template:
+        expected = "a dial string containing {number}"
+        raise ConfigError(source, f"{p}dial_template", expected, template)
+    target = take(fs, "target", str, FreeSwitchSite.target, source, p)
+    if not target.strip():
+        raise ConfigError(source, f"{p}target", "an originate target such as 'ext XML context'")
+    queues = take(fs, "queues", list, [], source, p)
+    if not all(isinstance(q, str) and q and " " not in q for q in queues):
+        raise ConfigError(source, f"{p}queues", "a list of mod_callcenter queue names", queues)
+    return FreeSwitchSite(
+        host=take(fs, "host", str, "127.0.0.1", source, p),
+        port=take(fs, "port", int, 8021, source, p),
+        password=os.environ.get("PACEDIAL_ESL_PASSWORD")
+        or take(fs, "password", str, "ClueCon", source, p),
+        dial_template=template,
+        target=target,
+        queues=tuple(queues),
+        outbound_host=take(fs, "outbound_host", str, "127.0.0.1", source, p),
+        outbound_port=take(fs, "outbound_port", int, 8084, source, p),
     )
 
 

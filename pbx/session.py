@@ -14,6 +14,26 @@ class CallerHungUp(Exception):
     """The callee hung up; the session can no longer play or collect anything."""
 
 
+AMD_STATUSES = frozenset({"HUMAN", "MACHINE", "NOTSURE", "HANGUP"})
+
+
+def recording_file(name: str) -> str:
+    """The file name a recording called ``name`` is written to (``.wav`` unless it has one).
+
+    Raises ValueError for a name that would break an application argument (comma, quote,
+    space, newline) or is empty.
+    """
+    if not name or any(c in name for c in ",\"' \n\r\t"):
+        raise ValueError(f"recording name must be one word without commas or quotes: {name!r}")
+    return name if "." in name.rsplit("/", 1)[-1] else f"{name}.wav"
+
+
+def amd_status(raw: str | None) -> str:
+    """A detector's status word as one of AMD_STATUSES (anything unknown or unset: NOTSURE)."""
+    status = (raw or "").strip().upper()
+    return status if status in AMD_STATUSES else "NOTSURE"
+
+
 class CallSession(Protocol):
     call_id: str  # our call id (the attempt), from the channel variable / origination_uuid
     variables: dict[str, str]  # channel variables the dialer set on the originate
@@ -35,6 +55,22 @@ class CallSession(Protocol):
 
     async def execute(self, application: str, args: str = "") -> str:
         """Run a PBX application (Asterisk EXEC / FreeSWITCH execute); return its raw result."""
+
+    async def start_recording(self, name: str) -> str:
+        """Record the call (both directions) into ``name``; return the file the PBX writes.
+
+        ``name`` has no extension (``.wav`` is added); a relative name lands in the PBX's own
+        recordings directory. Asterisk: ``MixMonitor <name>.wav,b``; FreeSWITCH:
+        ``record_session <name>.wav``.
+        """
+
+    async def detect_machine(self) -> tuple[str, str]:
+        """Answering-machine detection: ``(status, cause)``.
+
+        ``status`` is HUMAN, MACHINE or NOTSURE, or HANGUP when the callee hung up while the
+        detector listened. Asterisk: ``AMD`` then AMDSTATUS/AMDCAUSE; FreeSWITCH: mod_amd's
+        ``amd`` then ``amd_result``/``amd_cause``.
+        """
 
     async def enqueue(self, queue: str, timeout: float) -> bool:
         """Offer the call to an agent queue; True if an agent took it within ``timeout``.

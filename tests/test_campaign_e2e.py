@@ -189,12 +189,13 @@ async def test_ami_link_cut_with_originates_in_flight_resends_nothing(db):
         reconnects = rig.driver.client.reconnects
     assert reconnects >= 1
     assert len(originated) == len(set(originated)), "an Originate was sent twice"
-    # Every Originate has its attempt; an attempt whose Originate could not be sent (the link
-    # went down between the row and the send) is closed as failed, never sent later.
+    # Every Originate has its attempt. An attempt whose Originate never reached the PBX (the
+    # link went down between the row and the send, or during the send) is closed as failed by
+    # the reconciliation after the reconnect, and never sent later.
     assert set(originated) <= {r["cid"] for r in rows}
     for r in rows:
         if r["cid"] not in originated:
-            assert r["disposition"] == "failed" and "not sent" in r["cause_text"]
+            assert r["disposition"] == "failed" and r["answered_at"] is None
     assert all(r["state"] == "done" and r["disposition"] for r in rows)
     assert runner.stats.finished == len(rows)
 

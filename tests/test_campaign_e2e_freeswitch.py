@@ -10,35 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 from test_campaign_e2e import START_ZONE, Rig, attempts_of, campaign_doc
+from test_robot_campaign_e2e import ROBOT_OUTCOMES, mixed_doc
 
-from agi_scripts.answered import make_answered_handler
 from dialer_core.campaign.config import parse_campaign
-from dialer_core.campaign.registry import CallRegistry
 from dialer_core.clock import ScaledClock, next_local_time
 from dialer_core.compliance.region import region_of
 from dialer_core.compliance.windows import window_check
+from dialer_core.pbx_link import OutboundAnsweredServer
 from pbx.freeswitch.client import EslClient
 from pbx.freeswitch.driver import FreeSwitchDriver
-from pbx.freeswitch.outbound import OutboundServer
 from pbx.sim import AgentConfig, SimConfig, SimPbx
 from pbx.sim.esl_pbx import SimEsl
 
 EXTENSION = "dialer-answered"
-
-
-@dataclass
-class OutboundAnswered:
-    """The outbound-ESL counterpart of AnsweredCallServer (registry + server)."""
-
-    registry: CallRegistry
-    server: OutboundServer
-
-    async def close(self) -> None:
-        await self.server.close()
 
 
 class FsRig(Rig):
@@ -47,10 +34,7 @@ class FsRig(Rig):
     async def __aenter__(self) -> FsRig:
         # Simulated time, inside the callees' calling window, as fast as the simulated PBX.
         self.clock = ScaledClock(next_local_time(10, START_ZONE, time.time()), self.time_scale)
-        registry = CallRegistry()
-        server = OutboundServer(make_answered_handler(registry), "127.0.0.1", 0)
-        await server.start()
-        self.answered = OutboundAnswered(registry, server)
+        self.answered = await OutboundAnsweredServer.start("127.0.0.1", 0)
         self.sim = SimPbx(
             SimConfig(
                 seed=self.seed,
@@ -60,7 +44,8 @@ class FsRig(Rig):
         )
         await self.sim.start()
         self.esl = SimEsl(
-            self.sim, dialplan={EXTENSION: f"socket 127.0.0.1:{server.port} async full"}
+            self.sim,
+            dialplan={EXTENSION: f"socket 127.0.0.1:{self.answered.server.port} async full"},
         )
         await self.esl.start()
         client = EslClient("127.0.0.1", self.esl.port, "ClueCon", backoff_initial=0.2, seed=1)
@@ -87,6 +72,9 @@ async def test_every_dial_ends_as_one_attempt_with_one_disposition(db):
         rows = await attempts_of(db, cid)
         originated = rig.esl.originates_received
     assert runner.stats.launched >= 10
+    # mod_callcenter's bridge-agent-start reached the runner for the calls agents took.
+    talked = sum(r["disposition"] == "agent_talked" for r in rows)
+    assert 0 < runner.stats.connected >= talked - 1
     assert len(originated) == len(set(originated)) == len(rows)
     assert set(originated) == {r["cid"] for r in rows}
     assert all(r["state"] == "done" and r["disposition"] for r in rows)
@@ -174,3 +162,40 @@ async def test_no_agent_within_two_seconds_is_counted_abandoned(db):
     assert abandoned, "expected some abandoned calls at 4 lines per agent"
     assert all(r["abandoned"] and r["answered_at"] is not None for r in abandoned)
     assert runner.stats.abandoned == len(abandoned)
+
+
+async def test_mixed_campaign_over_esl_records_detects_machines_and_routes(
+    db, tmp_path, monkeypatch
+):
+    """Recording (record_session) and AMD (mod_amd) through the PBX-neutral session calls."""
+    monkeypatch.setenv("PACEDIAL_SOUNDS", str(tmp_path / "sounds"))
+    async with FsRig(db, agents=3, time_scale=20, seed=4) as rig:
+        cid, _ = await rig.seed_cases("mixed-fs", 200)
+        campaign = parse_campaign(mixed_doc("mixed-fs"), "mixed.toml")
+        runner = await rig.run_for(campaign, 8.0)
+        rows = await attempts_of(db, cid)
+        async with db.acquire() as conn:
+            amd = await conn.fetch("SELECT * FROM amd_decisions")
+            recordings = await conn.fetch("SELECT call_id::text, path FROM recordings")
+        recorded = [path for leg in rig.esl.legs for path in leg.recordings]
+    answered = [r for r in rows if r["answered_at"] is not None]
+    robot = [r for r in answered if r["detail"].get("handled_by") == "robot"]
+    human = [r for r in answered if r["detail"].get("handled_by") == "human"]
+    assert robot and human
+    assert {r["disposition"] for r in robot} <= ROBOT_OUTCOMES
+    assert {str(a["call_id"]) for a in amd} == {r["cid"] for r in answered}
+    assert {a["status"] for a in amd} <= {"HUMAN", "MACHINE", "NOTSURE", "HANGUP"}
+    machines = {str(a["call_id"]) for a in amd if a["status"] == "MACHINE"}
+    assert machines, "the callee mix has answering machines"
+    assert all(r["disposition"] == "machine" for r in answered if r["cid"] in machines)
+    assert {rec["call_id"] for rec in recordings} == {r["cid"] for r in answered}
+    assert sorted(recorded) == sorted(rec["path"] for rec in recordings)
+    assert all(rec["path"] == f"{rec['call_id']}.wav" for rec in recordings)
+    assert runner.stats.connected >= 1
+    assert {status.value for status, _ in runner.agents.values()} <= {
+        "idle",
+        "talking",
+        "wrapup",
+        "paused",
+        "logged_out",
+    }

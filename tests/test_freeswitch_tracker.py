@@ -8,10 +8,16 @@ from itertools import permutations
 import pytest
 from test_esl_codec import fixture_bytes, parse_all
 
-from pbx.freeswitch.callcenter import agent_state, parse_agent_list
+from pbx.freeswitch.callcenter import (
+    AgentRow,
+    AgentTracker,
+    agent_state,
+    parse_agent_list,
+    parse_agent_rows,
+)
 from pbx.freeswitch.esl import EslCommandParser, EslEvent, command_line
 from pbx.freeswitch.tracker import CallTracker, resolve_cause
-from pbx.model import Answered, Hangup, Result, Ringing
+from pbx.model import AgentConnected, AgentEvent, AgentState, Answered, Hangup, Result, Ringing
 
 _UUID = re.compile(r"origination_uuid=([0-9a-f-]+)")
 
@@ -181,5 +187,134 @@ def test_callcenter_agent_list_maps_states() -> None:
         ("1005@default", "wrapup"),
         ("1006@default", "ringing"),
     ]
-    assert agent_state("Available", "Idle") == "paused"
+    assert agent_state("Available (On Demand)", "Idle") == "wrapup"
     assert parse_agent_list("+OK\n", "q") == []
+
+
+def test_agent_list_counts_wrap_up_after_the_last_bridge() -> None:
+    body = (
+        "name|status|state|wrap_up_time|last_bridge_end|ready_time\n"
+        "a@default|Available|Waiting|30|980|0\n"
+        "b@default|Available|Waiting|30|900|0\n"
+        "+OK\n"
+    )
+    assert [a.state for a in parse_agent_list(body, "q", now=1000.0)] == ["wrapup", "idle"]
+    assert parse_agent_rows(body, "q")[0] == AgentRow(
+        "a@default", "q", "Available", "Waiting", 30, 980
+    )
+
+
+def cc(action: str, **headers: str) -> EslEvent:
+    """A ``CUSTOM callcenter::info`` event with CC-* headers (``CC_Agent_State`` etc.)."""
+    fields = {"Event-Name": "CUSTOM", "Event-Subclass": "callcenter::info", "CC-Action": action}
+    fields.update({k.replace("_", "-"): v for k, v in headers.items()})
+    return EslEvent("CUSTOM", fields)
+
+
+def states(events: list) -> list[tuple[str, str, str]]:
+    return [(e.state.agent, e.state.queue, e.state.state) for e in events]
+
+
+def never_ours(call_id: str) -> bool:
+    return False
+
+
+def test_agent_state_changes_map_to_agent_events_once_each() -> None:
+    tracker = AgentTracker(("collectors",))
+    seen: list = []
+    for status, state in [
+        ("Available (On Demand)", "Waiting"),
+        ("Available (On Demand)", "Receiving"),
+        ("Available (On Demand)", "In a queue call"),
+        ("Available (On Demand)", "Idle"),
+        ("Available (On Demand)", "Idle"),  # repeated: no new event
+        ("Available (On Demand)", "Waiting"),
+        ("On Break", "Waiting"),
+        ("Logged Out", "Waiting"),
+    ]:
+        event = cc(
+            "agent-state-change",
+            CC_Queue="collectors",
+            CC_Agent="agent1@default",
+            CC_Agent_Status=status,
+            CC_Agent_State=state,
+        )
+        seen += tracker.on_event(event, 1000.0, never_ours)
+    assert [s[2] for s in states(seen)] == [
+        "idle",
+        "ringing",
+        "talking",
+        "wrapup",
+        "idle",
+        "paused",
+        "logged_out",
+    ]
+    assert {s[:2] for s in states(seen)} == {("agent1@default", "collectors")}
+
+
+def test_waiting_after_a_call_is_wrap_up_until_wrap_up_time_passes() -> None:
+    """mod_callcenter sends state and status separately and no event when wrap-up ends."""
+    tracker = AgentTracker(("support@default",))
+    listed = tracker.learn(
+        [AgentRow("1001@default", "support@default", "Available", "Waiting", wrap_up_time=10)],
+        1000.0,
+    )
+    assert listed == [AgentState("1001@default", "support@default", "idle")]
+
+    def state(value: str, now: float) -> list:
+        return tracker.on_event(
+            cc("agent-state-change", CC_Agent="1001@default", CC_Agent_State=value), now, never_ours
+        )
+
+    assert states(state("In a queue call", 1001.0)) == [
+        ("1001@default", "support@default", "talking")
+    ]
+    assert states(state("Waiting", 1060.0)) == [("1001@default", "support@default", "wrapup")]
+    assert state("Waiting", 1062.0) == []  # still inside the 10 s wrap-up
+    assert tracker.next_due() == 1070.0
+    assert tracker.due(1069.9) == []
+    assert states(tracker.due(1070.0)) == [("1001@default", "support@default", "idle")]
+    assert tracker.due(1080.0) == [] and tracker.next_due() is None
+    status = cc("agent-status-change", CC_Agent="1001@default", CC_Agent_Status="On Break")
+    assert states(tracker.on_event(status, 1090.0, never_ours)) == [
+        ("1001@default", "support@default", "paused")
+    ]
+
+
+def test_agents_outside_the_configured_queues_are_ignored() -> None:
+    tracker = AgentTracker(("collectors",))
+    unknown = cc("agent-state-change", CC_Agent="x@default", CC_Agent_State="In a queue call")
+    other = cc(
+        "agent-state-change", CC_Queue="sales", CC_Agent="y@default", CC_Agent_State="Receiving"
+    )
+    assert tracker.on_event(unknown, 1.0, never_ours) == []
+    assert tracker.on_event(other, 1.0, never_ours) == []
+    anyone = AgentTracker()
+    assert states(anyone.on_event(unknown, 1.0, never_ours)) == [("x@default", "", "talking")]
+
+
+def test_bridge_agent_start_of_our_call_is_agent_connected_with_the_queue_wait() -> None:
+    tracker = AgentTracker(("collectors",))
+    start = cc(
+        "bridge-agent-start",
+        CC_Queue="collectors",
+        CC_Agent="agent2@default",
+        CC_Member_Session_UUID="call-1",
+        CC_Member_Joined_Time="1700000000",
+        CC_Agent_Answered_Time="1700000002",
+    )
+    assert tracker.on_event(start, 0.0, {"call-1"}.__contains__) == [
+        AgentConnected("call-1", agent="agent2@default", wait=2.0)
+    ]
+    assert tracker.on_event(start, 0.0, never_ours) == []
+    assert (
+        tracker.on_event(cc("bridge-agent-end", CC_Agent="a"), 0.0, {"call-1"}.__contains__) == []
+    )
+    other = EslEvent("CUSTOM", {"Event-Subclass": "conference::maintenance"})
+    assert tracker.on_event(other, 0.0, never_ours) == []
+    assert all(
+        isinstance(e, AgentEvent)
+        for e in AgentTracker().on_event(
+            cc("agent-state-change", CC_Agent="z", CC_Agent_State="Waiting"), 0.0, never_ours
+        )
+    )

@@ -12,7 +12,16 @@ from pbx.asterisk.driver import AsteriskDriver
 from pbx.freeswitch.driver import FreeSwitchDriver
 from pbx.freeswitch.esl import encode_auth, encode_bgapi, encode_event_subscription
 from pbx.freeswitch.outbound import OutboundServer
-from pbx.model import AgentState, Answered, CallRequest, Hangup, Result, Ringing
+from pbx.model import (
+    AgentConnected,
+    AgentEvent,
+    AgentState,
+    Answered,
+    CallRequest,
+    Hangup,
+    Result,
+    Ringing,
+)
 from pbx.session import CallSession
 from pbx.sim import AgentConfig, CalleeConfig, CalleeMix, SimConfig, SimPbx
 from pbx.sim.esl_pbx import SimEsl
@@ -175,9 +184,8 @@ async def test_outbound_session_runs_the_answered_call_with_eslsession():
     async def handler(session: CallSession) -> None:
         results["call_id"] = session.call_id
         await session.answer()
-        await session.execute("record_session", "rec/call.wav")
-        await session.execute("amd")
-        results["amd"] = await session.get_variable("amd_result")
+        results["recording"] = await session.start_recording("rec/call")
+        results["amd"] = await session.detect_machine()
         results["digits"] = await session.read_digits("menu", 1, 3.0)
         results["interrupt"] = await session.play("intro", interrupt_digits="9")
         await session.set_variable("pacedial_case", "c-1")
@@ -207,7 +215,8 @@ async def test_outbound_session_runs_the_answered_call_with_eslsession():
                 call_id, "+5551231", "5550100", variables={"sim_talk": "120", "sim_dtmf": "49"}
             )
         )
-        end = (await collect_ends(driver, 1, 10.0))[-1]
+        events = await collect_ends(driver, 1, 10.0)
+        end = events[-1]
     finally:
         await driver.close()
         await esl.close()
@@ -216,7 +225,8 @@ async def test_outbound_session_runs_the_answered_call_with_eslsession():
     assert agents == [AgentState("agent1@default", "collectors", "idle")]
     assert results == {
         "call_id": call_id,
-        "amd": "HUMAN",
+        "recording": "rec/call.wav",
+        "amd": ("HUMAN", "HUMAN"),
         "digits": "4",
         "interrupt": "9",
         "var": "c-1",
@@ -228,6 +238,56 @@ async def test_outbound_session_runs_the_answered_call_with_eslsession():
     assert leg.commands[-1] == "exit"
     assert leg.recordings == ["rec/call.wav"]
     assert sim.queue.completed == 1
+    # mod_callcenter's callcenter::info events: the agent picked up our call, then talked.
+    connected = [e for e in events if isinstance(e, AgentConnected)]
+    assert [(e.call_id, e.agent) for e in connected] == [(call_id, "agent1@default")]
+    assert connected[0].wait >= 0
+    agent_states = [e.state for e in events if isinstance(e, AgentEvent)]
+    assert AgentState("agent1@default", "collectors", "talking") in agent_states
+
+
+async def test_agent_states_follow_the_call_talking_wrap_up_idle():
+    """Over ESL alone: the agent takes the call, wraps up, and is offered calls again."""
+
+    async def handler(session: CallSession) -> None:
+        await session.enqueue("collectors", 2.0)
+
+    server = OutboundServer(handler, port=0)
+    await server.start()
+    sim = SimPbx(
+        SimConfig(
+            seed=2,
+            time_scale=20,
+            behaviour="last_digit",
+            agents=AgentConfig(count=1, talk_mean=20, wrapup_mean=10, answer_delay=0.5),
+        )
+    )
+    await sim.start()
+    esl = SimEsl(sim, dialplan={"dialer-answered": f"socket 127.0.0.1:{server.port} async full"})
+    await esl.start()
+    driver = FreeSwitchDriver(port=esl.port, dial_template=LOOPBACK, queues=("collectors",))
+    await driver.connect()
+    seen: list[str] = []
+    try:
+        assert [a.state for a in await driver.agents()] == ["idle"]
+        await driver.originate(
+            CallRequest(str(uuid.uuid4()), "+5551231", "5550100", variables={"sim_talk": "120"})
+        )
+
+        async def until_idle_again() -> None:
+            async for event in driver.events():
+                if isinstance(event, AgentEvent):
+                    seen.append(event.state.state)
+                    if seen[-2:] == ["wrapup", "idle"]:
+                        return
+
+        await asyncio.wait_for(until_idle_again(), 10.0)
+    finally:
+        await driver.close()
+        await esl.close()
+        await sim.close()
+        await server.close()
+    assert seen == ["talking", "wrapup", "idle"]
 
 
 async def test_no_free_agent_breaks_the_queue_and_the_call_is_hung_up():
@@ -252,7 +312,8 @@ async def test_no_free_agent_breaks_the_queue_and_the_call_is_hung_up():
         await driver.originate(
             CallRequest(str(uuid.uuid4()), "+5551231", "5550100", variables={"sim_talk": "600"})
         )
-        end = (await collect_ends(driver, 1, 10.0))[-1]
+        events = await collect_ends(driver, 1, 10.0)
+        end = events[-1]
     finally:
         await driver.close()
         await esl.close()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pbx.asterisk import agi
 from pbx.asterisk.agi import AgiConnection, AgiEnvironment, AgiHangupNotice, AgiReply
-from pbx.session import CallerHungUp
+from pbx.session import CallerHungUp, amd_status, recording_file
 
 __all__ = [
     "CALL_ID_VARIABLE",
@@ -308,6 +308,30 @@ class AgiSession:
         """EXEC an application; return its raw result (-2: application not found)."""
         text = agi.exec_(application, args)
         return (await self._live_command(text, self.timeouts.media)).result
+
+    async def start_recording(self, name: str) -> str:
+        """``EXEC MixMonitor <name>.wav``: the whole call, robot dialog included (no ``b``
+        option, which would record only while bridged to an agent); returns the file name
+        Asterisk writes in its monitor directory."""
+        path = recording_file(name)
+        await self.execute("MixMonitor", path)
+        return path
+
+    async def detect_machine(self) -> tuple[str, str]:
+        """``EXEC AMD``, then AMDSTATUS / AMDCAUSE (readable on a dead channel too).
+
+        A hang-up while AMD listens gives ``("HANGUP", cause)``, as app_amd reports it; a
+        channel already hung up raises CallerHungUp.
+        """
+        self._require_live("AMD")
+        try:
+            await self.execute("AMD")
+        except CallerHungUp:
+            if self._closed is not None:  # the FastAGI socket is gone: nothing to read back
+                return "HANGUP", ""
+        status = await self.get_variable("AMDSTATUS")
+        cause = await self.get_variable("AMDCAUSE") or ""
+        return ("HANGUP" if self._hung_up and not status else amd_status(status)), cause
 
     async def enqueue(self, queue: str, timeout: float) -> bool:
         """Offer the call to an Asterisk queue; True if an agent talked to the caller.

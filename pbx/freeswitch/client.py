@@ -50,6 +50,9 @@ DEFAULT_EVENTS: tuple[str, ...] = (
     "CHANNEL_HANGUP_COMPLETE",
     "BACKGROUND_JOB",
     "HEARTBEAT",
+    # mod_callcenter agent states and agent pick-ups; CUSTOM takes subclasses, so it is last.
+    "CUSTOM",
+    "callcenter::info",
 )
 
 

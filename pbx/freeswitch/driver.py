@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 
-from pbx.freeswitch.callcenter import parse_agent_list
+from pbx.freeswitch.callcenter import CALLCENTER_SUBCLASS, AgentTracker, parse_agent_rows
 from pbx.freeswitch.client import (
     ApiResult,
     EslClient,
@@ -28,6 +29,7 @@ from pbx.freeswitch.client import (
 from pbx.freeswitch.esl import EslEvent
 from pbx.freeswitch.tracker import CallTracker
 from pbx.model import (
+    AgentConnected,
     AgentEvent,
     AgentState,
     CallEvent,
@@ -67,6 +69,7 @@ class FreeSwitchDriver:
         target: str = "dialer-answered XML dialer",
         queues: tuple[str, ...] = (),
         number_format: Callable[[str], str] = lambda e164: e164.lstrip("+"),
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client or EslClient(host, port, password)
         self.dial_template = dial_template
@@ -74,8 +77,11 @@ class FreeSwitchDriver:
         self.queues = queues
         self.number_format = number_format
         self.tracker = CallTracker()
+        self.agent_tracker = AgentTracker(queues)
+        self.wall_clock = wall_clock  # epoch seconds, as mod_callcenter's times are
         self._out: asyncio.Queue[CallEvent | AgentEvent | None] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
+        self._wrapups: asyncio.Task[None] | None = None
         self._snapshots: dict[str, frozenset[str]] = {}  # echo tag -> calls to reconcile
         self._snapshot_seq = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -91,6 +97,8 @@ class FreeSwitchDriver:
         await self.client.connect()
         if self._pump is None:
             self._pump = asyncio.create_task(self._run_pump(), name="freeswitch-driver-pump")
+        if self._wrapups is None:
+            self._wrapups = asyncio.create_task(self._end_wrapups(), name="freeswitch-wrapups")
 
     def originate_command(self, request: CallRequest) -> str:
         """The ``originate`` argument string for a request (without ``bgapi``)."""
@@ -150,11 +158,16 @@ class FreeSwitchDriver:
         return {row["uuid"] for row in await self.client.show_channels() if row.get("uuid")}
 
     async def agents(self) -> list[AgentState]:
-        """mod_callcenter agents of the configured queues (``callcenter_config`` api)."""
+        """mod_callcenter agents of the configured queues (``callcenter_config`` api).
+
+        Wrap-up (``ready_time`` or ``last_bridge_end + wrap_up_time`` still ahead) is judged
+        against the wall clock; the list also teaches the agent tracker queue membership.
+        """
         out: list[AgentState] = []
         for queue in self.queues:
             body = await self.client.api(f"callcenter_config queue list agents {queue}")
-            out.extend(parse_agent_list(body, queue, where=self.client.peer))
+            rows = parse_agent_rows(body, queue, where=self.client.peer)
+            out.extend(self.agent_tracker.learn(rows, self.wall_clock()))
         return out
 
     async def close(self) -> None:
@@ -165,6 +178,11 @@ class FreeSwitchDriver:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
             self._pump = None
+        if self._wrapups is not None:
+            self._wrapups.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._wrapups
+            self._wrapups = None
         for task in self._tasks:
             task.cancel()
         self._out.put_nowait(None)
@@ -175,7 +193,7 @@ class FreeSwitchDriver:
         self.tracker.forget(call_id)
         self._link_of.pop(call_id, None)
 
-    def _emit(self, items: list[CallEvent]) -> None:
+    def _emit(self, items: list[CallEvent] | list[AgentEvent | AgentConnected]) -> None:
         for item in items:
             if isinstance(item, Hangup):
                 self._link_of.pop(item.call_id, None)
@@ -184,7 +202,12 @@ class FreeSwitchDriver:
     async def _run_pump(self) -> None:
         async for item in self.client.events():
             if isinstance(item, EslEvent):
-                self._emit(self.tracker.on_event(item))
+                if item.get("Event-Subclass") == CALLCENTER_SUBCLASS:
+                    self._emit(
+                        self.agent_tracker.on_event(item, self.wall_clock(), self.tracker.tracks)
+                    )
+                else:
+                    self._emit(self.tracker.on_event(item))
             elif isinstance(item, LinkUp) and item.reconnected:
                 self._snapshot_seq += 1
                 tag = f"{_RECONCILE_TAG}-{self._snapshot_seq}"
@@ -209,11 +232,15 @@ class FreeSwitchDriver:
             self._snapshots.pop(tag, None)
             log.warning("FreeSWITCH %s: reconciliation failed: %s", self.client.peer, exc)
             return
-        for queue in self.queues:
-            with contextlib.suppress(EslError):
-                body = await self.client.api(f"callcenter_config queue list agents {queue}")
-                for agent in parse_agent_list(body, queue, where=self.client.peer):
-                    self._out.put_nowait(AgentEvent(agent))
+        with contextlib.suppress(EslError):
+            for agent in await self.agents():
+                self._out.put_nowait(AgentEvent(agent))
+
+    async def _end_wrapups(self, tick: float = 1.0) -> None:
+        # mod_callcenter sends no event when a timed wrap-up ends: the tracker's timers do.
+        while True:
+            await asyncio.sleep(tick)
+            self._emit(self.agent_tracker.due(self.wall_clock()))
 
     def _reconcile(self, body: str, candidates: frozenset[str]) -> None:
         try:

@@ -38,7 +38,7 @@ from pbx.freeswitch.esl import (
     encode_sendmsg_execute,
     encode_sendmsg_hangup,
 )
-from pbx.session import CallerHungUp, CallSession
+from pbx.session import CallerHungUp, CallSession, amd_status, recording_file
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +215,31 @@ class EslSession:
         """Run a dialplan application; its ``Application-Response``."""
         done = await self._execute_event(application, args)
         return done.get("Application-Response") or ""
+
+    async def start_recording(self, name: str) -> str:
+        """``record_session <name>.wav`` (both directions, until the call ends); the file name.
+
+        A relative name is written under FreeSWITCH's recordings directory.
+        """
+        path = recording_file(name)
+        await self._execute_event("record_session", path)
+        return path
+
+    async def detect_machine(self) -> tuple[str, str]:
+        """mod_amd's ``amd`` application, then its ``amd_result`` / ``amd_cause`` variables.
+
+        A hang-up while ``amd`` listens gives ``("HANGUP", "")``; a channel already hung up
+        raises CallerHungUp.
+        """
+        if self.hung_up:
+            raise CallerHungUp(self.call_id)
+        try:
+            await self._execute_event("amd")
+            status = await self.get_variable("amd_result")
+            cause = await self.get_variable("amd_cause") or ""
+        except CallerHungUp:
+            return "HANGUP", ""
+        return amd_status(status), cause
 
     async def enqueue(self, queue: str, timeout: float) -> bool:
         """``callcenter <queue>``; True once an agent was bridged and the call is over.

@@ -145,6 +145,10 @@ class CallTracker:
         """Call ids tracked and not yet hung up."""
         return frozenset(self._live)
 
+    def tracks(self, call_id: str) -> bool:
+        """Whether ``call_id`` is one of our calls still in flight."""
+        return call_id in self._live
+
     def is_answered(self, call_id: str) -> bool:
         call = self._live.get(call_id)
         return bool(call and call.answered)

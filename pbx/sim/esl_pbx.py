@@ -38,18 +38,23 @@ __all__ = ["SimEsl", "parse_originate"]
 log = logging.getLogger(__name__)
 
 _ORIGINATE = re.compile(r"^\s*(?:\{([^}]*)\})?(\S+)\s+(\S.*?)\s*$")
+CALLCENTER_INFO = "callcenter::info"
 _AGENT_COLUMNS = (
     "name|instance_id|uuid|type|contact|status|state|max_no_answer|wrap_up_time|"
     "reject_delay_time|busy_delay_time|no_answer_delay_time|last_bridge_start|last_bridge_end|"
     "last_offered_call|last_status_change|no_answer_count|calls_answered|talk_time|ready_time|"
     "external_calls_count"
 )
-_PHASE = {  # AgentPhase -> mod_callcenter (status, state)
-    AgentPhase.IDLE: ("Available", "Waiting"),
-    AgentPhase.RINGING: ("Available", "Receiving"),
-    AgentPhase.TALKING: ("Available", "In a queue call"),
-    AgentPhase.WRAPUP: ("Available", "Waiting"),
-    AgentPhase.PAUSED: ("On Break", "Waiting"),
+# AgentPhase -> mod_callcenter (status, state). The simulated agents are "Available (On
+# Demand)": after a call mod_callcenter puts such an agent in state Idle (no calls offered)
+# until it makes itself Waiting again, which is how the sim's wrap-up ends.
+_AVAILABLE = "Available (On Demand)"
+_PHASE = {
+    AgentPhase.IDLE: (_AVAILABLE, "Waiting"),
+    AgentPhase.RINGING: (_AVAILABLE, "Receiving"),
+    AgentPhase.TALKING: (_AVAILABLE, "In a queue call"),
+    AgentPhase.WRAPUP: (_AVAILABLE, "Idle"),
+    AgentPhase.PAUSED: ("On Break", "Idle"),
 }
 
 
@@ -441,9 +446,11 @@ class SimEsl:
                 agent = agent_name(fields.get("DestExten", ""))
                 dest = fields.get("DestUniqueid", "")
                 if name == "AgentConnect":
+                    self._bridge_info("bridge-agent-start", leg.call.uuid, agent, dest, fields)
                     leg.bridged(dest, agent)
                 else:
                     leg.unbridged(dest, agent)
+                    self._bridge_info("bridge-agent-end", leg.call.uuid, agent, dest, fields)
         elif name in ("QueueMemberStatus", "QueueMemberPause"):
             fields = dict(headers)
             found = self.sim.queue.board.by_interface(fields.get("Interface", ""))
@@ -451,7 +458,7 @@ class SimEsl:
                 status, state = _PHASE[found.phase]
                 self.publish(
                     self.factory.custom(
-                        "callcenter::info",
+                        CALLCENTER_INFO,
                         ("CC-Queue", self.sim.queue.name),
                         ("CC-Action", "agent-state-change"),
                         ("CC-Agent", agent_name(found.exten)),
@@ -459,6 +466,26 @@ class SimEsl:
                         ("CC-Agent-State", state),
                     )
                 )
+
+    def _bridge_info(
+        self, action: str, member: str, agent: str, agent_uuid: str, fields: dict[str, str]
+    ) -> None:
+        """mod_callcenter's ``bridge-agent-start`` / ``-end`` (times in epoch seconds)."""
+        now = int(time.time())
+        answered = now - int(fields.get("TalkTime") or 0)
+        extra = [
+            ("CC-Queue", self.sim.queue.name),
+            ("CC-Action", action),
+            ("CC-Agent", agent),
+            ("CC-Agent-UUID", agent_uuid),
+            ("CC-Agent-Answered-Time", str(answered)),
+            ("CC-Member-Joined-Time", str(answered - int(fields.get("HoldTime") or 0))),
+            ("CC-Member-Session-UUID", member),
+        ]
+        if action == "bridge-agent-end":
+            extra.insert(4, ("CC-Hangup-Cause", "NORMAL_CLEARING"))
+            extra.insert(6, ("CC-Bridge-Terminated-Time", str(now)))
+        self.publish(self.factory.custom(CALLCENTER_INFO, *extra))
 
 
 def agent_name(exten: str) -> str:

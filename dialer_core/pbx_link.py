@@ -1,0 +1,89 @@
+"""The link to the site's PBX: its driver and its answered-call server, for either PBX kind.
+
+``pacedial run``, ``pacedial serve`` and the demo build both from a site config, so nothing
+above this module knows whether Asterisk (AMI + FastAGI) or FreeSWITCH (inbound ESL +
+outbound socket) is on the other end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from agi_scripts.answered import make_answered_handler
+from dialer_core.campaign.registry import CallRegistry
+from dialer_core.campaign.service import AnsweredCallServer
+from dialer_core.site import SiteConfig
+from pbx.asterisk.driver import AsteriskDriver
+from pbx.driver import PbxDriver
+from pbx.freeswitch.driver import FreeSwitchDriver
+from pbx.freeswitch.outbound import OutboundServer
+
+
+@dataclass
+class OutboundAnsweredServer:
+    """The outbound-ESL counterpart of AnsweredCallServer: FreeSWITCH connects here per call."""
+
+    registry: CallRegistry
+    server: OutboundServer
+
+    @classmethod
+    async def start(cls, host: str = "127.0.0.1", port: int = 0) -> OutboundAnsweredServer:
+        """Listen on ``host:port`` (0: any free port, read back from ``server.port``)."""
+        registry = CallRegistry()
+        server = OutboundServer(make_answered_handler(registry), host, port)
+        await server.start()
+        return cls(registry, server)
+
+    async def close(self) -> None:
+        await self.server.close()
+
+
+def describe(site: SiteConfig) -> str:
+    """``Asterisk 10.0.0.5:5038`` / ``FreeSWITCH 127.0.0.1:8021``, for log lines."""
+    if site.pbx == "freeswitch":
+        return f"FreeSWITCH {site.freeswitch.host}:{site.freeswitch.port}"
+    return f"Asterisk {site.asterisk.host}:{site.asterisk.port}"
+
+
+def build_driver(
+    site: SiteConfig,
+    *,
+    queues: Iterable[str] = (),
+    clock: Callable[[], float] | None = None,
+) -> PbxDriver:
+    """The site's PBX driver (not connected yet).
+
+    ``queues`` adds agent queues to follow (FreeSWITCH: mod_callcenter queues, merged with
+    ``[freeswitch] queues``). ``clock`` is the Asterisk tracker's clock (queue-wait timing;
+    the demo passes its simulated clock); FreeSWITCH reports those times itself.
+    """
+    if site.pbx == "freeswitch":
+        fs = site.freeswitch
+        return FreeSwitchDriver(
+            host=fs.host,
+            port=fs.port,
+            password=fs.password,
+            dial_template=fs.dial_template,
+            target=fs.target,
+            queues=tuple(dict.fromkeys([*fs.queues, *queues])),
+        )
+    ast = site.asterisk
+    return AsteriskDriver(
+        host=ast.host,
+        port=ast.port,
+        username=ast.username,
+        secret=ast.secret,
+        dial_template=ast.dial_template,
+        answered_context=ast.answered_context,
+        clock=clock or time.monotonic,
+    )
+
+
+async def start_answered_server(site: SiteConfig) -> AnsweredCallServer | OutboundAnsweredServer:
+    """Start the site's answered-call server: ``[fastagi]`` or ``[freeswitch] outbound_*``."""
+    if site.pbx == "freeswitch":
+        fs = site.freeswitch
+        return await OutboundAnsweredServer.start(fs.outbound_host, fs.outbound_port)
+    return await AnsweredCallServer.start(site.fastagi_host, site.fastagi_port)
