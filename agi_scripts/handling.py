@@ -39,6 +39,7 @@ class CallHandling:
     repayment_channel: str = ""
     amd: AmdSettings = AmdSettings()
     record: bool = False
+    retention_days: int | None = None  # recordings older than this are deleted (None: kept)
 
     async def close(self) -> None:
         engines = {id(p.engine): p.engine for p in self.prompts.values()}
@@ -83,8 +84,12 @@ async def build_call_handling(
     if amd.action == "message" and not amd.message_prompt:
         raise ConfigError(source, "amd.message_prompt", "a sound to play when action = message")
     rec_t = take(doc, "recording", dict, {}, source, "")
-    reject_unknown(rec_t, {"enabled"}, source, "recording.")
+    reject_unknown(rec_t, {"enabled", "retention_days"}, source, "recording.")
+    retention = take(rec_t, "retention_days", int, None, source, "recording.")
+    if retention is not None and retention < 1:
+        raise ConfigError(source, "recording.retention_days", "a number of days ≥ 1", retention)
     handling = CallHandling(
+        retention_days=retention,
         amd=amd,
         record=take(rec_t, "enabled", bool, False, source, "recording."),
         repayment_channel=take(robot, "repayment_channel", str, "", source, "robot."),

@@ -41,8 +41,11 @@ def campaign_doc(name: str, **pacing) -> dict:
 class Rig:
     """Everything a campaign needs, wired over loopback."""
 
-    def __init__(self, db, agents: int, time_scale: float, seed: int = 5) -> None:
+    def __init__(
+        self, db, agents: int, time_scale: float, seed: int = 5, recordings_dir: str = ""
+    ) -> None:
         self.db, self.agents, self.time_scale, self.seed = db, agents, time_scale, seed
+        self.recordings_dir = recordings_dir
 
     async def __aenter__(self) -> Rig:
         # Simulated time, inside the callees' calling window, as fast as the simulated PBX.
@@ -55,6 +58,7 @@ class Rig:
                 time_scale=self.time_scale,
                 dialplan={CONTEXT: f"agi://127.0.0.1:{self.answered.server.port}/router"},
                 agents=AgentConfig(count=self.agents, talk_mean=60, wrapup_mean=10),
+                recordings_dir=self.recordings_dir,
             )
         )
         await self.sim.start()
@@ -88,7 +92,12 @@ class Rig:
         holder: list[CampaignRunner] = []
         task = asyncio.create_task(
             run_campaign(
-                self.db, self.driver, campaign, self.answered.registry, stop, holder,
+                self.db,
+                self.driver,
+                campaign,
+                self.answered.registry,
+                stop,
+                holder,
                 clock=self.clock,
             )
         )

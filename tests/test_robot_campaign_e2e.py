@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from test_campaign_e2e import Rig, attempts_of, campaign_doc
 
 from dialer_core.campaign.config import parse_campaign
@@ -33,7 +35,10 @@ def mixed_doc(name: str) -> dict:
 
 async def test_mixed_campaign_routes_by_dpd_and_records_robot_outcomes(db, tmp_path, monkeypatch):
     monkeypatch.setenv("PACEDIAL_SOUNDS", str(tmp_path / "sounds"))
-    async with Rig(db, agents=3, time_scale=20, seed=4) as rig:
+    monkeypatch.setenv("PACEDIAL_RECORDINGS", str(tmp_path / "rec"))
+    async with Rig(
+        db, agents=3, time_scale=20, seed=4, recordings_dir=str(tmp_path / "rec")
+    ) as rig:
         cid, _ = await rig.seed_cases("mixed", 200)
         campaign = parse_campaign(mixed_doc("mixed"), "mixed.toml")
         await rig.run_for(campaign, 8.0)
@@ -41,7 +46,9 @@ async def test_mixed_campaign_routes_by_dpd_and_records_robot_outcomes(db, tmp_p
         async with db.acquire() as conn:
             dpd = dict(await conn.fetch("SELECT id, days_past_due FROM cases"))
             amd = await conn.fetch("SELECT * FROM amd_decisions")
-            recordings = await conn.fetch("SELECT call_id::text, path FROM recordings")
+            recordings = await conn.fetch(
+                "SELECT call_id::text, path, duration_s, sha256, size_bytes FROM recordings"
+            )
     answered = [r for r in rows if r["answered_at"] is not None]
     assert answered
     robot = [r for r in answered if r["detail"].get("handled_by") == "robot"]
@@ -57,6 +64,10 @@ async def test_mixed_campaign_routes_by_dpd_and_records_robot_outcomes(db, tmp_p
     # Every answered call passed AMD and was recorded under its call id.
     assert {str(a["call_id"]) for a in amd} == {r["cid"] for r in answered}
     assert {rec["call_id"] for rec in recordings} == {r["cid"] for r in answered}
-    assert all(rec["path"] == f"{rec['call_id']}.wav" for rec in recordings)
+    for rec in recordings:  # the simulated PBX wrote a real file; its facts were filled in
+        assert rec["path"] == f"{rec['call_id']}.wav"
+        data = (tmp_path / "rec" / rec["path"]).read_bytes()
+        assert rec["sha256"] == hashlib.sha256(data).hexdigest()
+        assert rec["size_bytes"] == len(data) and rec["duration_s"] == 1.0
     machines = {str(a["call_id"]) for a in amd if a["status"] == "MACHINE"}
     assert all(r["disposition"] == "machine" for r in answered if r["cid"] in machines)

@@ -44,6 +44,7 @@ from dialer_core.sms.config import sms_config_for
 from dialer_core.sms.cycle import run_sms_cycle
 from dialer_core.store import attempts as store
 from dialer_core.store import callerid as cid_store
+from dialer_core.store import recordings as rec_store
 from dialer_core.store.dnc import load_dnc
 from dialer_core.store.ledger import load_ledger
 from pbx.driver import PbxDriver
@@ -65,6 +66,7 @@ HEALTH_SAMPLE = timedelta(days=7)  # calls a health verdict looks at
 LEDGER_SYNC = 60.0  # clock seconds between re-reads of the campaign's ledger from the database
 DNC_RELOAD = 60.0  # clock seconds between re-reads of the DNC entries
 SMS_INTERVAL = 300.0  # clock seconds between SMS reminder cycles
+RECORDING_CHECK = 60.0  # clock seconds between recording checks (duration, checksum, retention)
 
 
 @dataclass
@@ -209,6 +211,9 @@ class CampaignRunner:
         finally:
             renew.cancel()
             chores.cancel()
+            if self.handling is not None and self.handling.record:
+                with contextlib.suppress(OSError, asyncpg.PostgresError):
+                    await self.check_recordings()
             events.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await events
@@ -627,6 +632,17 @@ class CampaignRunner:
         async with self.pool.acquire() as conn:
             self.dnc = await load_dnc(conn, self.campaign.name)
 
+    async def check_recordings(self) -> None:
+        """Fill in duration and checksum of finished calls' recordings; apply the retention."""
+        from dialer_core.campaign.service import recordings_dir
+
+        folder = recordings_dir()
+        async with self.pool.acquire() as conn:
+            await rec_store.finalize_recordings(conn, folder, self.campaign_id)
+            if self.handling.retention_days:
+                cutoff = self._dt(self.clock()) - timedelta(days=self.handling.retention_days)
+                await rec_store.purge_recordings(conn, folder, self.campaign_id, cutoff)
+
     async def send_sms_reminders(self) -> None:
         """One SMS cycle: reminders due now (no-answer streaks, promises, due dates)."""
         if self._sms_http is None:
@@ -640,6 +656,8 @@ class CampaignRunner:
             chores.append((LEDGER_SYNC, self.sync_ledger))
         if self.callerids.config.numbers:
             chores.append((HEALTH_INTERVAL, self.check_callerid_health))
+        if self.handling is not None and self.handling.record:
+            chores.append((RECORDING_CHECK, self.check_recordings))
         if sms_config_for(self.campaign) is not None:
             chores.append((SMS_INTERVAL, self.send_sms_reminders))
         return chores

@@ -57,6 +57,13 @@ def sound_dir() -> Path:
     return Path(configured) if configured else default_data_dir().parent / "sounds"
 
 
+def recordings_dir() -> Path:
+    """The PBX's recording folder as this host sees it: $PACEDIAL_RECORDINGS or beside the
+    embedded database's data (where the simulated PBX writes)."""
+    configured = os.environ.get("PACEDIAL_RECORDINGS")
+    return Path(configured) if configured else default_data_dir().parent / "recordings"
+
+
 async def make_runner(
     pool: asyncpg.Pool,
     driver: PbxDriver,

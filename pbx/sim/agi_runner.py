@@ -28,6 +28,7 @@ from pbx.sim.agi_client import (
 )
 from pbx.sim.calls import CallContext, SimCall, wait_for
 from pbx.sim.queue import QueueResult, SimQueue
+from pbx.sim.recording import write_recording
 
 __all__ = ["AgiTarget", "AgiRunner", "parse_agi_target"]
 
@@ -95,6 +96,7 @@ class AgiRunner:
         amd_seconds: float,
         dead_timeout: float,
         mixmonitor_log: list[str],
+        recordings_dir: str = "",
     ) -> None:
         self.ctx = ctx
         self.call = call
@@ -104,6 +106,7 @@ class AgiRunner:
         self.amd_seconds = amd_seconds
         self.dead_timeout = dead_timeout
         self.mixmonitor_log = mixmonitor_log
+        self.recordings_dir = recordings_dir
         self.client = AgiClient()
         self._writer: asyncio.StreamWriter | None = None
         self._busy = False
@@ -344,6 +347,7 @@ class AgiRunner:
                 return "200 result=-1" if gone else "200 result=0"
             case "mixmonitor":
                 self.mixmonitor_log.append(f"{one.uniqueid} {data}")
+                write_recording(self.recordings_dir, data)
                 return "200 result=0"
             case "amd":
                 gone, _ = await self._pause(self.amd_seconds)

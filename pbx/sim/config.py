@@ -141,6 +141,7 @@ class SimConfig:
     prompt_seconds: float = 2.0  # length of every sound file the AGI script plays
     amd_seconds: float = 2.5  # how long AMD() listens before deciding
     agi_dead_timeout: float = 30.0  # real seconds the sim waits for a script after hangup
+    recordings_dir: str = ""  # where MixMonitor / record_session write files ("" = nowhere)
     dialplan: Mapping[str, str] = field(default_factory=dict)  # context → AGI(...) data
     callees: CalleeConfig = field(default_factory=CalleeConfig)
     agents: AgentConfig = field(default_factory=AgentConfig)

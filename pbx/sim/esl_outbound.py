@@ -11,7 +11,7 @@ callee hung up and CHANNEL_HANGUP_COMPLETE when our side did. Without linger the
 notice follows CHANNEL_HANGUP and the socket closes.
 
 Supported applications: answer, playback, play_and_get_digits, set, callcenter (the sim's agent
-queue), sleep, hangup, record_session (logged only) and amd (mod_amd's ``amd_result``). Every
+queue), sleep, hangup, record_session (writes a short WAV) and amd (mod_amd's ``amd_result``). Every
 sound file lasts ``prompt_seconds`` (simulated); any other application hangs the call up with
 DESTINATION_OUT_OF_ORDER, as FreeSWITCH does for an invalid application.
 """
@@ -41,6 +41,7 @@ from pbx.sim.esl_wire import (
     encode_reply,
 )
 from pbx.sim.queue import QueueResult, SimQueue
+from pbx.sim.recording import write_recording
 
 __all__ = ["OutboundLeg", "parse_socket_action"]
 
@@ -81,9 +82,11 @@ class OutboundLeg:
         queue: SimQueue,
         prompt_seconds: float,
         amd_seconds: float = 2.5,
+        recordings_dir: str = "",
     ) -> None:
         self.call = call
         self.action = action
+        self.recordings_dir = recordings_dir
         self.host, self.port = parse_socket_action(action)
         self._f = factory
         self._publish = publish
@@ -336,6 +339,7 @@ class OutboundLeg:
 
     async def _record_session(self, data: str) -> str:
         self.recordings.append(data)
+        write_recording(self.recordings_dir, data)
         return "_none_"
 
     async def _amd(self, data: str) -> str:

@@ -189,6 +189,7 @@ class SimEsl:
             queue=self.sim.queue,
             prompt_seconds=self.sim.config.prompt_seconds,
             amd_seconds=self.sim.config.amd_seconds,
+            recordings_dir=self.sim.config.recordings_dir,
         )
         self.legs.append(leg)
         self._live_legs[call.uuid] = leg

@@ -218,6 +218,7 @@ class SimPbx:
             amd_seconds=self.config.amd_seconds,
             dead_timeout=self.config.agi_dead_timeout,
             mixmonitor_log=self.mixmonitor_log,
+            recordings_dir=self.config.recordings_dir,
         )
         await runner.run()
 
