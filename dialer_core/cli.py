@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="virtual-time day simulator for pacing", add_help=False)
     sim.add_argument("rest", nargs=argparse.REMAINDER)
     sub.add_parser("audit", help="replay a campaign's calls against its rules", add_help=False)
+    sub.add_parser("report", help="cycle report (HTML + CSV) for a campaign", add_help=False)
+    sub.add_parser(
+        "cases", help="case allocation to account managers, follow-up tasks", add_help=False
+    )
     robot = sub.add_parser("robot", help="robot scripts (robot check script.toml)", add_help=False)
     robot.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
@@ -151,6 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         from dialer_core.simulate.cli import main as simulate_main
 
         return simulate_main(argv[1:])
+    if argv[:1] == ["report"]:
+        from dialer_core.reports.cli import main as report_main
+
+        return report_main(argv[1:])
+    if argv[:1] == ["cases"]:
+        from dialer_core.allocation.cli import main as cases_main
+
+        return cases_main(argv[1:])
     if argv[:1] == ["audit"]:
         from dialer_core.compliance.audit_cli import main as audit_main
 

@@ -1,0 +1,1 @@
+"""Case allocation and follow-up (分案): pure rules here, SQL in dialer_core.store.allocation."""
