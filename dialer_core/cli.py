@@ -12,11 +12,17 @@ from pathlib import Path
 from dialer_core.config_errors import ConfigError
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _setup_logging(verbose: bool, json_logs: bool) -> None:
+    """Plain or JSON lines on stderr; either way phone numbers are masked by a filter."""
+    from dialer_core.logs import PhoneMaskFilter, setup_json_logging
+
+    level = logging.INFO if verbose else logging.WARNING
+    if json_logs:
+        setup_json_logging(level)
+        return
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(PhoneMaskFilter())
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -97,6 +103,9 @@ async def _cmd_serve(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pacedial", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument(
+        "--log-json", action="store_true", help="structured JSON log lines (with the call id)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run a campaign against the simulated PBX (no setup)")
@@ -172,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return robot_main(argv[1:])
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
+    _setup_logging(args.verbose, args.log_json)
     handlers = {
         "import": _cmd_import,
         "db": _cmd_db,
