@@ -14,7 +14,7 @@ from datetime import timedelta
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from test_campaign_e2e import Rig, campaign_doc
+from e2e_rig import AsteriskRig, campaign_doc
 
 from dialer_core.api.app import ROUTES_KEY, create_app
 from dialer_core.api.auth import InsecureBind, TokenTable, check_bind
@@ -54,7 +54,7 @@ def auth(token: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def api(db, rig: Rig, wall_clock: bool = False, **kw):
+async def api(db, rig: AsteriskRig, wall_clock: bool = False, **kw):
     clock = time.time if wall_clock else rig.clock
     manager = CampaignManager(db, rig.driver, rig.answered.registry, clock=clock)
     kw.setdefault("token", "ADMIN")
@@ -100,7 +100,7 @@ async def seeded(client, db, rig, name="north", cases=120, **pacing):
 
 
 async def test_openapi_lists_exactly_the_registered_routes(db):
-    async with Rig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
+    async with AsteriskRig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
         resp = await client.get("/api/openapi.json")
         doc = await resp.json()
         registered = set()
@@ -124,7 +124,7 @@ async def test_openapi_lists_exactly_the_registered_routes(db):
 
 
 async def test_missing_or_unknown_token_is_401_and_scopes_are_enforced(db):
-    async with Rig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
+    async with AsteriskRig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
         assert await error_of(await client.get("/api/campaigns"), 401) == "unauthorized"
         resp = await client.get("/api/campaigns", headers=auth("nope"))
         assert await error_of(resp, 401) == "unauthorized"
@@ -146,7 +146,7 @@ async def test_missing_or_unknown_token_is_401_and_scopes_are_enforced(db):
 
 async def test_without_tokens_the_api_is_open_but_never_shows_pii(db):
     async with (
-        Rig(db, agents=1, time_scale=40) as rig,
+        AsteriskRig(db, agents=1, time_scale=40) as rig,
         api(db, rig, token=None, tokens=None) as (
             client,
             _,
@@ -180,7 +180,7 @@ def test_an_open_api_refuses_to_bind_beyond_loopback():
 
 
 async def test_serve_api_refuses_a_public_address_without_a_token(db):
-    async with Rig(db, agents=1, time_scale=40) as rig:
+    async with AsteriskRig(db, agents=1, time_scale=40) as rig:
         manager = CampaignManager(db, rig.driver, rig.answered.registry)
         with pytest.raises(InsecureBind):
             async with serve_api(db, manager, host="0.0.0.0", port=0):
@@ -195,7 +195,7 @@ async def test_serve_api_refuses_a_public_address_without_a_token(db):
 
 
 async def test_campaign_create_from_toml_validates_and_writes_nothing_on_bad_bodies(db):
-    async with Rig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
+    async with AsteriskRig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
         h = {**auth("C"), "Content-Type": "application/toml"}
         resp = await client.post("/api/campaigns", data="[campaign\nname=", headers=h)
         assert await error_of(resp, 400) == "malformed_toml"
@@ -238,7 +238,7 @@ async def test_campaign_create_from_toml_validates_and_writes_nothing_on_bad_bod
 
 
 async def test_case_import_reports_bad_rows_and_rejects_unusable_files(db):
-    async with Rig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
+    async with AsteriskRig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
         await client.post(
             "/api/campaigns",
             data=CAMPAIGN_TOML,
@@ -278,7 +278,7 @@ async def test_case_import_reports_bad_rows_and_rejects_unusable_files(db):
 
 
 async def test_phone_numbers_and_names_are_masked_without_the_pii_scope(db):
-    async with Rig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
+    async with AsteriskRig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
         await client.post(
             "/api/campaigns",
             data=CAMPAIGN_TOML,
@@ -330,7 +330,7 @@ async def sse_events(client, path: str, n: int, token="R") -> list[dict]:
 
 
 async def test_a_campaign_runs_pauses_and_stops_over_the_api_with_live_numbers(db):
-    async with Rig(db, agents=3, time_scale=40) as rig, api(db, rig) as (client, manager):
+    async with AsteriskRig(db, agents=3, time_scale=40) as rig, api(db, rig) as (client, manager):
         await seeded(client, db, rig)
         resp = await client.post("/api/campaigns/north/start", headers=auth("C"))
         assert resp.status == 200 and (await resp.json())["state"] == "running"
@@ -424,7 +424,7 @@ async def test_a_campaign_runs_pauses_and_stops_over_the_api_with_live_numbers(d
 
 async def test_abandon_rate_windows_are_summed_from_the_attempts_table(db):
     async with (
-        Rig(db, agents=1, time_scale=40) as rig,
+        AsteriskRig(db, agents=1, time_scale=40) as rig,
         api(db, rig, wall_clock=True) as (
             client,
             _,
@@ -464,7 +464,7 @@ async def test_abandon_rate_windows_are_summed_from_the_attempts_table(db):
 
 
 async def test_preview_shows_the_next_due_case_and_skip_puts_it_back(db):
-    async with Rig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
+    async with AsteriskRig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
         await seeded(client, db, rig, cases=3)
         first = await (
             await client.get("/api/campaigns/north/preview/next", headers=auth("P"))
@@ -496,7 +496,7 @@ async def test_preview_shows_the_next_due_case_and_skip_puts_it_back(db):
 
 
 async def test_preview_dial_asks_the_preview_policy_for_that_agent(db):
-    async with Rig(db, agents=2, time_scale=40) as rig, api(db, rig) as (client, manager):
+    async with AsteriskRig(db, agents=2, time_scale=40) as rig, api(db, rig) as (client, manager):
         await seeded(client, db, rig, cases=10, mode="preview", preview_auto_dial_seconds=0)
         await client.post("/api/campaigns/north/start", headers=auth("C"))
         runner = manager.get("north").runner
@@ -523,7 +523,7 @@ async def test_preview_dial_asks_the_preview_policy_for_that_agent(db):
 
 
 async def test_dnc_entries_add_list_import_and_delete(db):
-    async with Rig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
+    async with AsteriskRig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
         resp = await client.post(
             "/api/dnc",
             json={"number": "13800138000", "default_region": "CN", "reason": "asked"},
@@ -581,7 +581,7 @@ async def test_recordings_list_stream_and_refuse_paths_outside_the_directory(db,
     (tmp_path / "secret.wav").write_bytes(b"outside")
     (rec / "notes.txt").write_text("not audio")
     async with (
-        Rig(db, agents=1, time_scale=40) as rig,
+        AsteriskRig(db, agents=1, time_scale=40) as rig,
         api(db, rig, recordings_dir=rec) as (client, _),
     ):
         listed = await (
@@ -599,7 +599,7 @@ async def test_recordings_list_stream_and_refuse_paths_outside_the_directory(db,
             assert await error_of(resp, 400) == "bad_path", evil
         resp = await client.get("/api/recordings/notes.txt", headers=auth("P"))
         assert await error_of(resp, 404) == "recording_not_found"
-    async with Rig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
+    async with AsteriskRig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
         resp = await client.get("/api/recordings", headers=auth("R"))
         assert await error_of(resp, 404) == "recordings_disabled"
 
@@ -613,7 +613,7 @@ async def test_run_serve_serves_a_site_until_stopped_and_refuses_an_open_public_
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    async with Rig(db, agents=1, time_scale=40) as rig:
+    async with AsteriskRig(db, agents=1, time_scale=40) as rig:
         site = tmp_path / "site.toml"
         body = (
             f'[database]\nurl = "{db_dsn}"\n'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from test_campaign_e2e import Rig, attempts_of, campaign_doc
+from e2e_rig import AsteriskRig, attempts_of, campaign_doc
 
 from dialer_core.callerid.config import load_callerid
 from dialer_core.campaign.callerid_book import CallerIdBook
@@ -30,7 +30,7 @@ POOL = {
 async def test_each_call_presents_a_number_from_the_callees_region(db):
     doc = campaign_doc("presence")
     doc["callerid"] = POOL
-    async with Rig(db, agents=3, time_scale=40, seed=8) as rig:
+    async with AsteriskRig(db, agents=3, time_scale=40, seed=8) as rig:
         cid, _ = await rig.seed_cases("presence", 150)
         campaign = parse_campaign(doc, "presence.toml")
         await rig.run_for(campaign, 4.0)

@@ -10,8 +10,8 @@ import asyncio
 import os
 from pathlib import Path
 
+from e2e_rig import AsteriskRig, campaign_doc
 from playwright.async_api import async_playwright
-from test_campaign_e2e import Rig, campaign_doc
 
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.campaign.manager import CampaignManager
@@ -39,7 +39,7 @@ async def number(page, selector: str) -> int:
 
 
 async def test_dashboard_starts_a_campaign_shows_it_dialing_and_pauses_it(db):
-    async with Rig(db, agents=4, time_scale=40) as rig:
+    async with AsteriskRig(db, agents=4, time_scale=40) as rig:
         campaign = parse_campaign(campaign_doc("browser"), "test campaign")
         parsed = parse_cases_csv(demo_cases_csv(300, seed=11))
         async with db.acquire() as conn:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dialer_core.pacing.config import PacingConfig, PacingConfigError, load_pacing, parse_pacing
+from dialer_core.pacing.estimators import CallTimingModel, ResidualLife
 from dialer_core.pacing.factory import make_policy
 from dialer_core.pacing.interface import (
     AgentObservation,
@@ -226,3 +230,74 @@ def test_agent_observations_train_the_residual_life_model():
         policy.observe(AgentObservation(i * 1000.0 + 600.0, "a", AgentStatus.WRAPUP))
         policy.observe(AgentObservation(i * 1000.0 + 630.0, "a", AgentStatus.IDLE))
     assert policy.agents_model.talk.mean() > before + 200
+
+
+# ---- speed paths must not change a decision -------------------------------------------------
+def test_fast_tables_equal_the_generic_formulas_bit_for_bit():
+    rng = random.Random(5)
+    horizons = np.array([1.0, 2, 3, 4, 6, 8, 11, 15, 20, 25, 32, 40])
+    for _ in range(5):
+        timing = CallTimingModel(0.15, 11.0, 0.5, 18.0, 0.6, 200.0, 400.0)
+        life = ResidualLife((180.0, 1.2), (30.0, 0.5), 30.0, 150.0)
+        for _ in range(rng.randrange(0, 2000)):
+            timing.observe(rng.uniform(0.0, 150.0), human=rng.random() < 0.2)
+            life.observe_talk(rng.lognormvariate(4.5, 1.0))
+            life.observe_wrap(rng.lognormvariate(3.0, 0.5))
+        fast = timing.table(horizons)
+        slow = timing.answer_within(timing.human.edges, horizons)
+        assert np.array_equal(fast.view(np.int64), slow.view(np.int64))
+        grid = life.talk.edges
+        fast = np.ascontiguousarray(life.free_table(horizons + 2.0))
+        slow = life.free_within(grid, grid, horizons + 2.0)
+        assert np.array_equal(fast.view(np.int64), slow.view(np.int64))
+
+
+def agent_views(seed: int, steps: int) -> list[PacingView]:
+    """A day in miniature: agents change state, log in and out; unchanged agents keep their
+    ``AgentView`` objects from one view to the next, as the simulator's views do."""
+    rng = random.Random(seed)
+    agents = {f"a{i}": AgentView(f"a{i}", AgentStatus.IDLE, 0.0) for i in range(12)}
+    out = []
+    statuses = [AgentStatus.IDLE, AgentStatus.TALKING, AgentStatus.WRAPUP, AgentStatus.PAUSED]
+    for step in range(1, steps + 1):
+        now = float(step)
+        for _ in range(rng.randrange(0, 4)):
+            name = rng.choice(sorted(agents))
+            agents[name] = AgentView(name, rng.choice(statuses), now - rng.uniform(0, 400))
+        if rng.random() < 0.1:
+            agents.pop(rng.choice(sorted(agents)))
+        if rng.random() < 0.1:
+            name = f"b{step}"
+            agents[name] = AgentView(name, AgentStatus.IDLE, now)
+        ringing = tuple(now - rng.uniform(0, 60) for _ in range(rng.randrange(0, 30)))
+        waiting = tuple(now - rng.uniform(0, 1) for _ in range(rng.randrange(0, 2)))
+        out.append(PacingView(tuple(agents.values()), ringing, waiting))
+    return out
+
+
+def test_decisions_do_not_depend_on_shared_agent_view_objects():
+    views_ = agent_views(seed=9, steps=300)
+    fresh = [
+        replace(v, agents=tuple(AgentView(a.agent, a.status, a.since) for a in v.agents))
+        for v in views_
+    ]
+    shared_policy, fresh_policy = Predictive(PacingConfig()), Predictive(PacingConfig())
+    for policy in (shared_policy, fresh_policy):
+        feed_history(policy, 300, 2)
+    got = [shared_policy.decide(float(i + 1), v) for i, v in enumerate(views_)]
+    want = [fresh_policy.decide(float(i + 1), v) for i, v in enumerate(fresh)]
+    assert got == want
+    assert sum(got) > 0
+
+
+def test_a_ledger_swapped_in_by_the_runner_counts_at_the_next_decision():
+    policy = Predictive(PacingConfig(calls_per_second=0))
+    feed_history(policy, 300, 0)
+    v = view(idle=2, wrapup=20, since=560.0)
+    assert policy.decide(600.0, v) > 2  # a clean history: predictive overdials
+    windows = policy.cfg.ledger_windows_seconds
+    at_cap = AbandonmentLedger.from_rows([LedgerRow(540, 100, 3)], windows)
+    while at_cap.version < policy.ledger.version:  # same version, other ledger
+        at_cap.record(540.0)
+    policy.ledger = at_cap
+    assert policy.decide(600.0, v) == 2  # same 5-second slot, yet progressive at once

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from test_campaign_e2e import Rig, attempts_of, campaign_doc
+from e2e_rig import AsteriskRig, attempts_of, campaign_doc
 
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.campaign.service import make_runner
@@ -48,7 +48,7 @@ async def test_ledger_is_summed_from_the_attempts_of_every_runner(db):
 
 
 async def test_predictive_campaign_runs_live_and_a_restart_keeps_the_ledger(db):
-    async with Rig(db, agents=4, time_scale=40, seed=6) as rig:
+    async with AsteriskRig(db, agents=4, time_scale=40, seed=6) as rig:
         cid, _ = await rig.seed_cases("predictive", 300)
         campaign = parse_campaign(campaign_doc("predictive", mode="predictive"), "p.toml")
         runner = await rig.run_for(campaign, 6.0)

@@ -1,10 +1,11 @@
-"""A mixed campaign over real sockets: low DPD to the robot, the rest to humans."""
+"""A mixed campaign over real sockets, per PBX driver: low DPD to the robot, the rest to humans."""
 
 from __future__ import annotations
 
 import hashlib
 
-from test_campaign_e2e import Rig, attempts_of, campaign_doc
+import pytest
+from e2e_rig import PBX_KINDS, attempts_of, campaign_doc, rig_for
 
 from dialer_core.campaign.config import parse_campaign
 
@@ -33,15 +34,29 @@ def mixed_doc(name: str) -> dict:
     return doc
 
 
-async def test_mixed_campaign_routes_by_dpd_and_records_robot_outcomes(db, tmp_path, monkeypatch):
+@pytest.fixture(params=PBX_KINDS)
+def pbx(request) -> str:
+    """The PBX a test runs against: each test runs once per driver."""
+    return request.param
+
+
+async def test_mixed_campaign_routes_by_dpd_and_records_robot_outcomes(
+    db, pbx, tmp_path, monkeypatch
+):
+    """Routing by DPD, robot outcomes, AMD and recordings through the PBX-neutral session calls.
+
+    Asterisk runs MixMonitor and AMD() over FastAGI; FreeSWITCH runs record_session and mod_amd
+    over an outbound socket. The FreeSWITCH-only checks of the former
+    test_campaign_e2e_freeswitch.py (AMD statuses, machines present, the PBX's own list of
+    recordings, agent connects and states) hold for both and are kept for both.
+    """
     monkeypatch.setenv("PACEDIAL_SOUNDS", str(tmp_path / "sounds"))
     monkeypatch.setenv("PACEDIAL_RECORDINGS", str(tmp_path / "rec"))
-    async with Rig(
-        db, agents=3, time_scale=20, seed=4, recordings_dir=str(tmp_path / "rec")
-    ) as rig:
+    rig = rig_for(pbx, db, agents=3, time_scale=20, seed=4, recordings_dir=str(tmp_path / "rec"))
+    async with rig:
         cid, _ = await rig.seed_cases("mixed", 200)
         campaign = parse_campaign(mixed_doc("mixed"), "mixed.toml")
-        await rig.run_for(campaign, 8.0)
+        runner = await rig.run_for(campaign, 8.0)
         rows = await attempts_of(db, cid)
         async with db.acquire() as conn:
             dpd = dict(await conn.fetch("SELECT id, days_past_due FROM cases"))
@@ -49,6 +64,7 @@ async def test_mixed_campaign_routes_by_dpd_and_records_robot_outcomes(db, tmp_p
             recordings = await conn.fetch(
                 "SELECT call_id::text, path, duration_s, sha256, size_bytes FROM recordings"
             )
+        recorded = rig.recordings
     answered = [r for r in rows if r["answered_at"] is not None]
     assert answered
     robot = [r for r in answered if r["detail"].get("handled_by") == "robot"]
@@ -63,11 +79,23 @@ async def test_mixed_campaign_routes_by_dpd_and_records_robot_outcomes(db, tmp_p
             assert r["detail"]["ptp_date"] and r["detail"]["ptp_amount_minor"] > 0
     # Every answered call passed AMD and was recorded under its call id.
     assert {str(a["call_id"]) for a in amd} == {r["cid"] for r in answered}
+    assert {a["status"] for a in amd} <= {"HUMAN", "MACHINE", "NOTSURE", "HANGUP"}
     assert {rec["call_id"] for rec in recordings} == {r["cid"] for r in answered}
+    # The PBX started exactly the recordings the database lists, each once.
+    assert sorted(recorded) == sorted(rec["path"] for rec in recordings)
     for rec in recordings:  # the simulated PBX wrote a real file; its facts were filled in
         assert rec["path"] == f"{rec['call_id']}.wav"
         data = (tmp_path / "rec" / rec["path"]).read_bytes()
         assert rec["sha256"] == hashlib.sha256(data).hexdigest()
         assert rec["size_bytes"] == len(data) and rec["duration_s"] == 1.0
     machines = {str(a["call_id"]) for a in amd if a["status"] == "MACHINE"}
+    assert machines, "the callee mix has answering machines"
     assert all(r["disposition"] == "machine" for r in answered if r["cid"] in machines)
+    assert runner.stats.connected >= 1
+    assert {status.value for status, _ in runner.agents.values()} <= {
+        "idle",
+        "talking",
+        "wrapup",
+        "paused",
+        "logged_out",
+    }

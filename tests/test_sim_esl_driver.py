@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from test_sim_esl import Peer
@@ -27,6 +29,34 @@ from pbx.sim import AgentConfig, CalleeConfig, CalleeMix, SimConfig, SimPbx
 from pbx.sim.esl_pbx import SimEsl
 
 LOOPBACK = "loopback/{number}/sim-callee"
+
+
+@contextlib.asynccontextmanager
+async def esl_rig(
+    config: SimConfig, handler=None, **driver_options
+) -> AsyncIterator[tuple[SimPbx, SimEsl, FreeSwitchDriver]]:
+    """SimPbx + SimEsl + a connected FreeSwitchDriver; with ``handler``, answered calls run it
+    in the project's OutboundServer (extension ``dialer-answered``)."""
+    server = None
+    dialplan: dict[str, str] = {}
+    if handler is not None:
+        server = OutboundServer(handler, port=0)
+        await server.start()
+        dialplan["dialer-answered"] = f"socket 127.0.0.1:{server.port} async full"
+    sim = SimPbx(config)
+    await sim.start()
+    esl = SimEsl(sim, dialplan=dialplan)
+    await esl.start()
+    driver = FreeSwitchDriver(port=esl.port, dial_template=LOOPBACK, **driver_options)
+    await driver.connect()
+    try:
+        yield sim, esl, driver
+    finally:
+        await driver.close()
+        await esl.close()
+        await sim.close()
+        if server is not None:
+            await server.close()
 
 
 async def collect_ends(driver, count: int, timeout: float) -> list:
@@ -54,21 +84,12 @@ async def collect_ends(driver, count: int, timeout: float) -> list:
     ],
 )
 async def test_driver_originate_ends_with_the_callee_result(number, result, cause, cause_text):
-    sim = SimPbx(SimConfig(seed=1, time_scale=40, behaviour="last_digit"))
-    await sim.start()
-    esl = SimEsl(sim)
-    await esl.start()
-    driver = FreeSwitchDriver(port=esl.port, dial_template=LOOPBACK, target="&park()")
-    await driver.connect()
-    try:
+    config = SimConfig(seed=1, time_scale=40, behaviour="last_digit")
+    async with esl_rig(config, target="&park()") as (_, esl, driver):
         call_id = str(uuid.uuid4())
         request = CallRequest(call_id, number, "5550100", ring_timeout=10, variables={})
         await driver.originate(request)
         events = await collect_ends(driver, 1, 5.0)
-    finally:
-        await driver.close()
-        await esl.close()
-        await sim.close()
     assert esl.originates_received == [call_id]
     end = events[-1]
     assert (end.call_id, end.result, end.cause, end.cause_text) == (
@@ -93,19 +114,10 @@ async def test_driver_originate_ends_with_the_callee_result(number, result, caus
     ],
 )
 async def test_stochastic_callees_absent_and_rejected_map_to_their_causes(mix, result, cause):
-    sim = SimPbx(SimConfig(seed=3, time_scale=100, callees=CalleeConfig(mix=mix)))
-    await sim.start()
-    esl = SimEsl(sim)
-    await esl.start()
-    driver = FreeSwitchDriver(port=esl.port, dial_template=LOOPBACK, target="&park()")
-    await driver.connect()
-    try:
+    config = SimConfig(seed=3, time_scale=100, callees=CalleeConfig(mix=mix))
+    async with esl_rig(config, target="&park()") as (_, _, driver):
         await driver.originate(CallRequest(str(uuid.uuid4()), "+8613800138000", "5550100"))
         end = (await collect_ends(driver, 1, 5.0))[-1]
-    finally:
-        await driver.close()
-        await esl.close()
-        await sim.close()
     assert (end.result, end.cause) == (result, cause)
 
 
@@ -192,22 +204,9 @@ async def test_outbound_session_runs_the_answered_call_with_eslsession():
         results["var"] = await session.get_variable("pacedial_case")
         results["queued"] = await session.enqueue("collectors", 2.0)
 
-    server = OutboundServer(handler, port=0)
-    await server.start()
-    sim = SimPbx(
-        SimConfig(
-            seed=2,
-            time_scale=20,
-            behaviour="last_digit",
-            agents=AgentConfig(count=1, talk_mean=20, answer_delay=0.5),
-        )
-    )
-    await sim.start()
-    esl = SimEsl(sim, dialplan={"dialer-answered": f"socket 127.0.0.1:{server.port} async full"})
-    await esl.start()
-    driver = FreeSwitchDriver(port=esl.port, dial_template=LOOPBACK, queues=("collectors",))
-    await driver.connect()
-    try:
+    agent = AgentConfig(count=1, talk_mean=20, answer_delay=0.5)
+    config = SimConfig(seed=2, time_scale=20, behaviour="last_digit", agents=agent)
+    async with esl_rig(config, handler, queues=("collectors",)) as (sim, esl, driver):
         agents = await driver.agents()
         call_id = str(uuid.uuid4())
         await driver.originate(
@@ -217,11 +216,6 @@ async def test_outbound_session_runs_the_answered_call_with_eslsession():
         )
         events = await collect_ends(driver, 1, 10.0)
         end = events[-1]
-    finally:
-        await driver.close()
-        await esl.close()
-        await sim.close()
-        await server.close()
     assert agents == [AgentState("agent1@default", "collectors", "idle")]
     assert results == {
         "call_id": call_id,
@@ -252,23 +246,10 @@ async def test_agent_states_follow_the_call_talking_wrap_up_idle():
     async def handler(session: CallSession) -> None:
         await session.enqueue("collectors", 2.0)
 
-    server = OutboundServer(handler, port=0)
-    await server.start()
-    sim = SimPbx(
-        SimConfig(
-            seed=2,
-            time_scale=20,
-            behaviour="last_digit",
-            agents=AgentConfig(count=1, talk_mean=20, wrapup_mean=10, answer_delay=0.5),
-        )
-    )
-    await sim.start()
-    esl = SimEsl(sim, dialplan={"dialer-answered": f"socket 127.0.0.1:{server.port} async full"})
-    await esl.start()
-    driver = FreeSwitchDriver(port=esl.port, dial_template=LOOPBACK, queues=("collectors",))
-    await driver.connect()
+    agent = AgentConfig(count=1, talk_mean=20, wrapup_mean=10, answer_delay=0.5)
+    config = SimConfig(seed=2, time_scale=20, behaviour="last_digit", agents=agent)
     seen: list[str] = []
-    try:
+    async with esl_rig(config, handler, queues=("collectors",)) as (_, _, driver):
         assert [a.state for a in await driver.agents()] == ["idle"]
         await driver.originate(
             CallRequest(str(uuid.uuid4()), "+5551231", "5550100", variables={"sim_talk": "120"})
@@ -282,11 +263,6 @@ async def test_agent_states_follow_the_call_talking_wrap_up_idle():
                         return
 
         await asyncio.wait_for(until_idle_again(), 10.0)
-    finally:
-        await driver.close()
-        await esl.close()
-        await sim.close()
-        await server.close()
     assert seen == ["talking", "wrapup", "idle"]
 
 
@@ -298,27 +274,13 @@ async def test_no_free_agent_breaks_the_queue_and_the_call_is_hung_up():
         await session.play("safe-harbor")
         await session.hangup()
 
-    server = OutboundServer(handler, port=0)
-    await server.start()
-    sim = SimPbx(
-        SimConfig(seed=2, time_scale=20, behaviour="last_digit", agents=AgentConfig(count=0))
-    )
-    await sim.start()
-    esl = SimEsl(sim, dialplan={"dialer-answered": f"socket 127.0.0.1:{server.port} async full"})
-    await esl.start()
-    driver = FreeSwitchDriver(port=esl.port, dial_template=LOOPBACK)
-    await driver.connect()
-    try:
+    config = SimConfig(seed=2, time_scale=20, behaviour="last_digit", agents=AgentConfig(count=0))
+    async with esl_rig(config, handler) as (sim, esl, driver):
         await driver.originate(
             CallRequest(str(uuid.uuid4()), "+5551231", "5550100", variables={"sim_talk": "600"})
         )
         events = await collect_ends(driver, 1, 10.0)
         end = events[-1]
-    finally:
-        await driver.close()
-        await esl.close()
-        await sim.close()
-        await server.close()
     assert outcome == {"queued": False}
     assert (end.result, end.cause_text) == (Result.ANSWERED, "NORMAL_CLEARING")
     assert any(c.startswith("api uuid_break") for c in esl.legs[0].commands)

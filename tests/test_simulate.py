@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialer_core.pacing.config import PacingConfig
+from dialer_core.pacing.config import PacingConfig, load_pacing
 from dialer_core.pacing.factory import make_policy
 from dialer_core.simulate import ScenarioError, load_scenario, run_simulation
 from dialer_core.simulate.cli import main
@@ -155,3 +155,52 @@ def test_small_team_stays_under_the_cap():
     prog = run_simulation(PacingConfig(), sc, "progressive1", 11)
     assert pred.worst_hour_rate <= 0.03
     assert pred.talk_utilization >= prog.talk_utilization * 0.98
+
+
+# Headline metrics of shipped days, seed 1, as the policy and simulator produced them before
+# they were made faster (bench/pacing.py): a speed change must reproduce them exactly.
+PINNED = {
+    "team5.toml": {
+        "calls": 2753,
+        "human_answers": 423,
+        "abandoned": 1,
+        "outcomes": {
+            "abandoned": 1,
+            "busy": 128,
+            "connected": 422,
+            "invalid": 258,
+            "machine": 662,
+            "no_answer": 1282,
+        },
+        "talk_utilization": 0.4957415393576553,
+        "worst_hour_rate": 0.018867924528301886,
+    },
+    "agents20.toml": {
+        "calls": 13712,
+        "human_answers": 2020,
+        "abandoned": 20,
+        "outcomes": {
+            "abandoned": 13,
+            "amd_false_positive": 7,
+            "busy": 565,
+            "connected": 2000,
+            "invalid": 1400,
+            "machine": 3375,
+            "no_answer": 6352,
+        },
+        "talk_utilization": 0.6287485210854168,
+        "worst_hour_rate": 0.015463917525773196,
+    },
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(PINNED))
+def test_seed_reproduces_the_pinned_headline_metrics(scenario):
+    cfg = load_pacing(ROOT / "conf/campaigns/predictive.toml")
+    result = run_simulation(cfg, load_scenario(ROOT / "conf/scenarios" / scenario), "predictive", 1)
+    want = PINNED[scenario]
+    for key, value in want.items():
+        if isinstance(value, float):
+            assert getattr(result, key) == pytest.approx(value, rel=1e-12), key
+        else:
+            assert getattr(result, key) == value, key

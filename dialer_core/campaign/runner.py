@@ -254,6 +254,9 @@ class CampaignRunner:
                 return
             histories = await store.case_histories(conn, [c.case_id for c in contacts])
             for contact in contacts:
+                if self.paused:  # paused mid-round: hand the rest back undialed
+                    await store.release_lease(conn, contact.case_id, self.runner_id)
+                    continue
                 history = histories[contact.case_id]
                 if not await self._rules_allow(conn, contact, history, now):
                     continue

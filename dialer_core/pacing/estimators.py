@@ -14,6 +14,7 @@ import numpy as np
 from scipy import stats
 
 _RESCALE = 1e12
+_ELAPSED_STEP = 0.5  # spacing of the ring-time grid of the answer table
 
 
 def lognormal_bin_mass(edges: np.ndarray, mean: float, cv: float) -> np.ndarray:
@@ -57,11 +58,15 @@ class DecayedHistogram:
     def total(self) -> float:
         return float(self.counts.sum())
 
-    def cumulative(self, x: np.ndarray | float) -> np.ndarray:
-        """Weighted count of observations ``<= x`` (linear inside a bin)."""
+    def knot_cumulative(self) -> np.ndarray:
+        """``cumulative`` at each edge (exactly what ``cumulative(edges)`` returns)."""
         if self._cum is None:
             self._cum = np.concatenate(([0.0], np.cumsum(self.counts[:-1])))
-        return np.interp(x, self.edges, self._cum)
+        return self._cum
+
+    def cumulative(self, x: np.ndarray | float) -> np.ndarray:
+        """Weighted count of observations ``<= x`` (linear inside a bin)."""
+        return np.interp(x, self.edges, self.knot_cumulative())
 
     def cdf(self, x: np.ndarray | float) -> np.ndarray:
         return self.cumulative(x) / self.total
@@ -89,7 +94,8 @@ class CallTimingModel:
         prior_weight: float,
         half_life: float,
     ) -> None:
-        edges = np.arange(0.0, 120.5, 0.5)
+        edges = np.arange(0.0, 120.0 + _ELAPSED_STEP, _ELAPSED_STEP)
+        self._shift: dict[tuple[float, ...], np.ndarray | bool] = {}
         human_prior = prior_weight * human_rate * lognormal_bin_mass(edges, answer_mean, answer_cv)
         other_prior = (
             prior_weight * (1 - human_rate) * lognormal_bin_mass(edges, other_mean, other_cv)
@@ -111,8 +117,26 @@ class CallTimingModel:
             self._weight = 1.0
 
     def table(self, horizons: np.ndarray) -> np.ndarray:
-        """``answer_within`` on the elapsed grid 0, 0.5, ..., 120 s (row ``i`` = ``i / 2`` s)."""
-        return self.answer_within(self.human.edges, horizons)
+        """``answer_within`` on the elapsed grid 0, 0.5, ..., 120 s (row ``i`` = ``i / 2`` s).
+
+        Horizons that are whole grid steps land on edges, where the interpolated CDF is the
+        stored cumulative sum: the table is then read by index instead of interpolated.
+        """
+        shift = self._shift.get(tuple(horizons))
+        if shift is None:
+            steps = np.asarray(horizons, dtype=float) / _ELAPSED_STEP
+            exact = bool(np.all(steps == np.round(steps)) and np.all(steps >= 0))
+            rows = np.arange(len(self.human.edges))[:, None]
+            shift = np.minimum(rows + steps.astype(np.intp), len(rows) - 1) if exact else False
+            self._shift[tuple(horizons)] = shift
+        if shift is False:
+            return self.answer_within(self.human.edges, horizons)
+        human = self.human.knot_cumulative()
+        at_risk = (self.resolved.total - self.resolved.knot_cumulative())[:, None]
+        gain = human[shift] - human[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(at_risk > 1e-9, gain / at_risk, 0.0)
+        return np.clip(p, 0.0, 1.0)
 
     def human_rate(self) -> float:
         return self.human.total / self.resolved.total
@@ -172,6 +196,33 @@ class ResidualLife:
         with np.errstate(divide="ignore", invalid="ignore"):
             p = np.where(surv > 1e-9, gain / surv, 0.0)
         return np.clip(p, 0.0, 1.0)
+
+    def free_table(self, horizon: np.ndarray) -> np.ndarray:
+        """``free_within`` rows [talking; wrapping] for elapsed = every edge of ``handle_edges``.
+
+        Same values as ``free_within(edges, edges, horizon)``, computed faster: at the edges the
+        elapsed-time CDF is the stored cumulative sum, so only the horizon ends are interpolated,
+        and the work runs on one (horizons × 2·edges) array (a transposed view is returned).
+        """
+        talk, wrap = self.talk, self.wrap
+        edges = talk.edges
+        n = len(edges)
+        e = edges[None, :]
+        s = np.asarray(horizon, dtype=float)[:, None]
+        talk_total, wrap_total = talk.total, wrap.total
+        f_e = np.concatenate(
+            (talk.knot_cumulative() / talk_total, wrap.knot_cumulative() / wrap_total)
+        )
+        gain = np.empty((s.shape[0], 2 * n))
+        gain[:, :n] = talk.cumulative(np.maximum(e + s - self.wrap_mean(), e))
+        gain[:, n:] = wrap.cumulative(np.maximum(e + s, e))
+        gain[:, :n] /= talk_total
+        gain[:, n:] /= wrap_total
+        gain -= f_e
+        surv = 1.0 - f_e
+        p = np.zeros_like(gain)
+        np.divide(gain, surv, out=p, where=surv > 1e-9)
+        return np.clip(p, 0.0, 1.0, out=p).T
 
     def tables(self, horizon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(grid, talking table, wrapping table): ``free_within`` rows for elapsed = ``grid``."""

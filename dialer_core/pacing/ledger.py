@@ -91,6 +91,11 @@ class AbandonmentLedger:
             WindowTotals(w, self._answers[i], self._abandons[i]) for i, w in enumerate(self.windows)
         )
 
+    def sums(self, now: float) -> list[tuple[int, int, int]]:
+        """``totals`` as plain ``(window_seconds, answers, abandons)`` tuples (cheaper)."""
+        self._advance(now)
+        return list(zip(self.windows, self._answers, self._abandons, strict=True))
+
     def to_rows(self) -> list[LedgerRow]:
         """Plain rows to persist (one per non-empty minute still inside the longest window)."""
         return [LedgerRow(b[0], b[1], b[2]) for b in self._buckets if b[1] or b[2]]

@@ -18,6 +18,8 @@ more than the hard caps allow.
 from __future__ import annotations
 
 import math
+from itertools import compress
+from operator import attrgetter, is_not
 
 import numpy as np
 from scipy.special import ndtr
@@ -28,6 +30,7 @@ from dialer_core.pacing.estimators import CallTimingModel, ResidualLife
 from dialer_core.pacing.interface import (
     AgentObservation,
     AgentStatus,
+    AgentView,
     CallObservation,
     Observation,
     Outcome,
@@ -42,6 +45,10 @@ _REFRESH_AGENTS = 12  # rebuild the residual-life tables after this many talk/wr
 _RATE_REFRESH_SECONDS = 5.0  # ledger limits are recomputed at most this often (or on change)
 _LEAVE_HALF_LIFE = 120.0  # seconds: how fast the pause/logout odds forget
 _ANSWER_GRID_STEP = 0.5  # row spacing of the answer table (seconds of elapsed ring time)
+_ANSWER_ROWS_PER_SECOND = 1.0 / _ANSWER_GRID_STEP
+_FIRST_BLOCK = 16  # n = 2.._FIRST_BLOCK are tried before larger n (most answers are small)
+_BLOCK_N = np.arange(2.0, _FIRST_BLOCK + 1.0)[:, None]  # n = 2.._FIRST_BLOCK as a column
+_STATUS, _SINCE = attrgetter("status"), attrgetter("since")
 
 
 def window_rate(cap: float, answers: float, z: float) -> float:
@@ -60,6 +67,61 @@ def expected_excess(mu: np.ndarray, var: np.ndarray) -> np.ndarray:
     sd = np.sqrt(np.maximum(var, 0.05))
     t = mu / sd
     return mu * ndtr(t) + sd * _INV_SQRT_2PI * np.exp(-0.5 * t * t)
+
+
+class _AgentRows:
+    """Per-agent state-table rows, kept in step with ``view.agents`` position by position.
+
+    Consecutive views of the simulator share the ``AgentView`` objects of agents whose state
+    did not change, so only the changed positions are re-read; any other view (a new length,
+    many new objects) is read in full. Agents not talking or in wrap-up point at a dummy row
+    past the end of the table (their start time is +inf, so their elapsed time is -inf).
+    """
+
+    def __init__(self, talk_row0: int, wrap_row0: int, dummy_row: int) -> None:
+        # row offset by code: 0 idle, 1 talking, 2 wrap-up, 3 other (paused, logged out)
+        self._offset_of = np.array([dummy_row, talk_row0, wrap_row0, dummy_row], dtype=np.intp)
+        self._agents: tuple[AgentView, ...] | None = None
+        self._codes: list[int] = []
+        self.since = np.zeros(0)  # state start time (talking / wrap-up), else +inf
+        self.offsets = np.zeros(0, dtype=np.intp)
+        self.counts = [0, 0, 0, 0]  # agents per code
+
+    @staticmethod
+    def _code(status: AgentStatus) -> int:
+        if status is AgentStatus.IDLE:
+            return 0
+        if status is AgentStatus.TALKING:
+            return 1
+        return 2 if status is AgentStatus.WRAPUP else 3
+
+    def sync(self, agents: tuple[AgentView, ...]) -> None:
+        """Bring the rows in step with ``agents`` (the cache holds the tuple: ids stay unique)."""
+        prev = self._agents
+        if agents is prev:
+            return
+        self._agents = agents
+        if prev is not None and len(prev) == len(agents):
+            changed = list(compress(range(len(agents)), map(is_not, agents, prev)))
+            if len(changed) * 8 <= len(agents):
+                for i in changed:
+                    self._set(i, agents[i])
+                return
+        codes = [self._code(s) for s in map(_STATUS, agents)]
+        code_arr = np.array(codes, dtype=np.intp)
+        since = np.fromiter(map(_SINCE, agents), float, len(agents))
+        self.since = np.where((code_arr == 1) | (code_arr == 2), since, np.inf)
+        self.offsets = self._offset_of[code_arr]
+        self._codes = codes
+        self.counts = [codes.count(c) for c in range(4)]
+
+    def _set(self, i: int, agent: AgentView) -> None:
+        code = self._code(agent.status)
+        self.counts[self._codes[i]] -= 1
+        self.counts[code] += 1
+        self._codes[i] = code
+        self.since[i] = agent.since if code in (1, 2) else math.inf
+        self.offsets[i] = self._offset_of[code]
 
 
 class Predictive:
@@ -88,10 +150,24 @@ class Predictive:
         )
         self._agent_state: dict[str, tuple[AgentStatus, float]] = {}
         self._horizons = np.array([1.0, 2, 3, 4, 6, 8, 11, 15, 20, 25, 32, 40])
-        self._answer_cache: tuple[int, np.ndarray] | None = None
-        self._useful = np.ones(len(self._horizons), dtype=bool)
-        self._state_cache: tuple[tuple[int, int], tuple[np.ndarray, np.ndarray, int]] | None = None
-        self._free_cache: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
+        h = len(self._horizons)
+        answer_rows = len(self.timing.human.edges)
+        grid = self.agents_model.talk.edges
+        # rows [ringing by elapsed (0.5 s steps); talking; wrapping] × columns [contribution to
+        # the mean of D = answers − frees | its variance | expected answers], per horizon
+        self._table = np.zeros((answer_rows + 2 * len(grid), 3 * h))
+        self._grid = grid
+        self._answer_version: int | None = None  # _resolved when the answer rows were filled
+        self._free_version: int | None = None  # _handled when the agent rows were filled
+        self._useful = np.ones(h, dtype=bool)
+        self._all_useful = True
+        self._q_new = np.zeros(h)  # P(a new call is answered within each horizon)
+        self._v_new = np.zeros(h)  # its Bernoulli variance
+        self._neg_q_useful = self._q_new
+        self._block_q = self._block_v = np.zeros((_FIRST_BLOCK - 1, h))
+        self._ring_row_max = answer_rows - 1
+        talk_row0 = answer_rows - 1  # searchsorted("right") of elapsed 0 is 1
+        self._agent_rows = _AgentRows(talk_row0, talk_row0 + len(grid), len(self._table))
         self._resolved = 0
         self._handled = 0
         self._left = 0.0  # time-decayed counts of wrap-ups followed by a pause/logout ...
@@ -100,7 +176,7 @@ class Predictive:
         self.last_rate = 0.0  # allowed cohort abandon rate at the last decision (for plots)
         self._aim = cfg.target_abandon_rate * cfg.aim_fraction  # long-run rate aimed at
         self._log_calibration = math.log(cfg.model_calibration_prior)
-        self._rate_key: tuple[int, int] | None = None
+        self._rate_key: tuple[int, AbandonmentLedger, int] | None = None
         self._base_rate, self._taper = 0.0, 0.0
 
     # ---- observations -------------------------------------------------------------------
@@ -110,6 +186,8 @@ class Predictive:
             self._observe_agent(observation)
             return
         o: CallObservation = observation
+        if o.outcome is Outcome.LAUNCHED:  # the most frequent event; nothing to learn yet
+            return
         if o.outcome is Outcome.HUMAN_ANSWERED:
             self.timing.observe(o.duration, human=True)
             self.ledger.record(o.at, answers=1)
@@ -155,14 +233,15 @@ class Predictive:
                     self._stayed += 1.0
                 else:
                     self._left += 1.0
-                    self._free_cache = None  # a leaver changes the odds at once (shift end)
+                    self._free_version = None  # a leaver changes the odds at once (shift end)
                 self._handled += 1
         self._agent_state[o.agent] = (o.status, o.at)
 
     # ---- decision -----------------------------------------------------------------------
     def allowed_rate(self, now: float) -> float:
         """Abandon rate the calls in flight may carry now (0 → behave progressively)."""
-        key = (int(now // _RATE_REFRESH_SECONDS), self.ledger.version)
+        ledger = self.ledger  # read each time: the live runner swaps in a rebuilt ledger
+        key = (int(now // _RATE_REFRESH_SECONDS), ledger, ledger.version)
         if self._rate_key != key:
             self._rate_key = key
             self._base_rate, self._taper = self._ledger_limits(now)
@@ -174,42 +253,56 @@ class Predictive:
         cfg = self.cfg
         cap = cfg.target_abandon_rate
         fp = cfg.amd_false_positive_rate
-        totals = self.ledger.totals(now)
+        ledger = self.ledger
         rate, taper = math.inf, 1.0
-        for i, t in enumerate(totals):
-            answers = float(t.answers)
-            if i == 0 and self.ledger.first_event_at is not None:
-                span = min(max(now - self.ledger.first_event_at, 900.0), t.window_seconds)
-                answers = answers * t.window_seconds / span
+        for i, (window, window_answers, abandons) in enumerate(ledger.sums(now)):
+            answers = float(window_answers)
+            if i == 0 and ledger.first_event_at is not None:
+                span = min(max(now - ledger.first_event_at, 900.0), window)
+                answers = answers * window / span
             expected = max(answers, cfg.min_history_answers)
             # false positives are random too: budget them inside the Poisson noise
             rate = min(rate, window_rate(cap, expected, cfg.window_z) - fp)
-            pressure = (t.abandons + 1 + fp * t.answers) / max(t.answers, cfg.min_history_answers)
+            pressure = (abandons + 1 + fp * window_answers) / max(
+                window_answers, cfg.min_history_answers
+            )
             x = pressure / cap if cap > 0 else math.inf
             taper = min(taper, max(0.0, (_TAPER_HIGH - x) / (_TAPER_HIGH - _TAPER_LOW)))
         return rate, taper
 
-    def _answer_table(self) -> np.ndarray:
-        """Rows by elapsed ring time: [P(answer within each horizon) | Bernoulli variances]."""
-        if self._answer_cache is None or self._resolved - self._answer_cache[0] >= _REFRESH_CALLS:
-            tab = self.timing.table(self._horizons)
-            self._answer_cache = (self._resolved, np.hstack((tab, tab * (1 - tab))))
-            self._state_cache = None
+    def _state_table(self) -> np.ndarray:
+        """The state table, its answer rows refreshed every ``_REFRESH_CALLS`` resolved calls and
+        its agent rows every ``_REFRESH_AGENTS`` talk/wrap ends (or at once after a leaver).
+
+        One ``bincount`` of the state's rows and one matrix product sum every call and agent.
+        """
+        h = len(self._horizons)
+        table = self._table
+        version = self._answer_version
+        if version is None or self._resolved - version >= _REFRESH_CALLS:
+            self._answer_version = self._resolved
+            tab = self.timing.table(self._horizons)  # P(answer within s | elapsed ring time)
+            rows = table[: len(tab)]
+            rows[:, :h] = tab
+            np.multiply(tab, 1 - tab, out=rows[:, h : 2 * h])
+            rows[:, 2 * h :] = tab  # expected answers (agent rows stay zero)
             self._useful = tab[0] > 1e-3
             self._useful[-1] = True
-        return self._answer_cache[1]
-
-    def _free_tables(self) -> tuple[np.ndarray, np.ndarray]:
-        """(elapsed grid, rows [talking; wrapping] of [P(free within s) | variances])."""
-        if self._free_cache is None or self._handled - self._free_cache[0] >= _REFRESH_AGENTS:
-            grid, talk, wrap = self.agents_model.tables(
-                self._horizons + self.cfg.connect_limit_seconds
-            )
-            stay = 1.0 - self.leave_probability()
-            both = np.vstack((talk, wrap)) * stay
-            self._free_cache = (self._handled, (grid, np.hstack((both, both * (1 - both)))))
-            self._state_cache = None
-        return self._free_cache[1]
+            self._all_useful = bool(self._useful.all())
+            self._q_new = tab[0].copy()
+            self._v_new = rows[0, h : 2 * h].copy()
+            self._neg_q_useful = -self._q_new[self._useful]
+            self._block_q = _BLOCK_N * self._q_new  # n × q_new for n = 2.._FIRST_BLOCK
+            self._block_v = _BLOCK_N * self._v_new
+        version = self._free_version
+        if version is None or self._handled - version >= _REFRESH_AGENTS:
+            self._free_version = self._handled
+            free = self.agents_model.free_table(self._horizons + self.cfg.connect_limit_seconds)
+            both = np.multiply(free, 1.0 - self.leave_probability(), out=free)
+            rows = table[len(table) - len(both) :]
+            np.negative(both, out=rows[:, :h])  # a free agent lowers D
+            np.multiply(both, 1 - both, out=rows[:, h : 2 * h])
+        return table
 
     def leave_probability(self) -> float:
         """Share of wrap-ups followed by a pause or logout instead of taking the next call."""
@@ -218,19 +311,10 @@ class Predictive:
     def decide(self, now: float, view: PacingView) -> int:
         """Number of calls to launch now (>= progressive, <= every hard cap)."""
         cfg = self.cfg
-        idle = 0
-        talk_since: list[float] = []
-        wrap_since: list[float] = []
-        idle_s, talk_s, wrap_s = AgentStatus.IDLE, AgentStatus.TALKING, AgentStatus.WRAPUP
-        for a in view.agents:
-            status = a.status
-            if status is idle_s:
-                idle += 1
-            elif status is talk_s:
-                talk_since.append(a.since)
-            elif status is wrap_s:
-                wrap_since.append(a.since)
-        staffed = idle + len(talk_since) + len(wrap_since)
+        agents = self._agent_rows
+        agents.sync(view.agents)
+        idle, talking, wrapping, _ = agents.counts
+        staffed = idle + talking + wrapping
         in_flight = len(view.ringing) + len(view.waiting)
         floor = max(0, int(idle * cfg.lines_per_agent) - in_flight)
         rate = self.allowed_rate(now)
@@ -238,65 +322,63 @@ class Predictive:
         wish = floor
         limit = int(cfg.max_lines_per_agent * staffed) - in_flight
         if rate > 0 and limit > floor:
-            safe = self._largest_safe(now, view, idle, talk_since, wrap_since, rate, limit)
+            safe = self._largest_safe(now, view, idle, rate, limit)
             wish = max(floor, safe)
-        return self.caps.clamp(now, view, wish, staffed, len(talk_since))
-
-    def _state_table(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """One table for the whole state: rows [ringing by elapsed; talking; wrapping].
-
-        Columns are [contribution to the mean of D = answers − frees | its variance] for each
-        horizon, then [expected answers by each horizon]; one ``bincount`` and one matrix
-        product sum every call and agent.
-        """
-        answer_tab = self._answer_table()
-        grid, free_tab = self._free_tables()
-        key = (self._answer_cache[0], self._free_cache[0])  # versions, never ids (ids get reused)
-        if self._state_cache is None or self._state_cache[0] != key:
-            h = len(self._horizons)
-            agents = free_tab.copy()
-            agents[:, :h] *= -1.0  # a free agent lowers D
-            # last columns: expected answers by each horizon (ringing rows only)
-            answers = np.vstack((answer_tab[:, :h], np.zeros((len(agents), h))))
-            table = np.hstack((np.vstack((answer_tab, agents)), answers))
-            self._state_cache = (key, (grid, table, len(answer_tab)))
-        return self._state_cache[1]
+        return self.caps.clamp(now, view, wish, staffed, talking)
 
     def _largest_safe(
-        self,
-        now: float,
-        view: PacingView,
-        idle: int,
-        talk_since: list[float],
-        wrap_since: list[float],
-        rate: float,
-        limit: int,
+        self, now: float, view: PacingView, idle: int, rate: float, limit: int
     ) -> int:
-        grid, table, n_answer_rows = self._state_table()
+        table = self._state_table()
         h = len(self._horizons)
-        q_new, v_new = table[0, :h], table[0, h : 2 * h]
-        ring_rows = ((now - np.array(view.ringing)) * (1.0 / _ANSWER_GRID_STEP)).astype(np.intp)
-        np.minimum(ring_rows, n_answer_rows - 1, out=ring_rows)
-        agent_rows = np.searchsorted(grid, now - np.array(talk_since + wrap_since), "right")
-        agent_rows += n_answer_rows - 1
-        agent_rows[len(talk_since) :] += len(grid)  # wrap-up rows follow the talking rows
+        ringing = view.ringing
+        ring_rows = (
+            (now - np.fromiter(ringing, float, len(ringing))) * _ANSWER_ROWS_PER_SECOND
+        ).astype(np.intp)
+        np.minimum(ring_rows, self._ring_row_max, out=ring_rows)
+        agents = self._agent_rows
+        agent_rows = self._grid.searchsorted(now - agents.since, "right")
+        agent_rows += agents.offsets
         rows = np.concatenate((ring_rows, agent_rows))
-        state = np.bincount(rows, minlength=len(table)) @ table
-        mu_d = state[:h] - float(idle - len(view.waiting))  # E[answers − frees] without new calls
+        state = np.bincount(rows, minlength=len(table) + 1)[: len(table)] @ table
+        waiting = len(view.waiting)
+        mu_d = state[:h] - float(idle - waiting)  # E[answers − frees] without new calls
         var_d = state[h : 2 * h]
+        expected = state[2 * h :]  # answers expected from the calls in flight, per horizon
+        q_new, v_new = self._q_new, self._v_new
+        # n = 1 first: about half of all decisions stop there (the order of the zero exits
+        # below does not change the answer, only how soon it is known)
+        answers = expected + q_new + waiting  # E[A(s)] with one new call
+        excess = np.minimum(expected_excess(mu_d + q_new, var_d + v_new), answers)
+        if not excess.max() <= rate * answers[-1]:
+            return 0
         # upper bound on n: where the mean answers first exceed the mean free agents, plus slack
-        balance = float((-mu_d[self._useful] / q_new[self._useful]).min())
+        # (-a / b == a / -b exactly: negation is exact in IEEE arithmetic)
+        if self._all_useful:
+            balance = float((-mu_d / q_new).min())
+        else:
+            balance = float((mu_d[self._useful] / self._neg_q_useful).min())
         if balance < -1.0:  # more answers expected than free agents even without new calls
             return 0
         top = min(limit, int(balance + 2.0 + 2.0 * math.sqrt(max(balance, 1.0))))
         if top <= 0:
             return 0
-        n = np.arange(1.0, top + 1.0)[:, None]
-        answers = state[2 * h :] + n * q_new + len(view.waiting)  # E[A(s)] per n and horizon
-        # the normal tail overstates E[(A - F)+] when few answers are due: it is <= E[A]
-        excess = np.minimum(expected_excess(mu_d + n * q_new, var_d + n * v_new), answers)
-        safe = excess.max(axis=1) <= rate * answers[:, -1]
-        if not safe[0]:
-            return 0
-        # largest n such that every smaller n is safe too
-        return int(np.argmin(safe)) if not safe.all() else top
+        # then blocks of n; the answer is the last n before the first unsafe one
+        low = 2
+        for high in (_FIRST_BLOCK, top):
+            high = min(high, top)
+            if high < low:
+                continue
+            if low == 2:  # the first block's n × q_new and n × v_new are precomputed
+                nq, nv = self._block_q[: high - 1], self._block_v[: high - 1]
+            else:
+                n = np.arange(float(low), high + 1.0)[:, None]
+                nq, nv = n * q_new, n * v_new
+            answers = expected + nq + waiting
+            # the normal tail overstates E[(A - F)+] when few answers are due: it is <= E[A]
+            excess = np.minimum(expected_excess(mu_d + nq, var_d + nv), answers)
+            safe = excess.max(axis=1) <= rate * answers[:, -1]
+            if not safe.all():
+                return low - 1 + int(np.argmin(safe))
+            low = high + 1
+        return top

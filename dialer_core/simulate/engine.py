@@ -13,7 +13,6 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from dialer_core.pacing.caps import staffed_agents
 from dialer_core.pacing.interface import (
     AgentObservation,
     AgentStatus,
@@ -28,6 +27,8 @@ from dialer_core.simulate.scenario import Scenario
 # event kinds, ordered so that simultaneous events resolve deterministically
 _VERDICT, _FAIL, _ABANDON, _TALK_END, _WRAP_END, _ROBOT_END = 0, 1, 2, 3, 4, 5
 _LOGIN, _BREAK, _BREAK_END, _LOGOUT, _TICK = 6, 7, 8, 9, 10
+
+_STAFFED = frozenset((AgentStatus.IDLE, AgentStatus.TALKING, AgentStatus.WRAPUP))
 
 CAUSE_NORMAL, CAUSE_BUSY, CAUSE_NO_ANSWER, CAUSE_UNALLOCATED, CAUSE_CONGESTION = 16, 17, 19, 1, 34
 
@@ -104,6 +105,8 @@ class Simulator:
         self.trace.agents = self.agents
         self._views: dict[str, AgentView] = {}
         self._view_cache: PacingView | None = None
+        self._agents_cache: tuple[AgentView, ...] | None = None  # kept until a status changes
+        self._staffed = 0  # agents idle, talking or in wrap-up
         self._idle: dict[str, AgentRecord] = {}  # insertion order = longest idle first
         self._last_decision = -math.inf
 
@@ -134,8 +137,10 @@ class Simulator:
     def view(self) -> PacingView:
         if self._view_cache is None:
             extra = {"robot_sessions": float(self._robot_sessions)} if self.robot else {}
+            if self._agents_cache is None:
+                self._agents_cache = tuple(self._views.values())
             self._view_cache = PacingView(
-                agents=tuple(self._views.values()),
+                agents=self._agents_cache,
                 ringing=tuple(self._calls.values()),
                 waiting=tuple(self._waiting.values()),
                 extra=extra,
@@ -154,6 +159,7 @@ class Simulator:
             del self._idle[agent.name]
             if status is AgentStatus.TALKING:
                 self.trace.idle_gaps.append(now - agent.since)
+        self._staffed += (status in _STAFFED) - (agent.status in _STAFFED)
         agent.status, agent.since = status, now
         if status is AgentStatus.LOGGED_OUT:
             agent.logout_at = now
@@ -162,6 +168,7 @@ class Simulator:
             self._views[agent.name] = AgentView(agent.name, status, now)
         if status is AgentStatus.IDLE:
             self._idle[agent.name] = agent
+        self._agents_cache = None
         self._dirty()
         self.policy.observe(AgentObservation(now, agent.name, status))
 
@@ -312,7 +319,7 @@ class Simulator:
         for _ in range(n):
             self._launch()
         if n:
-            staffed = staffed_agents(view)
+            staffed = self._staffed
             self._dirty()
             lines = len(self._calls) + len(self._waiting)
             if staffed:

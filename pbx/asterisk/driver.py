@@ -8,14 +8,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
 from pbx.asterisk.client import AmiClient, AmiError, AmiLinkLost
 from pbx.asterisk.tracker import AmiCallTracker, agent_state_from_member
-from pbx.model import AgentEvent, AgentState, CallEvent, CallRequest, OriginateFailed
+from pbx.driver_events import DriverEvent, EventOutbox, stop_task
+from pbx.model import AgentEvent, AgentState, CallRequest, OriginateFailed
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class AsteriskDriver:
         self.priority = priority
         self.call_id_variable = call_id_variable
         self.tracker = AmiCallTracker(clock, call_id_variable=call_id_variable)
-        self._out: asyncio.Queue[CallEvent | AgentEvent | None] = asyncio.Queue()
+        self._out = EventOutbox()
         self._pump: asyncio.Task[None] | None = None
         self.client.on_reconnect.append(self._resync)
 
@@ -97,14 +97,14 @@ class AsteriskDriver:
         except AmiLinkLost as exc:
             if not exc.sent:
                 self.tracker.forget(call_id)
-                self._out.put_nowait(OriginateFailed(call_id, f"AMI link down, not sent: {exc}"))
+                self._out.put(OriginateFailed(call_id, f"AMI link down, not sent: {exc}"))
             # If it was sent, the call may exist: the re-sync after the reconnect settles it.
             return
         if reply.response != "Success":
             self.tracker.forget(call_id)
             reason = reply.get("Message") or f"Response: {reply.response}"
             log.warning("call %s: Originate refused by %s: %s", call_id, self.client.peer, reason)
-            self._out.put_nowait(OriginateFailed(call_id, reason))
+            self._out.put(OriginateFailed(call_id, reason))
 
     async def hangup(self, call_id: str) -> None:
         """Hang up a call we placed (by channel name, else by its Uniqueid = call id)."""
@@ -115,10 +115,9 @@ class AsteriskDriver:
         if reply.response != "Success":
             log.info("call %s: Hangup answered %s", call_id, reply.get("Message"))
 
-    async def events(self) -> AsyncIterator[CallEvent | AgentEvent]:
+    def events(self) -> AsyncIterator[DriverEvent]:
         """Call and agent events in PBX order; ends after close()."""
-        while (item := await self._out.get()) is not None:
-            yield item
+        return self._out.stream()
 
     async def live_calls(self) -> set[str]:
         """Call ids (or raw Uniqueid/Linkedid of unknown channels) of channels that exist.
@@ -143,12 +142,9 @@ class AsteriskDriver:
     async def close(self) -> None:
         """Log off, stop the event pump and end events()."""
         await self.client.close()
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
-            self._pump = None
-        self._out.put_nowait(None)
+        await stop_task(self._pump)
+        self._pump = None
+        self._out.end()
 
     async def _channels(self) -> list[tuple[str, str, str]]:
         items = await self.client.send_action_list(
@@ -162,17 +158,15 @@ class AsteriskDriver:
 
     async def _run_pump(self) -> None:
         async for msg in self.client.events():
-            for item in self.tracker.handle(msg):
-                self._out.put_nowait(item)
+            self._out.put_all(self.tracker.handle(msg))
 
     async def _resync(self) -> None:
         """After a reconnect: end calls whose channels vanished, refresh agent states."""
         before = self.tracker.call_ids()
         try:
             live = {uid: state for uid, _linked, state in await self._channels()}
-            for item in self.tracker.reconcile(live, before):
-                self._out.put_nowait(item)
+            self._out.put_all(self.tracker.reconcile(live, before))
             for agent in await self.agents():
-                self._out.put_nowait(AgentEvent(agent))
+                self._out.put(AgentEvent(agent))
         except AmiError as exc:
             log.warning("AMI re-sync with %s failed: %s", self.client.peer, exc)

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
+from pbx.driver_events import DriverEvent, EventOutbox, stop_task
 from pbx.freeswitch.callcenter import CALLCENTER_SUBCLASS, AgentTracker, parse_agent_rows
 from pbx.freeswitch.client import (
     ApiResult,
@@ -79,7 +80,7 @@ class FreeSwitchDriver:
         self.tracker = CallTracker()
         self.agent_tracker = AgentTracker(queues)
         self.wall_clock = wall_clock  # epoch seconds, as mod_callcenter's times are
-        self._out: asyncio.Queue[CallEvent | AgentEvent | None] = asyncio.Queue()
+        self._out = EventOutbox()
         self._pump: asyncio.Task[None] | None = None
         self._wrapups: asyncio.Task[None] | None = None
         self._snapshots: dict[str, frozenset[str]] = {}  # echo tag -> calls to reconcile
@@ -130,11 +131,11 @@ class FreeSwitchDriver:
             await self.client.bgapi(command, job_uuid=call_id)
         except EslCommandError as exc:
             self._forget(call_id)
-            self._out.put_nowait(OriginateFailed(call_id, exc.reply))
+            self._out.put(OriginateFailed(call_id, exc.reply))
         except EslLinkLost as exc:
             if not exc.sent:
                 self._forget(call_id)
-                self._out.put_nowait(OriginateFailed(call_id, f"ESL link down, not sent: {exc}"))
+                self._out.put(OriginateFailed(call_id, f"ESL link down, not sent: {exc}"))
             # If it was sent, the call may exist: reconciliation after the reconnect settles it.
 
     async def hangup(self, call_id: str) -> None:
@@ -144,10 +145,9 @@ class FreeSwitchDriver:
         except EslCommandError as exc:
             log.info("call %s: uuid_kill refused: %s", call_id, exc.reply)
 
-    async def events(self) -> AsyncIterator[CallEvent | AgentEvent]:
+    def events(self) -> AsyncIterator[DriverEvent]:
         """Call and agent events in PBX order; ends after close()."""
-        while (item := await self._out.get()) is not None:
-            yield item
+        return self._out.stream()
 
     async def live_calls(self) -> set[str]:
         """Uuids of all channels FreeSWITCH has (our call ids are channel uuids).
@@ -173,19 +173,12 @@ class FreeSwitchDriver:
     async def close(self) -> None:
         """Say exit, stop the event pump and end events()."""
         await self.client.close()
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
-            self._pump = None
-        if self._wrapups is not None:
-            self._wrapups.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._wrapups
-            self._wrapups = None
+        await stop_task(self._pump)
+        await stop_task(self._wrapups)
+        self._pump = self._wrapups = None
         for task in self._tasks:
             task.cancel()
-        self._out.put_nowait(None)
+        self._out.end()
 
     # --- internals -----------------------------------------------------------------------
 
@@ -197,7 +190,7 @@ class FreeSwitchDriver:
         for item in items:
             if isinstance(item, Hangup):
                 self._link_of.pop(item.call_id, None)
-            self._out.put_nowait(item)
+            self._out.put(item)
 
     async def _run_pump(self) -> None:
         async for item in self.client.events():
@@ -234,7 +227,7 @@ class FreeSwitchDriver:
             return
         with contextlib.suppress(EslError):
             for agent in await self.agents():
-                self._out.put_nowait(AgentEvent(agent))
+                self._out.put(AgentEvent(agent))
 
     async def _end_wrapups(self, tick: float = 1.0) -> None:
         # mod_callcenter sends no event when a timed wrap-up ends: the tracker's timers do.

@@ -7,18 +7,15 @@ answers through ``AmiConnection.send``. Bytes are parsed and written with ``pbx.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pbx.asterisk.ami import AmiMessage, AmiParser, AmiProtocolError, encode
 from pbx.sim.channels import Headers
+from pbx.sim.line_server import LineConnection, LineServer
 
 __all__ = ["AmiConnection", "AmiServer", "BANNER"]
-
-log = logging.getLogger(__name__)
 
 BANNER = b"Asterisk Call Manager/9.0.0\r\n"
 ActionHandler = Callable[["AmiConnection", AmiMessage], None]
@@ -35,12 +32,12 @@ def response(msg: AmiMessage, status: str, message: str | None = None, *extra: t
     return tuple(out)
 
 
-class AmiConnection:
+class AmiConnection(LineConnection):
     """One manager session."""
 
-    def __init__(self, server: AmiServer, writer: asyncio.StreamWriter, number: int) -> None:
-        self.server = server
-        self.writer = writer
+    def __init__(self, writer: asyncio.StreamWriter, number: int) -> None:
+        super().__init__(writer)
+        self.parser = AmiParser(expect_banner=False)
         self.logged_in = False
         self.events_on = True
         self.session_id = f"0x{0x7F0000000000 + number * 0x1000:x}"
@@ -51,17 +48,14 @@ class AmiConnection:
 
     def send(self, headers: Headers) -> None:
         """Queue one message on this connection (dropped silently once it is closing)."""
-        if not self.writer.is_closing():
-            self.writer.write(encode(headers))
-
-    def abort(self) -> None:
-        transport = self.writer.transport
-        if transport is not None:
-            transport.abort()
+        self.write(encode(headers))
 
 
-class AmiServer:
+class AmiServer(LineServer[AmiConnection]):
     """Listens on loopback; ``broadcast`` sends an event to every logged-in session."""
+
+    label = "AMI"
+    protocol_errors = (AmiProtocolError,)
 
     def __init__(
         self,
@@ -73,80 +67,32 @@ class AmiServer:
         secret: str = "pacedial",
         login_failure_delay: float = 1.0,
     ) -> None:
+        super().__init__(host=host, port=port)
         self._handler = handler
-        self._host = host
-        self._port = port
         self.username = username
         self.secret = secret
         self.login_failure_delay = login_failure_delay
-        self.connections: set[AmiConnection] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
         self._count = 0
         self.started_at = time.time()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("AMI server not started")
-        return self._server.sockets[0].getsockname()[1]
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self._host, self._port)
 
     def broadcast(self, headers: Headers) -> None:
         data = encode(headers)
         for conn in list(self.connections):
-            if conn.logged_in and conn.events_on and not conn.writer.is_closing():
-                conn.writer.write(data)
+            if conn.logged_in and conn.events_on:
+                conn.write(data)
 
-    async def drop_all(self) -> None:
-        """Cut every session abruptly (RST-like close), as a network failure would."""
-        for conn in list(self.connections):
-            conn.abort()
-        self.connections.clear()
-        await asyncio.sleep(0)
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        await self.drop_all()
-        # Aborted sockets end their session tasks at the next read; cancel only stragglers.
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=1.0)
-            for task in pending:
-                task.cancel()
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2.0)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
+    def _accept(self, writer: asyncio.StreamWriter) -> AmiConnection:
         self._count += 1
-        conn = AmiConnection(self, writer, self._count)
-        self.connections.add(conn)
-        parser = AmiParser(expect_banner=False)
-        try:
-            writer.write(BANNER)
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    return
-                for msg in parser.messages(data):
-                    if isinstance(msg, AmiMessage) and not await self._dispatch(conn, msg):
-                        return
-                await writer.drain()
-        except AmiProtocolError as exc:
-            log.warning("AMI session %s: %s; closing", conn.remote, exc)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return
-        finally:
-            self.connections.discard(conn)
-            if task is not None:
-                self._tasks.discard(task)
-            writer.close()
+        return AmiConnection(writer, self._count)
+
+    def _greeting(self) -> bytes:
+        return BANNER
+
+    async def _received(self, conn: AmiConnection, data: bytes) -> bool:
+        for msg in conn.parser.messages(data):
+            if isinstance(msg, AmiMessage) and not await self._dispatch(conn, msg):
+                return False
+        return True
 
     async def _dispatch(self, conn: AmiConnection, msg: AmiMessage) -> bool:
         """Handle one action; False closes the session."""

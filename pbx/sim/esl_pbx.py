@@ -23,6 +23,7 @@ import uuid as uuidlib
 from collections.abc import Mapping
 
 from pbx.sim.agents import AgentPhase
+from pbx.sim.call_tasks import CallTasks
 from pbx.sim.callees import CalleePlan
 from pbx.sim.calls import Dest, SimCall
 from pbx.sim.channels import Channel, Headers
@@ -98,7 +99,7 @@ class SimEsl:
         self._server = EslInboundServer(self, host=host, port=port, password=password)
         self._channels: dict[str, tuple[FsChannel, EslCall]] = {}
         self._live_legs: dict[str, OutboundLeg] = {}
-        self._calls: set[asyncio.Task[None]] = set()
+        self._calls = CallTasks()
         self._heartbeat: asyncio.Task[None] | None = None
         self._session_id = 0
 
@@ -130,12 +131,7 @@ class SimEsl:
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until no call is in progress; False if ``timeout`` real seconds passed first."""
-        deadline = time.monotonic() + timeout
-        while self._calls:
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
+        return await self._calls.wait_idle(timeout)
 
     async def drop_connections(self) -> None:
         """Cut every inbound ESL socket abruptly; calls keep running."""
@@ -148,11 +144,7 @@ class SimEsl:
         with contextlib.suppress(ValueError):
             self.sim.event_sinks.remove(self._on_pbx_event)
         await self._server.close()
-        for task in list(self._calls):
-            task.cancel()
-        for task in list(self._calls):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._calls.cancel_all()
 
     # --- EslContext (used by calls and outbound legs) --------------------------------------
 
@@ -265,9 +257,7 @@ class SimEsl:
             seq, job_uuid, arg, uuid, (tech, parts, number), target, timeout, cid, plan
         )
         log.debug("originate %s to %s: %s", uuid, mask(number), plan.outcome)
-        task = asyncio.create_task(self._run(call), name=f"sim-esl-call-{seq}")
-        self._calls.add(task)
-        task.add_done_callback(self._calls.discard)
+        self._calls.spawn(self._run(call), f"sim-esl-call-{seq}")
 
     def _build_call(
         self,

@@ -9,8 +9,6 @@ command. Bytes are parsed with :class:`pbx.freeswitch.esl.EslCommandParser`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import uuid as uuidlib
 from typing import Protocol
 
@@ -22,10 +20,9 @@ from pbx.sim.esl_wire import (
     encode_disconnect_notice,
     encode_reply,
 )
+from pbx.sim.line_server import LineConnection, LineServer
 
 __all__ = ["EslConnection", "EslInboundServer", "Switch"]
-
-log = logging.getLogger(__name__)
 
 
 class Switch(Protocol):
@@ -36,11 +33,12 @@ class Switch(Protocol):
     def bgapi(self, command: str, job_uuid: str) -> None: ...
 
 
-class EslConnection:
+class EslConnection(LineConnection):
     """One inbound ESL client and its subscription."""
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
+        super().__init__(writer)
+        self.parser = EslCommandParser()
         self.authed = False
         self.format = "json"
         self.names: set[str] = set()
@@ -73,37 +71,22 @@ class EslConnection:
                 self.names.add(word)
 
     def send(self, data: bytes) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(data)
-
-    def abort(self) -> None:
-        transport = self.writer.transport
-        if transport is not None:
-            transport.abort()
+        """Queue encoded bytes (dropped silently once the connection is closing)."""
+        self.write(data)
 
 
-class EslInboundServer:
+class EslInboundServer(LineServer[EslConnection]):
     """Listens on loopback; ``deliver`` sends an event to every connection subscribed to it."""
+
+    label = "ESL"
+    protocol_errors = (EslProtocolError,)
 
     def __init__(
         self, switch: Switch, *, host: str = "127.0.0.1", port: int = 0, password: str = "ClueCon"
     ) -> None:
+        super().__init__(host=host, port=port)
         self._switch = switch
-        self._host = host
-        self._port = port
         self.password = password
-        self.connections: set[EslConnection] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("ESL server not started")
-        return self._server.sockets[0].getsockname()[1]
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self._host, self._port)
 
     def deliver(self, event: FsEvent) -> None:
         """Send ``event`` to every subscribed connection (encoded once per format)."""
@@ -111,53 +94,18 @@ class EslInboundServer:
             if conn.wants(event):
                 conn.send(event.encoded(conn.format))
 
-    async def drop_all(self) -> None:
-        """Cut every connection abruptly (RST-like), as a network failure would."""
-        for conn in list(self.connections):
-            conn.abort()
-        self.connections.clear()
-        await asyncio.sleep(0)
+    def _accept(self, writer: asyncio.StreamWriter) -> EslConnection:
+        return EslConnection(writer)
 
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        await self.drop_all()
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=1.0)
-            for task in pending:
-                task.cancel()
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+    def _greeting(self) -> bytes:
+        return encode_auth_request()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        conn = EslConnection(writer)
-        self.connections.add(conn)
-        parser = EslCommandParser()
-        try:
-            writer.write(encode_auth_request())
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    return
-                parser.feed(data)
-                while (msg := parser.next_message()) is not None:
-                    if not self._dispatch(conn, msg):
-                        await writer.drain()
-                        return
-                await writer.drain()
-        except EslProtocolError as exc:
-            log.warning("ESL session: %s; closing", exc)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return
-        finally:
-            self.connections.discard(conn)
-            if task is not None:
-                self._tasks.discard(task)
-            writer.close()
+    async def _received(self, conn: EslConnection, data: bytes) -> bool:
+        conn.parser.feed(data)
+        while (msg := conn.parser.next_message()) is not None:
+            if not self._dispatch(conn, msg):
+                return False
+        return True
 
     def _dispatch(self, conn: EslConnection, msg: EslMessage) -> bool:
         """Handle one command; False closes the connection."""

@@ -9,7 +9,6 @@ await sim.close()
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import random
@@ -22,6 +21,7 @@ from pbx.asterisk.ami import AmiMessage
 from pbx.sim import channels as ev
 from pbx.sim.agi_runner import AgiRunner, parse_agi_target
 from pbx.sim.ami_server import AmiConnection, AmiServer, response
+from pbx.sim.call_tasks import CallTasks
 from pbx.sim.callees import CalleePlan, plan_callee
 from pbx.sim.calls import SimCall, callee_hangs_up, parse_dest, run_call
 from pbx.sim.channels import Channel, Headers
@@ -98,7 +98,7 @@ class SimPbx:
         )
         self._queue = SimQueue(self, self.config.agents, self.config.seed)
         self._channels: dict[str, tuple[Channel, SimCall]] = {}
-        self._calls: set[asyncio.Task[None]] = set()
+        self._calls = CallTasks()
         self._call_seq = itertools.count()
         self._uid_seq = itertools.count()
         self._name_seq: dict[bool, itertools.count[int]] = {
@@ -151,12 +151,7 @@ class SimPbx:
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until no call is in progress; False if ``timeout`` real seconds passed first."""
-        deadline = time.monotonic() + timeout
-        while self._calls:
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
+        return await self._calls.wait_idle(timeout)
 
     async def drop_ami_connections(self) -> None:
         """Cut every AMI socket abruptly; calls keep running."""
@@ -165,11 +160,7 @@ class SimPbx:
     async def close(self) -> None:
         """Stop listening, cut AMI sessions, end every call and agent task."""
         await self._ami.close()
-        for task in list(self._calls):
-            task.cancel()
-        for task in list(self._calls):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._calls.cancel_all()
         await self._queue.close()
 
     # --- CallContext (used by calls, queue and AGI runner) -------------------------------------
@@ -290,9 +281,7 @@ class SimPbx:
 
             call.on_result = answer
         log.debug("originate %s to %s: %s", msg.action_id, mask(dest.number), plan.outcome)
-        task = asyncio.create_task(self._run(call), name=f"sim-call-{seq}")
-        self._calls.add(task)
-        task.add_done_callback(self._calls.discard)
+        self._calls.spawn(self._run(call), f"sim-call-{seq}")
 
     async def _run(self, call: SimCall) -> None:
         try:
