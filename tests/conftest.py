@@ -75,3 +75,10 @@ async def db(db_dsn):
     pool = await create_pool(db_dsn)
     yield pool
     await pool.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Name the artifacts tests left behind (e.g. the dashboard screenshot), even with -q."""
+    module = sys.modules.get("test_dashboard_browser")
+    for line in getattr(module, "ARTIFACTS", []):
+        terminalreporter.write_line(line)

@@ -30,6 +30,7 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+ARTIFACTS: list[str] = []  # printed in the run's summary by tests/conftest.py
 SCREENSHOT = Path(os.environ.get("PACEDIAL_SCREENSHOT", "/tmp/pacedial-dashboard.png"))
 TOKEN = "browser-test-token"
 
@@ -92,6 +93,7 @@ async def test_dashboard_starts_a_campaign_shows_it_dialing_and_pauses_it(db):
                 await page.wait_for_selector("#callerid tbody tr")
                 await page.screenshot(path=str(SCREENSHOT), full_page=True)
                 print(f"\ndashboard screenshot: {SCREENSHOT}")
+                ARTIFACTS.append(f"dashboard screenshot: {SCREENSHOT}")
                 assert not errors, errors
             finally:
                 await browser.close()
