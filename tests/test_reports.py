@@ -14,7 +14,7 @@ import pytest
 from agi_scripts.router import dpd_bucket
 from dialer_core.reports.cli import main as report_main
 from dialer_core.reports.cycle import ReportError, build_cycle_report, write_cycle_report
-from dialer_core.reports.period import PeriodError, local_period
+from dialer_core.reports.period import PeriodError, bin_seconds, day_slices, local_period
 
 SH = ZoneInfo("Asia/Shanghai")
 D1, D2 = date(2025, 3, 1), date(2025, 3, 2)
@@ -317,3 +317,73 @@ def test_period_follows_dst_transitions():
     assert flat.offsets == (8 * 3600,) and flat.start == datetime(2025, 2, 28, 16, tzinfo=UTC)
     with pytest.raises(PeriodError):
         local_period(D2, D1, "UTC")
+
+
+def test_day_slices_cover_the_period_in_whole_local_days():
+    p = local_period(D1, date(2025, 3, 10), "Asia/Shanghai")
+    cuts = day_slices(p, 3)
+    assert [hi - lo for lo, hi in cuts] == [timedelta(days=4), timedelta(days=3), timedelta(days=3)]
+    assert cuts[0][0] == p.start and cuts[-1][1] == p.end
+    assert all(a[1] == b[0] for a, b in zip(cuts, cuts[1:], strict=False))
+    assert cuts[1][0] == local(date(2025, 3, 5), 0)  # a local midnight
+    assert day_slices(p, 50) == day_slices(p, 10) and len(day_slices(p, 0)) == 1
+    dst = local_period(date(2025, 3, 8), date(2025, 3, 10), "America/New_York")
+    ny = ZoneInfo("America/New_York")
+    assert [lo.astimezone(ny).hour for lo, _ in day_slices(dst, 3)] == [0, 0, 0]
+
+
+def test_bins_never_straddle_a_local_hour():
+    assert bin_seconds(local_period(D1, D2, "Asia/Shanghai")) == 3600
+    assert bin_seconds(local_period(D1, D2, "Asia/Kolkata")) == 3600  # +05:30 from midnight
+    assert bin_seconds(local_period(date(2025, 3, 9), date(2025, 3, 9), "America/New_York")) == 3600
+    # Lord Howe Island moves its clocks by 30 minutes.
+    assert (
+        bin_seconds(local_period(date(2025, 4, 6), date(2025, 4, 6), "Australia/Lord_Howe")) == 1800
+    )
+
+
+async def test_slices_add_up_to_the_single_statement(db):
+    """Agents working on several days, split into 1, 2 or 4 slices: the same report."""
+    async with db.acquire() as conn:
+        cid = await conn.fetchval("INSERT INTO campaigns (name) VALUES ('long') RETURNING id")
+        cases = [await add_case(conn, cid, f"l{i}", 20 * i, "Hunan") for i in range(4)]
+        for day in range(6):
+            d = date(2025, 3, 1 + day)
+            for i, case in enumerate(cases):
+                await add_attempt(conn, cid, case, day + 1, f"+86{i % 2}", local(d, 8 + i), "busy")
+                await add_attempt(
+                    conn, cid, case, day + 1, "+860", local(d, 12, 5 * i), "agent_talked",
+                    answered=True, talk=30 + i, agent=("ann", "bob")[(day + i) % 2],
+                    ended=local(d, 12, 5 * i + 2),
+                    detail={"agent_outcome": ("promise_to_pay", "refused")[i % 2],
+                            "ptp_amount_minor": 100 * (i + 1)},
+                )  # fmt: skip
+    reports = [
+        await build_cycle_report(db, "long", D1, date(2025, 3, 6), tz="Asia/Shanghai", slices=k)
+        for k in (1, 2, 4)
+    ]
+    for r in reports:
+        assert r.total.attempts == 48 and r.total.promises == 12
+        assert r.agent_days is not None and r.agent_days.days == 12
+        assert r.agent_days.metrics.span_seconds == pytest.approx(12 * 12 * 60)  # 12 min each
+    one = reports[0]
+    for other in reports[1:]:
+        for table in one.tables:
+            assert other.table(table.name).records() == table.records(), table.name
+
+
+async def test_hours_follow_a_half_hour_clock_change(db):
+    """Lord Howe Island, 6 April 2025: 02:00 (+11:00) becomes 01:30 (+10:30)."""
+    zone = ZoneInfo("Australia/Lord_Howe")
+    day = date(2025, 4, 6)
+    start = datetime(2025, 4, 5, 13, 0, tzinfo=UTC)  # local midnight, +11:00
+    instants = [start + timedelta(minutes=m) for m in (10, 85, 100, 115, 130, 160, 200)]
+    async with db.acquire() as conn:
+        cid = await conn.fetchval("INSERT INTO campaigns (name) VALUES ('lh') RETURNING id")
+        case = await add_case(conn, cid, "lh1", 5, "NSW")
+        for n, at in enumerate(instants, 1):
+            await add_attempt(conn, cid, case, n, "x", at, "busy")
+    r = await build_cycle_report(db, "lh", day, day, tz="Australia/Lord_Howe")
+    expected = Counter(str(at.astimezone(zone).hour) for at in instants)
+    assert {k: m.attempts for k, m in rows(r, "by_hour").items()} == dict(expected)
+    assert expected["1"] == 4  # 01:25, 01:40, 01:55 (+11:00) and 01:40 again (+10:30)

@@ -1,4 +1,4 @@
-"""The per-cycle collection report: one SQL aggregate, written as HTML and one CSV per table.
+"""The per-cycle collection report: SQL aggregates, written as HTML and one CSV per table.
 
 The period is whole days ``date_from``..``date_to`` (inclusive) in the report's time zone
 ``tz`` (default UTC); an attempt belongs to the day and hour of its start (``created_at``) in
@@ -18,7 +18,13 @@ import asyncpg
 from dialer_core.reports.html import render_html
 from dialer_core.reports.period import PeriodError, local_period
 from dialer_core.reports.tables import Table, build_tables
-from dialer_core.store.reports import Group, Metrics, campaign_id_by_name, cycle_groups
+from dialer_core.store.reports import (
+    DEFAULT_SLICES,
+    Group,
+    Metrics,
+    campaign_id_by_name,
+    cycle_groups,
+)
 
 
 class ReportError(ValueError):
@@ -55,18 +61,28 @@ class ReportFiles:
 
 
 async def build_cycle_report(
-    pool: asyncpg.Pool, campaign: str, date_from: date, date_to: date, *, tz: str = "UTC"
+    pool: asyncpg.Pool,
+    campaign: str,
+    date_from: date,
+    date_to: date,
+    *,
+    tz: str = "UTC",
+    slices: int = DEFAULT_SLICES,
 ) -> CycleReport:
-    """Aggregate the campaign's attempts of the period (all in PostgreSQL) into tables."""
+    """Aggregate the campaign's attempts of the period (all in PostgreSQL) into tables.
+
+    Up to ``slices`` statements (runs of whole days) run at once, each on its own connection
+    from ``pool``.
+    """
     try:
         period = local_period(date_from, date_to, tz)
     except PeriodError as exc:
         raise ReportError(str(exc)) from exc
     async with pool.acquire() as conn:
         campaign_id = await campaign_id_by_name(conn, campaign)
-        if campaign_id is None:
-            raise ReportError(f"report: no campaign named {campaign!r}")
-        groups = await cycle_groups(conn, campaign_id, period)
+    if campaign_id is None:
+        raise ReportError(f"report: no campaign named {campaign!r}")
+    groups = await cycle_groups(pool, campaign_id, period, slices=slices)
     totals = [g for g in groups if g.dimension == "total"]
     agent_days = next((g for g in groups if g.dimension == "agent_days"), None)
     return CycleReport(
@@ -125,7 +141,8 @@ async def write_cycle_report(
     out_dir: Path,
     *,
     tz: str = "UTC",
+    slices: int = DEFAULT_SLICES,
 ) -> ReportFiles:
     """Build the campaign's cycle report for date_from..date_to and write it to ``out_dir``."""
-    report = await build_cycle_report(pool, campaign, date_from, date_to, tz=tz)
+    report = await build_cycle_report(pool, campaign, date_from, date_to, tz=tz, slices=slices)
     return write_report_files(report, Path(out_dir))

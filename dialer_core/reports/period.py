@@ -3,10 +3,15 @@
 Pure functions. The report's SQL turns an attempt's UTC start into a local day and hour by
 adding the offset in force at that instant (found with ``width_bucket`` over the transition
 instants computed here), which is several times cheaper per row than ``AT TIME ZONE``.
+
+The report reads its attempts in slices of whole local days (``day_slices``), one statement per
+slice on its own connection, and first bins each attempt into ``bin_seconds``-long intervals
+that never straddle a local hour or an offset change, so only the bins need the offset.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -71,3 +76,41 @@ def local_period(date_from: date, date_to: date, tz: str) -> Period:
             offsets.append(_offset(zone, at))
         t = nxt
     return Period(date_from, date_to, tz, start, end, tuple(since), tuple(offsets))
+
+
+def _local_midnight(day: date, tz: str) -> datetime:
+    return datetime.combine(day, time(0), ZoneInfo(tz)).astimezone(UTC)
+
+
+def day_slices(period: Period, parts: int) -> tuple[tuple[datetime, datetime], ...]:
+    """The period cut into at most ``parts`` contiguous [start, end) runs of whole local days.
+
+    Each day (and so each agent-day) falls in exactly one slice; the days are shared out as
+    evenly as possible, earlier slices taking the remainder.
+    """
+    days = (period.date_to - period.date_from).days + 1
+    count = max(1, min(parts, days))
+    base, extra = divmod(days, count)
+    bounds = [period.start]
+    first = period.date_from
+    for i in range(count - 1):
+        first = first + timedelta(days=base + (1 if i < extra else 0))
+        bounds.append(_local_midnight(first, period.tz))
+    bounds.append(period.end)
+    return tuple(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def bin_seconds(period: Period) -> int:
+    """The longest bin (dividing an hour) whose edges, counted from ``period.start``, include
+    every local hour boundary and every offset change of the period.
+
+    3600 for any zone whose offsets are whole hours apart (almost all); 1800 for a zone with a
+    half-hour shift, and so on.
+    """
+    origin = int(period.start.timestamp())
+    step = 3600
+    for since, offset in zip(period.since, period.offsets, strict=True):
+        step = math.gcd(
+            step, (origin + int(offset)) % 3600, int((since - period.start).total_seconds())
+        )
+    return step
