@@ -31,7 +31,7 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         try:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
-            pass
+            continue  # no signal handlers here (e.g. not the main thread)
 
 
 async def _cmd_import(args: argparse.Namespace) -> int:

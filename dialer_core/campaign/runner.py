@@ -11,17 +11,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
 import asyncpg
 
-from dialer_core.callerid.health import pool_health
 from dialer_core.callerid.presence import NoCallerId
 from dialer_core.campaign.callerid_book import CallerIdBook
+from dialer_core.campaign.chores import CampaignChores
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.dispositions import disposition_for
 from dialer_core.campaign.registry import CallRegistry, LiveCall
@@ -40,13 +39,7 @@ from dialer_core.pacing.interface import (
     PacingPolicy,
     PacingView,
 )
-from dialer_core.sms.config import sms_config_for
-from dialer_core.sms.cycle import run_sms_cycle
 from dialer_core.store import attempts as store
-from dialer_core.store import callerid as cid_store
-from dialer_core.store import recordings as rec_store
-from dialer_core.store.dnc import load_dnc
-from dialer_core.store.ledger import load_ledger
 from pbx.driver import PbxDriver
 from pbx.model import (
     AgentConnected,
@@ -61,12 +54,6 @@ from pbx.model import (
 
 log = logging.getLogger(__name__)
 HANDLER_GRACE = 15.0  # seconds to let an answered-call handler finish after the hangup
-HEALTH_INTERVAL = 300.0  # clock seconds between caller-ID health checks
-HEALTH_SAMPLE = timedelta(days=7)  # calls a health verdict looks at
-LEDGER_SYNC = 60.0  # clock seconds between re-reads of the campaign's ledger from the database
-DNC_RELOAD = 60.0  # clock seconds between re-reads of the DNC entries
-SMS_INTERVAL = 300.0  # clock seconds between SMS reminder cycles
-RECORDING_CHECK = 60.0  # clock seconds between recording checks (duration, checksum, retention)
 
 
 @dataclass
@@ -131,7 +118,7 @@ class CampaignRunner:
         self.dnc = dnc or DncList()
         self.handling = handling  # agi_scripts.handling.CallHandling, handed to the handlers
         self.callerids = CallerIdBook(campaign.callerid, fallback=campaign.caller_id)
-        self._sms_http: aiohttp.ClientSession | None = None
+        self.chores = CampaignChores(self)
         self.inflight: dict[str, InFlight] = {}
         self.agents: dict[str, tuple[AgentStatus, float]] = {}
         self.stats = RunnerStats()
@@ -189,12 +176,12 @@ class CampaignRunner:
     async def run(self, stop: asyncio.Event) -> RunnerStats:
         """Launch calls until ``stop`` is set, then let calls in flight finish (bounded)."""
         await self._recover_previous_run()
-        await self._load_callerid_book()
+        await self.chores.load_callerid_book()
         for state in await self.driver.agents():
             self._agent_changed(state.agent, state.queue, state.state, self.clock())
         events = asyncio.create_task(self._consume_events())
         renew = asyncio.create_task(self._renew_leases_forever())
-        chores = asyncio.create_task(self._housekeeping(self._chores()))
+        chores = asyncio.create_task(self.chores.run(self.chores.schedule()))
         try:
             while not stop.is_set():
                 await self._flush_pending_results()
@@ -211,9 +198,7 @@ class CampaignRunner:
         finally:
             renew.cancel()
             chores.cancel()
-            if self.handling is not None and self.handling.record:
-                with contextlib.suppress(OSError, asyncpg.PostgresError):
-                    await self.check_recordings()
+            await self.chores.finish()
             events.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await events
@@ -601,88 +586,6 @@ class CampaignRunner:
                 )
             )
             log.warning("closed attempt %s left open by a previous run", row["call_id"])
-
-    async def _load_callerid_book(self) -> None:
-        since = self._dt(self.clock()) - timedelta(days=2)
-        async with self.pool.acquire() as conn:
-            for number, at in await cid_store.usage_since(conn, self.campaign_id, since):
-                self.callerids.note(number, at)
-            self.callerids.resting = await cid_store.resting_numbers(conn)
-
-    async def check_callerid_health(self) -> list:
-        """Judge every number against its pool; warn and rest numbers whose rate collapsed."""
-        now = self._dt(self.clock())
-        async with self.pool.acquire() as conn:
-            stats = await cid_store.health_cells(conn, self.campaign_id, now - HEALTH_SAMPLE)
-            for n in self.callerids.config.numbers:
-                stats.setdefault(n.number, {})
-            verdicts = pool_health(stats, self.campaign.callerid.health)
-            changed = await cid_store.record_health(conn, list(verdicts.values()), now)
-            self.callerids.resting = await cid_store.resting_numbers(conn)
-        for h in changed:
-            log.warning("caller ID %s: %s (%s)", mask(h.number), h.status.value, h.reason)
-        return changed
-
-    async def sync_ledger(self) -> None:
-        """Replace the policy's abandonment ledger with the database's (all nodes' calls)."""
-        windows = self.campaign.pacing.ledger_windows_seconds
-        async with self.pool.acquire() as conn:
-            fresh = await load_ledger(conn, self.campaign_id, self._dt(self.clock()), windows)
-        self.policy.ledger = fresh
-
-    async def reload_dnc(self) -> None:
-        """Pick up DNC entries added while the campaign runs."""
-        async with self.pool.acquire() as conn:
-            self.dnc = await load_dnc(conn, self.campaign.name)
-
-    async def check_recordings(self) -> None:
-        """Fill in duration and checksum of finished calls' recordings; apply the retention."""
-        from dialer_core.campaign.service import recordings_dir
-
-        folder = recordings_dir()
-        async with self.pool.acquire() as conn:
-            await rec_store.finalize_recordings(conn, folder, self.campaign_id)
-            if self.handling.retention_days:
-                cutoff = self._dt(self.clock()) - timedelta(days=self.handling.retention_days)
-                await rec_store.purge_recordings(conn, folder, self.campaign_id, cutoff)
-
-    async def send_sms_reminders(self) -> None:
-        """One SMS cycle: reminders due now (no-answer streaks, promises, due dates)."""
-        if self._sms_http is None:
-            self._sms_http = aiohttp.ClientSession()
-        await run_sms_cycle(self.pool, self.campaign, self._dt(self.clock()), self._sms_http)
-
-    def _chores(self) -> list[tuple[float, Callable[[], Awaitable[None]]]]:
-        """(interval in clock seconds, job) of the periodic work next to dialing."""
-        chores: list[tuple[float, Callable[[], Awaitable[None]]]] = [(DNC_RELOAD, self.reload_dnc)]
-        if getattr(self.policy, "ledger", None) is not None:
-            chores.append((LEDGER_SYNC, self.sync_ledger))
-        if self.callerids.config.numbers:
-            chores.append((HEALTH_INTERVAL, self.check_callerid_health))
-        if self.handling is not None and self.handling.record:
-            chores.append((RECORDING_CHECK, self.check_recordings))
-        if sms_config_for(self.campaign) is not None:
-            chores.append((SMS_INTERVAL, self.send_sms_reminders))
-        return chores
-
-    async def _housekeeping(
-        self, chores: list[tuple[float, Callable[[], Awaitable[None]]]]
-    ) -> None:
-        last = [self.clock()] * len(chores)
-        try:
-            while True:
-                await asyncio.sleep(1.0)
-                for i, (interval, job) in enumerate(chores):
-                    if self.clock() - last[i] < interval:
-                        continue
-                    last[i] = self.clock()
-                    try:
-                        await job()
-                    except (OSError, asyncpg.PostgresError, aiohttp.ClientError) as exc:
-                        log.warning("%s failed: %s", job.__name__, exc)
-        finally:
-            if self._sms_http is not None:
-                await self._sms_http.close()
 
     async def _renew_leases_forever(self) -> None:
         while True:

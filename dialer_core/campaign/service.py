@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 
@@ -19,9 +18,9 @@ from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.registry import CallRegistry
 from dialer_core.campaign.runner import CampaignRunner, RunnerStats
 from dialer_core.pacing.factory import make_policy
+from dialer_core.paths import sound_dir
 from dialer_core.store.cases import ensure_campaign
 from dialer_core.store.dnc import load_dnc
-from dialer_core.store.embedded import default_data_dir
 from dialer_core.store.ledger import load_ledger
 from pbx.asterisk.agi_server import FastAgiServer
 from pbx.driver import PbxDriver
@@ -48,20 +47,6 @@ class AnsweredCallServer:
 
     async def close(self) -> None:
         await self.server.close()
-
-
-def sound_dir() -> Path:
-    """Where rendered robot prompts go (the PBX must read it): $PACEDIAL_SOUNDS or beside the
-    embedded database's data."""
-    configured = os.environ.get("PACEDIAL_SOUNDS")
-    return Path(configured) if configured else default_data_dir().parent / "sounds"
-
-
-def recordings_dir() -> Path:
-    """The PBX's recording folder as this host sees it: $PACEDIAL_RECORDINGS or beside the
-    embedded database's data (where the simulated PBX writes)."""
-    configured = os.environ.get("PACEDIAL_RECORDINGS")
-    return Path(configured) if configured else default_data_dir().parent / "recordings"
 
 
 async def make_runner(
