@@ -30,6 +30,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialer_core.compliance.region import province_key
+from dialer_core.config_errors import InputError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DPD_BUCKETS = ("M0", "M1", "M2", "M3", "M4", "M5", "M6", "M7")
@@ -157,7 +158,7 @@ class RoutingStrategy:
     default: RouteDecision
 
 
-class RoutingConfigError(ValueError):
+class RoutingConfigError(InputError):
     """The ``[routing]`` table is invalid; ``errors`` names file and key of each problem."""
 
     def __init__(self, errors: list[str]) -> None:

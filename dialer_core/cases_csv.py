@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 import phonenumbers
 
 from dialer_core.compliance.region import ZoneUnknown, region_of
+from dialer_core.config_errors import InputError
 
 REQUIRED = ("external_id", "debtor_name", "amount", "days_past_due")
 _ALIASES = {
@@ -73,7 +74,7 @@ class ParsedCsv:
     errors: tuple[RowError, ...]
 
 
-class CsvFileError(ValueError):
+class CsvFileError(InputError):
     """The file as a whole is unusable (no header, required columns missing)."""
 
 

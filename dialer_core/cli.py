@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import signal
 import sys
 from pathlib import Path
 
-from dialer_core.config_errors import ConfigError
+from dialer_core.config_errors import InputError
+from pbx.sim.config import SimConfigError
 
 
 def _setup_logging(verbose: bool, json_logs: bool) -> None:
@@ -157,41 +159,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SUB_TOOLS = {  # sub-commands with their own argument parsers: module with a main(argv)
+    "simulate": "dialer_core.simulate.cli",
+    "report": "dialer_core.reports.cli",
+    "cases": "dialer_core.allocation.cli",
+    "audit": "dialer_core.compliance.audit_cli",
+    "robot": "agi_scripts.robot.cli",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # Sub-tools with their own argument parsers.
-    if argv[:1] == ["simulate"]:
-        from dialer_core.simulate.cli import main as simulate_main
-
-        return simulate_main(argv[1:])
-    if argv[:1] == ["report"]:
-        from dialer_core.reports.cli import main as report_main
-
-        return report_main(argv[1:])
-    if argv[:1] == ["cases"]:
-        from dialer_core.allocation.cli import main as cases_main
-
-        return cases_main(argv[1:])
-    if argv[:1] == ["audit"]:
-        from dialer_core.compliance.audit_cli import main as audit_main
-
-        return audit_main(argv[1:])
-    if argv[:1] == ["robot"]:
-        from agi_scripts.robot.cli import main as robot_main
-
-        return robot_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose, args.log_json)
-    handlers = {
-        "import": _cmd_import,
-        "db": _cmd_db,
-        "run": _cmd_run,
-        "demo": _cmd_demo,
-        "serve": _cmd_serve,
-    }
     try:
+        if argv[:1] and argv[0] in SUB_TOOLS:
+            return importlib.import_module(SUB_TOOLS[argv[0]]).main(argv[1:])
+        args = build_parser().parse_args(argv)
+        _setup_logging(args.verbose, args.log_json)
+        handlers = {
+            "import": _cmd_import,
+            "db": _cmd_db,
+            "run": _cmd_run,
+            "demo": _cmd_demo,
+            "serve": _cmd_serve,
+        }
         return asyncio.run(handlers[args.command](args))
-    except ConfigError as exc:
+    except (InputError, SimConfigError) as exc:  # bad input: say where and what, no traceback
         print(f"pacedial: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

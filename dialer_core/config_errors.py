@@ -6,7 +6,11 @@ import re
 from typing import Any
 
 
-class ConfigError(ValueError):
+class InputError(ValueError):
+    """Bad input a person can fix (a config file, a CSV, a script); the message says where."""
+
+
+class ConfigError(InputError):
     """``campaign.toml: pacing.target: expected a fraction between 0 and 0.2, got 3``."""
 
     def __init__(self, source: str, key: str, expected: str, got: Any = None) -> None:

@@ -13,6 +13,7 @@ from dialer_core.allocation.cli import main as cases_main
 from dialer_core.allocation.followup import PromiseFacts, settle
 from dialer_core.allocation.rules import CaseFacts, Manager, covers, plan_assignments
 from dialer_core.store import allocation as store
+from dialer_core.store import followup as followup_store
 from dialer_core.store.attempts import lease_contacts
 from dialer_core.store.database import create_pool
 
@@ -163,7 +164,9 @@ async def test_worklist_orders_by_due_task_then_amount_and_masks_phones(db):
     async with db.acquire() as conn:
         cid, ids = await seed(conn)
         await store.assign_by_rules(conn, cid, at=NOW)
-        await store.schedule_visit(conn, ids["fj2"], NOW + timedelta(hours=3), now=NOW, note="x")
+        await followup_store.schedule_visit(
+            conn, ids["fj2"], NOW + timedelta(hours=3), now=NOW, note="x"
+        )
         items = await store.worklist(conn, "wu")
         assert [w.external_id for w in items] == ["fj2", "fj1"]  # the task first
         first = items[0]
@@ -179,8 +182,8 @@ async def test_callback_re_enters_the_schedule_and_is_leased_first(db):
         # fj1 was finished (no schedule row); its callback brings it back.
         await conn.execute("DELETE FROM schedule WHERE case_id = $1", ids["fj1"])
         at = NOW + timedelta(hours=2)
-        task = await store.schedule_callback(conn, ids["fj1"], at, now=NOW, priority=50)
-        await store.schedule_callback(conn, ids["gd1"], at, now=NOW, priority=5)
+        task = await followup_store.schedule_callback(conn, ids["fj1"], at, now=NOW, priority=50)
+        await followup_store.schedule_callback(conn, ids["gd1"], at, now=NOW, priority=5)
         row = await conn.fetchrow("SELECT * FROM schedule WHERE case_id = $1", ids["fj1"])
         assert (row["next_attempt_at"], row["priority"]) == (at, 50)
         assert await lease_contacts(conn, cid, "r", 5, at - timedelta(seconds=1), LEASE) == []
@@ -191,7 +194,7 @@ async def test_callback_re_enters_the_schedule_and_is_leased_first(db):
         ) == await store.manager_id(conn, "wu")
         await conn.execute("UPDATE phones SET status = 'stopped' WHERE case_id = $1", ids["gd2"])
         with pytest.raises(store.AllocationError, match="no active phone"):
-            await store.schedule_callback(conn, ids["gd2"], at, now=NOW)
+            await followup_store.schedule_callback(conn, ids["gd2"], at, now=NOW)
 
 
 LEASE = timedelta(minutes=10)
@@ -202,25 +205,27 @@ async def test_missed_promise_creates_a_follow_up_and_a_payment_keeps_one(db):
         cid, ids = await seed(conn)
         await store.assign_by_rules(conn, cid, at=NOW)
         due = date(2025, 3, 5)
-        note = await store.record_outcome(
+        note = await followup_store.record_outcome(
             conn, ids["fj1"], "wu", "promise_to_pay", now=NOW, note="will pay friday",
             ptp_amount_minor=20_000, ptp_date=due, tz="Asia/Shanghai",
         )  # fmt: skip
         assert note > 0
-        await store.record_promise(conn, ids["fj2"], 5_000, due, now=NOW, source="human")
+        await followup_store.record_promise(conn, ids["fj2"], 5_000, due, now=NOW, source="human")
         task = await conn.fetchrow(
             "SELECT kind, due_at, status FROM tasks WHERE case_id = $1", ids["fj1"]
         )
         assert task["kind"] == "promise_due"
         assert task["due_at"] == datetime(2025, 3, 4, 16, tzinfo=UTC)  # 5 March in Shanghai
-        await store.record_payment(conn, ids["fj2"], 5_000, NOW + timedelta(days=1), reference="r1")
+        await followup_store.record_payment(
+            conn, ids["fj2"], 5_000, NOW + timedelta(days=1), reference="r1"
+        )
         with pytest.raises(asyncpg.UniqueViolationError):
-            await store.record_payment(conn, ids["fj2"], 5_000, NOW, reference="r1")
+            await followup_store.record_payment(conn, ids["fj2"], 5_000, NOW, reference="r1")
         # On the due day nothing is missed yet; fj2 is already kept.
-        early = await store.check_promises(conn, today=due, now=NOW)
+        early = await followup_store.check_promises(conn, today=due, now=NOW)
         assert [(s.case_id, s.status) for s in early] == [(ids["fj2"], "kept")]
         late = NOW + timedelta(days=5)
-        settled = await store.check_promises(conn, today=date(2025, 3, 6), now=late)
+        settled = await followup_store.check_promises(conn, today=date(2025, 3, 6), now=late)
         assert [(s.case_id, s.status, s.followup) for s in settled] == [
             (ids["fj1"], "missed", "sms")
         ]
@@ -233,7 +238,7 @@ async def test_missed_promise_creates_a_follow_up_and_a_payment_keeps_one(db):
             ("sms", "open"),
         ]
         assert tasks[1]["manager_id"] == await store.manager_id(conn, "wu")
-        assert await store.check_promises(conn, today=date(2025, 3, 7), now=late) == []
+        assert await followup_store.check_promises(conn, today=date(2025, 3, 7), now=late) == []
 
 
 async def test_robot_promises_from_attempts_become_promises_once(db):
@@ -256,8 +261,12 @@ async def test_robot_promises_from_attempts_become_promises_once(db):
                 "ptp_date": "2025-03-04",
             },
         )
-        assert await store.import_robot_promises(conn, cid, now=NOW, tz="Asia/Shanghai") == 1
-        assert await store.import_robot_promises(conn, cid, now=NOW, tz="Asia/Shanghai") == 0
+        assert (
+            await followup_store.import_robot_promises(conn, cid, now=NOW, tz="Asia/Shanghai") == 1
+        )
+        assert (
+            await followup_store.import_robot_promises(conn, cid, now=NOW, tz="Asia/Shanghai") == 0
+        )
         p = await conn.fetchrow("SELECT * FROM promises WHERE call_id = $1", call)
         assert (p["amount_minor"], p["due_date"], p["source"]) == (
             12_345,
@@ -281,7 +290,7 @@ async def test_agent_outcome_after_a_call_is_written_to_the_attempt(db):
             phone,
         )
         await store.upsert_manager(conn, "wu")
-        await store.record_outcome(
+        await followup_store.record_outcome(
             conn, ids["fj1"], "wu", "promise_to_pay", now=NOW, call_id=call,
             ptp_amount_minor=800, ptp_date=date(2025, 3, 9),
         )  # fmt: skip
@@ -292,7 +301,7 @@ async def test_agent_outcome_after_a_call_is_written_to_the_attempt(db):
             "ptp_date": "2025-03-09",
         }
         with pytest.raises(store.AllocationError, match="needs ptp_amount_minor"):
-            await store.record_outcome(conn, ids["fj1"], "wu", "promise_to_pay", now=NOW)
+            await followup_store.record_outcome(conn, ids["fj1"], "wu", "promise_to_pay", now=NOW)
 
 
 def test_cases_cli_assigns_lists_and_calls_back(db_dsn, monkeypatch, capsys):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agi_scripts.robot.template import TemplateError, template_fields
+from dialer_core.config_errors import InputError
 
 DTMF_KEYS = frozenset("0123456789*#")
 LANGUAGES = frozenset({"zh", "en"})
@@ -91,7 +92,7 @@ class Problem:
         return f"{self.file}: {where}{self.key}: {self.message}"
 
 
-class ScriptError(ValueError):
+class ScriptError(InputError):
     """A script failed to load; ``problems`` lists every problem found."""
 
     def __init__(self, problems: list[Problem]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 
+from dialer_core.config_errors import InputError
+
 # Fields a prompt may use, what they say, and whether they reveal the debt.
 CASE_FIELDS = {
     "name": "the debtor's name",
@@ -21,7 +23,7 @@ PTP_FIELDS = {
 DEBT_FIELDS = frozenset({"amount", "due_date", "channel", "product", "days_past_due"})
 
 
-class TemplateError(ValueError):
+class TemplateError(InputError):
     """A template is malformed (unbalanced braces, format specs, positional fields)."""
 
 

@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from agi_scripts.router import DPD_BUCKETS
 from dialer_core.allocation.rules import BALANCES
 from dialer_core.store import allocation as store
+from dialer_core.store import followup as followup_store
 from dialer_core.store.database import open_database
 
 BY = "cli"
@@ -160,7 +161,7 @@ async def _run(args: argparse.Namespace) -> int:
             _print_worklist(await store.worklist(conn, args.manager, limit=args.limit))
         elif args.action == "callback":
             case = await store.case_id(conn, args.campaign, args.case)
-            task = await store.schedule_callback(
+            task = await followup_store.schedule_callback(
                 conn,
                 case,
                 args.at,
@@ -171,7 +172,9 @@ async def _run(args: argparse.Namespace) -> int:
             )
             print(f"{args.case}: callback at {args.at.isoformat()} (task {task})")
         elif args.action == "check-promises":
-            settled = await store.check_promises(conn, today=args.date or now.date(), now=now)
+            settled = await followup_store.check_promises(
+                conn, today=args.date or now.date(), now=now
+            )
             kept = sum(1 for s in settled if s.status == "kept")
             print(f"kept {kept}, missed {len(settled) - kept}")
     return 0

@@ -23,6 +23,7 @@ from dialer_core.compliance.redial import DEFAULT_REDIAL, RedialRule, RedialRule
 from dialer_core.compliance.region import region_key
 from dialer_core.compliance.rules import AbandonRules, ComplianceRules
 from dialer_core.compliance.windows import WindowRules
+from dialer_core.config_errors import InputError
 
 PRESETS = ("cn", "us", "uk")
 _TOP = {"preset", "hours", "limit", "holidays", "region", "caps", "redial", "abandon"}
@@ -48,7 +49,7 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A compliance setting is invalid: ``file: key: expected ..., got ...``."""
 
 

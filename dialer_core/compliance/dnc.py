@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from dialer_core.config_errors import InputError
+
 _PATTERN = re.compile(r"^\+[1-9]\d{0,14}\*$")
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _NUMBER_COLUMNS = ("number", "phone", "e164")
 
 
-class DncError(ValueError):
+class DncError(InputError):
     """A DNC entry is invalid."""
 
 

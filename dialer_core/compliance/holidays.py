@@ -21,12 +21,13 @@ from typing import Any
 
 from dialer_core.compliance.hours import HoursError, Intervals, parse_hours
 from dialer_core.compliance.region import region_key
+from dialer_core.config_errors import InputError
 
 _KEYS = {"date", "end", "name", "regions", "hours"}
 _MAX_SPAN_DAYS = 366
 
 
-class CalendarError(ValueError):
+class CalendarError(InputError):
     """A holiday calendar is invalid; the message names the file, the entry and the key."""
 
 

@@ -6,13 +6,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dialer_core.config_errors import InputError
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 Intervals = tuple[tuple[int, int], ...]  # [start, end) in minutes after local midnight
 
 
-class HoursError(ValueError):
+class HoursError(InputError):
     """A calling-hours string could not be parsed; the message says what was expected."""
 
 

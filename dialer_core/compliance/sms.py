@@ -14,12 +14,13 @@ from datetime import date, datetime, timedelta
 
 from dialer_core.compliance.model import PastAttempt
 from dialer_core.compliance.redial import streak
+from dialer_core.config_errors import InputError
 
 FIELDS = ("name", "amount", "due_date", "link")
 _FORMATTER = string.Formatter()
 
 
-class TemplateError(ValueError):
+class TemplateError(InputError):
     """A template is invalid; the message names the source, the line and the placeholder."""
 
 

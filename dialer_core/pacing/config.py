@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dialer_core.config_errors import InputError
+
 MODES = ("predictive", "progressive", "preview", "robot", "fixed_ratio", "vicidial")
 
 
-class PacingConfigError(ValueError):
+class PacingConfigError(InputError):
     """A campaign file holds a bad pacing value; the message names file, key and expectation."""
 
 

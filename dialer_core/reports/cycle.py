@@ -15,6 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
+from dialer_core.config_errors import InputError
 from dialer_core.reports.html import render_html
 from dialer_core.reports.period import PeriodError, local_period
 from dialer_core.reports.tables import Table, build_tables
@@ -27,7 +28,7 @@ from dialer_core.store.reports import (
 )
 
 
-class ReportError(ValueError):
+class ReportError(InputError):
     """The report cannot be made as asked (unknown campaign, bad period or zone)."""
 
 

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dialer_core.config_errors import InputError
 
-class PeriodError(ValueError):
+
+class PeriodError(InputError):
     """The period or zone asked for cannot be used (the message says which and why)."""
 
 

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dialer_core.config_errors import InputError
 
-class ScenarioError(ValueError):
+
+class ScenarioError(InputError):
     """A scenario file holds a bad value; the message names file, key and expectation."""
 
 
