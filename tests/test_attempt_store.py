@@ -111,3 +111,28 @@ def test_badly_named_migration_is_an_error(tmp_path, bad):
     (tmp_path / bad).write_text("SELECT 1;")
     with pytest.raises(ValueError, match="NNN_lower_case.sql"):
         discover(tmp_path)
+
+
+async def test_the_final_write_carries_the_agent_and_the_abandon_flag(db):
+    """If the handler's own write was lost (database briefly down), the close still records it."""
+    cid = await seed(db, 1)
+    async with db.acquire() as conn:
+        (contact,) = await store.lease_contacts(conn, cid, "a", 1, NOW, LEASE)
+        call_id = await store.create_attempt(conn, cid, contact, "a", "", NOW)
+        final = store.AttemptResult(
+            call_id,
+            NOW,
+            "abandoned",
+            "answered",
+            16,
+            "NORMAL_CLEARING",
+            3.0,
+            NOW + LEASE,
+            agent="",
+            abandoned=True,
+        )
+        assert await store.finish_attempt(conn, final)
+        row = await conn.fetchrow(
+            "SELECT abandoned, agent FROM attempts WHERE call_id = $1", call_id
+        )
+        assert row["abandoned"] is True and row["agent"] is None

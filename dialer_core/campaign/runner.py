@@ -71,6 +71,7 @@ class InFlight:
     handler_started: bool = False
     handler_done: asyncio.Event = field(default_factory=asyncio.Event)
     handler_disposition: str = ""
+    abandoned: bool = False
     handler_detail: dict[str, Any] = field(default_factory=dict)
     closing: bool = False
 
@@ -451,8 +452,14 @@ class CampaignRunner:
             wait = now - (call.waiting_since or now)
             self.policy.observe(CallObservation(now, call_id, Outcome.ABANDONED, wait=wait))
             call.waiting_since = None
-        async with self.pool.acquire() as conn:
-            await store.record_connect(conn, call_id, connected_at=None, agent="", abandoned=True)
+            call.abandoned = True  # also written with the final result, if this write fails
+        try:
+            async with self.pool.acquire() as conn:
+                await store.record_connect(
+                    conn, call_id, connected_at=None, agent="", abandoned=True
+                )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("call %s: abandon kept for the final write: %s", call_id, exc)
 
     async def handler_finished(
         self, call_id: str, disposition: str, detail: dict[str, Any]
@@ -461,12 +468,7 @@ class CampaignRunner:
         if call is None:
             return
         call.handler_disposition, call.handler_detail = disposition, detail
-        if disposition == "agent_talked" and call.agent:
-            async with self.pool.acquire() as conn:
-                await store.record_connect(
-                    conn, call_id, connected_at=None, agent=call.agent, abandoned=False
-                )
-        call.handler_done.set()
+        call.handler_done.set()  # the agent and the abandon flag go with the final result
 
     def handler_started(self, call_id: str) -> None:
         call = self.inflight.get(call_id)
@@ -528,6 +530,8 @@ class CampaignRunner:
             advance_phone=advance,
             close_case=close,
             reason=reason,
+            agent=call.agent,
+            abandoned=call.abandoned or disposition == "abandoned",
             detail={**call.handler_detail, **({"agent": call.agent} if call.agent else {})},
         )
         await self._write_result(result)

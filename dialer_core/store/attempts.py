@@ -45,6 +45,8 @@ class AttemptResult:
     advance_phone: bool = False  # try the case's next active phone (from now, rules permitting)
     close_case: bool = False  # the case leaves the dialer (done, promise to pay)
     reason: str = ""
+    agent: str = ""  # the agent who took the call, if one did
+    abandoned: bool = False  # answered, no agent within the limit
     detail: dict | None = None
 
 
@@ -186,7 +188,8 @@ async def finish_attempt(conn: asyncpg.Connection, result: AttemptResult) -> boo
         row = await conn.fetchrow(
             """UPDATE attempts SET state = 'done', ended_at = $2, disposition = $3,
                       pbx_result = $4, q850_cause = $5, cause_text = $6, talk_seconds = $7,
-                      next_attempt_at = $8, detail = detail || $9::jsonb
+                      next_attempt_at = $8, detail = detail || $9::jsonb,
+                      agent = coalesce(nullif($10, ''), agent), abandoned = abandoned OR $11
                WHERE call_id = $1 AND state <> 'done'
                RETURNING case_id, phone_id""",
             result.call_id,
@@ -198,6 +201,8 @@ async def finish_attempt(conn: asyncpg.Connection, result: AttemptResult) -> boo
             result.talk_seconds,
             result.next_attempt_at,
             result.detail or {},
+            result.agent,
+            result.abandoned,
         )
         if row is None:
             return False
