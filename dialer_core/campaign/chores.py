@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import aiohttp
-import asyncpg
 
 from dialer_core.callerid.health import pool_health
 from dialer_core.compliance.model import mask
@@ -23,6 +22,7 @@ from dialer_core.sms.config import sms_config_for
 from dialer_core.sms.cycle import run_sms_cycle
 from dialer_core.store import callerid as cid_store
 from dialer_core.store import recordings as rec_store
+from dialer_core.store.database import DATABASE_ERRORS
 from dialer_core.store.dnc import load_dnc
 from dialer_core.store.ledger import load_ledger
 
@@ -123,7 +123,7 @@ class CampaignChores:
                     last[i] = self.r.clock()
                     try:
                         await job()
-                    except (OSError, asyncpg.PostgresError, aiohttp.ClientError) as exc:
+                    except (*DATABASE_ERRORS, aiohttp.ClientError) as exc:
                         log.warning("%s failed: %s", job.__name__, exc)
         finally:
             if self._http is not None:
@@ -132,5 +132,5 @@ class CampaignChores:
     async def finish(self) -> None:
         """Last work when the campaign stops: check the recordings of the final calls."""
         if self.r.handling is not None and self.r.handling.record:
-            with contextlib.suppress(OSError, asyncpg.PostgresError):
+            with contextlib.suppress(*DATABASE_ERRORS):
                 await self.check_recordings()

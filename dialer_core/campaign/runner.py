@@ -40,6 +40,7 @@ from dialer_core.pacing.interface import (
     PacingView,
 )
 from dialer_core.store import attempts as store
+from dialer_core.store.database import DATABASE_ERRORS
 from pbx.driver import PbxDriver
 from pbx.model import (
     AgentConnected,
@@ -189,7 +190,7 @@ class CampaignRunner:
                 if not self.paused and self.driver.ready:
                     try:
                         await self._launch_round()
-                    except (OSError, asyncpg.PostgresError) as exc:
+                    except DATABASE_ERRORS as exc:
                         log.warning("launch round failed, retrying: %s", exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.tick)
@@ -423,7 +424,7 @@ class CampaignRunner:
         try:
             async with self.pool.acquire() as conn:
                 await store.mark_state(conn, call_id, state, self._dt(now))
-        except (OSError, asyncpg.PostgresError) as exc:  # progress is advisory; the end is not
+        except DATABASE_ERRORS as exc:  # progress is advisory; the end is not
             log.warning("could not record %s for call %s: %s", state, call_id, exc)
 
     # -- answered-call sink (called by the FastAGI / ESL handlers) --------------------------
@@ -458,7 +459,7 @@ class CampaignRunner:
                 await store.record_connect(
                     conn, call_id, connected_at=None, agent="", abandoned=True
                 )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("call %s: abandon kept for the final write: %s", call_id, exc)
 
     async def handler_finished(
@@ -545,7 +546,7 @@ class CampaignRunner:
         try:
             async with self.pool.acquire() as conn:
                 await store.finish_attempt(conn, result)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DATABASE_ERRORS as exc:
             # Never lose a call record: keep it and retry until the database is back.
             log.error("database unavailable, keeping result of call %s: %s", result.call_id, exc)
             self._pending_results.append(result)
@@ -601,5 +602,5 @@ class CampaignRunner:
             try:
                 async with self.pool.acquire() as conn:
                     await store.renew_leases(conn, self.runner_id, cases, until)
-            except (OSError, asyncpg.PostgresError) as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("lease renewal failed: %s", exc)

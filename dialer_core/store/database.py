@@ -13,6 +13,14 @@ from dialer_core.store.embedded import EmbeddedPostgres, default_data_dir
 from dialer_core.store.migrate import migrate
 
 ENV_DSN = "PACEDIAL_DATABASE_URL"
+# What a lost or refusing database raises (server errors, a dead socket, a connection killed
+# in the middle of an operation): callers keep their data and retry instead of failing.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
