@@ -55,8 +55,8 @@ class WindowRules:
         return special if self.limit is None else intersect_minutes(special, self.limit)
 
 
-def intersect_minutes(a: Intervals, b: Intervals) -> Intervals:
-    """Intersection of two sorted interval lists (minutes)."""
+def _intersect(a, b) -> list:
+    """Intersection of two sorted lists of disjoint (start, end) intervals of any ordered type."""
     out = []
     i = j = 0
     while i < len(a) and j < len(b):
@@ -67,7 +67,12 @@ def intersect_minutes(a: Intervals, b: Intervals) -> Intervals:
             i += 1
         else:
             j += 1
-    return tuple(out)
+    return out
+
+
+def intersect_minutes(a: Intervals, b: Intervals) -> Intervals:
+    """Intersection of two sorted interval lists (minutes)."""
+    return tuple(_intersect(a, b))
 
 
 @lru_cache(maxsize=512)
@@ -99,20 +104,6 @@ def _zone_spans(zone_name: str, region: Region, rules: WindowRules, lo: datetime
             if s < e:
                 out.append((s, e))
         day += timedelta(days=1)
-    return out
-
-
-def _intersect(a: list[Span], b: list[Span]) -> list[Span]:
-    out = []
-    i = j = 0
-    while i < len(a) and j < len(b):
-        s, e = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if s < e:
-            out.append((s, e))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
     return out
 
 
