@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 import phonenumbers
 
 from dialer_core.compliance.region import ZoneUnknown, region_of
-from dialer_core.config_errors import InputError
+from dialer_core.config_errors import InputError, RowError
 
 REQUIRED = ("external_id", "debtor_name", "amount", "days_past_due")
 _ALIASES = {
@@ -55,16 +55,6 @@ class CaseRow:
     product: str
     due_date: date | None
     phones: tuple[PhoneRow, ...]
-
-
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    column: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}, column {self.column}: {self.reason}"
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 
 class InputError(ValueError):
     """Bad input a person can fix (a config file, a CSV, a script); the message says where."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A CSV row that was not imported: where (line, column) and why."""
+
+    line: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}: {self.reason}"
 
 
 class ConfigError(InputError):

@@ -20,7 +20,6 @@ from dialer_core.compliance.dnc import (
     DncError,
     DncImport,
     DncList,
-    DncRowError,
     normalize_number,
     parse_dnc_csv,
 )
@@ -67,7 +66,6 @@ __all__ = [
     "DncError",
     "DncImport",
     "DncList",
-    "DncRowError",
     "Holiday",
     "HolidayCalendar",
     "HoursError",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-from dialer_core.config_errors import InputError
+from dialer_core.config_errors import InputError, RowError
 
 _PATTERN = re.compile(r"^\+[1-9]\d{0,14}\*$")
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -40,23 +40,11 @@ class DncEntry:
 
 
 @dataclass(frozen=True)
-class DncRowError:
-    """A CSV row that was not imported."""
-
-    line: int
-    column: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}, column {self.column}: {self.reason}"
-
-
-@dataclass(frozen=True)
 class DncImport:
     """The result of parsing a DNC CSV file: good entries and per-row errors."""
 
     entries: tuple[DncEntry, ...]
-    errors: tuple[DncRowError, ...]
+    errors: tuple[RowError, ...]
 
 
 class DncList:
@@ -137,7 +125,7 @@ def normalize_number(text: str, default_region: str | None = None) -> str:
 def parse_dnc_csv(text: str, source: str, default_region: str | None = None) -> DncImport:
     """Parse a DNC CSV document; rows with errors are listed (line, column, reason)."""
     rows = csv.reader(io.StringIO(text))
-    errors: list[DncRowError] = []
+    errors: list[RowError] = []
     entries: list[DncEntry] = []
     header: list[str] | None = None
     num_col = reason_col = -1
@@ -151,21 +139,21 @@ def parse_dnc_csv(text: str, source: str, default_region: str | None = None) -> 
             if not cols:
                 names = " / ".join(_NUMBER_COLUMNS)
                 msg = f"header must name a column {names}, got {row!r}"
-                errors.append(DncRowError(line, "-", msg))
+                errors.append(RowError(line, "-", msg))
                 return DncImport((), tuple(errors))
             num_col = cols[0]
             reason_col = header.index("reason") if "reason" in header else -1
             continue
         if num_col >= len(row):
-            errors.append(DncRowError(line, header[num_col], "missing value"))
+            errors.append(RowError(line, header[num_col], "missing value"))
             continue
         try:
             pattern = normalize_number(row[num_col], default_region)
         except DncError as exc:
-            errors.append(DncRowError(line, header[num_col], str(exc)))
+            errors.append(RowError(line, header[num_col], str(exc)))
             continue
         reason = row[reason_col].strip() if 0 <= reason_col < len(row) else ""
         entries.append(DncEntry(pattern, source, reason))
     if header is None:
-        errors.append(DncRowError(1, "-", "empty file: expected a header row with a number column"))
+        errors.append(RowError(1, "-", "empty file: expected a header row with a number column"))
     return DncImport(tuple(entries), tuple(errors))

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from dialer_core.cases_csv import CaseRow, RowError
+from dialer_core.cases_csv import CaseRow
+from dialer_core.config_errors import RowError
 
 
 @dataclass(frozen=True)
