@@ -13,10 +13,9 @@ from aiohttp import web
 from dialer_core.api.context import ctx_of
 from dialer_core.api.errors import ApiError, query_int
 from dialer_core.api.table import READ, Param, Route
-from dialer_core.callerid.config import load_callerid
-from dialer_core.callerid.health import Counts, pool_health
+from dialer_core.callerid.health import pool_health
 from dialer_core.campaign.manager import CampaignNotFound
-from dialer_core.compliance.config import ConfigError as CallerIdConfigError
+from dialer_core.store import callerid as cid_store
 
 
 async def callerid_health(request: web.Request) -> web.Response:
@@ -27,28 +26,15 @@ async def callerid_health(request: web.Request) -> web.Response:
         campaign_id, config = await ctx.manager.load(name)
     except CampaignNotFound:
         raise ApiError(404, "campaign_not_found", f"no campaign named {name!r}") from None
-    try:
-        pool_cfg = load_callerid(config.raw.get("callerid"), f"campaign {name!r}")
-    except CallerIdConfigError as exc:
-        raise ApiError(422, "invalid_campaign", str(exc)) from None
+    pool_cfg = config.callerid  # validated when the campaign was loaded
     since = datetime.fromtimestamp(ctx.clock(), UTC) - timedelta(days=days)
     async with ctx.pool.acquire() as conn:
-        rows = await conn.fetch(
-            """SELECT a.caller_id, extract(hour FROM a.created_at)::int AS hour, p.province,
-                      count(*) AS calls, count(a.answered_at) AS answered
-               FROM attempts a JOIN phones p ON p.id = a.phone_id
-               WHERE a.campaign_id = $1 AND a.created_at >= $2 AND a.caller_id <> ''
-               GROUP BY 1, 2, 3""",
-            campaign_id,
-            since,
-        )
+        found = await cid_store.health_cells(conn, campaign_id, since)
     stats: dict[str, dict] = {n.number: {} for n in pool_cfg.numbers}
     if config.caller_id:
         stats.setdefault(config.caller_id, {})
-    for r in rows:
-        stats.setdefault(r["caller_id"], {})[(r["hour"], r["province"])] = Counts(
-            r["calls"], r["answered"]
-        )
+    for number, cells in found.items():
+        stats.setdefault(number, {}).update(cells)
     verdicts = pool_health(stats, pool_cfg.health)
     configured = {n.number: n for n in pool_cfg.numbers}
     numbers = []

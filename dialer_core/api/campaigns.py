@@ -137,20 +137,20 @@ async def start_campaign(request: web.Request) -> web.Response:
     return web.json_response({"name": name, "state": rc.state})
 
 
-async def pause_campaign(request: web.Request) -> web.Response:
+async def _switch(request: web.Request, paused: bool) -> web.Response:
     ctx = ctx_of(request)
     name = await _exists(request)
     ctx.running(name)
-    await ctx.manager.pause(name)
+    await (ctx.manager.pause(name) if paused else ctx.manager.resume(name))
     return web.json_response({"name": name, "state": ctx.manager.get(name).state})
+
+
+async def pause_campaign(request: web.Request) -> web.Response:
+    return await _switch(request, paused=True)
 
 
 async def resume_campaign(request: web.Request) -> web.Response:
-    ctx = ctx_of(request)
-    name = await _exists(request)
-    ctx.running(name)
-    await ctx.manager.resume(name)
-    return web.json_response({"name": name, "state": ctx.manager.get(name).state})
+    return await _switch(request, paused=False)
 
 
 async def stop_campaign(request: web.Request) -> web.Response:

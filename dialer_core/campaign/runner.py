@@ -456,9 +456,7 @@ class CampaignRunner:
             call.abandoned = True  # also written with the final result, if this write fails
         try:
             async with self.pool.acquire() as conn:
-                await store.record_connect(
-                    conn, call_id, connected_at=None, agent="", abandoned=True
-                )
+                await store.record_abandon(conn, call_id)
         except DATABASE_ERRORS as exc:
             log.warning("call %s: abandon kept for the final write: %s", call_id, exc)
 

@@ -156,26 +156,9 @@ async def mark_state(conn: asyncpg.Connection, call_id: str, state: str, at: dat
     )
 
 
-async def record_connect(
-    conn: asyncpg.Connection,
-    call_id: str,
-    *,
-    connected_at: datetime | None,
-    agent: str,
-    abandoned: bool,
-    detail: dict | None = None,
-) -> None:
-    """What the answered-call handler saw: connected to an agent, or abandoned."""
-    await conn.execute(
-        """UPDATE attempts SET connected_at = $2, agent = $3, abandoned = $4,
-                  detail = detail || $5::jsonb
-           WHERE call_id = $1""",
-        call_id,
-        connected_at,
-        agent,
-        abandoned,
-        detail or {},
-    )
+async def record_abandon(conn: asyncpg.Connection, call_id: str) -> None:
+    """An answered call found no agent within the limit (visible to the ledger at once)."""
+    await conn.execute("UPDATE attempts SET abandoned = true WHERE call_id = $1", call_id)
 
 
 async def finish_attempt(conn: asyncpg.Connection, result: AttemptResult) -> bool:
