@@ -129,6 +129,7 @@ async def _card(request: web.Request, ref: floor_store.CallRef, live: bool) -> d
         "call_id": ref.call_id,
         "campaign": ref.campaign,
         "live": live,
+        "saved": ref.outcome_saved,
         "case": {
             **{k: case[k] for k in ("id", "external_id", "debtor_name", "days_past_due")},
             "amount": money(case["amount_minor"], case["currency"]),
@@ -272,7 +273,8 @@ async def save_disposition(request: web.Request) -> web.Response:
             raise ApiError(409, "not_saved", str(exc)) from None
     stay_paused = bool(doc.get("stay_paused"))
     state = ctx.manager.agent_state(seat)
-    if not stay_paused and state is not None and state[0] == WRAPUP:
+    # Wrap-up ends with the save (saved during the call: the PBX keeps the call up).
+    if not stay_paused and state is not None and state[0] in (WRAPUP, "talking"):
         try:
             await ctx.manager.set_agent_paused(seat, False, "")
         except (PbxActionRefused, OSError, TimeoutError):

@@ -18,7 +18,9 @@ from dialer_core.store.reports import NOT_RIGHT_PARTY
 
 _OUTCOME = "coalesce(a.detail->>'agent_outcome', a.detail->>'robot_outcome', a.disposition)"
 _PROMISE = f"{_OUTCOME} = 'promise_to_pay'"
-_HUMAN = "(coalesce(a.agent, '') <> '' OR a.disposition = 'agent_talked')"
+_HUMAN = (
+    "(coalesce(a.agent, '') <> '' OR a.disposition = 'agent_talked' OR a.detail ? 'agent_outcome')"
+)
 _ROBOT = "(a.detail ? 'robot_outcome' AND coalesce(a.agent, '') = '')"
 
 

@@ -84,13 +84,16 @@ async function refresh() {
   $("#waiting-panel").hidden = !!call;
   $("#call-panel").hidden = !call;
   if (!call) { desk.callId = null; return; }
-  if (call.live && desk.wrapupFor !== call.call_id) {
-    // The seat goes to wrap-up now (paused "wrapup"): the PBX offers no call until it is saved.
+  if ((call.live || doc.state === "idle") && desk.wrapupFor !== call.call_id) {
+    // The seat goes to wrap-up (paused "wrapup"): the PBX offers it no call until the
+    // disposition is saved. During the call the PBX still reports the seat as talking.
     desk.wrapupFor = call.call_id;
     api("POST", "/api/agent/state", { state: "wrapup" }).catch((e) => showError("wrap-up: " + e.message));
   }
   $("#call-kind").textContent = call.live ? "On call" : "Wrap-up";
   if (desk.callId !== call.call_id) renderCall(call);
+  $("#save").disabled = call.saved;
+  if (call.saved) $("#save-result").textContent = "saved";
 }
 
 function renderOutcomes(outcomes) {

@@ -457,7 +457,7 @@ $("#logout").addEventListener("click", async () => {
 
 $("#token").value = state.token;
 whoAmI().then(loadCampaigns);
-setInterval(loadFloor, 2000);
+setInterval(loadFloor, 1000);
 setInterval(loadCampaigns, 5000);
 setInterval(loadCallerIds, 5000);
 setInterval(() => { if (!$("#preview-panel").hidden) loadPreview(); }, 3000);
