@@ -7,6 +7,7 @@ store's own lease → attempt → finish path, as the runner writes them).
 from __future__ import annotations
 
 import contextlib
+import io
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,7 @@ from dialer_core.reports.cycle import build_cycle_report
 from dialer_core.store import attempts as attempt_store
 from dialer_core.store import users as user_store
 from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.users_cli import main as users_main
 
 SEAT = "Local/agent1@sim-agents/n"
 PASSWORD = "correct horse battery"
@@ -258,3 +260,21 @@ def test_the_fifth_failure_in_a_row_locks_for_a_while():
     assert until == now + accounts.LOCK_FOR
     assert accounts.lock_after_failure(accounts.MAX_FAILURES - 2, now) is None
     assert accounts.is_locked(until, now) and not accounts.is_locked(until, until)
+
+
+def test_users_cli_adds_lists_and_resets_passwords(db_dsn, monkeypatch, capsys):
+    monkeypatch.setenv("PACEDIAL_DATABASE_URL", db_dsn)
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert users_main(["add", "Chen", "--role", "agent", "--seat", SEAT, "--name", "陈"]) == 0
+    assert "chen: agent, seat " + SEAT in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert users_main(["add", "zhou", "--role", "supervisor"]) == 2
+    assert "at least 10 characters" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert users_main(["add", "chen2", "--role", "agent", "--seat", SEAT]) == 2
+    assert "PBX seat already taken" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "!\n"))
+    assert users_main(["passwd", "chen"]) == 0
+    assert users_main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "chen" in out and "陈" in out and "zhou" not in out
