@@ -318,10 +318,13 @@ async function loadCallerIds() {
     const body = $("#callerid tbody");
     body.replaceChildren();
     for (const n of doc.numbers) {
-      body.append(el("tr", {},
+      const judged = n.status !== "insufficient";
+      const status = judged ? n.status : `needs ${n.needs_calls} more calls`;
+      body.append(el("tr", { "data-number": n.number },
         el("td", {}, n.number), el("td", {}, [n.province, n.city].filter(Boolean).join(" / ") || "–"),
-        el("td", {}, n.calls), el("td", {}, pct(n.rate)), el("td", {}, pct(n.expected)),
-        el("td", { class: "status-" + n.status, title: n.reason }, n.status)));
+        el("td", {}, n.calls), el("td", {}, n.calls ? pct(n.answered / n.calls) : "–"),
+        el("td", {}, n.expected ? pct(n.expected) : "–"),
+        el("td", { class: "status-" + n.status }, status), el("td", { class: "muted why" }, n.reason)));
     }
   } catch (e) {
     showError("caller IDs: " + e.message);
