@@ -121,3 +121,24 @@ def test_chanspy_events_have_the_fields_of_the_capture_in_order():
     assert find_spyee("Local/agent9@sim-agents", [agent]) is None
     assert SpySession(spyer, agent, "qEB").mode == "barge"
     assert SpySession(spyer, agent, "qEw").mode == "whisper"
+
+
+async def test_freeswitch_driver_puts_an_agent_on_break_and_back():
+    from test_sim_esl_driver import esl_rig
+
+    config = SimConfig(seed=2, time_scale=20, agents=AgentConfig(count=1))
+    async with esl_rig(config, queues=("collectors",)) as (_, _, driver):
+        events = driver.events()
+
+        async def next_state() -> str:
+            while True:
+                item = await events.__anext__()
+                if isinstance(item, AgentEvent):
+                    return item.state.state
+
+        await driver.set_agent_paused("agent1@default", True, "lunch")
+        assert await asyncio.wait_for(next_state(), 5) == "paused"
+        await driver.set_agent_paused("agent1@default", False, "")
+        assert await asyncio.wait_for(next_state(), 5) == "idle"
+        with pytest.raises(PbxActionRefused, match="Invalid Agent"):
+            await driver.set_agent_paused("nobody@default", True, "break")
