@@ -88,9 +88,7 @@ def test_a_third_of_the_rate_is_rested_within_a_bounded_number_of_calls():
 def test_a_local_number_alone_in_its_region_is_judged_against_the_same_hours():
     """Local presence: each number serves one province, so no other number has calls in its
     (hour, region) cells; the pool's rate at the same hours still gives a verdict."""
-    pool = {
-        (h, region): Counts(200, 60) for h in HOURS for region in ("Hebei", "Henan", "Hubei")
-    }
+    pool = {(h, region): Counts(200, 60) for h in HOURS for region in ("Hebei", "Henan", "Hubei")}
     healthy = {(h, "Guangdong"): Counts(20, 6) for h in HOURS}
     labelled = {(h, "Guangdong"): Counts(20, 1) for h in HOURS}
     ok = number_health("gd", healthy, pool, RULES)

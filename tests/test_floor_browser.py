@@ -116,6 +116,11 @@ async def test_an_agent_takes_a_call_and_saves_a_promise_the_supervisor_sees(db)
                 # Today's tiles show the promise within 2 s of the save (the page polls 1/s).
                 await floor.wait_for_selector("#tile-promises:text('1')", timeout=2500)
                 assert "500.50 CNY" in await floor.text_content("#tile-promised")
+                # The campaign detail: its settings, and the cycle report served in the page.
+                assert '"floor"' in await floor.input_value("#config-editor")
+                await floor.fill("#report-to", (now + timedelta(days=1)).date().isoformat())
+                await floor.click("#report-form button[type=submit]")
+                await floor.wait_for_selector("#report-result a:text('report ready')")
                 await floor.screenshot(path=str(SHOTS / "pacedial-floor.png"), full_page=True)
                 assert not errors, errors
             finally:

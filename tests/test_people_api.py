@@ -278,3 +278,53 @@ def test_users_cli_adds_lists_and_resets_passwords(db_dsn, monkeypatch, capsys):
     assert users_main(["list"]) == 0
     out = capsys.readouterr().out
     assert "chen" in out and "陈" in out and "zhou" not in out
+
+
+async def test_the_cycle_report_is_served_to_readers_and_bad_periods_are_refused(db):
+    await handled_call(db)
+    async with served(db, token="MACHINE", tokens={"R": ["read"]}) as client:
+        h = {"Authorization": "Bearer R"}
+        today = datetime.now(UTC).date()
+        resp = await client.get(
+            f"/api/campaigns/north/report?from={today - timedelta(days=1)}&to={today}", headers=h
+        )
+        assert resp.status == 200 and resp.content_type == "text/html"
+        assert "north" in await resp.text()
+        for query, status in [
+            ("from=2026-13-01", 400),
+            (f"from={today}&to={today - timedelta(days=1)}", 400),
+            ("from=2026-01-01&to=2026-12-31", 400),
+            ("tz=Mars/Olympus", 400),
+        ]:
+            resp = await client.get(f"/api/campaigns/north/report?{query}", headers=h)
+            assert resp.status == status, (query, await resp.text())
+        resp = await client.get("/api/campaigns/nope/report", headers=h)
+        assert resp.status == 404
+
+
+async def test_desk_floor_and_spy_refuse_bad_input_with_the_field_named(db):
+    await add_user(db, "wang", "agent", pbx_agent=SEAT)
+    await add_user(db, "boss", "supervisor")
+    async with db.acquire() as conn:
+        await ensure_campaign(conn, "north", "progressive", {})
+    async with served(db) as client:
+        h = {"X-CSRF-Token": await login(client, "wang")}
+        for body, field_name in [
+            ({"state": "dance"}, "body.state"),
+            ({"state": "paused", "code": "nap"}, "body.code"),
+            ({"state": "paused"}, "body.code"),
+        ]:
+            resp = await client.post("/api/agent/state", json=body, headers=h)
+            assert resp.status == 400 and field_name in (await resp.json())["error"]["message"]
+        await client.post("/api/logout", headers=h)
+        h = {"X-CSRF-Token": await login(client, "boss")}
+        resp = await client.get("/api/campaigns/north/floor?tz=Mars/Olympus")
+        assert resp.status == 400 and "query.tz" in (await resp.json())["error"]["message"]
+        assert (await client.get("/api/campaigns/nope/floor")).status == 404
+        for body, status in [
+            ({"agent": SEAT, "mode": "shout", "phone": "PJSIP/1"}, 400),
+            ({"agent": SEAT}, 400),  # no phone given and none on the supervisor's user
+            ({"agent": SEAT, "phone": "PJSIP/1"}, 409),  # the agent is not on a call
+        ]:
+            resp = await client.post("/api/agents/spy", json=body, headers=h)
+            assert resp.status == status, (body, await resp.text())

@@ -25,6 +25,7 @@ from dialer_core.api import (
     metrics,
     preview,
     recordings,
+    reports,
     sessions,
     sse,
     users,
@@ -63,6 +64,7 @@ def resource_routes() -> list[Route]:
         *dnc.routes(),
         *callerid.routes(),
         *recordings.routes(),
+        *reports.routes(),
         *metrics.routes(),
         *dashboard.routes(),
     ]

@@ -124,10 +124,11 @@ function select(name) {
     row.classList.toggle("selected", row.dataset.name === name);
   }
   $("#live-name").textContent = name;
-  for (const id of ["#floor", "#live", "#agents-panel", "#callerid-panel", "#import-panel"]) $(id).hidden = false;
+  for (const id of ["#floor", "#live", "#agents-panel", "#callerid-panel", "#import-panel", "#detail-panel"]) $(id).hidden = false;
   $("#floor-name").textContent = name;
   startStream(name);
   loadFloor();
+  loadDetail();
   loadCallerIds();
   loadPreview();
 }
@@ -388,6 +389,91 @@ $("#preview-skip").addEventListener("click", async () => {
     await loadPreview();
   } catch (e) { showError("skip: " + e.message); }
 });
+
+// ---- campaign detail: settings, DNC, reports, recordings --------------------------------------------
+
+async function loadDetail() {
+  if (!state.selected) return;
+  try {
+    const c = await api("GET", `/api/campaigns/${encodeURIComponent(state.selected)}`);
+    $("#config-editor").value = JSON.stringify(c.config, null, 2);
+    $("#config-result").textContent = "";
+  } catch (e) { $("#config-result").textContent = e.message; }
+  const today = new Date().toISOString().slice(0, 10);
+  if (!$("#report-to").value) $("#report-to").value = today;
+  if (!$("#report-from").value) $("#report-from").value = new Date(Date.now() - 6 * 864e5).toISOString().slice(0, 10);
+  loadRecordings();
+}
+
+async function saveConfig(asNew) {
+  let doc;
+  try { doc = JSON.parse($("#config-editor").value); } catch (e) { $("#config-result").textContent = "not valid JSON: " + e.message; return; }
+  if (asNew) {
+    const name = prompt("Name of the new campaign");
+    if (!name) return;
+    doc.campaign = Object.assign({}, doc.campaign, { name });
+  }
+  try {
+    const r = await api("POST", "/api/campaigns" + (asNew ? "" : "?replace=true"), doc);
+    $("#config-result").textContent = asNew ? `created ${r.name}` : "saved (applies at the next start)";
+    await loadCampaigns();
+    if (asNew) select(r.name);
+  } catch (e) { $("#config-result").textContent = e.message; }
+}
+
+$("#config-save").addEventListener("click", () => saveConfig(false));
+$("#config-new").addEventListener("click", () => saveConfig(true));
+
+$("#dnc-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const file = $("#dnc-file").files[0];
+  if (!file) return;
+  try {
+    const r = await api("POST", `/api/dnc/import?source=${encodeURIComponent(file.name)}`, file, "text/csv");
+    $("#dnc-result").textContent = `added ${r.added}, already listed ${r.already_listed}, rejected ${r.rejected}`;
+  } catch (e) { $("#dnc-result").textContent = e.message; }
+});
+
+async function fetchBlob(path) {
+  const resp = await fetch(path, { headers: headers(), credentials: "same-origin" });
+  if (!resp.ok) {
+    let msg = resp.status + " " + resp.statusText;
+    try { msg = (await resp.json()).error.message; } catch (e) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return URL.createObjectURL(await resp.blob());
+}
+
+$("#report-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const q = new URLSearchParams({ from: $("#report-from").value, to: $("#report-to").value, tz: $("#report-tz").value });
+  try {
+    const url = await fetchBlob(`/api/campaigns/${encodeURIComponent(state.selected)}/report?${q}`);
+    $("#report-result").replaceChildren(el("a", { href: url, target: "_blank", rel: "noopener" }, "report ready: open"));
+  } catch (e) { $("#report-result").textContent = e.message; }
+});
+
+async function loadRecordings() {
+  const body = $("#recordings tbody");
+  try {
+    const r = await api("GET", "/api/recordings?limit=20");
+    body.replaceChildren(...r.recordings.map((rec) => {
+      const play = el("button", { type: "button" }, "play");
+      play.addEventListener("click", async () => {
+        try {
+          $("#player").src = await fetchBlob("/api/recordings/" + rec.path.split("/").map(encodeURIComponent).join("/"));
+          $("#player").hidden = false;
+          $("#player").play();
+        } catch (e) { showError("recording: " + e.message); }
+      });
+      return el("tr", {}, el("td", {}, (rec.call_id || rec.path).slice(0, 8)), el("td", {}, new Date(rec.modified).toLocaleString()),
+        el("td", {}, Math.round(rec.bytes / 1024) + " kB"), el("td", {}, play));
+    }));
+    if (!r.recordings.length) body.append(el("tr", {}, el("td", { class: "muted", colSpan: 4 }, "no recordings")));
+  } catch (e) {
+    body.replaceChildren(el("tr", {}, el("td", { class: "muted", colSpan: 4 }, e.message)));
+  }
+}
 
 // ---- forms --------------------------------------------------------------------------------------------
 
