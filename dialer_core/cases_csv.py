@@ -1,7 +1,9 @@
 """Parse a CSV of overdue cases into validated rows, reporting every bad row precisely.
 
-Pure: bytes in, ``ParsedCsv`` out (valid cases + row errors with line, column and reason).
-Storage is ``dialer_core.store.cases``. Accepted columns (header names, case-insensitive):
+Pure: bytes in, valid cases + row errors (line, column, reason) out. ``CaseCsvReader`` streams a
+file of any size in chunks of raw records (bounded memory); ``validate_records`` turns a chunk
+into rows; ``parse_cases_csv`` does both for a file held in memory. Storage is
+``dialer_core.store.case_import``. Accepted columns (header names, case-insensitive):
 
     external_id (or case_id), debtor_name (or name), amount, days_past_due (or dpd),
     phone / phones / phone1..phoneN (several numbers in one cell split on ';' '|' or ','),
@@ -10,16 +12,22 @@ Storage is ``dialer_core.store.cases``. Accepted columns (header names, case-ins
 
 from __future__ import annotations
 
+import codecs
 import csv
+import hashlib
+import io
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import BinaryIO
 
 import phonenumbers
 
-from dialer_core.compliance.region import ZoneUnknown, region_of
 from dialer_core.config_errors import InputError, RowError
+from dialer_core.phone_regions import PhoneRegions
 
 REQUIRED = ("external_id", "debtor_name", "amount", "days_past_due")
 _ALIASES = {
@@ -34,6 +42,11 @@ _ALIASES = {
 _PHONE_COL = re.compile(r"^(phone|mobile|tel)\d*$")
 _PHONE_SPLIT = re.compile(r"[;|,/]")
 MAX_PHONES = 10
+# Part of every row digest: bump it when parsing changes what a row becomes, so the next import
+# parses rows again instead of skipping them as unchanged.
+PARSER_VERSION = 1
+SNIFF_BYTES = 1 << 20  # encoding detection looks at the first MiB
+CHUNK_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -86,17 +99,6 @@ def detect_encoding(data: bytes) -> str:
     return "gb18030" if utf8_bad > utf8_non_ascii else "utf-8"
 
 
-def _decoded_lines(data: bytes, encoding: str, bad: dict[int, str]):
-    for number, raw in enumerate(data.splitlines(keepends=True), start=1):
-        try:
-            yield raw.decode(encoding)
-        except UnicodeDecodeError as exc:
-            bad[number] = (
-                f"bad {encoding} encoding at byte {exc.start}: {raw[exc.start : exc.start + 4]!r}"
-            )
-            yield "\n"  # keep csv line numbering; the row is reported, not parsed
-
-
 def _canonical(header: str) -> str:
     key = header.strip().lower().replace(" ", "_").replace("-", "_")
     return _ALIASES.get(key, key)
@@ -119,70 +121,185 @@ def parse_amount(text: str) -> int:
     return int(minor)
 
 
-def parse_phone(text: str, default_country: str) -> PhoneRow:
+_REGIONS = PhoneRegions()
+
+
+def parse_phone(text: str, default_country: str, regions: PhoneRegions = _REGIONS) -> PhoneRow:
     """Normalise to E.164 and look up the region; raises ValueError with the reason."""
     try:
         num = phonenumbers.parse(text.strip(), default_country)
     except phonenumbers.NumberParseException as exc:
         raise ValueError(f"unparseable phone number {text!r} ({exc})") from exc
-    if not phonenumbers.is_valid_number(num):
+    ntype = phonenumbers.number_type(num)  # UNKNOWN exactly when is_valid_number is false
+    if ntype == phonenumbers.PhoneNumberType.UNKNOWN:
         raise ValueError(f"invalid phone number {text!r} for {default_country}")
     e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
     country = phonenumbers.region_code_for_number(num) or ""
-    region = region_of(e164)
-    if isinstance(region, ZoneUnknown):
-        return PhoneRow(e164, country, "", "")
-    return PhoneRow(e164, country, region.province or "", region.city or "")
+    province, city = regions.place(num, ntype, country, e164)
+    return PhoneRow(e164, country, province, city)
 
 
-def parse_cases_csv(
-    data: bytes, *, default_country: str = "CN", encoding: str = "auto"
-) -> ParsedCsv:
-    """Parse the whole file; valid rows are kept even when other rows are bad."""
-    enc = detect_encoding(data) if encoding == "auto" else encoding
-    bad_lines: dict[int, str] = {}
-    reader = csv.reader(_decoded_lines(data, enc, bad_lines))
-    try:
-        header = next(reader)
-    except StopIteration as exc:
-        raise CsvFileError("empty file: expected a header line") from exc
-    if 1 in bad_lines:
-        raise CsvFileError(f"line 1 (header): {bad_lines[1]}")
+@dataclass(frozen=True)
+class CsvLayout:
+    """The header line: original names, canonical names, where the phones are."""
+
+    header: tuple[str, ...]
+    columns: tuple[str, ...]
+    phone_cols: tuple[int, ...]
+
+    @property
+    def id_col(self) -> int:
+        return self.columns.index("external_id")
+
+    @property
+    def id_header(self) -> str:
+        return self.header[self.id_col]
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One data line as read: its cells and a digest of them (with the header and options)."""
+
+    line: int
+    cells: tuple[str, ...]
+    digest: int
+
+    def external_id(self, layout: CsvLayout) -> str:
+        """The row's id cell, or "" when the row has the wrong number of fields."""
+        if len(self.cells) != len(layout.columns):
+            return ""
+        return self.cells[layout.id_col].strip()
+
+
+def _layout(header: list[str]) -> CsvLayout:
     columns = [_canonical(h) for h in header]
     missing = [c for c in REQUIRED if c not in columns]
     phone_cols = [i for i, c in enumerate(columns) if _PHONE_COL.match(c)]
     if missing or not phone_cols:
         need = missing + ([] if phone_cols else ["phone"])
         raise CsvFileError(f"line 1 (header): missing column(s) {', '.join(need)}; got {header}")
-    rows: list[CaseRow] = []
-    errors: list[RowError] = []
-    seen: dict[str, int] = {}
-    start_line = 2
-    for record in reader:
-        line = start_line
-        start_line = reader.line_num + 1
-        if line in bad_lines:
-            errors.append(RowError(line, "*", bad_lines[line]))
-            continue
-        if not any(cell.strip() for cell in record):
-            continue
-        row, row_errors = _parse_record(line, columns, header, phone_cols, record, default_country)
-        if row is not None and row.external_id in seen:
-            row_errors.append(
-                RowError(
-                    line,
-                    header[columns.index("external_id")],
-                    f"duplicate external id {row.external_id!r} "
-                    f"(first on line {seen[row.external_id]})",
+    return CsvLayout(tuple(header), tuple(columns), tuple(phone_cols))
+
+
+class CaseCsvReader:
+    """Streams a cases CSV from a binary file: the header at once, then chunks of records.
+
+    Memory is one chunk, whatever the file's size. ``bytes_read`` follows the file for a
+    progress bar. The encoding is detected on the first MiB (``encoding="auto"``); a later line
+    that does not decode is a row error, as in a file read whole.
+    """
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        *,
+        default_country: str = "CN",
+        encoding: str = "auto",
+        chunk_rows: int = CHUNK_ROWS,
+    ) -> None:
+        self.default_country = default_country
+        self.chunk_rows = chunk_rows
+        self.bytes_read = 0
+        head = stream.read(SNIFF_BYTES)
+        head += stream.readline()  # end on a line boundary
+        self.encoding = detect_encoding(head) if encoding == "auto" else encoding
+        codecs.lookup(self.encoding)  # LookupError for an unknown codec, before any work
+        self._bad: dict[int, str] = {}
+        self._stream = itertools.chain(io.BytesIO(head), stream)
+        self._reader = csv.reader(self._lines())
+        try:
+            header = next(self._reader)
+        except StopIteration as exc:
+            raise CsvFileError("empty file: expected a header line") from exc
+        if 1 in self._bad:
+            raise CsvFileError(f"line 1 (header): {self._bad.pop(1)}")
+        self.layout = _layout(header)
+        seed = f"{PARSER_VERSION}\x1e{default_country}\x1e" + "\x1f".join(header)
+        self._seed = hashlib.blake2b(seed.encode(), digest_size=16).digest()
+        self._next_line = 2
+
+    def _lines(self) -> Iterator[str]:
+        for number, raw in enumerate(self._stream, start=1):
+            self.bytes_read += len(raw)
+            try:
+                yield raw.decode(self.encoding)
+            except UnicodeDecodeError as exc:
+                self._bad[number] = (
+                    f"bad {self.encoding} encoding at byte {exc.start}: "
+                    f"{raw[exc.start : exc.start + 4]!r}"
                 )
-            )
-            row = None
+                yield "\n"  # keep csv line numbering; the row is reported, not parsed
+
+    def _digest(self, cells: list[str]) -> int:
+        h = hashlib.blake2b(self._seed, digest_size=8)
+        h.update("\x1f".join(cells).encode())
+        return int.from_bytes(h.digest(), "big", signed=True)
+
+    def chunks(self) -> Iterator[tuple[list[RawRecord], list[RowError]]]:
+        """Records and undecodable lines, ``chunk_rows`` records at a time (blank lines skipped)."""
+        records: list[RawRecord] = []
+        errors: list[RowError] = []
+        for cells in self._reader:
+            line = self._next_line
+            self._next_line = self._reader.line_num + 1
+            if line in self._bad:
+                errors.append(RowError(line, "*", self._bad.pop(line)))
+            elif any(cell.strip() for cell in cells):
+                records.append(RawRecord(line, tuple(cells), self._digest(cells)))
+            if len(records) >= self.chunk_rows:
+                yield records, errors
+                records, errors = [], []
+        if records or errors:
+            yield records, errors
+
+
+def validate_records(
+    layout: CsvLayout, records: list[RawRecord], default_country: str
+) -> tuple[list[tuple[CaseRow, int]], list[RowError]]:
+    """Each record as a case row (with its digest) or its errors; ids are not compared here."""
+    rows: list[tuple[CaseRow, int]] = []
+    errors: list[RowError] = []
+    for rec in records:
+        row, row_errors = _parse_record(
+            rec.line, layout.columns, layout.header, layout.phone_cols, rec.cells, default_country
+        )
         if row_errors:
             errors.extend(row_errors)
         elif row is not None:
-            seen[row.external_id] = line
-            rows.append(row)
-    return ParsedCsv(enc, tuple(rows), tuple(errors))
+            rows.append((row, rec.digest))
+    return rows, errors
+
+
+def duplicate_error(layout: CsvLayout, line: int, external_id: str, first: int) -> RowError:
+    """The error of a row whose external id already appeared on line ``first``."""
+    return RowError(
+        line, layout.id_header, f"duplicate external id {external_id!r} (first on line {first})"
+    )
+
+
+def parse_cases_csv(
+    data: bytes, *, default_country: str = "CN", encoding: str = "auto"
+) -> ParsedCsv:
+    """Parse a whole file held in memory; valid rows are kept even when other rows are bad."""
+    reader = CaseCsvReader(
+        io.BytesIO(data),
+        default_country=default_country,
+        encoding=detect_encoding(data) if encoding == "auto" else encoding,
+    )
+    rows: list[CaseRow] = []
+    errors: list[RowError] = []
+    seen: dict[str, int] = {}
+    for records, bad in reader.chunks():
+        valid, invalid = validate_records(reader.layout, records, default_country)
+        errors += bad + invalid
+        for row, _ in valid:
+            first = seen.setdefault(row.external_id, row.line)
+            if first != row.line:
+                errors.append(duplicate_error(reader.layout, row.line, row.external_id, first))
+            else:
+                rows.append(row)
+    errors.sort(key=lambda e: e.line)  # stable: one line's errors keep their order
+    return ParsedCsv(reader.encoding, tuple(rows), tuple(errors))
 
 
 def _parse_record(line, columns, header, phone_cols, record, default_country):

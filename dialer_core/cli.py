@@ -8,9 +8,9 @@ import importlib
 import logging
 import signal
 import sys
-from pathlib import Path
 
 from dialer_core.config_errors import InputError
+from dialer_core.operator_errors import EXIT_INPUT, OperatorError
 from pbx.sim.config import SimConfigError
 
 
@@ -37,21 +37,11 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 
 async def _cmd_import(args: argparse.Namespace) -> int:
-    from dialer_core.cases_csv import parse_cases_csv
-    from dialer_core.store.cases import ensure_campaign, import_cases
-    from dialer_core.store.database import open_database
+    from dialer_core.import_command import run_import
 
-    path = Path(args.csv)
-    parsed = parse_cases_csv(
-        path.read_bytes(), default_country=args.country, encoding=args.encoding
+    return await run_import(
+        args.csv, args.campaign, country=args.country, encoding=args.encoding, strict=args.strict
     )
-    for err in parsed.errors:
-        print(f"{path}: {err}", file=sys.stderr)
-    async with open_database() as pool, pool.acquire() as conn:
-        campaign_id = await ensure_campaign(conn, args.campaign)
-        summary = await import_cases(conn, campaign_id, parsed.rows, parsed.errors, str(path))
-    print(f"{path} ({parsed.encoding}): {summary}")
-    return 0
 
 
 async def _cmd_db(args: argparse.Namespace) -> int:
@@ -136,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--campaign", required=True)
     imp.add_argument("--country", default="CN", help="country of numbers without +CC (CN)")
     imp.add_argument("--encoding", default="auto", help="auto (UTF-8 or GBK), utf-8, gbk")
+    imp.add_argument(
+        "--strict", action="store_true", help="import nothing if any row is rejected (exit 3)"
+    )
 
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("db_command", choices=["migrate", "stop"])
@@ -185,9 +178,12 @@ def main(argv: list[str] | None = None) -> int:
             "serve": _cmd_serve,
         }
         return asyncio.run(handlers[args.command](args))
+    except OperatorError as exc:  # one line: what, where, what to do
+        print(f"pacedial: {exc}", file=sys.stderr)
+        return exc.exit_code
     except (InputError, SimConfigError) as exc:  # bad input: say where and what, no traceback
         print(f"pacedial: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
     except KeyboardInterrupt:
         return 130
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from dialer_core.operator_errors import file_missing
 
 
 class InputError(ValueError):
@@ -82,3 +86,26 @@ def _kind_name(kinds: tuple) -> str:
         dict: "a table",
     }
     return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """A TOML file's document. A missing or unreadable file is FileMissing; bytes that are not
+    UTF-8 or TOML that does not parse are a ConfigError naming the line."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise file_missing(str(path), exc, what) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            str(path),
+            f"(line {line})",
+            "UTF-8 text (save the file as UTF-8; it looks like another encoding)",
+        ) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "(syntax)", f"valid TOML ({exc})") from exc

@@ -22,6 +22,7 @@ from dialer_core.campaign.runner import CampaignRunner
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.clock import ScaledClock, next_local_time
 from dialer_core.demo_data import demo_cases_csv
+from dialer_core.operator_errors import PortInUse
 from dialer_core.pbx_link import build_driver, start_answered_server
 from dialer_core.reports.summary import campaign_summary, format_summary
 from dialer_core.serve import serve_api
@@ -219,5 +220,5 @@ async def _dashboard(stack, pool, manager, port: int, out) -> None:
     """Serve the dashboard on loopback (the given port, or any free one if it is taken)."""
     try:
         await stack.enter_async_context(serve_api(pool, manager, port=port, out=out))
-    except OSError:
+    except (OSError, PortInUse):
         await stack.enter_async_context(serve_api(pool, manager, port=0, out=out))

@@ -8,7 +8,12 @@ import logging
 
 from dialer_core.campaign.config import load_campaign
 from dialer_core.campaign.service import run_campaign
-from dialer_core.pbx_link import build_driver, describe, start_answered_server
+from dialer_core.pbx_link import (
+    build_driver,
+    connect_driver,
+    describe,
+    start_answered_server,
+)
 from dialer_core.site import load_site
 from dialer_core.store.database import open_database
 
@@ -25,7 +30,7 @@ async def run_live(
         answered = await start_answered_server(site)
         driver = build_driver(site, queues=[campaign.queue])
         try:
-            await driver.connect()
+            await connect_driver(site, driver)
         except BaseException:
             await answered.close()
             raise

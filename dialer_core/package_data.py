@@ -10,12 +10,12 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from dialer_core.config_errors import InputError
+from dialer_core.operator_errors import BrokenInstall
 
 SHIPPED = ("sql", "conf")
 
 
-class MissingPackageData(InputError):
+class MissingPackageData(BrokenInstall):
     """A shipped folder is absent: a broken installation, never "nothing to do"."""
 
 
@@ -31,8 +31,9 @@ def shipped_dir(name: str) -> Path:
     if (checkout.parent / "pyproject.toml").is_file() and checkout.is_dir():
         return checkout
     raise MissingPackageData(
-        f"{installed}: the shipped {name}/ folder is missing from this installation; "
-        "reinstall pacedial (pip install --force-reinstall pacedial)"
+        f"the shipped {name}/ folder is missing from this installation",
+        str(installed),
+        "reinstall pacedial (pip install --force-reinstall pacedial)",
     )
 
 

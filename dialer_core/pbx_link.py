@@ -7,6 +7,9 @@ outbound socket) is on the other end.
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -14,11 +17,16 @@ from dataclasses import dataclass
 from agi_scripts.answered import make_answered_handler
 from dialer_core.campaign.registry import CallRegistry
 from dialer_core.campaign.service import AnsweredCallServer
+from dialer_core.operator_errors import OperatorError, PbxLoginRefused, PbxUnreachable, PortInUse
 from dialer_core.site import SiteConfig
+from pbx.asterisk.client import AmiError, AmiLoginError
 from pbx.asterisk.driver import AsteriskDriver
 from pbx.driver import PbxDriver
+from pbx.freeswitch.client import EslAuthError, EslError
 from pbx.freeswitch.driver import FreeSwitchDriver
 from pbx.freeswitch.outbound import OutboundServer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -82,8 +90,102 @@ def build_driver(
 
 
 async def start_answered_server(site: SiteConfig) -> AnsweredCallServer | OutboundAnsweredServer:
-    """Start the site's answered-call server: ``[fastagi]`` or ``[freeswitch] outbound_*``."""
+    """Start the site's answered-call server: ``[fastagi]`` or ``[freeswitch] outbound_*``.
+
+    A taken port is PortInUse naming the site key to change."""
     if site.pbx == "freeswitch":
         fs = site.freeswitch
-        return await OutboundAnsweredServer.start(fs.outbound_host, fs.outbound_port)
-    return await AnsweredCallServer.start(site.fastagi_host, site.fastagi_port)
+        where = f"[freeswitch] outbound_port {fs.outbound_host}:{fs.outbound_port}"
+        start = OutboundAnsweredServer.start(fs.outbound_host, fs.outbound_port)
+    else:
+        where = f"[fastagi] port {site.fastagi_host}:{site.fastagi_port}"
+        start = AnsweredCallServer.start(site.fastagi_host, site.fastagi_port)
+    try:
+        return await start
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise port_in_use(where) from exc
+
+
+def port_in_use(where: str) -> PortInUse:
+    """The error for a listening port another process holds."""
+    return PortInUse(
+        "port already in use",
+        where,
+        "stop the other process on it (another pacedial run/serve?) or change the port",
+    )
+
+
+async def connect_driver(site: SiteConfig, driver: PbxDriver) -> None:
+    """Connect and log in; failures are PbxUnreachable / PbxLoginRefused naming what to fix."""
+    kind = "FreeSWITCH" if site.pbx == "freeswitch" else "Asterisk"
+    section = "[freeswitch]" if site.pbx == "freeswitch" else "[asterisk]"
+    try:
+        await driver.connect()
+    except (AmiLoginError, EslAuthError) as exc:
+        secret = (
+            "password (or PACEDIAL_ESL_PASSWORD) and the ESL acl"
+            if (site.pbx == "freeswitch")
+            else "username and secret (or PACEDIAL_AMI_SECRET)"
+        )
+        raise PbxLoginRefused(
+            f"{kind} refused the login ({_reason(exc)})",
+            describe(site),
+            f"check {section} {secret} against the PBX's "
+            + ("event_socket.conf.xml" if site.pbx == "freeswitch" else "manager.conf"),
+        ) from exc
+    except (OSError, TimeoutError, AmiError, EslError) as exc:
+        port = "ESL (event_socket)" if site.pbx == "freeswitch" else "AMI (manager.conf)"
+        raise PbxUnreachable(
+            "cannot reach the PBX",
+            f"{describe(site)} ({_reason(exc)})",
+            f"check {section} host and port in the site file and that {kind} runs with "
+            f"{port} enabled and reachable from here",
+        ) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc).split(": ", 1)[-1] or type(exc).__name__
+
+
+class PbxLink:
+    """The site's PBX link as ``serve`` shows it; connects in the background until it is up.
+
+    Once logged in, the driver's own client reconnects after any outage; ``status()`` reads
+    the live state either way."""
+
+    def __init__(self, site: SiteConfig, driver: PbxDriver, *, max_backoff: float = 30.0):
+        self.site, self.driver, self.max_backoff = site, driver, max_backoff
+        self.error = ""
+        self.connected_once = False
+
+    def status(self) -> dict[str, str]:
+        """``{"pbx": "Asterisk host:port", "link": "up" | "down", "error": last failure}``."""
+        up = self.driver.ready
+        return {
+            "pbx": describe(self.site),
+            "link": "up" if up else "down",
+            "error": "" if up else self.error,
+        }
+
+    async def keep_connecting(self, out: Callable[[str], None] = print) -> None:
+        """Try to connect, with backoff, until the first login succeeds; say each new failure."""
+        delay = 1.0
+        while True:
+            try:
+                await connect_driver(self.site, self.driver)
+            except OperatorError as exc:
+                if str(exc) != self.error:
+                    out(f"PBX link down: {exc} (retrying every ≤ {self.max_backoff:.0f} s)")
+                self.error = str(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+                continue
+            self.connected_once, self.error = True, ""
+            out(f"PBX link up: {describe(self.site)}")
+            return

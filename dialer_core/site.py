@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dialer_core.config_errors import ConfigError, reject_unknown, take
+from dialer_core.config_errors import ConfigError, read_toml, reject_unknown, take
 
 
 @dataclass(frozen=True)
@@ -158,11 +157,4 @@ def load_site(path: str | Path | None) -> SiteConfig:
     """Read a site TOML file; no file means all defaults (embedded database)."""
     if path is None:
         return parse_site({}, "(defaults)")
-    path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(str(path), "(file)", "an existing site TOML file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "(syntax)", f"valid TOML ({exc})") from exc
-    return parse_site(doc, str(path))
+    return parse_site(read_toml(path, "the site file"), str(path))

@@ -20,6 +20,7 @@ from dialer_core.api.app import ROUTES_KEY, create_app
 from dialer_core.api.auth import InsecureBind, TokenTable, check_bind
 from dialer_core.api.metrics import families
 from dialer_core.campaign.manager import CampaignManager
+from dialer_core.operator_errors import NotLoopback
 from dialer_core.serve import run_serve, serve_api
 
 TOKENS = {"R": ["read"], "C": ["read", "control"], "P": ["read", "pii"]}
@@ -182,7 +183,7 @@ def test_an_open_api_refuses_to_bind_beyond_loopback():
 async def test_serve_api_refuses_a_public_address_without_a_token(db):
     async with AsteriskRig(db, agents=1, time_scale=40) as rig:
         manager = CampaignManager(db, rig.driver, rig.answered.registry)
-        with pytest.raises(InsecureBind):
+        with pytest.raises(NotLoopback, match="token"):
             async with serve_api(db, manager, host="0.0.0.0", port=0):
                 pytest.fail("served without a token")
         async with serve_api(db, manager, host="127.0.0.1", port=0) as url:
@@ -635,5 +636,5 @@ async def test_run_serve_serves_a_site_until_stopped_and_refuses_an_open_public_
         stop.set()
         assert await asyncio.wait_for(task, 10) == 0
         site.write_text(body + '[api]\nhost = "0.0.0.0"\n')
-        with pytest.raises(InsecureBind):
+        with pytest.raises(NotLoopback, match=r"\[api\] host 0.0.0.0"):
             await run_serve(str(site), asyncio.Event())

@@ -22,6 +22,7 @@ from dialer_core.api import (
     desktop,
     dnc,
     floor,
+    link,
     metrics,
     preview,
     recordings,
@@ -66,6 +67,7 @@ def resource_routes() -> list[Route]:
         *recordings.routes(),
         *reports.routes(),
         *metrics.routes(),
+        *link.routes(),
         *dashboard.routes(),
     ]
 
@@ -98,6 +100,7 @@ def create_app(
     recordings_dir: str | Path | None = None,
     clock: Callable[[], float] | None = None,
     live_interval: float = 1.0,
+    pbx_status: Callable[[], dict[str, str]] | None = None,
 ) -> web.Application:
     """The application. ``token`` grants every scope; ``tokens`` maps tokens to scope lists.
 
@@ -116,6 +119,7 @@ def create_app(
         clock=clock,
         live_interval=live_interval,
         live=LiveStats(pool, manager, clock, ttl=min(0.9, live_interval * 0.9)),
+        pbx_status=pbx_status,
     )
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     app[CTX] = ctx

@@ -26,6 +26,7 @@ class ApiContext:
     clock: Callable[[], float]
     live_interval: float
     live: LiveStats
+    pbx_status: Callable[[], dict[str, str]] | None = None  # serve's PbxLink.status
     background: set[asyncio.Task] = field(default_factory=set)
     closing: asyncio.Event = field(default_factory=asyncio.Event)  # set at server shutdown
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,13 @@ from typing import Any
 from dialer_core.callerid.config import CallerIdConfig, load_callerid
 from dialer_core.compliance.config import load_compliance
 from dialer_core.compliance.rules import ComplianceRules
-from dialer_core.config_errors import ConfigError, parse_duration, reject_unknown, take
+from dialer_core.config_errors import (
+    ConfigError,
+    parse_duration,
+    read_toml,
+    reject_unknown,
+    take,
+)
 from dialer_core.pacing.config import PacingConfig, parse_pacing
 
 
@@ -76,11 +81,4 @@ def parse_campaign(doc: dict[str, Any], source: str) -> CampaignConfig:
 
 def load_campaign(path: str | Path) -> CampaignConfig:
     """Read and validate a campaign TOML file."""
-    path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(str(path), "(file)", "an existing campaign TOML file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "(syntax)", f"valid TOML ({exc})") from exc
-    return parse_campaign(doc, str(path))
+    return parse_campaign(read_toml(path, "the campaign file"), str(path))

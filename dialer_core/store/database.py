@@ -6,10 +6,12 @@ import json
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from dialer_core.store.embedded import EmbeddedPostgres, default_data_dir
+from dialer_core.operator_errors import DatabaseUnreachable
+from dialer_core.store.embedded import EmbeddedPostgres, EmbeddedPostgresError, default_data_dir
 from dialer_core.store.migrate import migrate
 
 ENV_DSN = "PACEDIAL_DATABASE_URL"
@@ -46,8 +48,22 @@ async def open_database(
     """
     dsn = dsn or os.environ.get(ENV_DSN)
     if not dsn:
-        dsn = EmbeddedPostgres(data_dir or default_data_dir()).start()
-    pool = await create_pool(dsn)
+        where = data_dir or default_data_dir()
+        try:
+            dsn = EmbeddedPostgres(where).start()
+        except EmbeddedPostgresError as exc:
+            raise DatabaseUnreachable(
+                "the embedded PostgreSQL did not start", str(where), str(exc)
+            ) from exc
+    try:
+        pool = await create_pool(dsn)
+    except DATABASE_ERRORS as exc:
+        raise DatabaseUnreachable(
+            "cannot reach the database",
+            f"{_without_password(dsn)} ({_reason(exc)})",
+            "check [database] url in the site file or PACEDIAL_DATABASE_URL, and that "
+            "PostgreSQL runs and accepts this user",
+        ) from exc
     try:
         if apply_migrations:
             async with pool.acquire() as conn:
@@ -55,3 +71,18 @@ async def open_database(
         yield pool
     finally:
         await pool.close()
+
+
+def _without_password(dsn: str) -> str:
+    """The DSN to show: user, host, port and database, never the password."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -36,8 +36,9 @@ def discover(sql_dir: Path | None = None) -> list[Migration]:
     sql_dir = shipped_dir("sql") if sql_dir is None else sql_dir
     if not sql_dir.is_dir() or not any(sql_dir.glob("*.sql")):
         raise MissingPackageData(
-            f"{sql_dir}: no migration files (NNN_name.sql) there; "
-            "reinstall pacedial or point at the folder that holds them"
+            "no migration files (NNN_name.sql)",
+            str(sql_dir),
+            "reinstall pacedial (pip install --force-reinstall pacedial)",
         )
     found: list[Migration] = []
     for path in sorted(sql_dir.glob("*.sql")):

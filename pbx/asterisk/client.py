@@ -298,6 +298,8 @@ class AmiClient:
             why = f"read error: {exc}"
         if self.link_state == "closed":  # we logged off: the peer closing is expected
             log.info("AMI %s: closed after Logoff", self.peer)
+        elif self.link_state == "connecting":  # a refused login: connect() raises and says why
+            log.info("AMI %s: closed during login: %s", self.peer, why)
         else:
             log.warning("AMI %s: link lost: %s", self.peer, why)
         self._link_down()

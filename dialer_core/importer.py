@@ -1,0 +1,208 @@
+"""Import a cases CSV of any size: stream, skip unchanged rows, validate off the loop, COPY.
+
+The pipeline behind ``pacedial import`` and the API upload. Reading and validating a chunk run
+in a worker thread (the event loop keeps serving calls and HTTP); a chunk is written while the
+next one is validated. Memory is a few chunks whatever the file's size; every bad row is
+reported through ``on_error`` as it is found and the first ``keep_errors`` are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import asyncpg
+
+from dialer_core.cases_csv import (
+    CHUNK_ROWS,
+    CaseCsvReader,
+    CaseRow,
+    CsvLayout,
+    RawRecord,
+    duplicate_error,
+    validate_records,
+)
+from dialer_core.config_errors import RowError
+from dialer_core.store.case_import import (
+    NOTHING,
+    CaseWriter,
+    ImportSummary,
+    record_import,
+    unchanged_ids,
+)
+
+KEEP_ERRORS = 1000
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """How far an import is: bytes of the file read, rows settled, the counts so far."""
+
+    bytes_done: int
+    bytes_total: int | None
+    rows_done: int
+    summary: ImportSummary
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    encoding: str
+    summary: ImportSummary
+    errors: tuple[RowError, ...]  # the first KEEP_ERRORS; summary.rejected counts them all
+    committed: bool  # False: --strict and a row was rejected, so nothing was kept
+
+
+@dataclass
+class _Chunk:
+    rows: list[tuple[CaseRow, int]] = field(default_factory=list)
+    skipped: list[RawRecord] = field(default_factory=list)  # unchanged since the last import
+    errors: list[RowError] = field(default_factory=list)
+
+
+async def import_case_file(
+    pool: asyncpg.Pool,
+    campaign_id: int,
+    stream: BinaryIO,
+    *,
+    source: str,
+    default_country: str = "CN",
+    encoding: str = "auto",
+    strict: bool = False,
+    bytes_total: int | None = None,
+    on_progress: Callable[[ImportProgress], None] | None = None,
+    on_error: Callable[[RowError], None] | None = None,
+    keep_errors: int = KEEP_ERRORS,
+    chunk_rows: int = CHUNK_ROWS,
+) -> ImportResult:
+    """Import ``stream`` into a campaign; ``strict`` keeps nothing if any row is rejected.
+
+    Raises CsvFileError (no header, missing columns) or LookupError (unknown encoding) before
+    anything is written."""
+    reader = await asyncio.to_thread(
+        CaseCsvReader,
+        stream,
+        default_country=default_country,
+        encoding=encoding,
+        chunk_rows=chunk_rows,
+    )
+    chunks = reader.chunks()
+    kept: list[RowError] = []
+
+    def report(errors: list[RowError]) -> None:
+        for err in errors:
+            if len(kept) < keep_errors:
+                kept.append(err)
+            if on_error is not None:
+                on_error(err)
+
+    async with pool.acquire() as check_conn, pool.acquire() as write_conn:
+        async with CaseWriter(write_conn, campaign_id) as writer:
+            outer = write_conn.transaction()
+            if strict:
+                await outer.start()
+            total, rows_done = NOTHING, 0
+            writing: asyncio.Task[tuple[ImportSummary, list[RowError], int]] | None = None
+            try:
+                while True:
+                    raw = await asyncio.to_thread(next, chunks, None)
+                    chunk = (
+                        None
+                        if raw is None
+                        else await _prepare(
+                            check_conn, campaign_id, reader.layout, default_country, *raw
+                        )
+                    )
+                    if writing is not None:
+                        done, errors, settled = await writing
+                        writing = None
+                        total, rows_done = total + done, rows_done + settled
+                        report(errors)
+                        if on_progress is not None:
+                            on_progress(
+                                ImportProgress(reader.bytes_read, bytes_total, rows_done, total)
+                            )
+                    if chunk is None:
+                        break
+                    writing = asyncio.create_task(_write(writer, reader.layout, chunk))
+                committed = not (strict and total.rejected)
+                if strict:
+                    await (outer.commit() if committed else outer.rollback())
+            except BaseException:
+                if writing is not None:  # let its transaction roll back before going on
+                    writing.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await writing
+                if strict:
+                    await outer.rollback()
+                raise
+        await record_import(
+            write_conn,
+            campaign_id,
+            source,
+            total,
+            kept,
+            encoding=reader.encoding,
+            strict=strict,
+            committed=committed,
+        )
+    return ImportResult(reader.encoding, total, tuple(kept), committed)
+
+
+async def _prepare(
+    conn: asyncpg.Connection,
+    campaign_id: int,
+    layout: CsvLayout,
+    default_country: str,
+    records: list[RawRecord],
+    bad_lines: list[RowError],
+) -> _Chunk:
+    """Skip the rows imported before from the same text; validate the rest in a thread."""
+    keyed = [(r, r.external_id(layout)) for r in records]
+    ids = [eid for _, eid in keyed if eid]
+    digests = [r.digest for r, eid in keyed if eid]
+    same = await unchanged_ids(conn, campaign_id, ids, digests) if ids else set()
+    chunk = _Chunk(errors=list(bad_lines))
+    fresh = []
+    for rec, eid in keyed:
+        (chunk.skipped if eid in same else fresh).append(rec)
+    valid, invalid = await asyncio.to_thread(validate_records, layout, fresh, default_country)
+    chunk.rows, chunk.errors = valid, chunk.errors + invalid
+    return chunk
+
+
+async def _write(
+    writer: CaseWriter, layout: CsvLayout, chunk: _Chunk
+) -> tuple[ImportSummary, list[RowError], int]:
+    """Settle duplicate ids (first line wins, also across chunks), then write one chunk."""
+    candidates = sorted(
+        [(row.line, row.external_id, (row, digest)) for row, digest in chunk.rows]
+        + [(rec.line, rec.external_id(layout), None) for rec in chunk.skipped]
+    )
+    errors = list(chunk.errors)
+    first_here: dict[str, int] = {}
+    unique = []
+    for line, eid, payload in candidates:
+        first = first_here.setdefault(eid, line)
+        if first != line:
+            errors.append(duplicate_error(layout, line, eid, first))
+        else:
+            unique.append((line, eid, payload))
+    async with writer.conn.transaction():
+        earlier = await writer.claim([eid for _, eid, _ in unique], [ln for ln, _, _ in unique])
+        rows, digests, skipped = [], [], 0
+        for line, eid, payload in unique:
+            if eid in earlier:
+                errors.append(duplicate_error(layout, line, eid, earlier[eid]))
+            elif payload is None:
+                skipped += 1
+            else:
+                rows.append(payload[0])
+                digests.append(payload[1])
+        written = await writer.write(rows, digests)
+    errors.sort(key=lambda e: e.line)
+    summary = written + ImportSummary(0, 0, skipped, len(errors))
+    settled = len(chunk.rows) + len(chunk.skipped) + len({e.line for e in chunk.errors})
+    return summary, errors, settled

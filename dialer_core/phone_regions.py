@@ -1,0 +1,52 @@
+"""Province and city of many phone numbers fast: region_of's answer, shared by number prefix.
+
+Geocoding a number (phonenumbers' geocoder and time zone data) reads only its first
+``GEOCODE_LONGEST_PREFIX`` digits, its number type and its country; importing a million cases
+would otherwise look each one up in full. Numbers that share all three share the answer, so it
+is computed once (by ``region_of``) and reused. Calling codes where that does not hold — shared
+by several countries (+1, +7: the country name depends on the whole number) or with a mobile
+token (+54) — always take the full lookup.
+"""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import PhoneNumber
+from phonenumbers.geodata import GEOCODE_LONGEST_PREFIX
+from phonenumbers.tzdata import TIMEZONE_LONGEST_PREFIX
+
+from dialer_core.compliance.region import ZoneUnknown, region_of
+
+_PREFIX = max(GEOCODE_LONGEST_PREFIX, TIMEZONE_LONGEST_PREFIX)
+_MAX_ENTRIES = 200_000  # bounded: distinct prefixes, not numbers (China has ~50k blocks)
+
+
+class PhoneRegions:
+    """Memo of (province, city) by (prefix, number type, country) for single-country codes."""
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[str, int, str], tuple[str, str]] = {}
+
+    def place(self, number: PhoneNumber, ntype: int, country: str, e164: str) -> tuple[str, str]:
+        """(province, city) of a valid number, "" when unknown; equal to region_of's."""
+        shared = _shareable(number.country_code)
+        key = (e164[1 : 1 + _PREFIX], ntype, country)
+        if shared:
+            found = self._memo.get(key)
+            if found is not None:
+                return found
+        region = region_of(e164)
+        place = (
+            ("", "")
+            if isinstance(region, ZoneUnknown)
+            else (region.province or "", region.city or "")
+        )
+        if shared and len(self._memo) < _MAX_ENTRIES:
+            self._memo[key] = place
+        return place
+
+
+def _shareable(country_code: int) -> bool:
+    return len(
+        phonenumbers.region_codes_for_country_code(country_code)
+    ) == 1 and not phonenumbers.country_mobile_token(country_code)

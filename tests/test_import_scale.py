@@ -1,0 +1,144 @@
+"""Streaming import: chunks, duplicates across chunks, unchanged rows skipped, --strict.
+
+Files are imported in tiny chunks (3 rows) so that every cross-chunk path runs on a few rows.
+"""
+
+from __future__ import annotations
+
+import io
+
+import phonenumbers
+import pytest
+
+from dialer_core.cases_csv import CsvFileError, parse_phone
+from dialer_core.compliance.region import ZoneUnknown, region_of
+from dialer_core.importer import import_case_file
+from dialer_core.phone_regions import PhoneRegions
+from dialer_core.store.cases import ensure_campaign
+
+HEADER = "external_id,debtor_name,amount,days_past_due,phone1,phone2,product\n"
+
+
+def rows(n: int, start: int = 0) -> str:
+    return "".join(
+        f"C{i},张三{i},{100 + i}.50,{i % 90},138{i:08d},,card\n" for i in range(start, start + n)
+    )
+
+
+async def run_import(pool, text: str, campaign: str = "spring", **kw):
+    async with pool.acquire() as conn:
+        cid = await ensure_campaign(conn, campaign)
+    errors, progress = [], []
+    result = await import_case_file(
+        pool,
+        cid,
+        io.BytesIO(text.encode()),
+        source="test.csv",
+        on_error=errors.append,
+        on_progress=progress.append,
+        chunk_rows=3,
+        **kw,
+    )
+    return cid, result, errors, progress
+
+
+async def test_streamed_import_lands_every_valid_row_and_reports_progress(db):
+    cid, result, errors, progress = await run_import(db, HEADER + rows(10))
+    assert (result.summary.imported, result.summary.rejected, errors) == (10, 0, [])
+    assert len(progress) == 4 and progress[-1].rows_done == 10
+    assert progress[-1].bytes_done == len((HEADER + rows(10)).encode())
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM cases WHERE campaign_id=$1", cid) == 10
+        assert await conn.fetchval("SELECT count(*) FROM phones") == 10
+        assert await conn.fetchval("SELECT count(*) FROM schedule") == 10
+        assert await conn.fetchval("SELECT count(*) FROM cases WHERE source_digest IS NULL") == 0
+
+
+async def test_duplicate_ids_are_caught_across_chunks_first_line_wins(db):
+    text = HEADER + rows(5) + "C1,李四,1,1,13900000001,,x\n" + rows(1, start=3)
+    _, result, errors, _ = await run_import(db, text)
+    assert result.summary.imported == 5 and result.summary.rejected == 2
+    assert [(e.line, e.column) for e in errors] == [(7, "external_id"), (8, "external_id")]
+    assert "duplicate external id 'C1' (first on line 3)" in errors[0].reason
+    assert "(first on line 5)" in errors[1].reason
+
+
+async def test_reimport_of_an_unchanged_file_skips_every_row(db):
+    text = HEADER + rows(7)
+    cid, _, _, _ = await run_import(db, text)
+    async with db.acquire() as conn:
+        before = await conn.fetch("SELECT id, updated_at FROM cases ORDER BY id")
+    _, result, errors, _ = await run_import(db, text)
+    assert (result.summary.unchanged, result.summary.imported, result.summary.updated) == (7, 0, 0)
+    assert errors == []
+    async with db.acquire() as conn:
+        assert await conn.fetch("SELECT id, updated_at FROM cases ORDER BY id") == before
+
+
+async def test_changed_row_is_updated_and_same_values_in_new_text_stay_unchanged(db):
+    await run_import(db, HEADER + rows(4))
+    changed = HEADER + rows(4).replace("张三1,", "张三一,").replace("102.50", "102.5")
+    _, result, _, _ = await run_import(db, changed)
+    assert (result.summary.updated, result.summary.unchanged) == (1, 3)
+    _, again, _, _ = await run_import(db, changed)  # the new text is remembered
+    assert again.summary.unchanged == 4
+
+
+async def test_strict_import_keeps_nothing_when_a_row_is_rejected(db):
+    text = HEADER + rows(5) + "C9,张三,10,1,12345,,card\n"
+    cid, result, errors, _ = await run_import(db, text, strict=True)
+    assert result.committed is False and result.summary.rejected == 1
+    assert errors[0].line == 7 and errors[0].column == "phone1"
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM cases") == 0
+        logged = await conn.fetchrow("SELECT committed, strict, rejected FROM imports")
+    assert tuple(logged) == (False, True, 1)
+
+
+async def test_non_strict_import_keeps_valid_rows_and_logs_the_rejected(db):
+    text = HEADER + rows(2) + "C9,张三,10,1,12345,,card\n"
+    _, result, _, _ = await run_import(db, text)
+    assert result.committed and (result.summary.imported, result.summary.rejected) == (2, 1)
+    async with db.acquire() as conn:
+        logged = await conn.fetchrow("SELECT errors, encoding, committed FROM imports")
+    assert logged["errors"][0]["line"] == 4 and logged["encoding"] == "utf-8"
+
+
+async def test_a_file_without_the_required_columns_writes_nothing(db):
+    with pytest.raises(CsvFileError, match="missing column"):
+        await run_import(db, "external_id,name\nC1,x\n")
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM imports") == 0
+
+
+NUMBERS = [
+    "13800138000",
+    "+8618602012345",
+    "+442079460000",
+    "+12125550100",
+    "+5491123456789",
+    "+81312345678",
+    "+4930123456",
+    "01012345678",
+    "+8675588880001",
+]
+
+
+def test_shared_region_lookup_answers_as_region_of_for_every_number():
+    memo = PhoneRegions()
+    # Each number, then a sibling with other last digits (same block: the memo answers it).
+    for number in NUMBERS + [n[:-3] + "987" for n in NUMBERS]:
+        try:
+            row = parse_phone(number, "CN", memo)
+        except ValueError:
+            continue  # an invalid sibling: nothing to compare
+        region = region_of(row.e164)
+        expected = (
+            ("", "")
+            if isinstance(region, ZoneUnknown)
+            else (region.province or "", region.city or "")
+        )
+        assert (row.province, row.city) == expected, number
+        assert row.e164 == phonenumbers.format_number(
+            phonenumbers.parse(number, "CN"), phonenumbers.PhoneNumberFormat.E164
+        )
