@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
         "cases", help="case allocation to account managers, follow-up tasks", add_help=False
     )
     sub.add_parser("users", help="people who log in (agents, supervisors)", add_help=False)
+    sub.add_parser(
+        "pbx", help="render the PBX's snippets and sounds, check the live PBX", add_help=False
+    )
     robot = sub.add_parser("robot", help="robot scripts (robot check script.toml)", add_help=False)
     robot.add_argument("rest", nargs=argparse.REMAINDER)
     return parser

@@ -1,16 +1,22 @@
 """Import a cases CSV of any size: stream, skip unchanged rows, validate off the loop, COPY.
 
-The pipeline behind ``pacedial import`` and the API upload. Reading and validating a chunk run
-in a worker thread (the event loop keeps serving calls and HTTP); a chunk is written while the
-next one is validated. Memory is a few chunks whatever the file's size; every bad row is
-reported through ``on_error`` as it is found and the first ``keep_errors`` are kept.
+The pipeline behind ``pacedial import`` and the API upload. Reading a chunk runs in a worker
+thread and validating it in a worker thread (small files) or worker processes, one per CPU
+(large files: parsing phone numbers is CPU-bound pure Python), so the event loop keeps serving
+calls and HTTP; chunks are written in file order while the next ones are validated. Memory
+is a few chunks whatever the file's size; every bad row is reported through ``on_error`` as
+it is found and the first ``keep_errors`` are kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -35,6 +41,8 @@ from dialer_core.store.case_import import (
 )
 
 KEEP_ERRORS = 1000
+PARALLEL_FROM_BYTES = 4 << 20  # from ~50,000 rows, validation runs in worker processes
+MAX_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -98,46 +106,56 @@ async def import_case_file(
             if on_error is not None:
                 on_error(err)
 
+    validator, workers = _validator(bytes_total)
+    check_lock = asyncio.Lock()  # one query at a time on the connection that checks digests
+    depth = workers + 1  # chunks read and validated ahead of the one being written
+
+    async def prepare(raw: tuple[list[RawRecord], list[RowError]]) -> _Chunk:
+        return await _prepare(
+            check_conn, check_lock, validator, campaign_id, reader.layout, default_country, *raw
+        )
+
     async with pool.acquire() as check_conn, pool.acquire() as write_conn:
         async with CaseWriter(write_conn, campaign_id) as writer:
             outer = write_conn.transaction()
             if strict:
                 await outer.start()
             total, rows_done = NOTHING, 0
-            writing: asyncio.Task[tuple[ImportSummary, list[RowError], int]] | None = None
+            ahead: collections.deque[asyncio.Task[_Chunk]] = collections.deque()
+            exhausted = False
             try:
                 while True:
-                    raw = await asyncio.to_thread(next, chunks, None)
-                    chunk = (
-                        None
-                        if raw is None
-                        else await _prepare(
-                            check_conn, campaign_id, reader.layout, default_country, *raw
-                        )
-                    )
-                    if writing is not None:
-                        done, errors, settled = await writing
-                        writing = None
-                        total, rows_done = total + done, rows_done + settled
-                        report(errors)
-                        if on_progress is not None:
-                            on_progress(
-                                ImportProgress(reader.bytes_read, bytes_total, rows_done, total)
-                            )
-                    if chunk is None:
+                    while len(ahead) < depth and not exhausted:
+                        raw = await asyncio.to_thread(next, chunks, None)
+                        if raw is None:
+                            exhausted = True
+                        else:
+                            ahead.append(asyncio.create_task(prepare(raw)))
+                    if not ahead:
                         break
-                    writing = asyncio.create_task(_write(writer, reader.layout, chunk))
+                    chunk = await ahead.popleft()
+                    done, errors, settled = await _write(writer, reader.layout, chunk)
+                    total, rows_done = total + done, rows_done + settled
+                    report(errors)
+                    if on_progress is not None:
+                        on_progress(
+                            ImportProgress(reader.bytes_read, bytes_total, rows_done, total)
+                        )
                 committed = not (strict and total.rejected)
                 if strict:
                     await (outer.commit() if committed else outer.rollback())
             except BaseException:
-                if writing is not None:  # let its transaction roll back before going on
-                    writing.cancel()
+                for task in ahead:  # let their queries end before the connections go back
+                    task.cancel()
+                for task in ahead:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await writing
+                        await task
                 if strict:
                     await outer.rollback()
                 raise
+            finally:
+                if validator is not None:
+                    validator.shutdown(cancel_futures=True)
         await record_import(
             write_conn,
             campaign_id,
@@ -151,24 +169,44 @@ async def import_case_file(
     return ImportResult(reader.encoding, total, tuple(kept), committed)
 
 
+def _validator(bytes_total: int | None) -> tuple[ProcessPoolExecutor | None, int]:
+    """Worker processes for a large file (phone parsing is CPU-bound pure Python) and how
+    many; a small file is validated in one thread of this process (None, 1)."""
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    if bytes_total is None or bytes_total < PARALLEL_FROM_BYTES or workers < 2:
+        return None, 1
+    spawn = multiprocessing.get_context("spawn")  # never fork a process running asyncio
+    return ProcessPoolExecutor(max_workers=workers, mp_context=spawn), workers
+
+
 async def _prepare(
     conn: asyncpg.Connection,
+    lock: asyncio.Lock,
+    validator: Executor | None,
     campaign_id: int,
     layout: CsvLayout,
     default_country: str,
     records: list[RawRecord],
     bad_lines: list[RowError],
 ) -> _Chunk:
-    """Skip the rows imported before from the same text; validate the rest in a thread."""
+    """Skip the rows imported before from the same text; validate the rest off the loop."""
     keyed = [(r, r.external_id(layout)) for r in records]
     ids = [eid for _, eid in keyed if eid]
     digests = [r.digest for r, eid in keyed if eid]
-    same = await unchanged_ids(conn, campaign_id, ids, digests) if ids else set()
+    same = set()
+    if ids:
+        async with lock:
+            same = await unchanged_ids(conn, campaign_id, ids, digests)
     chunk = _Chunk(errors=list(bad_lines))
     fresh = []
     for rec, eid in keyed:
         (chunk.skipped if eid in same else fresh).append(rec)
-    valid, invalid = await asyncio.to_thread(validate_records, layout, fresh, default_country)
+    if validator is None:
+        valid, invalid = await asyncio.to_thread(validate_records, layout, fresh, default_country)
+    else:
+        valid, invalid = await asyncio.get_running_loop().run_in_executor(
+            validator, validate_records, layout, fresh, default_country
+        )
     chunk.rows, chunk.errors = valid, chunk.errors + invalid
     return chunk
 

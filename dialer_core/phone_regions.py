@@ -11,11 +11,12 @@ token (+54) — always take the full lookup.
 from __future__ import annotations
 
 import phonenumbers
-from phonenumbers import PhoneNumber
+from phonenumbers import PhoneNumber, geocoder
+from phonenumbers import timezone as pn_timezone
 from phonenumbers.geodata import GEOCODE_LONGEST_PREFIX
 from phonenumbers.tzdata import TIMEZONE_LONGEST_PREFIX
 
-from dialer_core.compliance.region import ZoneUnknown, region_of
+from dialer_core.compliance.region import ZoneUnknown, _place, region_of
 
 _PREFIX = max(GEOCODE_LONGEST_PREFIX, TIMEZONE_LONGEST_PREFIX)
 _MAX_ENTRIES = 200_000  # bounded: distinct prefixes, not numbers (China has ~50k blocks)
@@ -44,6 +45,23 @@ class PhoneRegions:
         if shared and len(self._memo) < _MAX_ENTRIES:
             self._memo[key] = place
         return place
+
+
+def _place_of(number: PhoneNumber, ntype: int, country: str, e164: str) -> tuple[str, str]:
+    """region_of's province and city without parsing and validating the number again.
+
+    Geographical numbers (fixed lines, and mobiles where they are geographical, as in China)
+    take phonenumbers' own lookups with the type already known; others ask region_of."""
+    if not phonenumbers.is_number_type_geographical(ntype, number.country_code):
+        region = region_of(e164)
+        if isinstance(region, ZoneUnknown):
+            return ("", "")
+        return (region.province or "", region.city or "")
+    zones = pn_timezone.time_zones_for_geographical_number(number)
+    if all(z == pn_timezone.UNKNOWN_TIMEZONE for z in zones):
+        return ("", "")
+    province, city = _place(country, geocoder.description_for_valid_number(number, "en"))
+    return (province or "", city or "")
 
 
 def _shareable(country_code: int) -> bool:

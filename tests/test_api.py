@@ -278,6 +278,44 @@ async def test_case_import_reports_bad_rows_and_rejects_unusable_files(db):
         assert (body["imported"], body["unchanged"]) == (0, 2)
 
 
+async def test_case_upload_in_the_background_reports_progress_then_its_result(db):
+    from dialer_core.demo_data import demo_cases_csv
+
+    async with AsteriskRig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
+        await client.post(
+            "/api/campaigns",
+            data=CAMPAIGN_TOML,
+            headers={**auth("C"), "Content-Type": "text/plain"},
+        )
+        data = demo_cases_csv(300, seed=3)
+        resp = await client.post(
+            "/api/campaigns/north/cases?wait=false&source=big.csv",
+            data=data,
+            headers={**auth("C"), "Content-Type": "text/csv"},
+        )
+        assert resp.status == 202, await resp.text()
+        started = await resp.json()
+        assert started["state"] == "running"
+        for _ in range(600):
+            status = await (await client.get(started["progress"], headers=auth("R"))).json()
+            if status["state"] != "running":
+                break
+            assert status["bytes_done"] <= status["bytes_total"] == len(data)
+            await asyncio.sleep(0.05)
+        assert status["state"] == "done" and status["imported"] == 300
+        assert status["bytes_done"] == len(data) and status["rows_done"] == 300
+        assert await count(db, "cases") == 300
+        resp = await client.get("/api/imports/nope", headers=auth("R"))
+        assert await error_of(resp, 404) == "import_not_found"
+        resp = await client.post(
+            "/api/campaigns/north/cases?strict=true",
+            data=CSV_GOOD_AND_BAD,
+            headers={**auth("C"), "Content-Type": "text/csv"},
+        )
+        body = await resp.json()
+        assert (body["state"], body["committed"], body["rejected"]) == ("rejected", False, 2)
+
+
 async def test_phone_numbers_and_names_are_masked_without_the_pii_scope(db):
     async with AsteriskRig(db, agents=1, time_scale=40) as rig, api(db, rig) as (client, _):
         await client.post(

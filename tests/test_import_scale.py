@@ -142,3 +142,68 @@ def test_shared_region_lookup_answers_as_region_of_for_every_number():
         assert row.e164 == phonenumbers.format_number(
             phonenumbers.parse(number, "CN"), phonenumbers.PhoneNumberFormat.E164
         )
+
+
+def test_fast_region_lookup_matches_region_of_on_many_numbers():
+    import random
+
+    rng = random.Random(4)
+    memo = PhoneRegions()
+    blocks = [
+        "13",
+        "15",
+        "17",
+        "18",
+        "19",
+        "010",
+        "020",
+        "0755",
+        "021",
+        "0571",
+        "+1212",
+        "+1415",
+        "+4420",
+        "+331",
+        "+8190",
+        "+6221",
+        "+5511",
+        "+52155",
+        "+7495",
+    ]
+    checked = 0
+    for _ in range(1500):
+        number = rng.choice(blocks) + "".join(rng.choice("0123456789") for _ in range(9))
+        try:
+            row = parse_phone(number[:15], "CN", memo)
+        except ValueError:
+            continue
+        region = region_of(row.e164)
+        expected = (
+            ("", "")
+            if isinstance(region, ZoneUnknown)
+            else (region.province or "", region.city or "")
+        )
+        assert (row.province, row.city) == expected, number
+        checked += 1
+    assert checked > 150
+
+
+async def test_large_file_path_validates_in_worker_processes_with_the_same_result(db, monkeypatch):
+    monkeypatch.setattr("dialer_core.importer.PARALLEL_FROM_BYTES", 0)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    text = HEADER + rows(8) + "C3,李四,1,1,13900000001,,x\nC9,张三,10,1,12345,,card\n"
+    async with db.acquire() as conn:
+        cid = await ensure_campaign(conn, "spring")
+    errors = []
+    data = text.encode()
+    result = await import_case_file(
+        db,
+        cid,
+        io.BytesIO(data),
+        source="t",
+        chunk_rows=3,
+        bytes_total=len(data),
+        on_error=errors.append,
+    )
+    assert (result.summary.imported, result.summary.rejected) == (8, 2)
+    assert [(e.line, e.column) for e in errors] == [(10, "external_id"), (11, "phone1")]

@@ -1,4 +1,4 @@
-"""Case routes: CSV import (the CLI's validation and per-row report), contacts, attempts."""
+"""Case routes: contacts and attempts (the CSV upload is dialer_core.api.case_upload)."""
 
 from __future__ import annotations
 
@@ -8,49 +8,11 @@ from aiohttp import web
 
 from dialer_core.api.auth import has_pii
 from dialer_core.api.context import ctx_of, name_out, phone_out
-from dialer_core.api.errors import ApiError, query_int, read_csv_bytes
-from dialer_core.api.table import CONTROL, READ, Param, Route
-from dialer_core.cases_csv import CsvFileError, parse_cases_csv
-from dialer_core.store.cases import import_cases
+from dialer_core.api.errors import ApiError, query_int
+from dialer_core.api.table import READ, Param, Route
 
 TAG = "cases"
 _ENCODINGS = ("auto", "utf-8", "gbk", "gb18030")
-
-
-async def import_cases_csv(request: web.Request) -> web.Response:
-    ctx = ctx_of(request)
-    name = request.match_info["name"]
-    country = request.query.get("country", "CN").upper()
-    encoding = request.query.get("encoding", "auto").lower()
-    if len(country) != 2 or not country.isalpha():
-        raise ApiError(
-            400, "invalid_query", f"query.country: expected ISO alpha-2, got {country!r}"
-        )
-    if encoding not in _ENCODINGS:
-        raise ApiError(400, "invalid_query", f"query.encoding: expected {'|'.join(_ENCODINGS)}")
-    source = request.query.get("source", "api upload")[:200]
-    campaign_id = await ctx.campaign_id(name)
-    data = await read_csv_bytes(request)
-    try:
-        parsed = parse_cases_csv(data, default_country=country, encoding=encoding)
-    except CsvFileError as exc:
-        raise ApiError(400, "invalid_csv", str(exc)) from None
-    except LookupError as exc:  # unknown codec
-        raise ApiError(400, "invalid_query", f"query.encoding: {exc}") from None
-    async with ctx.pool.acquire() as conn:
-        summary = await import_cases(conn, campaign_id, parsed.rows, parsed.errors, source)
-    return web.json_response(
-        {
-            "encoding": parsed.encoding,
-            "imported": summary.imported,
-            "updated": summary.updated,
-            "unchanged": summary.unchanged,
-            "rejected": summary.rejected,
-            "errors": [
-                {"line": e.line, "column": e.column, "reason": e.reason} for e in parsed.errors
-            ],
-        }
-    )
 
 
 def _case_json(request: web.Request, r) -> dict:  # noqa: ANN001 - asyncpg.Record
@@ -197,20 +159,6 @@ async def get_attempt(request: web.Request) -> web.Response:
 def routes() -> list[Route]:
     n = "/api/campaigns/{name}"
     return [
-        Route(
-            "POST",
-            n + "/cases",
-            import_cases_csv,
-            CONTROL,
-            "Import a CSV of cases (same validation as `pacedial import`); per-row errors",
-            TAG,
-            query=(
-                Param("country", description="country of numbers without +CC (CN)"),
-                Param("encoding", description="auto | utf-8 | gbk | gb18030"),
-                Param("source", description="label stored with the import run"),
-            ),
-            body=("text/csv", "application/octet-stream", "text/plain"),
-        ),
         Route(
             "GET",
             n + "/cases",

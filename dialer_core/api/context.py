@@ -12,6 +12,7 @@ from aiohttp import web
 
 from dialer_core.api.auth import TokenTable, has_pii
 from dialer_core.api.errors import ApiError
+from dialer_core.api.import_table import ImportTable
 from dialer_core.api.live_stats import LiveStats
 from dialer_core.campaign.manager import CampaignManager, CampaignNotFound, RunningCampaign
 from dialer_core.compliance.model import mask
@@ -27,6 +28,7 @@ class ApiContext:
     live_interval: float
     live: LiveStats
     pbx_status: Callable[[], dict[str, str]] | None = None  # serve's PbxLink.status
+    imports: ImportTable = field(default_factory=ImportTable)  # case uploads, by id
     background: set[asyncio.Task] = field(default_factory=set)
     closing: asyncio.Event = field(default_factory=asyncio.Event)  # set at server shutdown
 

@@ -66,12 +66,16 @@ class AmiServer(LineServer[AmiConnection]):
         username: str = "pacedial",
         secret: str = "pacedial",
         login_failure_delay: float = 1.0,
+        fully_booted: bool = True,
+        clock_offset: float = 0.0,
     ) -> None:
         super().__init__(host=host, port=port)
         self._handler = handler
         self.username = username
         self.secret = secret
         self.login_failure_delay = login_failure_delay
+        self.fully_booted = fully_booted  # False: still starting, no FullyBooted at login
+        self.clock_offset = clock_offset  # seconds this PBX's clock is ahead
         self._count = 0
         self.started_at = time.time()
 
@@ -110,7 +114,7 @@ class AmiServer(LineServer[AmiConnection]):
                 conn.send(response(msg, "Error", "Must specify AuthType"))
             return True
         if action == "ping":
-            stamp = f"{time.time():.6f}"
+            stamp = f"{time.time() + self.clock_offset:.6f}"
             conn.send(response(msg, "Success", None, ("Ping", "Pong"), ("Timestamp", stamp)))
             return True
         self._handler(conn, msg)
@@ -126,7 +130,7 @@ class AmiServer(LineServer[AmiConnection]):
         conn.events_on = (msg.get("Events") or "on").lower() not in ("off", "no", "false")
         conn.send(response(msg, "Success", "Authentication accepted"))
         uptime = str(int(time.time() - self.started_at))
-        if conn.events_on:
+        if conn.events_on and self.fully_booted:
             conn.send(
                 (
                     ("Event", "FullyBooted"),

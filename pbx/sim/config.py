@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from pbx.sim.admin import AdminConfig
 from pbx.sim.personas import PersonaMix, PersonaTuning
 
 __all__ = [
@@ -145,6 +146,7 @@ class SimConfig:
     dialplan: Mapping[str, str] = field(default_factory=dict)  # context → AGI(...) data
     callees: CalleeConfig = field(default_factory=CalleeConfig)
     agents: AgentConfig = field(default_factory=AgentConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)  # what `pbx check` reads
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0:

@@ -22,6 +22,7 @@ import time
 import uuid as uuidlib
 from collections.abc import Mapping
 
+from pbx.sim.admin import module_loaded
 from pbx.sim.agents import AgentPhase
 from pbx.sim.call_tasks import CallTasks
 from pbx.sim.callees import CalleePlan
@@ -198,6 +199,12 @@ class SimEsl:
         verb = words[0] if words else ""
         if verb == "status":
             return self._status()
+        if verb == "module_exists" and len(words) > 1:
+            return "true" if module_loaded(self.sim.config.admin, words[1]) else "false"
+        if verb == "strepoch" and len(words) == 1:
+            return str(int(time.time() + self.sim.config.admin.clock_offset))
+        if words == ["callcenter_config", "queue", "list"]:
+            return f"name|strategy\n{self.sim.queue.name}@default|longest-idle-agent\n+OK\n"
         if verb == "version":
             return "FreeSWITCH Version 1.10.12-release~64bit ( 64bit)\n"
         if words[:3] == ["show", "channels", "as"] and words[3:] == ["json"]:
@@ -395,8 +402,9 @@ class SimEsl:
         return (
             f"UP 0 years, {d} days, {h} hours, {m} minutes, {s} seconds, {ms} milliseconds, "
             "0 microseconds\n"
-            "FreeSWITCH (Version 1.10.12-release  64bit) is ready\n"
-            f"{self._session_id} session(s) since startup\n"
+            "FreeSWITCH (Version 1.10.12-release  64bit) "
+            + ("is ready\n" if self.sim.config.admin.booted else "is starting\n")
+            + f"{self._session_id} session(s) since startup\n"
             f"{sessions} session(s) - peak {sessions}, last 5min {sessions} \n"
             "0 session(s) per Sec out of max 100, peak 0, last 5min 0 \n"
             "1000 session(s) max\nmin idle cpu 0.00/99.00\nCurrent Stack Size/Max 240K/8192K\n"

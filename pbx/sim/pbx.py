@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pbx.asterisk.ami import AmiMessage
 from pbx.sim import channels as ev
 from pbx.sim import chanspy
+from pbx.sim.admin import module_loaded, queue_config_lines
 from pbx.sim.agi_runner import AgiRunner, parse_agi_target
 from pbx.sim.ami_server import AmiConnection, AmiServer, response
 from pbx.sim.call_tasks import CallTasks
@@ -98,6 +99,8 @@ class SimPbx:
             username=self.config.username,
             secret=self.config.secret,
             login_failure_delay=self.config.login_failure_delay,
+            fully_booted=self.config.admin.booted,
+            clock_offset=self.config.admin.clock_offset,
         )
         self._queue = SimQueue(self, self.config.agents, self.config.seed)
         self._channels: dict[str, tuple[Channel, SimCall]] = {}
@@ -227,6 +230,9 @@ class SimPbx:
             "queuepause": self._queue_pause,
             "coresettings": self._core_settings,
             "corestatus": self._core_status,
+            "modulecheck": self._module_check,
+            "showdialplan": self._show_dialplan,
+            "getconfig": self._get_config,
         }.get(action)
         if handler is None:
             conn.send(response(msg, "Error", "Invalid/unknown command"))
@@ -426,6 +432,51 @@ class SimPbx:
                 ("SoundsSearchCustomDir", "No"),
             )
         )
+
+    def _module_check(self, conn: AmiConnection, msg: AmiMessage) -> None:
+        if module_loaded(self.config.admin, msg.get("Module") or ""):
+            conn.send(response(msg, "Success", None, ("Version", "")))
+        else:
+            conn.send(response(msg, "Error", "Module not loaded"))
+
+    def _show_dialplan(self, conn: AmiConnection, msg: AmiMessage) -> None:
+        context = msg.get("Context") or ""
+        if context not in self.config.dialplan:
+            conn.send(response(msg, "Error", f"Did not find context {context}"))
+            return
+        conn.send(
+            response(msg, "Success", None, ("EventList", "start"), ("Message", "DialPlan list"))
+        )
+        aid = (("ActionID", msg.action_id),) if msg.action_id else ()
+        conn.send(
+            (
+                ("Event", "ListDialplan"),
+                *aid,
+                ("Context", context),
+                ("Extension", "s"),
+                ("Priority", "1"),
+                ("Application", "AGI"),
+                ("AppData", self.config.dialplan[context]),
+            )
+        )
+        conn.send(
+            (
+                ("Event", "ShowDialPlanComplete"),
+                *aid,
+                ("EventList", "Complete"),
+                ("ListItems", "1"),
+                ("ListExtensions", "1"),
+                ("ListPriorities", "1"),
+                ("ListContexts", "1"),
+            )
+        )
+
+    def _get_config(self, conn: AmiConnection, msg: AmiMessage) -> None:
+        category = msg.get("Category") or ""
+        if (msg.get("Filename") or "") != "queues.conf" or category != self._queue.name:
+            conn.send(response(msg, "Error", "Config file has invalid format"))
+            return
+        conn.send(response(msg, "Success", None, *queue_config_lines(self.config.admin, category)))
 
     def _core_status(self, conn: AmiConnection, msg: AmiMessage) -> None:
         started = time.localtime(self._ami.started_at)

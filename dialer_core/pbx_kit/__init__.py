@@ -1,0 +1,1 @@
+"""The PBX administrator's kit: ``pacedial pbx render`` and ``pacedial pbx check``."""

@@ -1,0 +1,221 @@
+"""`pacedial pbx render` and `pacedial pbx check` for Asterisk and FreeSWITCH.
+
+Check runs against the simulated PBX over AMI / ESL; every item is shown passing, then failing
+with its fix, by breaking one thing at a time (AdminConfig, a wrong name in the site file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import wave
+from pathlib import Path
+
+import pytest
+
+from dialer_core.campaign.config import load_campaign
+from dialer_core.pbx_kit import cli
+from dialer_core.pbx_kit.check import CheckInput, run_checks
+from dialer_core.pbx_kit.render import RenderPlan, asterisk_files, freeswitch_files
+from dialer_core.site import parse_site
+from pbx.sim.admin import AdminConfig
+from pbx.sim.config import AgentConfig, SimConfig
+from pbx.sim.esl_pbx import SimEsl
+from pbx.sim.pbx import SimPbx
+
+ROOT = Path(__file__).resolve().parents[1]
+CAMPAIGN = load_campaign(ROOT / "conf" / "campaigns" / "progressive.toml")  # queue collectors
+
+
+def asterisk_site(port: int, **ast):
+    return parse_site(
+        {"asterisk": {"port": port, "secret": "pacedial", **ast}, "fastagi": {"port": 4600}},
+        "site.toml",
+    )
+
+
+def freeswitch_site(port: int, **fs):
+    return parse_site(
+        {"pbx": {"kind": "freeswitch"}, "freeswitch": {"port": port, **fs}}, "site.toml"
+    )
+
+
+def test_asterisk_render_fills_the_site_values_in():
+    site = asterisk_site(5038, username="dialer", answered_context="collect-answered")
+    files = asterisk_files(RenderPlan(site, (CAMPAIGN,), "10.0.0.9", "hi"))
+    manager = files["asterisk/manager.d/pacedial.conf"]
+    assert "[dialer]\nsecret = pacedial\n" in manager and "permit = 10.0.0.9/" in manager
+    assert "originate" in manager and "config" in manager
+    ext = files["asterisk/extensions.d/pacedial.conf"]
+    assert "[collect-answered]" in ext and "AGI(agi://10.0.0.9:4600/router," in ext
+    assert "[collectors]" in files["asterisk/queues.d/pacedial.conf"]
+    assert "wrapuptime = 30" in files["asterisk/queues.d/pacedial.conf"]
+
+
+def test_freeswitch_render_fills_the_site_values_in():
+    site = freeswitch_site(8021, password="s3", outbound_port=8090, target="ans XML pacedial")
+    files = freeswitch_files(RenderPlan(site, (CAMPAIGN,), "10.0.0.9", "hi"))
+    esl = files["freeswitch/autoload_configs/event_socket.conf.xml"]
+    assert 'name="password" value="s3"' in esl and 'cidr="10.0.0.9/32"' in esl
+    plan = files["freeswitch/dialplan/pacedial.xml"]
+    assert '<context name="pacedial">' in plan and 'expression="^ans$"' in plan
+    assert 'data="10.0.0.9:8090 async full"' in plan
+    assert (
+        'queue name="collectors@default"'
+        in files["freeswitch/autoload_configs/callcenter.pacedial.xml"]
+    )
+
+
+def test_render_without_an_ami_secret_says_which_key():
+    site = parse_site({}, "site.toml")
+    with pytest.raises(Exception, match="asterisk.secret"):
+        asterisk_files(RenderPlan(site, (), "127.0.0.1", "hi"))
+
+
+@pytest.mark.parametrize("kind", ["asterisk", "freeswitch"])
+async def test_render_writes_files_and_the_drop_message_in_the_pbx_format(tmp_path, kind):
+    site = tmp_path / "site.toml"
+    body = '[asterisk]\nsecret = "s"\n' if kind == "asterisk" else '[pbx]\nkind = "freeswitch"\n'
+    site.write_text(body, encoding="utf-8")
+    out = io.StringIO()
+    argv = [
+        "render",
+        "--site",
+        str(site),
+        "--campaign",
+        str(ROOT / "conf/campaigns/progressive.toml"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    assert await cli._run(cli.build_parser().parse_args(argv), out) == 0
+    written = [Path(line) for line in out.getvalue().splitlines()]
+    assert all(p.exists() for p in written)
+    assert any(p.suffix in (".conf", ".xml") for p in written)
+    drop = tmp_path / "out" / "sounds" / "safe-harbor.wav"
+    assert drop in written
+    with wave.open(str(drop)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
+        assert w.getnframes() > 8000  # more than a second of speech
+
+
+async def check_lines(site, admin=None, campaigns=(CAMPAIGN,), sounds=None, **sim_kw):
+    sim = SimPbx(
+        SimConfig(
+            admin=admin or AdminConfig(),
+            agents=AgentConfig(count=1, queue="collectors"),
+            dialplan={"pacedial-answered": "agi://127.0.0.1:4573/router"},
+            **sim_kw,
+        )
+    )
+    await sim.start()
+    esl = None
+    if site == "freeswitch":
+        esl = SimEsl(sim)
+        await esl.start()
+        site = freeswitch_site(esl.port)
+    elif site == "asterisk":
+        site = asterisk_site(sim.ami_port)
+    else:
+        site = site(sim.ami_port)
+    try:
+        checks = await run_checks(CheckInput(site, tuple(campaigns), sounds))
+    finally:
+        if esl is not None:
+            await esl.close()
+        await sim.close()
+    return {c.item: c for c in checks}
+
+
+@pytest.mark.parametrize("kind", ["asterisk", "freeswitch"])
+async def test_check_passes_every_pbx_item_on_a_well_set_up_pbx(tmp_path, kind):
+    (tmp_path / "safe-harbor.wav").write_bytes(b"RIFF")
+    checks = await check_lines(kind, sounds=tmp_path)
+    pbx_items = ["login", "fully booted", "modules", "queue collectors", "clock"]
+    if kind == "asterisk":
+        pbx_items += ["context pacedial-answered", "queue collectors wrap-up"]
+    for item in pbx_items + ["drop message sound"]:
+        assert checks[item].ok is True, checks[item].line()
+    assert checks["recordings directory"].ok is None  # not configured: not checked
+
+
+@pytest.mark.parametrize("kind", ["asterisk", "freeswitch"])
+@pytest.mark.parametrize(
+    ("item", "admin", "fix"),
+    [
+        ("fully booted", AdminConfig(booted=False), "has started"),
+        ("modules", AdminConfig(modules=("res_agi", "mod_event_socket")), "load them"),
+        ("clock", AdminConfig(clock_offset=30), "NTP"),
+    ],
+)
+async def test_check_fails_an_item_with_its_fix(kind, item, admin, fix):
+    check = (await check_lines(kind, admin=admin))[item]
+    assert check.ok is False and fix in check.fix
+    assert "fix: " in check.line()
+
+
+@pytest.mark.parametrize("kind", ["asterisk", "freeswitch"])
+async def test_check_fails_a_missing_queue(kind):
+    other = dataclasses.replace(CAMPAIGN, queue="nobody")
+    checks = await check_lines(kind, campaigns=(other,))
+    assert checks["queue nobody"].ok is False and "render" in checks["queue nobody"].fix
+    if kind == "asterisk":
+        assert checks["queue nobody wrap-up"].ok is False
+
+
+async def test_check_fails_a_queue_without_wrapuptime():
+    checks = await check_lines("asterisk", admin=AdminConfig(wrapuptime=None))
+    assert checks["queue collectors wrap-up"].ok is False
+    assert "wrapuptime" in checks["queue collectors wrap-up"].fix
+
+
+async def test_check_fails_a_missing_answered_context():
+    checks = await check_lines(lambda port: asterisk_site(port, answered_context="elsewhere"))
+    assert checks["context elsewhere"].ok is False
+    assert "dialplan reload" in checks["context elsewhere"].fix
+
+
+@pytest.mark.parametrize("kind", ["asterisk", "freeswitch"])
+async def test_check_fails_the_login_and_skips_the_pbx_items(kind):
+    if kind == "asterisk":
+        checks = await check_lines(
+            lambda port: asterisk_site(port, secret="wrong"), login_failure_delay=0
+        )
+    else:
+        sim = SimPbx(SimConfig())
+        esl = SimEsl(sim, password="right")
+        await sim.start()
+        await esl.start()
+        try:
+            found = await run_checks(CheckInput(freeswitch_site(esl.port), (CAMPAIGN,), None))
+        finally:
+            await esl.close()
+            await sim.close()
+        checks = {c.item: c for c in found}
+    assert checks["login"].ok is False and "credentials" in checks["login"].fix
+    assert checks["modules"].ok is None and checks["clock"].ok is None
+
+
+async def test_check_fails_missing_sound_and_unreadable_recordings(tmp_path):
+    site = lambda port: dataclasses.replace(  # noqa: E731
+        asterisk_site(port), recordings_dir=tmp_path / "absent"
+    )
+    checks = await check_lines(site, sounds=tmp_path)
+    assert checks["drop message sound"].ok is False
+    assert "missing safe-harbor.wav" in checks["drop message sound"].detail
+    assert checks["recordings directory"].ok is False
+
+
+async def test_pbx_check_command_prints_the_checklist_and_exits_11(tmp_path):
+    sim = SimPbx(SimConfig(admin=AdminConfig(booted=False)))
+    await sim.start()
+    site = tmp_path / "site.toml"
+    site.write_text(f'[asterisk]\nport = {sim.ami_port}\nsecret = "pacedial"\n', encoding="utf-8")
+    out = io.StringIO()
+    try:
+        code = await cli._run(cli.build_parser().parse_args(["check", "--site", str(site)]), out)
+    finally:
+        await sim.close()
+    text = out.getvalue()
+    assert code == 11
+    assert "[FAIL] fully booted" in text and "fix: wait until Asterisk has started" in text
+    assert "[ok  ] login" in text and text.rstrip().endswith("failed")
