@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = "from dialer_core.cli import main; import sys; sys.exit(main())"
+CLI = "from dialer_core.face.cli import main; import sys; sys.exit(main())"
 BASELINE = """
 import asyncio, sys
 from dialer_core.cases_csv import parse_cases_csv

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from e2e_rig import attempts_of, rig_for
 
-from dialer_core.campaign.service import runner_id
+from dialer_core.campaign.assembly import runner_id
 from dialer_core.store import attempts as store
 
 

@@ -61,7 +61,7 @@ async def pacedial(*args: str, dsn: str, home: Path, timeout: float = 120):
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "dialer_core.cli",
+        "dialer_core.face.cli",
         *args,
         env=env,
         stdout=asyncio.subprocess.PIPE,
@@ -254,7 +254,7 @@ async def test_serve_starts_without_a_pbx_shows_the_link_and_connects_later(db_d
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "dialer_core.cli",
+        "dialer_core.face.cli",
         "serve",
         "--site",
         site,

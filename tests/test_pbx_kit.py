@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from dialer_core.campaign.config import load_campaign
-from dialer_core.pbx_kit import cli
-from dialer_core.pbx_kit.check import CheckInput, run_checks
-from dialer_core.pbx_kit.render import RenderPlan, asterisk_files, freeswitch_files
-from dialer_core.site import parse_site
+from dialer_core.face import pbx_cli as cli
+from dialer_core.face.pbx_check import CheckInput, run_checks
+from dialer_core.face.pbx_render import RenderPlan, asterisk_files, freeswitch_files
+from dialer_core.face.site import parse_site
 from pbx.sim.admin import AdminConfig
 from pbx.sim.config import AgentConfig, SimConfig
 from pbx.sim.esl_pbx import SimEsl

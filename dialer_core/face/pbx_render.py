@@ -20,7 +20,7 @@ from agi_scripts.speech.engines import EspeakEngine
 from agi_scripts.speech.prompts import TtsPromptSource, check_engine
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.config_errors import ConfigError
-from dialer_core.site import SiteConfig
+from dialer_core.face.site import SiteConfig
 
 DEFAULT_DROP = {
     "zh": "您好，这里是催收中心，稍后我们会再次联系您。如需停止来电，请回拨本号码。",

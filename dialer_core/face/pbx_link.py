@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from agi_scripts.answered import make_answered_handler
-from dialer_core.campaign.registry import CallRegistry
-from dialer_core.campaign.service import AnsweredCallServer
+from agi_scripts.registry import CallRegistry
+from dialer_core.face.service import AnsweredCallServer
+from dialer_core.face.site import SiteConfig
 from dialer_core.operator_errors import OperatorError, PbxLoginRefused, PbxUnreachable, PortInUse
-from dialer_core.site import SiteConfig
 from pbx.asterisk.client import AmiError, AmiLoginError
 from pbx.asterisk.driver import AsteriskDriver
 from pbx.driver import PbxDriver

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 from dialer_core.campaign.config import load_campaign
+from dialer_core.face.pbx_check import CheckInput, run_checks
+from dialer_core.face.pbx_render import DEFAULT_DROP, RenderPlan, render
+from dialer_core.face.site import load_site
 from dialer_core.operator_errors import EXIT_CHECK_FAILED
-from dialer_core.pbx_kit.check import CheckInput, run_checks
-from dialer_core.pbx_kit.render import DEFAULT_DROP, RenderPlan, render
-from dialer_core.site import load_site
 
 
 def build_parser() -> argparse.ArgumentParser:

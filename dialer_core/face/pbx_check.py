@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dialer_core.campaign.config import CampaignConfig
+from dialer_core.face.pbx_link import describe
+from dialer_core.face.site import SiteConfig
 from dialer_core.operator_errors import OperatorError, PbxLoginRefused, PbxUnreachable
-from dialer_core.pbx_link import describe
-from dialer_core.site import SiteConfig
 from pbx.asterisk.client import AmiClient, AmiError, AmiLoginError
 from pbx.freeswitch.client import EslAuthError, EslClient, EslError
 

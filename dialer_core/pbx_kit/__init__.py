@@ -1,1 +1,0 @@
-"""The PBX administrator's kit: ``pacedial pbx render`` and ``pacedial pbx check``."""
