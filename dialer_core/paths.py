@@ -19,3 +19,9 @@ def recordings_dir() -> Path:
     the simulated PBX writes)."""
     configured = os.environ.get("PACEDIAL_RECORDINGS")
     return Path(configured) if configured else default_data_dir().parent / "recordings"
+
+
+def reports_dir() -> Path:
+    """Where cycle reports go unless --out says otherwise: $PACEDIAL_HOME/reports (or the
+    default data folder's), never the current directory."""
+    return default_data_dir().parent / "reports"

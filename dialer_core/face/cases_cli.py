@@ -23,9 +23,11 @@ from datetime import UTC, date, datetime
 
 from dialer_core.allocation.rules import BALANCES
 from dialer_core.dpd import DPD_BUCKETS
+from dialer_core.money import format_money
 from dialer_core.store import allocation as store
 from dialer_core.store import followup as followup_store
 from dialer_core.store.database import open_database
+from dialer_core.textwidth import fit
 
 BY = "cli"
 
@@ -101,13 +103,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_worklist(items: list[store.WorkItem]) -> None:
-    print(f"{'case':<14} {'debtor':<16} {'amount':>12} {'dpd':>4} {'phone':>6} next task")
+    """One line per case; columns counted in terminal cells (Chinese names are 2 per char)."""
+    print(f"{'case':<14} {'debtor':<16} {'amount':>14} {'dpd':>4} {'phone':>6} next task")
     for w in items:
         task = f"{w.next_task_kind} {w.next_task_due:%Y-%m-%d %H:%M}" if w.next_task_due else "-"
         print(
-            f"{w.external_id:<14} {w.debtor_name[:16]:<16} {w.amount_minor:>12} "
+            f"{fit(w.external_id, 14)} {fit(w.debtor_name, 16)} "
+            f"{fit(format_money(w.amount_minor, w.currency), 14, '>')} "
             f"{w.days_past_due:>4} {'*' + w.phone_last4 if w.phone_last4 else '-':>6} {task}"
         )
+
+
+async def _why_unassigned(conn) -> str:  # noqa: ANN001 - asyncpg.Connection
+    """What to do about cases the rules left without a manager."""
+    active = await conn.fetchval("SELECT count(*) FROM managers WHERE active")
+    if not active:
+        return (
+            "no active account managers: add one with `pacedial cases add-manager NAME "
+            "[--regions ...] [--buckets ...]`, then assign again"
+        )
+    return (
+        f"no rule of the {active} active manager(s) takes those cases (regions, days-past-due "
+        "buckets, amount range, or --max-cases reached): widen a manager's rules or add one"
+    )
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -144,6 +162,8 @@ async def _run(args: argparse.Namespace) -> int:
                 conn, campaign_id, at=now, by=BY, balance=args.balance
             )
             print(f"assigned {len(plan.assignments)}, left unassigned {len(plan.unassigned)}")
+            if plan.unassigned:
+                print(await _why_unassigned(conn), file=sys.stderr)
         elif args.action == "reassign":
             case = await store.case_id(conn, args.campaign, args.case)
             moved = await store.assign_cases(

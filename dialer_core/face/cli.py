@@ -45,18 +45,9 @@ async def _cmd_import(args: argparse.Namespace) -> int:
 
 
 async def _cmd_db(args: argparse.Namespace) -> int:
-    from dialer_core.store.database import open_database
-    from dialer_core.store.embedded import EmbeddedPostgres, default_data_dir
-    from dialer_core.store.migrate import migrate
+    from dialer_core.face.db_cli import run_db
 
-    if args.db_command == "stop":
-        EmbeddedPostgres(default_data_dir()).stop()
-        print("embedded PostgreSQL stopped")
-        return 0
-    async with open_database(apply_migrations=False) as pool, pool.acquire() as conn:
-        applied = await migrate(conn)
-    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
-    return 0
+    return await run_db(args.db_command, sys.stdout)
 
 
 async def _cmd_run(args: argparse.Namespace) -> int:
@@ -131,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     db = sub.add_parser("db", help="database maintenance")
-    db.add_argument("db_command", choices=["migrate", "stop"])
+    db.add_argument("db_command", choices=["migrate", "status", "stop"])
 
     run = sub.add_parser("run", help="run a campaign against a real PBX")
     run.add_argument(
@@ -151,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "pbx", help="render the PBX's snippets and sounds, check the live PBX", add_help=False
     )
+    sub.add_parser(
+        "init", help="write a commented site.toml and campaigns (init DIR)", add_help=False
+    )
+    sub.add_parser(
+        "campaign", help="campaign check FILE...: validate without a PBX", add_help=False
+    )
     robot = sub.add_parser("robot", help="robot scripts (robot check script.toml)", add_help=False)
     robot.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
@@ -164,6 +161,8 @@ SUB_TOOLS = {  # sub-commands with their own argument parsers: module with a mai
     "robot": "dialer_core.face.robot_cli",
     "users": "dialer_core.face.users_cli",
     "pbx": "dialer_core.face.pbx_cli",
+    "init": "dialer_core.face.init_cli",
+    "campaign": "dialer_core.face.campaign_cli",
 }
 
 

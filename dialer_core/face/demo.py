@@ -22,6 +22,7 @@ from dialer_core.campaign.runner import CampaignRunner
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.clock import ScaledClock, next_local_time
 from dialer_core.demo_data import demo_cases_csv
+from dialer_core.face.db_cli import embedded_note
 from dialer_core.face.pbx_link import build_driver, start_answered_server
 from dialer_core.face.serve import serve_api
 from dialer_core.face.site import AsteriskSite, FreeSwitchSite, SiteConfig
@@ -213,6 +214,9 @@ async def run_demo(
             format_summary(result, agents=agents, agent_utilization=stats.talk_utilization()),
             file=out,
         )
+    note = embedded_note()
+    if note is not None:
+        print(note, file=out)
     return 0
 
 

@@ -8,6 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from dialer_core.paths import reports_dir
 from dialer_core.reports.cycle import ReportError, write_cycle_report
 from dialer_core.store.database import open_database
 
@@ -31,14 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--tz", default="UTC", help="time zone of days and hours, e.g. Asia/Shanghai (UTC)"
     )
     parser.add_argument(
-        "--out", type=Path, default=None, help="output directory (report-CAMPAIGN-DATE)"
+        "--out",
+        type=Path,
+        default=None,
+        help="output directory (default $PACEDIAL_HOME/reports/report-CAMPAIGN-DATE)",
     )
     return parser
 
 
 async def _run(args: argparse.Namespace) -> int:
     date_to = args.to or args.date
-    out = args.out or Path(f"report-{args.campaign}-{args.date.isoformat()}")
+    out = (args.out or reports_dir() / f"report-{args.campaign}-{args.date.isoformat()}").resolve()
     async with open_database() as pool:
         files = await write_cycle_report(pool, args.campaign, args.date, date_to, out, tz=args.tz)
     print(f"{files.html} ({files.total_attempts} attempts)")

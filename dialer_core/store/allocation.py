@@ -271,13 +271,14 @@ class WorkItem:
     last_outcome: str | None
     last_note_at: dt.datetime | None
     next_attempt_at: dt.datetime | None
+    currency: str = "CNY"
 
 
 async def worklist(conn: asyncpg.Connection, manager: str, *, limit: int = 500) -> list[WorkItem]:
     """The manager's cases: earliest open task first, then the largest amounts."""
     mid = await manager_id(conn, manager)
     rows = await conn.fetch(
-        """SELECT c.id AS case_id, c.external_id, c.debtor_name, c.amount_minor,
+        """SELECT c.id AS case_id, c.external_id, c.debtor_name, c.amount_minor, c.currency,
                   c.days_past_due, coalesce(p.province, '') AS province,
                   right(coalesce(p.e164, ''), 4) AS phone_last4,
                   t.id AS next_task_id, t.kind AS next_task_kind, t.due_at AS next_task_due,

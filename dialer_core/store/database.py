@@ -60,7 +60,7 @@ async def open_database(
     except DATABASE_ERRORS as exc:
         raise DatabaseUnreachable(
             "cannot reach the database",
-            f"{_without_password(dsn)} ({_reason(exc)})",
+            f"{without_password(dsn)} ({_reason(exc)})",
             "check [database] url in the site file or PACEDIAL_DATABASE_URL, and that "
             "PostgreSQL runs and accepts this user",
         ) from exc
@@ -73,7 +73,7 @@ async def open_database(
         await pool.close()
 
 
-def _without_password(dsn: str) -> str:
+def without_password(dsn: str) -> str:
     """The DSN to show: user, host, port and database, never the password."""
     parts = urlsplit(dsn)
     if parts.password is None:
