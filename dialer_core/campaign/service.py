@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from agi_scripts.handling import build_call_handling
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.registry import CallRegistry
 from dialer_core.campaign.runner import CampaignRunner, RunnerStats
+from dialer_core.ownership import RunnerIdentity
 from dialer_core.pacing.factory import make_policy
 from dialer_core.paths import sound_dir
 from dialer_core.store.cases import ensure_campaign
@@ -24,11 +23,6 @@ from dialer_core.store.dnc import load_dnc
 from dialer_core.store.ledger import load_ledger
 from pbx.asterisk.agi_server import FastAgiServer
 from pbx.driver import PbxDriver
-
-
-def runner_id(campaign: str) -> str:
-    """A stable id for this host's runner of a campaign (its open attempts survive a restart)."""
-    return f"{socket.gethostname()}:{campaign}:{os.environ.get('PACEDIAL_NODE', '0')}"
 
 
 @dataclass
@@ -72,7 +66,7 @@ async def make_runner(
         campaign_id,
         make_policy(campaign.mode, campaign.pacing, ledger=ledger),
         registry,
-        runner_id=runner_id(campaign.name),
+        identity=RunnerIdentity.of_this_process(),
         clock=clock,
         dnc=dnc,
         handling=handling,
