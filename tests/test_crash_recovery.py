@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from e2e_rig import attempts_of, rig_for
 
 from dialer_core.campaign.runner import CampaignRunner
-from dialer_core.campaign.service import run_campaign
+from dialer_core.face.service import run_campaign
 from dialer_core.ownership import RunnerIdentity, owner_gone
 from dialer_core.store import attempts as store
 from dialer_core.store.runners import OpenAttempt, register_runner

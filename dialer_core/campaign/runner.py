@@ -18,12 +18,12 @@ from typing import Any
 
 import asyncpg
 
+from agi_scripts.registry import CallRegistry, LiveCall
 from dialer_core.callerid.presence import NoCallerId
 from dialer_core.campaign.callerid_book import CallerIdBook
 from dialer_core.campaign.chores import CampaignChores
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.dispositions import disposition_for
-from dialer_core.campaign.registry import CallRegistry, LiveCall
 from dialer_core.compliance.decision import Contact as RuleContact
 from dialer_core.compliance.decision import check_contact, next_attempt
 from dialer_core.compliance.dnc import DncList

@@ -1,46 +1,24 @@
-"""Wiring one process: database pool, answered-call server, PBX driver, campaign runners."""
+"""Building one campaign's runner: its policy, rules, DNC list, ledger and call handling."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 
-from agi_scripts.answered import make_answered_handler
 from agi_scripts.handling import build_call_handling
+from agi_scripts.registry import CallRegistry
 from dialer_core.campaign.config import CampaignConfig
-from dialer_core.campaign.registry import CallRegistry
-from dialer_core.campaign.runner import CampaignRunner, RunnerStats
+from dialer_core.campaign.runner import CampaignRunner
 from dialer_core.ownership import RunnerIdentity
 from dialer_core.pacing.factory import make_policy
 from dialer_core.paths import sound_dir
 from dialer_core.store.cases import ensure_campaign
 from dialer_core.store.dnc import load_dnc
 from dialer_core.store.ledger import load_ledger
-from pbx.asterisk.agi_server import FastAgiServer
 from pbx.driver import PbxDriver
-
-
-@dataclass
-class AnsweredCallServer:
-    """The FastAGI server handing answered calls to this process's runners."""
-
-    registry: CallRegistry
-    server: FastAgiServer
-
-    @classmethod
-    async def start(cls, host: str = "127.0.0.1", port: int = 0) -> AnsweredCallServer:
-        registry = CallRegistry()
-        server = FastAgiServer(make_answered_handler(registry), host=host, port=port)
-        await server.start()
-        return cls(registry, server)
-
-    async def close(self) -> None:
-        await self.server.close()
 
 
 async def make_runner(
@@ -71,22 +49,3 @@ async def make_runner(
         dnc=dnc,
         handling=handling,
     )
-
-
-async def run_campaign(
-    pool: asyncpg.Pool,
-    driver: PbxDriver,
-    campaign: CampaignConfig,
-    registry: CallRegistry,
-    stop: asyncio.Event,
-    runner: list[CampaignRunner] | None = None,
-    clock: Callable[[], float] = time.time,
-) -> RunnerStats:
-    """Run ``campaign`` until ``stop``; ``runner`` (if given) receives the live runner object."""
-    live = await make_runner(pool, driver, campaign, registry, clock)
-    if runner is not None:
-        runner.append(live)
-    try:
-        return await live.run(stop)
-    finally:
-        await live.handling.close()
