@@ -17,7 +17,13 @@ import asyncpg
 if TYPE_CHECKING:  # dialer_core.store.attempts delegates its single-row writes to this module
     from dialer_core.store.attempts import AttemptResult, Contact
 
-__all__ = ["PROGRESS_STATES", "create_attempts", "finish_attempts", "mark_states"]
+__all__ = [
+    "PROGRESS_STATES",
+    "create_attempts",
+    "finish_attempts",
+    "mark_states",
+    "record_abandons",
+]
 
 PROGRESS_STATES = ("ringing", "answered")
 
@@ -87,6 +93,14 @@ async def mark_states(
         [p[1] for p in progress],
         [p[2] for p in progress],
     )
+
+
+async def record_abandons(conn: asyncpg.Connection, call_ids: Sequence[str]) -> None:
+    """Answered calls that found no agent within the limit, in one UPDATE."""
+    if call_ids:
+        await conn.execute(
+            "UPDATE attempts SET abandoned = true WHERE call_id = ANY($1::uuid[])", list(call_ids)
+        )
 
 
 async def finish_attempts(conn: asyncpg.Connection, results: Sequence[AttemptResult]) -> list[bool]:
