@@ -162,12 +162,6 @@ async def test_check_fails_a_missing_queue(kind):
         assert checks["queue nobody wrap-up"].ok is False
 
 
-async def test_check_fails_a_queue_without_wrapuptime():
-    checks = await check_lines("asterisk", admin=AdminConfig(wrapuptime=None))
-    assert checks["queue collectors wrap-up"].ok is False
-    assert "wrapuptime" in checks["queue collectors wrap-up"].fix
-
-
 async def test_check_fails_a_missing_answered_context():
     checks = await check_lines(lambda port: asterisk_site(port, answered_context="elsewhere"))
     assert checks["context elsewhere"].ok is False

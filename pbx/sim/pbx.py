@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pbx.asterisk.ami import AmiMessage
 from pbx.sim import channels as ev
 from pbx.sim import chanspy
-from pbx.sim.admin import module_loaded, queue_config_lines
+from pbx.sim.admin import module_loaded
 from pbx.sim.agi_runner import AgiRunner, parse_agi_target
 from pbx.sim.ami_server import AmiConnection, AmiServer, response
 from pbx.sim.call_tasks import CallTasks
@@ -233,7 +233,6 @@ class SimPbx:
             "corestatus": self._core_status,
             "modulecheck": self._module_check,
             "showdialplan": self._show_dialplan,
-            "getconfig": self._get_config,
         }.get(action)
         if handler is None:
             conn.send(response(msg, "Error", "Invalid/unknown command"))
@@ -491,13 +490,6 @@ class SimPbx:
                 ("ListContexts", "1"),
             )
         )
-
-    def _get_config(self, conn: AmiConnection, msg: AmiMessage) -> None:
-        category = msg.get("Category") or ""
-        if (msg.get("Filename") or "") != "queues.conf" or category != self._queue.name:
-            conn.send(response(msg, "Error", "Config file has invalid format"))
-            return
-        conn.send(response(msg, "Success", None, *queue_config_lines(self.config.admin, category)))
 
     def _core_status(self, conn: AmiConnection, msg: AmiMessage) -> None:
         started = time.localtime(self._ami.started_at)
