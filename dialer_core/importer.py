@@ -154,8 +154,8 @@ async def import_case_file(
                     await outer.rollback()
                 raise
             finally:
-                if validator is not None:
-                    validator.shutdown(cancel_futures=True)
+                if validator is not None:  # without waiting: never block the event loop
+                    validator.shutdown(wait=False, cancel_futures=True)
         await record_import(
             write_conn,
             campaign_id,
