@@ -48,6 +48,7 @@ class SiteConfig:
     api_token: str | None = field(default=None, repr=False)
     api_tokens: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     recordings_dir: Path | None = None
+    api_allowed_hosts: tuple[str, ...] = ()  # names besides loopback and api.host (Host header)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -64,7 +65,13 @@ def parse_site(doc: dict[str, Any], source: str) -> SiteConfig:
     )
     agi = take(doc, "fastagi", dict, {}, source, "")
     api = take(doc, "api", dict, {}, source, "")
-    reject_unknown(api, {"host", "port", "token", "tokens", "recordings_dir"}, source, "api.")
+    reject_unknown(
+        api, {"host", "port", "token", "tokens", "recordings_dir", "allowed_hosts"}, source, "api."
+    )
+    allowed_hosts = take(api, "allowed_hosts", list, [], source, "api.")
+    if not all(isinstance(h, str) and h.strip() and "/" not in h for h in allowed_hosts):
+        expected = 'a list of host names such as "dialer.example"'
+        raise ConfigError(source, "api.allowed_hosts", expected, allowed_hosts)
     tokens = take(api, "tokens", dict, {}, source, "api.")
     scopes = {"read", "control", "pii"}
     for tok, granted in tokens.items():
@@ -109,6 +116,7 @@ def parse_site(doc: dict[str, Any], source: str) -> SiteConfig:
         or take(api, "token", str, None, source, "api."),
         api_tokens={k: tuple(v) for k, v in tokens.items()},
         recordings_dir=Path(recordings) if recordings else None,
+        api_allowed_hosts=tuple(allowed_hosts),
         raw=doc,
     )
 
