@@ -24,6 +24,7 @@ from dialer_core.store.dnc import load_dnc
 from dialer_core.store.ledger import load_ledger
 from pbx.asterisk.agi_server import FastAgiServer
 from pbx.driver import PbxDriver
+from pbx.peer_gate import PeerGate
 
 
 def runner_id(campaign: str) -> str:
@@ -39,9 +40,11 @@ class AnsweredCallServer:
     server: FastAgiServer
 
     @classmethod
-    async def start(cls, host: str = "127.0.0.1", port: int = 0) -> AnsweredCallServer:
+    async def start(
+        cls, host: str = "127.0.0.1", port: int = 0, gate: PeerGate | None = None
+    ) -> AnsweredCallServer:
         registry = CallRegistry()
-        server = FastAgiServer(make_answered_handler(registry), host=host, port=port)
+        server = FastAgiServer(make_answered_handler(registry), host=host, port=port, gate=gate)
         await server.start()
         return cls(registry, server)
 
