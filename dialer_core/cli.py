@@ -154,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "cases", help="case allocation to account managers, follow-up tasks", add_help=False
     )
+    sub.add_parser("users", help="people who log in (agents, supervisors)", add_help=False)
     robot = sub.add_parser("robot", help="robot scripts (robot check script.toml)", add_help=False)
     robot.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
@@ -165,6 +166,7 @@ SUB_TOOLS = {  # sub-commands with their own argument parsers: module with a mai
     "cases": "dialer_core.allocation.cli",
     "audit": "dialer_core.compliance.audit_cli",
     "robot": "agi_scripts.robot.cli",
+    "users": "dialer_core.users_cli",
 }
 
 

@@ -184,16 +184,20 @@ async def run_demo(
         try:
             async with contextlib.AsyncExitStack() as stack:
                 await _dashboard(stack, pool, manager, port, out)
-                running = await manager.start(name)
+                await manager.start(name)
                 started = time.monotonic()
-                while not running.task.done() and not stop.is_set():
+                # The demo (and its dashboard) lasts its duration even if the campaign is
+                # stopped and started again from the page.
+                while not stop.is_set() and time.monotonic() - started < duration:
+                    running = manager.running[name]
                     elapsed = time.monotonic() - started
-                    if elapsed >= duration:
-                        break
                     print(_progress(elapsed, running.runner), end="", file=out, flush=True)
-                    await asyncio.wait({running.task}, timeout=0.5)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 0.5)
                 print("\nstopping: letting calls in flight finish...", file=out)
-                await manager.stop(name)
+                running = manager.running[name]
+                if not running.task.done():
+                    await manager.stop(name)
                 stats = running.runner.stats
         finally:
             await manager.stop_all()

@@ -79,10 +79,17 @@ class Rig(ABC):
     sim: SimPbx
 
     def __init__(
-        self, db, agents: int, time_scale: float, seed: int = 5, recordings_dir: str = ""
+        self,
+        db,
+        agents: int,
+        time_scale: float,
+        seed: int = 5,
+        recordings_dir: str = "",
+        agent_talk: float = 60.0,
     ) -> None:
         self.db, self.agents, self.time_scale, self.seed = db, agents, time_scale, seed
         self.recordings_dir = recordings_dir
+        self.agent_talk = agent_talk  # simulated seconds an agent's conversation lasts (mean)
 
     async def __aenter__(self) -> Rig:
         # Simulated time, inside the callees' calling window, as fast as the simulated PBX.
@@ -131,7 +138,7 @@ class Rig(ABC):
             seed=self.seed,
             time_scale=self.time_scale,
             dialplan=dialplan or {},
-            agents=AgentConfig(count=self.agents, talk_mean=60, wrapup_mean=10),
+            agents=AgentConfig(count=self.agents, talk_mean=self.agent_talk, wrapup_mean=10),
             recordings_dir=self.recordings_dir,
         )
 

@@ -176,7 +176,7 @@ def test_an_open_api_refuses_to_bind_beyond_loopback():
             check_bind(host, open_table)
     check_bind("0.0.0.0", TokenTable.build("secret"))
     with pytest.raises(ValueError, match="scopes"):
-        TokenTable.build(tokens={"x": ["admin"]})
+        TokenTable.build(tokens={"x": ["root"]})
 
 
 async def test_serve_api_refuses_a_public_address_without_a_token(db):

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from pbx.asterisk.client import AmiClient, AmiError, AmiLinkLost
 from pbx.asterisk.tracker import AmiCallTracker, agent_state_from_member
 from pbx.driver_events import DriverEvent, EventOutbox, stop_task
-from pbx.model import AgentEvent, AgentState, CallRequest, OriginateFailed
+from pbx.model import AgentEvent, AgentState, CallRequest, OriginateFailed, PbxActionRefused
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,42 @@ class AsteriskDriver:
             [("Action", "QueueStatus")], complete="QueueStatusComplete"
         )
         return [agent_state_from_member(m) for m in members if m.event == "QueueMember"]
+
+    async def set_agent_paused(self, agent: str, paused: bool, reason: str) -> None:
+        """``QueuePause`` in every queue (needs the AMI ``agent`` write permission)."""
+        headers = [("Action", "QueuePause"), ("Interface", agent)]
+        headers += [("Paused", "true" if paused else "false")]
+        if paused and reason:
+            headers.append(("Reason", reason))
+        await self._action(headers, f"QueuePause {agent}")
+
+    async def spy(self, spy_id: str, phone: str, agent: str, call_id: str, mode: str) -> None:
+        """Originate ``phone`` into ``ChanSpy`` on the agent's channel (q: quiet; E: end with
+        the spied call; w: whisper; B: barge)."""
+        flags = "qE" + {"listen": "", "whisper": "w", "barge": "B"}[mode]
+        target = agent.removesuffix("/n")  # ChanSpy matches a channel-name prefix
+        await self._action(
+            [
+                ("Action", "Originate"),
+                ("ActionID", spy_id),
+                ("Channel", phone),
+                ("Application", "ChanSpy"),
+                ("Data", f"{target},{flags}"),
+                ("CallerID", f'"Listen {mode}" <{spy_id[:8]}>'),
+                ("Async", "true"),
+                ("ChannelId", spy_id),
+                ("OtherChannelId", f"{spy_id}-2"),
+            ],
+            "ChanSpy Originate",
+        )
+
+    async def _action(self, headers: list[tuple[str, str]], what: str) -> None:
+        try:
+            reply = await self.client.send_action(headers)
+        except AmiError as exc:
+            raise PbxActionRefused(f"{self.client.peer}: {what}: {exc}") from exc
+        if reply.response != "Success":
+            raise PbxActionRefused(f"{self.client.peer}: {what}: {reply.get('Message')}")
 
     async def close(self) -> None:
         """Log off, stop the event pump and end events()."""

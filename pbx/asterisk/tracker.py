@@ -66,8 +66,12 @@ def _agent_interface(msg: AmiMessage) -> str:
 
 
 def agent_state_from_member(msg: AmiMessage) -> AgentState:
-    """Map a QueueMember / QueueMemberStatus / QueueMemberPause event to an AgentState."""
-    if msg.get("Paused") == "1":
+    """Map a QueueMember / QueueMemberStatus / QueueMemberPause event to an AgentState.
+
+    A member paused during a call is still talking (app_queue keeps the call up); its pause
+    shows once the call ends.
+    """
+    if msg.get("Paused") == "1" and msg.get("InCall") != "1":
         # A pause whose reason is "wrapup" is an after-call pause (how the simulated PBX, and
         # agent desktops that pause members after a call, report wrap-up).
         state = "wrapup" if (msg.get("PausedReason") or "").lower() == "wrapup" else "paused"

@@ -44,6 +44,7 @@ class Agent:
     last_pause: int = 0
     idle_since: float = 0.0  # board time; the longest idle agent is offered the next call
     paused_reason: str = ""
+    held: str = ""  # a pause asked for over AMI (QueuePause): it stays until unpaused
 
     @property
     def device_status(self) -> int:
@@ -55,7 +56,7 @@ class Agent:
 
     @property
     def paused(self) -> bool:
-        return self.phase in (AgentPhase.WRAPUP, AgentPhase.PAUSED)
+        return bool(self.held) or self.phase in (AgentPhase.WRAPUP, AgentPhase.PAUSED)
 
 
 def agent_rng(seed: int, agent: Agent, call_number: int) -> random.Random:
@@ -96,12 +97,22 @@ class AgentBoard:
         agent.phase = AgentPhase.TALKING
 
     def finish_call(self, agent: Agent, epoch: int) -> None:
-        """The conversation ended: count it and start wrap-up."""
+        """The conversation ended: count it and start wrap-up (or stay held)."""
         agent.calls_taken += 1
         agent.last_call = epoch
+        if agent.held:
+            agent.phase, agent.paused_reason = AgentPhase.PAUSED, agent.held
+            return
         agent.phase = AgentPhase.WRAPUP
         agent.paused_reason = "wrapup"
         agent.last_pause = epoch
+
+    def hold(self, agent: Agent, epoch: int, reason: str) -> None:
+        """A QueuePause: offered no call until released; a call in progress goes on."""
+        agent.held = agent.paused_reason = reason
+        agent.last_pause = epoch
+        if agent.phase in (AgentPhase.IDLE, AgentPhase.WRAPUP, AgentPhase.PAUSED):
+            agent.phase = AgentPhase.PAUSED
 
     def pause(self, agent: Agent, epoch: int, reason: str = "break") -> None:
         agent.phase = AgentPhase.PAUSED
@@ -109,7 +120,10 @@ class AgentBoard:
         agent.last_pause = epoch
 
     def release(self, agent: Agent, now: float) -> None:
-        """Back to idle (after wrap-up, a pause, or an unanswered ring)."""
+        """Back to idle (after wrap-up, a pause, or an unanswered ring), unless held."""
+        if agent.held:
+            agent.phase, agent.paused_reason = AgentPhase.PAUSED, agent.held
+            return
         agent.phase = AgentPhase.IDLE
         agent.paused_reason = ""
         agent.idle_since = now

@@ -217,6 +217,8 @@ class SimEsl:
             return found[0].variables.get(words[2], "_undef_")
         if words[:4] == ["callcenter_config", "queue", "list", "agents"] and len(words) > 4:
             return self._agent_list(words[4])
+        if words[:4] == ["callcenter_config", "agent", "set", "status"] and len(words) > 5:
+            return self._agent_set_status(words[4], " ".join(words[5:]).strip("'\""))
         return f"-ERR {verb} Command not found!\n"
 
     def bgapi(self, command: str, job_uuid: str) -> None:
@@ -419,6 +421,17 @@ class SimEsl:
                 )
         lines.append("+OK")
         return "\n".join(lines) + "\n"
+
+    def _agent_set_status(self, name: str, status: str) -> str:
+        """``callcenter_config agent set status``: On Break pauses, Available releases."""
+        exten = name.partition("@")[0]
+        agent = next((a for a in self.sim.queue.board.agents if a.exten == exten), None)
+        if agent is None:
+            return "-ERR Invalid Agent!\n"
+        if status not in ("On Break", "Available", "Available (On Demand)", "Logged Out"):
+            return "-ERR Invalid Status!\n"
+        self.sim.queue.set_paused(agent.interface, status != "Available", "break")
+        return "+OK\n"
 
     async def _heartbeats(self) -> None:
         while True:

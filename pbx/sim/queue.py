@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from pbx.sim import channels as ev
 from pbx.sim import queue_events as qe
-from pbx.sim.agents import Agent, AgentBoard, agent_rng
+from pbx.sim.agents import Agent, AgentBoard, AgentPhase, agent_rng
 from pbx.sim.calls import CallContext, SimCall, wait_for
 from pbx.sim.channels import RING, UP, Channel
 from pbx.sim.config import AgentConfig
@@ -202,9 +202,30 @@ class SimQueue:
             self.ctx.unregister(ch)
 
     # --- the agent side -----------------------------------------------------------------------
+    def set_paused(self, interface: str, paused: bool, reason: str) -> bool:
+        """QueuePause for one member; False when no member has that interface."""
+        agent = self.board.by_interface(interface)
+        if agent is None:
+            return False
+        if paused:
+            self.board.hold(agent, int(time.time()), reason or "paused")
+        else:
+            agent.held = ""
+            if agent.phase in (AgentPhase.PAUSED, AgentPhase.WRAPUP):
+                self.board.release(agent, asyncio.get_running_loop().time())
+            else:
+                agent.paused_reason = ""
+        self.ctx.emit(qe.queue_member_pause(self.name, agent, self.login_time))
+        self._dispatch()
+        return True
+
     async def _after_call(self, agent: Agent, rng) -> None:
-        """Wrap-up, an optional break, then idle again."""
+        """Wrap-up, an optional break, then idle again (a held agent stays paused)."""
+        if agent.held:
+            return
         await self.ctx.sleep(self.board.wrapup_seconds(rng))
+        if agent.held:
+            return
         pause = self.board.pause_after_wrapup(rng)
         if pause > 0:
             self.board.pause(agent, int(time.time()), "break")
