@@ -19,9 +19,11 @@ from aiohttp import web
 from e2e_rig import AsteriskRig, campaign_doc
 from playwright.async_api import async_playwright
 
+from dialer_core import accounts
 from dialer_core.campaign.manager import CampaignManager
 from dialer_core.serve import serve_api
 from dialer_core.site import parse_site
+from dialer_core.store import users as user_store
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
@@ -120,6 +122,32 @@ async def test_cross_site_posts_are_refused_and_write_nothing(db):
         assert await count(db, "SELECT count(*) FROM campaigns WHERE name = 'evil'") == 0
         assert await count(db, "SELECT count(*) FROM dnc_entries") == 0
         assert await count(db, "SELECT count(*) FROM cases WHERE campaign_id = $1", cid) == 20
+
+
+async def test_a_login_session_with_its_csrf_token_is_the_other_way_in(db):
+    """Behind a proxy that rewrites Host, Origin differs: the session's CSRF token vouches."""
+    async with db.acquire() as conn:
+        await user_store.create_user(
+            conn, "boss", "supervisor", accounts.hash_password("correct horse battery")
+        )
+    async with AsteriskRig(db, agents=1, time_scale=40) as rig, open_api(db, rig) as (url, m):
+        await rig.seed_cases("north", 3)
+        foreign = {"Origin": "https://dialer.example"}
+        jar = aiohttp.CookieJar(unsafe=True)  # keep cookies of an IP-address host
+        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+            login = {"username": "boss", "password": "correct horse battery"}
+            async with http.post(f"{url}/api/login", json=login) as resp:
+                assert resp.status == 200
+                csrf = (await resp.json())["csrf_token"]
+            start = f"{url}/api/campaigns/north/start"
+            async with http.post(start, headers={**foreign, "X-CSRF-Token": "wrong"}) as resp:
+                assert resp.status == 403
+            async with http.post(start, headers=foreign) as resp:
+                assert resp.status == 403
+            assert not m.running
+            async with http.post(start, headers={**foreign, "X-CSRF-Token": csrf}) as resp:
+                assert resp.status == 200
+        assert m.get("north").state == "running"
 
 
 async def test_dns_rebinding_host_is_refused_everywhere(db):

@@ -31,7 +31,13 @@ from dialer_core.api import (
     users,
 )
 from dialer_core.api.auth import SCOPES_KEY, TokenTable, require
-from dialer_core.api.browser_guard import HOSTS, HostPolicy, browser_guard, security_headers
+from dialer_core.api.browser_guard import (
+    HOSTS,
+    SESSION_CHECK,
+    HostPolicy,
+    browser_guard,
+    security_headers,
+)
 from dialer_core.api.context import CTX, ApiContext
 from dialer_core.api.errors import error_middleware
 from dialer_core.api.live_stats import LiveStats
@@ -119,6 +125,7 @@ def create_app(
     app = web.Application(middlewares=[error_middleware, browser_guard], client_max_size=MAX_BODY)
     app[CTX] = ctx
     app[HOSTS] = HostPolicy.build(bind_host, allowed_hosts)
+    app[SESSION_CHECK] = sessions.csrf_vouched
     routes = resource_routes()
     routes.append(openapi_route(list(routes), _version()))
     app[ROUTES_KEY] = routes
