@@ -41,6 +41,7 @@ from dialer_core.pacing.interface import (
 )
 from dialer_core.store import attempts as store
 from dialer_core.store.database import DATABASE_ERRORS
+from dialer_core.store.journal import ResultJournal
 from pbx.driver import PbxDriver
 from pbx.model import (
     AgentConnected,
@@ -127,6 +128,7 @@ class CampaignRunner:
         self.paused = False
         self._wake = asyncio.Event()
         self._pending_results: list[store.AttemptResult] = []
+        self.journal = ResultJournal.for_runner(runner_id)  # held results survive a crash
         self._tasks: set[asyncio.Task] = set()
 
     # -- helpers -----------------------------------------------------------------------------
@@ -177,6 +179,8 @@ class CampaignRunner:
 
     async def run(self, stop: asyncio.Event) -> RunnerStats:
         """Launch calls until ``stop`` is set, then let calls in flight finish (bounded)."""
+        self._pending_results.extend(self.journal.load())  # held when a previous run died
+        await self._flush_pending_results()
         await self._recover_previous_run()
         await self.chores.load_callerid_book()
         for state in await self.driver.agents():
@@ -548,11 +552,14 @@ class CampaignRunner:
             # Never lose a call record: keep it and retry until the database is back.
             log.error("database unavailable, keeping result of call %s: %s", result.call_id, exc)
             self._pending_results.append(result)
+            self.journal.append(result)
 
     async def _flush_pending_results(self) -> None:
         pending, self._pending_results = self._pending_results, []
         for result in pending:
             await self._write_result(result)
+        if not self._pending_results:
+            self.journal.clear()
 
     async def _close_lost(self, call_id: str, why: str) -> None:
         call = self.inflight.get(call_id)
