@@ -18,9 +18,12 @@ from hypothesis import strategies as st
 from test_esl_client import ScriptedFs, _next_link_items
 
 from pbx.asterisk.ami import AmiMessage, AmiParser
+from pbx.asterisk.tracker import AmiCallTracker
 from pbx.freeswitch.client import EslClient, LinkDown, LinkUp
-from pbx.freeswitch.esl import EslParser, EslProtocolError, parse_event_json
+from pbx.freeswitch.esl import EslEvent, EslParser, EslProtocolError, parse_event_json
+from pbx.freeswitch.tracker import CallTracker
 from pbx.json_limits import JsonLimitError, loads
+from pbx.model import Hangup
 
 
 def event_frame(body: bytes) -> bytes:
@@ -115,3 +118,26 @@ def test_a_flood_of_empty_ami_lines_yields_nothing_and_keeps_nothing() -> None:
     parser.feed(b"\n\r\n\r\nEvent: Hangup\r\nCause: 16\r\n\r\n")
     (msg,) = parser.messages()
     assert isinstance(msg, AmiMessage) and msg.get("Cause") == "16"
+
+
+@pytest.mark.parametrize("number", ["9" * 5000, "9" * 400, "²", "1e999", "-5"])
+def test_hostile_numbers_in_hangup_events_never_break_the_trackers(number: str) -> None:
+    fs = CallTracker()
+    fs.track("call-1")
+    headers = {
+        "Event-Name": "CHANNEL_HANGUP_COMPLETE",
+        "Unique-ID": "call-1",
+        "Hangup-Cause": "WHATEVER",
+        "variable_hangup_cause_q850": number,
+        "variable_billmsec": number,
+        "variable_billsec": number,
+    }
+    (hangup,) = fs.on_event(EslEvent("CHANNEL_HANGUP_COMPLETE", headers))
+    assert isinstance(hangup, Hangup) and hangup.cause == 0 and hangup.talk_seconds == 0.0
+    ast = AmiCallTracker(lambda: 0.0)
+    ast.expect("call-1", action_id="call-1", channel_ids=("call-1", "call-1-2"))
+    for headers in (
+        [("Event", "OriginateResponse"), ("ActionID", "call-1"), ("Reason", number)],
+        [("Event", "Hangup"), ("Uniqueid", "1.1"), ("Cause", number), ("ChannelId", "call-1")],
+    ):
+        ast.handle(AmiMessage(headers))  # no exception, whatever the number
