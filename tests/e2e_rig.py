@@ -16,11 +16,11 @@ from typing import ClassVar
 
 from dialer_core.campaign.config import CampaignConfig, parse_campaign
 from dialer_core.campaign.runner import CampaignRunner
-from dialer_core.campaign.service import AnsweredCallServer, run_campaign
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.clock import ScaledClock, next_local_time
 from dialer_core.demo_data import demo_cases_csv
-from dialer_core.pbx_link import OutboundAnsweredServer
+from dialer_core.face.pbx_link import OutboundAnsweredServer
+from dialer_core.face.service import AnsweredCallServer, run_campaign
 from dialer_core.store.cases import ensure_campaign, import_cases
 from pbx.asterisk.driver import AsteriskDriver
 from pbx.freeswitch.client import EslClient

@@ -10,7 +10,7 @@ import pytest
 from test_esl_client import segments
 
 from dialer_core.config_errors import ConfigError
-from dialer_core.site import parse_site
+from dialer_core.face.site import parse_site
 from pbx.asterisk.agi_server import FastAgiServer
 from pbx.freeswitch.outbound import OutboundServer
 from pbx.peer_gate import PeerGate, parse_networks

@@ -20,7 +20,7 @@ from dialer_core.api.app import ROUTES_KEY, create_app
 from dialer_core.api.auth import InsecureBind, TokenTable, check_bind
 from dialer_core.api.metrics import families
 from dialer_core.campaign.manager import CampaignManager
-from dialer_core.serve import run_serve, serve_api
+from dialer_core.face.serve import run_serve, serve_api
 
 TOKENS = {"R": ["read"], "C": ["read", "control"], "P": ["read", "pii"]}
 CAMPAIGN_TOML = """

@@ -18,8 +18,8 @@ from test_dashboard_browser import ARGS, ARTIFACTS, CHROMIUM
 
 from dialer_core import accounts
 from dialer_core.campaign.manager import CampaignManager
+from dialer_core.face.serve import serve_api
 from dialer_core.reports.cycle import build_cycle_report
-from dialer_core.serve import serve_api
 from dialer_core.store import users as user_store
 
 SEAT = "Local/agent1@sim-agents/n"

@@ -21,8 +21,8 @@ from playwright.async_api import async_playwright
 
 from dialer_core import accounts
 from dialer_core.campaign.manager import CampaignManager
-from dialer_core.serve import serve_api
-from dialer_core.site import parse_site
+from dialer_core.face.serve import serve_api
+from dialer_core.face.site import parse_site
 from dialer_core.store import users as user_store
 
 CHROMIUM = "/usr/bin/chromium"

@@ -18,11 +18,11 @@ from dialer_core import accounts
 from dialer_core.api.app import create_app
 from dialer_core.campaign.manager import CampaignManager
 from dialer_core.cases_csv import parse_cases_csv
+from dialer_core.face.users_cli import main as users_main
 from dialer_core.reports.cycle import build_cycle_report
 from dialer_core.store import attempts as attempt_store
 from dialer_core.store import users as user_store
 from dialer_core.store.cases import ensure_campaign, import_cases
-from dialer_core.users_cli import main as users_main
 
 SEAT = "Local/agent1@sim-agents/n"
 PASSWORD = "correct horse battery"

@@ -21,10 +21,9 @@ from e2e_rig import attempts_of, rig_for
 from test_robot_campaign_e2e import mixed_doc
 
 from dialer_core.campaign.config import parse_campaign
-from dialer_core.campaign.service import runner_id
 from dialer_core.store.attempts import AttemptResult
 from dialer_core.store.database import create_pool
-from dialer_core.store.journal import ResultJournal, decode_result, encode_result
+from dialer_core.store.journal import ResultJournal, decode_lines, decode_result, encode_result
 
 TESTS = Path(__file__).parent
 
@@ -53,21 +52,42 @@ def test_a_result_round_trips_through_a_journal_line() -> None:
     assert decode_result(encode_result(later)) == later
 
 
-def test_journal_appends_once_per_call_survives_a_torn_line_and_clears(tmp_path) -> None:
-    journal = ResultJournal.for_runner("host:spring/β:0", tmp_path)
-    assert journal.path.parent == tmp_path and "/" not in journal.path.name[:-6]
+def test_journal_appends_once_per_call_and_clears(tmp_path) -> None:
+    journal = ResultJournal.for_campaign("spring/β", "host:41:17.1", tmp_path)
+    assert journal.path.parent.parent == tmp_path and journal.path.parent.name.startswith("spring_")
+    journal.clear()  # nothing held: nothing to do
+    assert not journal.path.parent.exists()
     journal.append(result("c-1"))
     journal.append(result("c-1"))  # retried while still down: not written twice
     journal.append(result("c-2", "busy"))
-    with journal.path.open("a") as f:
-        f.write('{"call_id": "c-3", "ended_at": "2026-')  # the process died mid-append
-    reopened = ResultJournal.for_runner("host:spring/β:0", tmp_path)
-    assert [r.call_id for r in reopened.load()] == ["c-1", "c-2"]
+    assert len(journal.path.read_text().splitlines()) == 2
     assert oct(journal.path.stat().st_mode & 0o777) == "0o600"
-    reopened.clear()
+    journal.clear()
     assert not journal.path.exists()
-    assert ResultJournal.for_runner("host:spring/β:0", tmp_path).load() == []
-    assert ResultJournal.for_runner("other", tmp_path).path != journal.path
+    journal.append(result("c-3"))  # held again later: a new file
+    assert [decode_result(x).call_id for x in journal.path.read_text().splitlines()] == ["c-3"]
+
+
+def test_a_live_runners_journal_is_never_adopted_a_dead_ones_is(tmp_path) -> None:
+    live = ResultJournal.for_campaign("spring", "host:41:1.1", tmp_path)
+    dead = ResultJournal.for_campaign("spring", "host:42:1.1", tmp_path)
+    other = ResultJournal.for_campaign("autumn", "host:43:1.1", tmp_path)
+    live.append(result("c-live"))
+    dead.append(result("c-1"))
+    dead.append(result("c-2", "busy"))
+    other.append(result("c-other"))
+    with dead.path.open("a") as f:
+        f.write('{"call_id": "c-3", "ended_at": "2026-')  # the process died mid-append
+    assert dead._fd is not None
+    os.close(dead._fd)  # the process is gone: the kernel drops its lock
+    newcomer = ResultJournal.for_campaign("spring", "host:44:1.1", tmp_path)
+    adopted = newcomer.adopt()
+    assert [r.call_id for r in adopted] == ["c-1", "c-2"]
+    assert adopted[0] == result("c-1")
+    assert not dead.path.exists() and live.path.exists() and other.path.exists()
+    # Copied into the newcomer's own journal before the orphan was deleted.
+    assert len(newcomer.path.read_text().splitlines()) == 2
+    assert ResultJournal.for_campaign("spring", "host:45:1.1", tmp_path).adopt() == []
 
 
 async def test_runner_killed_during_an_outage_writes_every_held_result_after_restart(
@@ -84,7 +104,7 @@ async def test_runner_killed_during_an_outage_writes_every_held_result_after_res
     server, name = db_dsn.rsplit("/", 1)
     async with rig_for("asterisk", db, agents=3, time_scale=20, seed=4) as rig:
         cid, _ = await rig.seed_cases("held", 300)
-    journal = ResultJournal.for_runner(runner_id("held"), tmp_path / "journal")
+    folder = ResultJournal.for_campaign("held", "any", tmp_path / "journal").directory
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)])}
     child = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -112,13 +132,14 @@ async def test_runner_killed_during_an_outage_writes_every_held_result_after_res
         )
         held: list[AttemptResult] = []
         for _ in range(1200):  # until promises to pay are among the held results
-            lines = journal.path.read_text().splitlines() if journal.path.exists() else []
-            if len(lines) >= 5 and any('"promise_to_pay"' in line for line in lines):
+            text = "".join(p.read_text() for p in folder.glob("*.jsonl"))
+            if len(text.splitlines()) >= 5 and '"promise_to_pay"' in text:
                 break
             await asyncio.sleep(0.1)
         child.send_signal(signal.SIGKILL)
         await child.wait()
-        held = ResultJournal(journal.path).load()
+        (orphan,) = folder.glob("*.jsonl")
+        held = decode_lines(orphan.read_text(), str(orphan))
     finally:
         if child.returncode is None:
             child.kill()
@@ -156,6 +177,6 @@ async def test_runner_killed_during_an_outage_writes_every_held_result_after_res
         assert detail["ptp_date"] == r.detail["ptp_date"] and date.fromisoformat(
             r.detail["ptp_date"]
         )
-    assert not journal.path.exists()
+    assert list(folder.iterdir()) == []  # adopted, written, deleted
     # Attempts still ringing at the kill were closed once, as lost; none is left open.
     assert all(row["state"] == "done" for row in after.values())

@@ -16,10 +16,10 @@ from typing import Any
 
 import asyncpg
 
+from agi_scripts.registry import CallRegistry
+from dialer_core.campaign.assembly import make_runner
 from dialer_core.campaign.config import CampaignConfig, parse_campaign
-from dialer_core.campaign.registry import CallRegistry
 from dialer_core.campaign.runner import CampaignRunner
-from dialer_core.campaign.service import make_runner
 from dialer_core.store.cases import ensure_campaign
 from pbx.driver import PbxDriver
 

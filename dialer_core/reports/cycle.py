@@ -16,8 +16,8 @@ from pathlib import Path
 import asyncpg
 
 from dialer_core.config_errors import InputError
+from dialer_core.period import PeriodError, local_period
 from dialer_core.reports.html import render_html
-from dialer_core.reports.period import PeriodError, local_period
 from dialer_core.reports.tables import Table, build_tables
 from dialer_core.store.reports import (
     DEFAULT_SLICES,

@@ -3,21 +3,27 @@
 While PostgreSQL is unreachable the runner keeps finished calls' results in memory and retries;
 if the process dies then (a crash, a SIGKILL, a power cut), those results — promises to pay
 among them — would be lost and the attempts later closed as ``lost``. So each held result is
-also appended to a file here, as one JSON line, flushed and ``fsync``-ed before the runner
-moves on. At start the runner replays the file (writing every result it holds, before it
-recovers the attempts its previous run left open), and once nothing is held any more the file
-is deleted.
+also appended to a file, as one JSON line, written and ``fsync``-ed before the runner moves on.
+Once nothing is held any more the file is deleted.
 
-One file per runner identity, ``<dir>/<runner id>.jsonl``; ``dir`` is ``$PACEDIAL_JOURNAL_DIR``,
-else ``$XDG_STATE_HOME/pacedial/journal``, else ``~/.local/state/pacedial/journal``. A line torn
-by a crash in the middle of its own append is skipped with a warning (that result had not been
-acknowledged yet). Results replay through ``finish_attempt``, which writes an attempt once: an
-attempt another process has already closed meanwhile is left as it is.
+Files live in ``<dir>/<campaign>/``, one per runner process (``<runner id>.jsonl``), where
+``dir`` is ``$PACEDIAL_JOURNAL_DIR``, else ``$XDG_STATE_HOME/pacedial/journal``, else
+``~/.local/state/pacedial/journal``. A live runner holds an exclusive ``flock`` on its file for
+as long as the file exists; the kernel releases it when the process dies, however it dies. A
+runner of the campaign starting on this host *adopts* every file it can lock (its owner is
+gone): it copies the results into its own journal, deletes the orphan, and writes them before
+it recovers the attempts the dead runner left open. Runners of one campaign sharing a host
+never take each other's files.
+
+A line torn by a crash in the middle of its own append is skipped with a warning (that result
+had not been acknowledged yet). Results are written through ``finish_attempt``, which closes an
+attempt once: one another process closed meanwhile (another host's recovery) is left as is.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -43,6 +49,12 @@ def journal_dir() -> Path:
     return Path(state) / "pacedial" / "journal"
 
 
+def _file_safe(name: str) -> str:
+    """``name`` usable as one path component, distinct names staying distinct."""
+    tag = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '_', name)[:80]}-{tag}"
+
+
 def encode_result(result: AttemptResult) -> str:
     """One JSON line for ``result`` (datetimes as ISO 8601 with their offset)."""
     doc = asdict(result)
@@ -62,6 +74,21 @@ def decode_result(line: str) -> AttemptResult:
     return AttemptResult(**doc)
 
 
+def decode_lines(text: str, where: str) -> list[AttemptResult]:
+    """Every result in a journal's text, once per call, in order; torn lines skipped."""
+    out: dict[str, AttemptResult] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            result = decode_result(line)
+        except (ValueError, TypeError) as exc:
+            log.warning("journal %s: line %d skipped (%s)", where, number, exc)
+            continue
+        out.setdefault(result.call_id, result)
+    return list(out.values())
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -71,70 +98,117 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-class ResultJournal:
-    """The append-only file of one runner's held results."""
+def _lock(fd: int) -> bool:
+    """Take the exclusive lock of an open file; False when a live process holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._ids: set[str] = set()  # call ids already in the file
+
+def _read_all(fd: int) -> str:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+class ResultJournal:
+    """One runner's journal of held results, in its campaign's journal folder."""
+
+    def __init__(self, directory: Path, owner: str) -> None:
+        self.directory = directory
+        self.path = directory / f"{_file_safe(owner)}.jsonl"
+        self._fd: int | None = None  # our file, open and locked, while it exists
+        self._ids: set[str] = set()  # call ids already in it
 
     @classmethod
-    def for_runner(cls, runner_id: str, directory: Path | None = None) -> ResultJournal:
-        """The journal of runner ``runner_id`` (its name made file-safe, plus a short hash)."""
-        safe = re.sub(r"[^A-Za-z0-9._-]", "_", runner_id)[:80]
-        tag = hashlib.sha256(runner_id.encode()).hexdigest()[:8]
-        return cls((directory or journal_dir()) / f"{safe}-{tag}.jsonl")
+    def for_campaign(cls, campaign: str, owner: str, base: Path | None = None) -> ResultJournal:
+        """The journal of runner ``owner`` of ``campaign`` (under :func:`journal_dir`)."""
+        return cls((base or journal_dir()) / _file_safe(campaign), owner)
 
     def append(self, result: AttemptResult) -> None:
         """Add ``result`` durably (written and fsync-ed) unless the file already holds it."""
         if result.call_id in self._ids:
             return
         try:
-            created = not self.path.exists()
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, (encode_result(result) + "\n").encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            if created:
-                _fsync_dir(self.path.parent)
+            fd = self._own_file()
+            os.write(fd, (encode_result(result) + "\n").encode())
+            os.fsync(fd)
         except OSError as exc:  # the result stays held in memory; say the disk failed too
             log.error("journal %s: cannot keep call %s: %s", self.path, result.call_id, exc)
             return
         self._ids.add(result.call_id)
 
-    def load(self) -> list[AttemptResult]:
-        """Every result in the file, once each, in the order they were held."""
-        try:
-            text = self.path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
+    def adopt(self) -> list[AttemptResult]:
+        """Results held by runners of this campaign here whose process is gone.
+
+        They are copied into this runner's own journal first, then the orphan files deleted.
+        """
+        if not self.directory.is_dir():
             return []
-        out: dict[str, AttemptResult] = {}
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                result = decode_result(line)
-            except (ValueError, TypeError) as exc:
-                log.warning("journal %s: line %d skipped (%s)", self.path, number, exc)
-                continue
-            out.setdefault(result.call_id, result)
-        self._ids = set(out)
-        if out:
-            log.warning("journal %s: replaying %d held call result(s)", self.path, len(out))
-        else:
-            self._delete()
-        return list(out.values())
+        adopted: list[tuple[Path, int]] = []
+        found: dict[str, AttemptResult] = {}
+        try:
+            for path in sorted(self.directory.iterdir()):
+                if path == self.path or not (path.suffix == ".jsonl" or path.name[0] == "."):
+                    continue
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                except FileNotFoundError:
+                    continue
+                if not _lock(fd) or os.fstat(fd).st_nlink == 0:
+                    os.close(fd)  # a live runner's file, or one its owner just deleted
+                    continue
+                adopted.append((path, fd))
+                for result in decode_lines(_read_all(fd), str(path)):
+                    found.setdefault(result.call_id, result)
+            for result in found.values():
+                self.append(result)
+            if found and not self._ids >= set(found):
+                return list(found.values())  # could not copy them: keep the orphans too
+            for path, _fd in adopted:
+                path.unlink(missing_ok=True)
+            _fsync_dir(self.directory)
+        finally:
+            for _path, fd in adopted:
+                os.close(fd)
+        if found:
+            log.warning("journal %s: %d held call result(s) adopted", self.path, len(found))
+        return list(found.values())
 
     def clear(self) -> None:
-        """Nothing is held any more: delete the file (cheap when there is none)."""
-        if self._ids:
-            self._delete()
-
-    def _delete(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        _fsync_dir(self.path.parent)
+        """Nothing is held any more: delete the file (nothing to do when there is none)."""
+        if self._fd is None:
+            return
+        self.path.unlink(missing_ok=True)
+        _fsync_dir(self.directory)
+        os.close(self._fd)
+        self._fd = None
         self._ids.clear()
+
+    def _own_file(self) -> int:
+        """Our file, created locked: made under a hidden name, locked, then renamed, so that
+        no other runner ever sees it unlocked."""
+        if self._fd is not None:
+            return self._fd
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        hidden = self.directory / f".{self.path.name}.new"
+        for attempt in range(3):
+            fd = os.open(hidden, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                os.rename(hidden, self.path)
+            except FileNotFoundError:  # an adopting runner took the empty hidden file: again
+                os.close(fd)
+                if attempt == 2:
+                    raise
+                continue
+            except OSError:
+                os.close(fd)
+                raise
+            break
+        _fsync_dir(self.directory)
+        self._fd = fd
+        return fd

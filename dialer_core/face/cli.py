@@ -73,7 +73,7 @@ async def _cmd_db(args: argparse.Namespace) -> int:
 
 
 async def _cmd_run(args: argparse.Namespace) -> int:
-    from dialer_core.live import run_live
+    from dialer_core.face.live import run_live
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -81,7 +81,7 @@ async def _cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _cmd_demo(args: argparse.Namespace) -> int:
-    from dialer_core.demo import run_demo
+    from dialer_core.face.demo import run_demo
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -98,7 +98,7 @@ async def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 async def _cmd_serve(args: argparse.Namespace) -> int:
-    from dialer_core.serve import run_serve
+    from dialer_core.face.serve import run_serve
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -164,12 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 SUB_TOOLS = {  # sub-commands with their own argument parsers: module with a main(argv)
-    "simulate": "dialer_core.simulate.cli",
-    "report": "dialer_core.reports.cli",
-    "cases": "dialer_core.allocation.cli",
-    "audit": "dialer_core.compliance.audit_cli",
-    "robot": "agi_scripts.robot.cli",
-    "users": "dialer_core.users_cli",
+    "simulate": "dialer_core.face.simulate_cli",
+    "report": "dialer_core.face.report_cli",
+    "cases": "dialer_core.face.cases_cli",
+    "audit": "dialer_core.face.audit_cli",
+    "robot": "dialer_core.face.robot_cli",
+    "users": "dialer_core.face.users_cli",
 }
 
 
