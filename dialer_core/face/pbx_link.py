@@ -25,6 +25,7 @@ from pbx.driver import PbxDriver
 from pbx.freeswitch.client import EslAuthError, EslError
 from pbx.freeswitch.driver import FreeSwitchDriver
 from pbx.freeswitch.outbound import OutboundServer
+from pbx.peer_gate import PeerGate
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,12 @@ class OutboundAnsweredServer:
     server: OutboundServer
 
     @classmethod
-    async def start(cls, host: str = "127.0.0.1", port: int = 0) -> OutboundAnsweredServer:
+    async def start(
+        cls, host: str = "127.0.0.1", port: int = 0, gate: PeerGate | None = None
+    ) -> OutboundAnsweredServer:
         """Listen on ``host:port`` (0: any free port, read back from ``server.port``)."""
         registry = CallRegistry()
-        server = OutboundServer(make_answered_handler(registry), host, port)
+        server = OutboundServer(make_answered_handler(registry), host, port, gate=gate)
         await server.start()
         return cls(registry, server)
 
@@ -96,10 +99,14 @@ async def start_answered_server(site: SiteConfig) -> AnsweredCallServer | Outbou
     if site.pbx == "freeswitch":
         fs = site.freeswitch
         where = f"[freeswitch] outbound_port {fs.outbound_host}:{fs.outbound_port}"
-        start = OutboundAnsweredServer.start(fs.outbound_host, fs.outbound_port)
+        peers = [*fs.outbound_allowed_peers, *await _addresses(fs.host)]
+        gate = PeerGate.build(peers, fs.outbound_max_connections)
+        start = OutboundAnsweredServer.start(fs.outbound_host, fs.outbound_port, gate)
     else:
         where = f"[fastagi] port {site.fastagi_host}:{site.fastagi_port}"
-        start = AnsweredCallServer.start(site.fastagi_host, site.fastagi_port)
+        peers = [*site.fastagi_allowed_peers, *await _addresses(site.asterisk.host)]
+        gate = PeerGate.build(peers, site.fastagi_max_connections)
+        start = AnsweredCallServer.start(site.fastagi_host, site.fastagi_port, gate)
     try:
         return await start
     except OSError as exc:
@@ -189,3 +196,13 @@ class PbxLink:
             self.connected_once, self.error = True, ""
             out(f"PBX link up: {describe(self.site)}")
             return
+
+
+async def _addresses(host: str) -> list[str]:
+    """The PBX host's IP addresses (it connects back to us for answered calls)."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError as exc:
+        log.warning("cannot resolve PBX host %s for the answered-call allow-list: %s", host, exc)
+        return []
+    return sorted({str(info[4][0]).split("%", 1)[0] for info in infos})

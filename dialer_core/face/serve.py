@@ -40,6 +40,7 @@ async def serve_api(
     token: str | None = None,
     tokens: Mapping[str, Iterable[str]] | None = None,
     recordings_dir: Path | None = None,
+    allowed_hosts: Iterable[str] = (),
     out: TextIO | None = None,
     pbx_status: Callable[[], dict[str, str]] | None = None,
 ) -> AsyncIterator[str]:
@@ -56,6 +57,8 @@ async def serve_api(
         tokens=tokens,
         recordings_dir=recordings_dir,
         pbx_status=pbx_status,
+        bind_host=host,
+        allowed_hosts=allowed_hosts,
     )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
@@ -112,6 +115,7 @@ async def run_serve(site_path: str | None, stop: asyncio.Event, *, out: TextIO =
                 token=site.api_token,
                 tokens=site.api_tokens,
                 recordings_dir=site.recordings_dir,
+                allowed_hosts=site.api_allowed_hosts,
                 out=out,
                 pbx_status=link.status,
             ):
