@@ -49,7 +49,7 @@ async def test_the_check_validates_the_robot_section_and_renders_its_sounds(tmp_
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ('[campaign]\nname = ""\n', "campaign.name: expected a non-empty campaign name"),
+        ('[campaign]\nname = ""\n', "campaign.name: expected a campaign name"),
         ('[campaign]\nname = "x"\n[pacng]\nmode = "predictive"\n', "pacng: expected one of"),
         ('[campaign]\nname = "x"\n[pacing]\nmode = "warp"\n', "pacing.mode"),
         ('[campaign]\nname = "x"\n[dialing]\nring_timeout = "2s"\n', "dialing.ring_timeout"),
