@@ -21,7 +21,8 @@ from dialer_core.clock import ScaledClock, next_local_time
 from dialer_core.demo_data import demo_cases_csv
 from dialer_core.face.pbx_link import OutboundAnsweredServer
 from dialer_core.face.service import AnsweredCallServer, run_campaign
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
 from pbx.asterisk.driver import AsteriskDriver
 from pbx.freeswitch.client import EslClient
 from pbx.freeswitch.driver import FreeSwitchDriver

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dialer_core.face.audit_cli import audit_campaign, main
-from dialer_core.store.cases import ensure_campaign
+from dialer_core.store.campaigns import ensure_campaign
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALLER = "+862088880000"

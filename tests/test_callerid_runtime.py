@@ -14,7 +14,8 @@ from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.compliance.region import region_of
 from dialer_core.demo_data import demo_cases_csv
 from dialer_core.store import callerid as cid_store
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
 
 POOL = {
     "daily_cap": 1000,

@@ -1,4 +1,5 @@
-"""The layers hold: pure rules stay pure and no two packages import each other.
+"""The layers hold: pure rules stay pure, SQL stays in the store, no two packages import each
+other.
 
 A "package" here is a sub-package (``dialer_core.store``, ``pbx.sim``, ``agi_scripts.robot``) or a
 single top-level module (``dialer_core.clock``); docs/architecture.md draws the layers.
@@ -7,6 +8,7 @@ single top-level module (``dialer_core.clock``); docs/architecture.md draws the 
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -96,3 +98,20 @@ def test_no_import_cycle_between_packages():
 def test_the_cycle_finder_finds_a_cycle():
     edges = defaultdict(set, {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})
     assert _cycles(edges) == [["a", "b", "c"]]
+
+
+SQL = re.compile(
+    r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b"
+)
+
+
+def test_no_sql_outside_the_store():
+    offenders = []
+    for module, path in _modules().items():
+        if module.startswith("dialer_core.store"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and SQL.search(" ".join(text.split())):
+                offenders.append(f"{module}:{node.lineno}")
+    assert offenders == []

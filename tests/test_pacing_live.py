@@ -10,7 +10,8 @@ from dialer_core.campaign.assembly import make_runner
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.demo_data import demo_cases_csv
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
 from dialer_core.store.ledger import load_ledger
 
 WINDOWS = (3600, 86400, 2592000)

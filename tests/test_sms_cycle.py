@@ -12,7 +12,7 @@ from sms_gateway import Gateway
 
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.sms import run_sms_cycle
-from dialer_core.store.cases import ensure_campaign
+from dialer_core.store.campaigns import ensure_campaign
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STREAK, PROMISE, DUE, DNC, LANDLINE, QUIET = (
