@@ -21,6 +21,7 @@ from dialer_core.api.auth import InsecureBind, TokenTable, check_bind
 from dialer_core.api.metrics import families
 from dialer_core.campaign.manager import CampaignManager
 from dialer_core.face.serve import run_serve, serve_api
+from dialer_core.store.seed import add_attempts
 
 TOKENS = {"R": ["read"], "C": ["read", "control"], "P": ["read", "pii"]}
 CAMPAIGN_TOML = """
@@ -438,19 +439,19 @@ async def test_abandon_rate_windows_are_summed_from_the_attempts_table(db):
             rows = [("agent_talked", False, timedelta(minutes=10))] * 3
             rows += [("abandoned", True, timedelta(minutes=5))]
             rows += [("abandoned", True, timedelta(days=2))] * 2
-            for disposition, abandoned, age in rows:
-                await conn.execute(
-                    """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no,
-                           runner, state, created_at, disposition, abandoned)
-                       VALUES (gen_random_uuid(), $1, $2, $3, 1, 't', 'done',
-                               now() - $4::interval, $5, $6)""",
-                    cid,
-                    phone["case_id"],
-                    phone["id"],
-                    age,
-                    disposition,
-                    abandoned,
-                )
+            now = await conn.fetchval("SELECT now()")
+            await add_attempts(
+                conn,
+                cid,
+                [
+                    (
+                        phone["case_id"],
+                        phone["id"],
+                        {"created_at": now - age, "disposition": d, "abandoned": a},
+                    )
+                    for d, a, age in rows
+                ],
+            )
         snap = await (await client.get("/api/campaigns/north/stats", headers=auth("R"))).json()
     by = {w["label"]: w for w in snap["windows"]}
     assert (by["1h"]["connected"], by["1h"]["abandoned"]) == (3, 1)

@@ -13,6 +13,7 @@ from dialer_core.demo_data import demo_cases_csv
 from dialer_core.store.campaigns import ensure_campaign
 from dialer_core.store.cases import import_cases
 from dialer_core.store.ledger import load_ledger
+from dialer_core.store.seed import add_attempts
 
 WINDOWS = (3600, 86400, 2592000)
 
@@ -32,13 +33,24 @@ async def test_ledger_is_summed_from_the_attempts_of_every_runner(db):
             (60 * 30, "agent_talked", False, "node-a"),
             (60 * 24 * 40, "abandoned", True, "x"),
         ]
-        await conn.executemany(
-            """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no,
-                   runner, state, created_at, answered_at, ended_at, disposition, abandoned)
-               VALUES (gen_random_uuid(), $1, $2, $3, 1, $4, 'done', $5, $5, $5, $6, $7)""",
+        at = [now - timedelta(minutes=m) for m, _, _, _ in rows]
+        await add_attempts(
+            conn,
+            cid,
             [
-                (cid, phone["case_id"], phone["id"], r, now - timedelta(minutes=m), d, a)
-                for m, d, a, r in rows
+                (
+                    phone["case_id"],
+                    phone["id"],
+                    {
+                        "runner": r,
+                        "created_at": t,
+                        "answered_at": t,
+                        "ended_at": t,
+                        "disposition": d,
+                        "abandoned": a,
+                    },
+                )
+                for t, (_, d, a, r) in zip(at, rows, strict=True)
             ],
         )
         ledger = await load_ledger(conn, cid, now, WINDOWS)
