@@ -119,7 +119,8 @@ async def test_three_cn_days_audit_clean_then_a_2330_call_is_the_only_violation(
                 talk_mean=25.0,
             ),
             agents=AgentConfig(count=8, talk_mean=25, wrapup_mean=5),
-        )
+        ),
+        clock=clock,
     )
     await sim.start()
     driver = AsteriskDriver(

@@ -152,7 +152,8 @@ async def run_demo(
                     ),
                     today=start.date().isoformat(),
                 ),
-            )
+            ),
+            clock=clock,  # one clock for the runner and the simulated PBX
         )
         await sim.start()
         esl: SimEsl | None = None
