@@ -380,3 +380,37 @@ async def test_driver_resyncs_after_reconnect_and_lists_live_calls() -> None:
         "PJSIP/8613800138000@trunk",
         "PJSIP/8613800138001@trunk",
     ]
+
+
+async def test_originates_are_pipelined_and_a_refusal_arrives_by_its_action_id() -> None:
+    """Ten Originates go out before any Response (the peer answers only once it holds all
+    ten, in reverse order); the one refused comes back as OriginateFailed for its call."""
+    n = 10
+
+    async def answer_after_all(conn: PeerConn, index: int) -> None:
+        await conn.login()
+        got = [await conn.read_action() for _ in range(n)]
+        for act in reversed(got):
+            assert act is not None and act.action == "Originate"
+            ok = act.action_id != "c-3"
+            conn.write(
+                encode(
+                    [
+                        ("Response", "Success" if ok else "Error"),
+                        ("ActionID", act.action_id or ""),
+                        ("Message", "Originate successfully queued" if ok else "No such exten"),
+                    ]
+                )
+            )
+        await conn.drain_until_eof()
+
+    async with ReplayPeer(handler=answer_after_all) as peer:
+        driver = await _driver_for(peer)
+        for i in range(n):
+            await asyncio.wait_for(
+                driver.originate(CallRequest(f"c-{i}", f"+55512{i:02d}", "5550100")), 1
+            )
+        events = await _until_hangup(driver)
+        await driver.close()
+    assert events == [OriginateFailed("c-3", "No such exten")]
+    assert driver.tracker.call_ids() == {f"c-{i}" for i in range(n)} - {"c-3"}

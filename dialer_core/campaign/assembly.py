@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,17 +12,13 @@ from agi_scripts.handling import build_call_handling
 from agi_scripts.registry import CallRegistry
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.runner import CampaignRunner
+from dialer_core.ownership import RunnerIdentity
 from dialer_core.pacing.factory import make_policy
 from dialer_core.paths import sound_dir
 from dialer_core.store.campaigns import ensure_campaign
 from dialer_core.store.dnc import load_dnc
 from dialer_core.store.ledger import load_ledger
 from pbx.driver import PbxDriver
-
-
-def runner_id(campaign: str) -> str:
-    """A stable id for this host's runner of a campaign (its open attempts survive a restart)."""
-    return f"{socket.gethostname()}:{campaign}:{os.environ.get('PACEDIAL_NODE', '0')}"
 
 
 async def make_runner(
@@ -50,7 +44,7 @@ async def make_runner(
         campaign_id,
         make_policy(campaign.mode, campaign.pacing, ledger=ledger),
         registry,
-        runner_id=runner_id(campaign.name),
+        identity=RunnerIdentity.of_this_process(),
         clock=clock,
         dnc=dnc,
         handling=handling,

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
+from pbx.asterisk.ami import AmiMessage
 from pbx.asterisk.client import AmiClient, AmiError, AmiLinkLost
 from pbx.asterisk.tracker import AmiCallTracker, agent_state_from_member
 from pbx.driver_events import DriverEvent, EventOutbox, stop_task
@@ -83,7 +84,12 @@ class AsteriskDriver:
         return headers
 
     async def originate(self, request: CallRequest) -> None:
-        """Send the Originate once; the outcome arrives as events (never re-sent)."""
+        """Send the Originate once, without waiting for its Response (pipelined).
+
+        The outcome arrives as events: a refusal (``Response: Error``) as ``OriginateFailed``
+        when its Response comes in; an Originate never written (link down) at once. One sent
+        before a link loss is never re-sent: the re-sync after the reconnect settles it.
+        """
         headers = self.originate_headers(request)
         call_id = request.call_id
         self.tracker.expect(
@@ -93,13 +99,17 @@ class AsteriskDriver:
             channel_ids=(call_id, f"{call_id}-2"),
         )
         try:
-            reply = await self.client.send_action(headers)
+            reply = self.client.send_action_nowait(headers)
         except AmiLinkLost as exc:
-            if not exc.sent:
-                self.tracker.forget(call_id)
-                self._out.put(OriginateFailed(call_id, f"AMI link down, not sent: {exc}"))
-            # If it was sent, the call may exist: the re-sync after the reconnect settles it.
+            self.tracker.forget(call_id)
+            self._out.put(OriginateFailed(call_id, f"AMI link down, not sent: {exc}"))
             return
+        reply.add_done_callback(lambda done: self._originate_answered(call_id, done))
+
+    def _originate_answered(self, call_id: str, done: asyncio.Future[AmiMessage]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return  # sent, then the link dropped: the call may exist; the re-sync decides
+        reply = done.result()
         if reply.response != "Success":
             self.tracker.forget(call_id)
             reason = reply.get("Message") or f"Response: {reply.response}"

@@ -108,6 +108,8 @@ class _Call:
     call_id: str
     action_id: str | None
     dial: str
+    tag: str
+    presets: tuple[str, ...]  # ChannelId / OtherChannelId sent with the Originate
     legs: dict[str, str] = field(default_factory=dict)  # Uniqueid -> channel name
     gone: dict[str, int] = field(default_factory=dict)  # Uniqueid -> Hangup Cause
     reason: int | None = None  # OriginateResponse Reason
@@ -141,6 +143,7 @@ class AmiCallTracker:
         self._by_tag: dict[str, str] = {}  # value of the call-id variable -> call id
         self._channels: dict[str, str] = {}  # every live channel: Uniqueid -> name
         self._uid_by_name: dict[str, str] = {}
+        self._unlinked: dict[str, dict[str, None]] = {}  # dial string -> calls with no leg yet
 
     # --- registration --------------------------------------------------------------------
 
@@ -160,21 +163,34 @@ class AmiCallTracker:
         """
         if call_id in self._calls:
             raise ValueError(f"call {call_id} is already tracked")
-        self._calls[call_id] = _Call(call_id, action_id, dial)
+        presets = tuple(channel_ids)
+        key = call_id if tag is None else tag
+        self._calls[call_id] = _Call(call_id, action_id, dial, key, presets)
         if action_id:
             self._by_action[action_id] = call_id
-        for uid in channel_ids:
+        for uid in presets:
             self._preset[uid] = call_id
-        self._by_tag[call_id if tag is None else tag] = call_id
+        self._by_tag[key] = call_id
+        self._unlinked.setdefault(dial, {})[call_id] = None
 
     def forget(self, call_id: str) -> None:
-        """Stop tracking a call (its Originate was refused, so no channel will exist)."""
+        """Stop tracking a call (ended, or its Originate was refused): O(its own keys)."""
         call = self._calls.pop(call_id, None)
         if call is None:
             return
-        for table in (self._by_uid, self._preset, self._by_action, self._by_tag):
-            for key in [k for k, v in table.items() if v == call_id]:
-                del table[key]
+        # Delete by the keys this call registered, never by scanning the tables: a finished
+        # call costs the same with 10 calls or 10,000 in flight.
+        keyed = (
+            (self._by_uid, call.legs),
+            (self._preset, call.presets),
+            (self._by_action, (call.action_id,) if call.action_id else ()),
+            (self._by_tag, (call.tag,)),
+        )
+        for table, keys in keyed:
+            for key in keys:
+                if table.get(key) == call_id:
+                    del table[key]
+        self._unlist(call)
 
     def call_ids(self) -> set[str]:
         """Calls still in progress."""
@@ -349,9 +365,19 @@ class AmiCallTracker:
         if name is not None and self._uid_by_name.get(name) == uid:
             del self._uid_by_name[name]
 
+    def _unlist(self, call: _Call) -> None:
+        """Drop the call from the calls still waiting for their first leg."""
+        waiting = self._unlinked.get(call.dial)
+        if waiting is not None:
+            waiting.pop(call.call_id, None)
+            if not waiting:
+                del self._unlinked[call.dial]
+
     def _link(self, call: _Call, uid: str, name: str = "") -> None:
         if uid in call.legs:
             return
+        if not call.legs:
+            self._unlist(call)
         name = name or self._channels.get(uid, "")
         call.legs[uid] = name
         self._by_uid[uid] = call.call_id
@@ -378,6 +404,6 @@ class AmiCallTracker:
         if not dest_uid or dest_uid in self._by_uid or "/" not in dest:
             return
         dial = dest.split("/", 1)[0] + "/" + (msg.get("DialString") or "")
-        waiting = [c for c in self._calls.values() if c.dial == dial and not c.legs]
+        waiting = self._unlinked.get(dial, {})
         if len(waiting) == 1:  # ambiguous (same number twice in flight): wait for other links
-            self._link(waiting[0], dest_uid, dest)
+            self._link(self._calls[next(iter(waiting))], dest_uid, dest)
