@@ -14,6 +14,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from virtual_time import in_virtual_time
+
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.campaign.runner import CampaignRunner
 from dialer_core.cases_csv import parse_cases_csv
@@ -93,6 +95,7 @@ async def run_days(db, clock: JumpClock, campaign, campaign_id: int, driver, reg
     return {"stats": stats, "skipped": skipped, "emptied": emptied, "end": end}
 
 
+@in_virtual_time
 async def test_three_cn_days_audit_clean_then_a_2330_call_is_the_only_violation(db, db_dsn):
     name = "multiday"
     start = next_local_time(10, "Asia/Shanghai", time.time())
