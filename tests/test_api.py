@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from e2e_rig import AsteriskRig, campaign_doc
+from virtual_time import in_virtual_time
 
 from dialer_core.api.app import ROUTES_KEY, create_app
 from dialer_core.api.auth import InsecureBind, TokenTable, check_bind
@@ -330,6 +331,7 @@ async def sse_events(client, path: str, n: int, token="R") -> list[dict]:
     return events[:n]
 
 
+@in_virtual_time
 async def test_a_campaign_runs_pauses_and_stops_over_the_api_with_live_numbers(db):
     async with AsteriskRig(db, agents=3, time_scale=40) as rig, api(db, rig) as (client, manager):
         await seeded(client, db, rig)

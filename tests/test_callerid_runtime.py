@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from e2e_rig import AsteriskRig, attempts_of, campaign_doc
+from virtual_time import in_virtual_time
 
 from dialer_core.callerid.config import load_callerid
 from dialer_core.campaign.callerid_book import CallerIdBook
@@ -29,6 +30,7 @@ POOL = {
 }
 
 
+@in_virtual_time
 async def test_each_call_presents_a_number_from_the_callees_region(db):
     doc = campaign_doc("presence")
     doc["callerid"] = POOL

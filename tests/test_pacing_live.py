@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from e2e_rig import AsteriskRig, attempts_of, campaign_doc
+from virtual_time import in_virtual_time
 
 from dialer_core.campaign.assembly import make_runner
 from dialer_core.campaign.config import parse_campaign
@@ -60,6 +61,7 @@ async def test_ledger_is_summed_from_the_attempts_of_every_runner(db):
     assert (month.answers, month.abandons) == (4, 1)  # 40 days ago is outside every window
 
 
+@in_virtual_time
 async def test_predictive_campaign_runs_live_and_a_restart_keeps_the_ledger(db):
     async with AsteriskRig(db, agents=4, time_scale=40, seed=6) as rig:
         cid, _ = await rig.seed_cases("predictive", 300)

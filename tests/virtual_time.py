@@ -9,9 +9,9 @@ loopback sockets and a real PostgreSQL.
 
 Work outside the loop is waited for in real time before the clock may move: database queries
 (pool connections made with :class:`CountingConnection`), ``run_in_executor`` /
-``asyncio.to_thread`` calls and child processes. Loopback TCP delivers a write to the peer before ``send`` returns,
-so a quiet selector means a quiet system. Machine load then changes how long a test takes, not
-what happens in it.
+``asyncio.to_thread`` calls and child processes. Loopback TCP delivers a write to the peer
+before ``send`` returns, so a quiet selector means a quiet system. Machine load then changes
+how long a test takes, not what happens in it.
 
 ``@in_virtual_time`` runs an ``async def test_...(db, ...)`` body in its own virtual-time loop,
 with ``db`` a pool opened inside that loop on the test's ``db_dsn`` database.
@@ -173,8 +173,17 @@ async def open_pool(dsn: str) -> asyncpg.Pool:
 
 
 def in_virtual_time(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
-    """Run an async test taking ``db`` in virtual time (pytest passes ``db_dsn`` instead)."""
+    """Run an async test in virtual time; a ``db`` it takes is a pool opened in that loop."""
     signature = inspect.signature(test)
+    if "db" not in signature.parameters:  # no database: just the loop
+
+        @functools.wraps(test)
+        def run_plain(**kwargs: Any) -> None:
+            run_in_virtual_time(test(**kwargs))
+
+        del run_plain.__wrapped__
+        run_plain.__signature__ = signature
+        return run_plain
     wants_dsn = "db_dsn" in signature.parameters
     params = [
         p.replace(name="db_dsn") if p.name == "db" else p
