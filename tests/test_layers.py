@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,9 +30,16 @@ def _modules() -> dict[str, Path]:
     return found
 
 
+def _parse(path: Path) -> ast.Module:
+    """Parse on a fresh thread: CPython 3.11's AST constructor can raise "recursion depth
+    mismatch" (gh-106905) on a thread whose recursion limit another test changed."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(ast.parse, path.read_text(encoding="utf-8")).result()
+
+
 def _imports(path: Path) -> set[str]:
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(_parse(path)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -110,7 +118,7 @@ def test_no_sql_outside_the_store():
     for module, path in _modules().items():
         if module.startswith("dialer_core.store"):
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(_parse(path)):
             text = node.value if isinstance(node, ast.Constant) else None
             if isinstance(text, str) and SQL.search(" ".join(text.split())):
                 offenders.append(f"{module}:{node.lineno}")
