@@ -32,7 +32,8 @@ CLI = "from dialer_core.face.cli import main; import sys; sys.exit(main())"
 BASELINE = """
 import asyncio, sys
 from dialer_core.cases_csv import parse_cases_csv
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
 from dialer_core.store.database import open_database
 
 async def main(path, campaign):

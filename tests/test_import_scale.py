@@ -14,7 +14,7 @@ from dialer_core.cases_csv import CsvFileError, parse_phone
 from dialer_core.compliance.region import ZoneUnknown, region_of
 from dialer_core.importer import import_case_file
 from dialer_core.phone_regions import PhoneRegions
-from dialer_core.store.cases import ensure_campaign
+from dialer_core.store.campaigns import ensure_campaign
 
 HEADER = "external_id,debtor_name,amount,days_past_due,phone1,phone2,product\n"
 

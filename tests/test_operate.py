@@ -11,7 +11,8 @@ from dialer_core.face.cases_cli import main as cases_main
 from dialer_core.face.db_cli import run_db
 from dialer_core.face.report_cli import build_parser
 from dialer_core.paths import reports_dir
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
 from dialer_core.store.database import create_pool
 from dialer_core.textwidth import width
 

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from dialer_core.config_errors import InputError, RowError
 from dialer_core.importer import ImportProgress, import_case_file
 from dialer_core.operator_errors import EXIT_ROWS_REJECTED, file_missing
-from dialer_core.store.cases import ensure_campaign
+from dialer_core.store.campaigns import ensure_campaign
 from dialer_core.store.database import open_database
 
 

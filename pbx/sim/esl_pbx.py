@@ -18,7 +18,6 @@ import contextlib
 import json
 import logging
 import re
-import time
 import uuid as uuidlib
 from collections.abc import Mapping
 
@@ -92,7 +91,7 @@ class SimEsl:
         for ext, action in (dialplan or {}).items():
             self.set_dialplan(ext, action)
         self.heartbeat_interval = heartbeat_interval
-        self.factory = EventFactory(hostname=hostname, switchname=hostname)
+        self.factory = EventFactory(hostname=hostname, switchname=hostname, clock=sim.clock)
         self.time_scale = sim.config.time_scale
         self.originates_received: list[str] = []  # origination_uuid of every originate, in order
         self.calls_finished: list[CallRecord] = []
@@ -202,7 +201,7 @@ class SimEsl:
         if verb == "module_exists" and len(words) > 1:
             return "true" if module_loaded(self.sim.config.admin, words[1]) else "false"
         if verb == "strepoch" and len(words) == 1:
-            return str(int(time.time() + self.sim.config.admin.clock_offset))
+            return str(int(self.sim.clock() + self.sim.config.admin.clock_offset))
         if words == ["callcenter_config", "queue", "list"]:
             return f"name|strategy\n{self.sim.queue.name}@default|longest-idle-agent\n+OK\n"
         if verb == "version":
@@ -393,7 +392,7 @@ class SimEsl:
             self.sim.calls_finished.append(record)
 
     def _status(self) -> str:
-        up = int((time.time() - self.factory.started) * 1000)
+        up = int((self.factory.clock() - self.factory.started) * 1000)
         s, ms = divmod(up, 1000)
         m, s = divmod(s, 60)
         h, m = divmod(m, 60)
@@ -482,7 +481,7 @@ class SimEsl:
         self, action: str, member: str, agent: str, agent_uuid: str, fields: dict[str, str]
     ) -> None:
         """mod_callcenter's ``bridge-agent-start`` / ``-end`` (times in epoch seconds)."""
-        now = int(time.time())
+        now = int(self.factory.clock())
         answered = now - int(fields.get("TalkTime") or 0)
         extra = [
             ("CC-Queue", self.sim.queue.name),
