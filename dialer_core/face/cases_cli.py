@@ -117,7 +117,7 @@ def _print_worklist(items: list[store.WorkItem]) -> None:
 
 async def _why_unassigned(conn) -> str:  # noqa: ANN001 - asyncpg.Connection
     """What to do about cases the rules left without a manager."""
-    active = await conn.fetchval("SELECT count(*) FROM managers WHERE active")
+    active = await store.active_manager_count(conn)
     if not active:
         return (
             "no active account managers: add one with `pacedial cases add-manager NAME "

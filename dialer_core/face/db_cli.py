@@ -12,7 +12,7 @@ from typing import TextIO
 
 from dialer_core.store.database import ENV_DSN, open_database, without_password
 from dialer_core.store.embedded import EmbeddedPostgres, default_data_dir
-from dialer_core.store.migrate import discover, migrate
+from dialer_core.store.migrate import applied_versions, discover, migrate
 
 
 def embedded_note() -> str | None:
@@ -49,12 +49,7 @@ async def run_db(command: str, out: TextIO) -> int:
         print(f"database: {where} (not running; the next command starts it)", file=out)
         return 0
     async with open_database(apply_migrations=False) as pool, pool.acquire() as conn:
-        exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
-        done = (
-            {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-            if exists
-            else set()
-        )
+        done = await applied_versions(conn)
     shipped = discover()
     pending = [m.name for m in shipped if m.version not in done]
     latest = max((m.name for m in shipped if m.version in done), default="none")

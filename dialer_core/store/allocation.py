@@ -311,3 +311,8 @@ async def worklist(conn: asyncpg.Connection, manager: str, *, limit: int = 500) 
         limit,
     )
     return [WorkItem(**{**dict(r), "paid_minor": int(r["paid_minor"])}) for r in rows]
+
+
+async def active_manager_count(conn: asyncpg.Connection) -> int:
+    """How many account managers can take cases."""
+    return await conn.fetchval("SELECT count(*) FROM managers WHERE active")

@@ -84,3 +84,10 @@ async def migrate(conn: asyncpg.Connection, sql_dir: Path | None = None) -> list
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return applied_now
+
+
+async def applied_versions(conn: asyncpg.Connection) -> set[int]:
+    """The migration numbers this database has applied (none before the first migrate)."""
+    if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        return set()
+    return {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
