@@ -30,12 +30,12 @@ from dialer_core.compliance.dnc import DncList
 from dialer_core.compliance.model import PastAttempt, mask
 from dialer_core.compliance.region import ZoneUnknown
 from dialer_core.compliance.windows import window_check
+from dialer_core.pacing.classify import AnswerClassifier
 from dialer_core.pacing.interface import (
     AgentObservation,
     AgentStatus,
     AgentView,
     CallObservation,
-    Outcome,
     PacingPolicy,
     PacingView,
 )
@@ -119,6 +119,8 @@ class CampaignRunner:
         self.rules = campaign.compliance
         self.dnc = dnc or DncList()
         self.handling = handling  # agi_scripts.handling.CallHandling, handed to the handlers
+        amd = getattr(handling, "amd", None)
+        self.answers = AnswerClassifier(bool(getattr(amd, "enabled", False)))
         self.callerids = CallerIdBook(campaign.callerid, fallback=campaign.caller_id)
         self.chores = CampaignChores(self)
         self.inflight: dict[str, InFlight] = {}
@@ -130,6 +132,11 @@ class CampaignRunner:
         self._tasks: set[asyncio.Task] = set()
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _tell(self, observations: list[CallObservation]) -> None:
+        """Feed classified call observations (pacing.classify) to the policy."""
+        for observation in observations:
+            self.policy.observe(observation)
 
     def _dt(self, t: float) -> datetime:
         return datetime.fromtimestamp(t, UTC)
@@ -336,7 +343,7 @@ class CampaignRunner:
         call = InFlight(call_id, contact, launched_at=now, history=history)
         self.inflight[call_id] = call
         self.registry.add(LiveCall(call_id, self.campaign, contact, self, self.handling))
-        self.policy.observe(CallObservation(now, call_id, Outcome.LAUNCHED))
+        self._tell(self.answers.launched(now, call_id))
         self.stats.launched += 1
         request = CallRequest(
             call_id=call_id,
@@ -381,19 +388,13 @@ class CampaignRunner:
             if call.answered_at is None:
                 call.answered_at = now
                 self.stats.answered += 1
-                self.policy.observe(
-                    CallObservation(
-                        now, call.call_id, Outcome.HUMAN_ANSWERED, duration=now - call.launched_at
-                    )
-                )
+                self._tell(self.answers.answered(now, call.call_id))
                 await self._db_progress(call.call_id, "answered", now)
         elif isinstance(event, AgentConnected):
             if not call.connected:
                 call.connected, call.agent = True, event.agent
                 self.stats.connected += 1
-                self.policy.observe(
-                    CallObservation(now, call.call_id, Outcome.CONNECTED, wait=event.wait)
-                )
+                self._tell(self.answers.connected(now, call.call_id, event.wait))
         elif isinstance(event, Hangup):
             self._spawn(self._close(call, event, now))
         elif isinstance(event, OriginateFailed):
@@ -436,8 +437,7 @@ class CampaignRunner:
             call.waiting_since = self.clock()
 
     async def amd_decided(self, call_id: str, status: str, cause: str, action: str) -> None:
-        if status == "MACHINE" and action != "human":
-            self.policy.observe(CallObservation(self.clock(), call_id, Outcome.MACHINE_ANSWERED))
+        self._tell(self.answers.amd_verdict(self.clock(), call_id, status, action))
         async with self.pool.acquire() as conn:
             await store.record_amd(conn, call_id, status, cause, action, self._dt(self.clock()))
 
@@ -451,7 +451,7 @@ class CampaignRunner:
         if call is not None:
             self.stats.abandoned += 1
             wait = now - (call.waiting_since or now)
-            self.policy.observe(CallObservation(now, call_id, Outcome.ABANDONED, wait=wait))
+            self._tell(self.answers.abandoned(now, call_id, wait))
             call.waiting_since = None
             call.abandoned = True  # also written with the final result, if this write fails
         try:
@@ -488,15 +488,8 @@ class CampaignRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(call.handler_done.wait(), HANDLER_GRACE)
         if not hangup.answered and not disposition:
-            self.policy.observe(
-                CallObservation(
-                    now,
-                    call.call_id,
-                    Outcome.FAILED,
-                    cause=hangup.cause,
-                    duration=now - call.launched_at,
-                )
-            )
+            self._tell(self.answers.failed(now, call.call_id, hangup.cause))
+        self._tell(self.answers.ended(now, call.call_id))
         disposition = disposition or disposition_for(
             hangup.result, hangup.answered, call.handler_disposition, call.connected
         )

@@ -13,12 +13,11 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from dialer_core.pacing.classify import AnswerClassifier
 from dialer_core.pacing.interface import (
     AgentObservation,
     AgentStatus,
     AgentView,
-    CallObservation,
-    Outcome,
     PacingPolicy,
     PacingView,
 )
@@ -70,6 +69,7 @@ class Trace:
     end_time: float = 0.0
     decisions: int = 0
     negative_decisions: int = 0
+    pbx_events: list[tuple[str, float, str, tuple]] = field(default_factory=list)  # if recorded
 
 
 class Simulator:
@@ -83,6 +83,7 @@ class Simulator:
         tick: float = 1.0,
         robot: bool = False,
         decide_on_events: bool = True,
+        record_events: bool = False,
     ) -> None:
         self.sc = scenario
         self.policy = policy
@@ -90,6 +91,8 @@ class Simulator:
         self.tick = tick
         self.robot = robot
         self.decide_on_events = decide_on_events
+        self.record_events = record_events
+        self.answers = AnswerClassifier(amd_enabled=True)  # the live runner's classification
         self.shift_end = scenario.shift_hours * 3600.0
         self.now = 0.0
         self._heap: list[tuple[float, int, int, object]] = []
@@ -194,7 +197,8 @@ class Simulator:
         verdict_at = self._waiting.pop(call_id)
         wait = self.now - verdict_at
         self.trace.connect_waits.append(wait)
-        self.policy.observe(CallObservation(self.now, str(call_id), Outcome.CONNECTED, wait=wait))
+        self._pbx("connected", call_id, wait)
+        self._pbx("ended", call_id)  # what follows is the agent's, not pacing's
         self._count("connected")
         self._set_status(agent, AgentStatus.TALKING)
         talk = self.sc.talk
@@ -205,6 +209,14 @@ class Simulator:
         self._push(self.now + seconds, _TALK_END, agent)
 
     # ---- calls ------------------------------------------------------------------------
+    def _pbx(self, event: str, call_id: int, *args: object) -> None:
+        """Hand a PBX-side call event to the classifier and its observations to the policy."""
+        cid = str(call_id)
+        if self.record_events:
+            self.trace.pbx_events.append((event, self.now, cid, args))
+        for observation in getattr(self.answers, event)(self.now, cid, *args):
+            self.policy.observe(observation)
+
     def _count(self, outcome: str) -> None:
         self.trace.outcomes[outcome] = self.trace.outcomes.get(outcome, 0) + 1
 
@@ -213,7 +225,7 @@ class Simulator:
         call_id = self._next_call
         self._next_call += 1
         self.trace.launched += 1
-        self.policy.observe(CallObservation(now, str(call_id), Outcome.LAUNCHED))
+        self._pbx("launched", call_id)
         if c.trunk_channels and self._channels >= c.trunk_channels:
             self._calls[call_id] = now
             self._push(now + 0.2, _FAIL, (call_id, CAUSE_CONGESTION, "congestion"))
@@ -240,30 +252,28 @@ class Simulator:
         else:
             self._push(now + pdd + c.ring_timeout, _FAIL, (call_id, CAUSE_NO_ANSWER, "no_answer"))
 
-    def _end_ringing(self, call_id: int) -> float:
-        launch = self._calls.pop(call_id)
+    def _end_ringing(self, call_id: int) -> None:
+        del self._calls[call_id]
         self._dirty()
-        return self.now - launch
 
     def _on_fail(self, payload: tuple[int, int, str]) -> None:
         call_id, cause, outcome = payload
-        duration = self._end_ringing(call_id)
+        self._end_ringing(call_id)
         if cause != CAUSE_CONGESTION:
             self._channels -= 1
         self._count(outcome)
-        self.policy.observe(
-            CallObservation(self.now, str(call_id), Outcome.FAILED, cause=cause, duration=duration)
-        )
+        self._pbx("failed", call_id, cause)
+        self._pbx("ended", call_id)
 
     def _on_verdict(self, call_id: int) -> None:
-        duration = self._end_ringing(call_id)
+        self._end_ringing(call_id)
         c = self.sc.calls
+        self._pbx("answered", call_id)
         if not self._fates.pop(call_id):
             self._channels -= 1
             self._count("machine")
-            self.policy.observe(
-                CallObservation(self.now, str(call_id), Outcome.MACHINE_ANSWERED, duration=duration)
-            )
+            self._pbx("amd_verdict", call_id, "MACHINE", "hangup")
+            self._pbx("ended", call_id)
             return
         if c.amd_false_positive_rate and self.rng.random() < c.amd_false_positive_rate:
             self._channels -= 1
@@ -271,17 +281,15 @@ class Simulator:
             if c.false_positives_count_as_abandoned:
                 self.trace.answer_times.append(self.now)
                 self.trace.abandon_times.append(self.now)
-            self.policy.observe(
-                CallObservation(self.now, str(call_id), Outcome.MACHINE_ANSWERED, duration=duration)
-            )
+            self._pbx("amd_verdict", call_id, "MACHINE", "hangup")
+            self._pbx("ended", call_id)
             return
         self.trace.answer_times.append(self.now)
-        self.policy.observe(
-            CallObservation(self.now, str(call_id), Outcome.HUMAN_ANSWERED, duration=duration)
-        )
+        self._pbx("amd_verdict", call_id, "HUMAN", "human")
         if self.robot:
             self._count("robot")
             self._robot_sessions += 1
+            self._pbx("ended", call_id)
             talk = self.sc.talk
             seconds = _lognormal(self.rng, talk.wrong_party_mean, talk.wrong_party_cv)
             self._push(self.now + seconds, _ROBOT_END, None)
@@ -301,9 +309,8 @@ class Simulator:
         self._channels -= 1
         self._count("abandoned")
         self.trace.abandon_times.append(self.now)
-        self.policy.observe(
-            CallObservation(self.now, str(call_id), Outcome.ABANDONED, wait=self.now - verdict_at)
-        )
+        self._pbx("abandoned", call_id, self.now - verdict_at)
+        self._pbx("ended", call_id)
 
     # ---- policy -----------------------------------------------------------------------
     def _decide(self) -> None:
