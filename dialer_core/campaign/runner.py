@@ -237,6 +237,10 @@ class CampaignRunner:
     async def _launch_round(self) -> None:
         now = self.clock()
         want = self.policy.decide(now, self.view(now))
+        alarm = getattr(self.policy, "alarm", None)  # pacing.brake: the picture is wrong
+        if alarm and not self.paused:
+            self.paused = True
+            log.error("campaign %s paused by the abandonment brake: %s", self.campaign.name, alarm)
         room = self.campaign.max_in_flight - len(self.inflight)
         n = max(0, min(want, room))
         if n == 0:

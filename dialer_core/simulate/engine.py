@@ -69,6 +69,8 @@ class Trace:
     end_time: float = 0.0
     decisions: int = 0
     negative_decisions: int = 0
+    alarm: str = ""  # the brake's alarm, if it paused the campaign
+    alarm_at: float = -1.0
     pbx_events: list[tuple[str, float, str, tuple]] = field(default_factory=list)  # if recorded
 
 
@@ -112,6 +114,10 @@ class Simulator:
         self._staffed = 0  # agents idle, talking or in wrap-up
         self._idle: dict[str, AgentRecord] = {}  # insertion order = longest idle first
         self._last_decision = -math.inf
+        for i in range(scenario.agents.phantom):  # seen idle all day, never there
+            name = f"phantom{i:03d}"
+            self._views[name] = AgentView(name, AgentStatus.IDLE, 0.0)
+            policy.observe(AgentObservation(0.0, name, AgentStatus.IDLE))
 
     # ---- scheduling -------------------------------------------------------------------
     def _push(self, at: float, kind: int, payload: object = None) -> None:
@@ -320,6 +326,9 @@ class Simulator:
         self._last_decision = self.now
         n = self.policy.decide(self.now, view)
         self.trace.decisions += 1
+        alarm = getattr(self.policy, "alarm", None)
+        if alarm and not self.trace.alarm:  # the live runner pauses the campaign here
+            self.trace.alarm, self.trace.alarm_at = alarm, self.now
         if n < 0:
             self.trace.negative_decisions += 1
             return

@@ -41,7 +41,8 @@ def run_simulation(
     mode, overrides = POLICY_ALIASES[name]
     if overrides:
         cfg = with_overrides(cfg, overrides, f"policy {name}")
-    policy = make_policy(mode, cfg, seed)
+    baseline = name in ("vicidial", "fixed_ratio", "fixed2")  # compared as published, unbraked
+    policy = make_policy(mode, cfg, seed, brake=not baseline)
     started = time.perf_counter()
     sim = Simulator(scenario, policy, seed, robot=mode == "robot")
     trace = sim.run()

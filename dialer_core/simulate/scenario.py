@@ -32,6 +32,7 @@ class AgentsSpec:
     break_minutes: float = 15.0
     lunch_share: float = 0.6  # share of agents who take lunch in the middle of the shift
     lunch_minutes: float = 30.0
+    phantom: int = 0  # agents the dialer sees idle who never take a call (a wrong agent count)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "break_minutes": (0, 120),
     "lunch_share": (0, 1),
     "lunch_minutes": (0, 180),
+    "phantom": (0, 5000),
     "human_rate": (0, 1),
     "human_rate_end": (-1, 1),
     "machine_rate": (0, 1),
