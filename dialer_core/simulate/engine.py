@@ -49,6 +49,7 @@ class AgentRecord:
     pending_break: float = 0.0  # seconds of break to take after the current call
     pending_logout: bool = False
     break_until: float = 0.0
+    on_break: bool = False
     time_in: dict[AgentStatus, float] = field(default_factory=dict)
 
 
@@ -187,9 +188,7 @@ class Simulator:
             self._set_status(agent, AgentStatus.LOGGED_OUT)
             return
         if agent.pending_break > 0:
-            self._set_status(agent, AgentStatus.PAUSED)
-            agent.break_until = self.now + agent.pending_break
-            self._push(agent.break_until, _BREAK_END, agent)
+            self._start_break(agent, agent.pending_break)
             agent.pending_break = 0.0
             return
         self._set_status(agent, AgentStatus.IDLE)
@@ -385,6 +384,14 @@ class Simulator:
         if self.now + self.tick < self.shift_end:
             self._push(self.now + self.tick, _TICK, None)
 
+    def _start_break(self, agent: AgentRecord, seconds: float) -> None:
+        """A pause, or a log-out and back in when the scenario's agents log out for breaks."""
+        away = AgentStatus.LOGGED_OUT if self.sc.agents.breaks_log_out else AgentStatus.PAUSED
+        self._set_status(agent, away)
+        agent.on_break = True
+        agent.break_until = self.now + seconds
+        self._push(agent.break_until, _BREAK_END, agent)
+
     def _on_agent_event(self, kind: int, payload: object) -> None:
         if kind == _LOGIN:
             agent: AgentRecord = payload  # type: ignore[assignment]
@@ -392,22 +399,23 @@ class Simulator:
             self._become_available(agent)
         elif kind == _LOGOUT:
             agent = payload  # type: ignore[assignment]
-            if agent.status in (AgentStatus.IDLE, AgentStatus.PAUSED):
-                self._set_status(agent, AgentStatus.LOGGED_OUT)
+            if agent.status in (AgentStatus.IDLE, AgentStatus.PAUSED) or agent.on_break:
+                agent.on_break = False
+                if agent.status is not AgentStatus.LOGGED_OUT:
+                    self._set_status(agent, AgentStatus.LOGGED_OUT)
             elif agent.status is not AgentStatus.LOGGED_OUT:
                 agent.pending_logout = True
         elif kind == _BREAK:
             agent, seconds = payload  # type: ignore[misc]
             if agent.status is AgentStatus.IDLE:
-                self._set_status(agent, AgentStatus.PAUSED)
-                agent.break_until = self.now + seconds
-                self._push(agent.break_until, _BREAK_END, agent)
-            elif agent.status is AgentStatus.PAUSED:
+                self._start_break(agent, seconds)
+            elif agent.on_break:
                 agent.break_until = max(agent.break_until, self.now + seconds)
                 self._push(agent.break_until, _BREAK_END, agent)
             elif agent.status is not AgentStatus.LOGGED_OUT:
                 agent.pending_break = max(agent.pending_break, seconds)
         elif kind == _BREAK_END:
             agent = payload  # type: ignore[assignment]
-            if agent.status is AgentStatus.PAUSED and self.now >= agent.break_until - 1e-9:
+            if agent.on_break and self.now >= agent.break_until - 1e-9:
+                agent.on_break = False
                 self._become_available(agent)
