@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from dialer_core.pacing.brake import (
@@ -22,7 +24,8 @@ from dialer_core.pacing.interface import (
 )
 from dialer_core.pacing.ledger import AbandonmentLedger
 from dialer_core.simulate.engine import Simulator
-from dialer_core.simulate.scenario import AgentsSpec, Scenario
+from dialer_core.simulate.runner import run_simulation
+from dialer_core.simulate.scenario import AgentsSpec, CallsSpec, Scenario
 
 CFG = PacingConfig(calls_per_second=0)
 
@@ -105,3 +108,18 @@ def test_abandons_while_agents_are_reported_idle_name_the_agent_picture():
         policy.observe(CallObservation(float(i) + 2, str(i), Outcome.ABANDONED))
     assert policy.alarm is not None and CAUSE_AGENTS in policy.alarm
     assert policy.decide(10.0, idle_view(1)) == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_cold_start_with_a_wrong_prior_keeps_the_first_hour_under_the_target(seed):
+    """No history, and a prior answer rate six times too low (the over-dialing direction)."""
+    scenario = Scenario(
+        name="cold",
+        shift_hours=1.0,
+        agents=AgentsSpec(count=20, ramp_up_minutes=0.5, breaks_per_agent=0, lunch_share=0.0),
+        calls=CallsSpec(human_rate=0.30),
+    )
+    cfg = dataclasses.replace(PacingConfig(), prior_human_rate=0.05)
+    result = run_simulation(cfg, scenario, "predictive", seed)
+    assert result.human_answers > 200  # a full hour of dialing, not a stalled one
+    assert result.abandon_rate <= cfg.target_abandon_rate
