@@ -142,7 +142,6 @@ class AbandonBrake:
         return f"{abandons} abandoned of {answers} live answers: {cause}"
 
     def decide(self, now: float, view: PacingView) -> int:
-        idle = status_counts(view)[AgentStatus.IDLE]
         wish = self.inner.decide(now, view)
         key = (int(now // _REFRESH_SECONDS), self._ledger)
         if key != self._key:
@@ -152,6 +151,7 @@ class AbandonBrake:
             return 0
         if self.excess < 1.0 or wish <= 0:
             return wish
+        idle = status_counts(view)[AgentStatus.IDLE]
         in_flight = len(view.ringing) + len(view.waiting)
         allowed = math.floor(lines_per_agent(self.excess) * idle) - in_flight
         if idle > 0 and in_flight == 0:
