@@ -44,6 +44,11 @@ class AnswerClassifier:
     _live: set[str] = field(default_factory=set)  # reported HUMAN_ANSWERED
     _done: set[str] = field(default_factory=set)  # classified (live or not)
 
+    @classmethod
+    def for_handling(cls, handling: object) -> AnswerClassifier:
+        """The classifier of a campaign's answered-call settings (``handling.amd.enabled``)."""
+        return cls(bool(getattr(getattr(handling, "amd", None), "enabled", False)))
+
     def launched(self, at: float, call_id: str) -> list[CallObservation]:
         self._launched[call_id] = at
         return [CallObservation(at, call_id, Outcome.LAUNCHED)]
@@ -72,7 +77,9 @@ class AnswerClassifier:
     def amd_verdict(
         self, at: float, call_id: str, status: str, action: str
     ) -> list[CallObservation]:
-        """AMD decided ``status`` and the campaign chose ``action`` for it."""
+        """AMD decided ``status`` and the campaign chose ``action`` (late reports: ignored)."""
+        if call_id not in self._launched:
+            return []
         return self._classify(at, call_id, is_live_verdict(status, action))
 
     def connected(self, at: float, call_id: str, wait: float) -> list[CallObservation]:
@@ -99,6 +106,22 @@ class AnswerClassifier:
                 at, call_id, Outcome.FAILED, cause=cause, duration=self._duration(at, call_id)
             )
         ]
+
+    def feed(self, observation: CallObservation) -> list[CallObservation]:
+        """Classify the runner's raw call observations: its ``HUMAN_ANSWERED`` means "the PBX
+        says answered"; its ``MACHINE_ANSWERED`` is dropped (``amd_verdict`` decides)."""
+        o = observation
+        if o.outcome is Outcome.LAUNCHED:
+            return self.launched(o.at, o.call_id)
+        if o.outcome is Outcome.HUMAN_ANSWERED:
+            return self.answered(o.at, o.call_id)
+        if o.outcome is Outcome.CONNECTED:
+            return self.connected(o.at, o.call_id, o.wait)
+        if o.outcome is Outcome.ABANDONED:
+            return self.abandoned(o.at, o.call_id, o.wait)
+        if o.outcome is Outcome.FAILED:
+            return self.failed(o.at, o.call_id, o.cause)
+        return []
 
     def ended(self, at: float, call_id: str) -> list[CallObservation]:
         """The call is over; an answer still without a verdict was no live answer."""
