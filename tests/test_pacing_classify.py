@@ -84,3 +84,18 @@ def test_live_ledger_equals_simulated_ledger_for_the_same_events() -> None:
     # machines and AMD false positives never enter the live-answer count
     assert answers == len(trace.answer_times) == trace.outcomes["connected"] + abandons
     assert abandons == trace.outcomes["abandoned"]
+
+
+def test_the_runners_raw_observations_are_classified_by_feed() -> None:
+    """The call state machine reports "answered" as HUMAN_ANSWERED; feed holds it for AMD."""
+    from dialer_core.pacing.interface import CallObservation as Obs
+
+    c = AnswerClassifier.for_handling(None)
+    assert not c.amd_enabled
+    on = AnswerClassifier(amd_enabled=True)
+    assert outcomes(on.feed(Obs(0.0, "m", Outcome.LAUNCHED))) == [Outcome.LAUNCHED]
+    assert on.feed(Obs(9.0, "m", Outcome.HUMAN_ANSWERED, duration=9.0)) == []
+    assert on.feed(Obs(11.0, "m", Outcome.MACHINE_ANSWERED)) == []  # the verdict decides
+    assert outcomes(on.amd_verdict(11.0, "m", "MACHINE", "hangup")) == [Outcome.MACHINE_ANSWERED]
+    assert on.ended(12.0, "m") == []
+    assert on.amd_verdict(13.0, "m", "HUMAN", "human") == []  # a late report of a closed call
