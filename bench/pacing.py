@@ -46,15 +46,24 @@ def _one(job: tuple[str, str, int]) -> dict:
     return data
 
 
-def run(seeds: int, jobs: int) -> list[dict]:
+def run(seeds: int, jobs: int, partial: Path | None = None) -> list[dict]:
+    """Every (scenario, policy, seed), seed by seed (so an interrupted run still covers every
+    scenario); with ``partial`` each finished run is appended there as one JSON line."""
     scenarios = sorted((ROOT / "conf" / "scenarios").glob("*.toml"))
     work = [
         (str(p), pol, seed) for p in scenarios for pol in POLICIES for seed in range(1, seeds + 1)
     ]
-    # longest first keeps both workers busy to the end
-    work.sort(key=lambda j: (load_scenario(j[0]).agents.count, j[1] == "predictive"), reverse=True)
+    # seed by seed, the longest first within a seed keeps both workers busy to the end
+    work.sort(key=lambda j: (-j[2], load_scenario(j[0]).agents.count, j[1] == "predictive"))
+    work.reverse()
+    rows = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(_one, work))
+        for row in pool.map(_one, work):
+            rows.append(row)
+            if partial is not None:
+                with partial.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(row) + "\n")
+    return rows
 
 
 def table(rows: list[dict], target: float) -> tuple[str, list[str]]:
@@ -128,10 +137,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write every run as JSON here")
+    parser.add_argument("--partial", type=Path, help="append each finished run here (JSON lines)")
+    parser.add_argument(
+        "--table-from", type=Path, help="only print the table of the runs in this JSON-lines file"
+    )
     args = parser.parse_args(argv)
-    started = time.perf_counter()
-    rows = run(args.seeds, args.jobs)
     target = load_pacing(CAMPAIGN).target_abandon_rate
+    if args.table_from:
+        done = [json.loads(line) for line in args.table_from.read_text().splitlines() if line]
+        complete = {(r["scenario"], r["policy"]) for r in done}
+        done = [r for r in done if all((r["scenario"], p) in complete for p in POLICIES)]
+        text, failures = table(done, target)
+        seeds = sorted({r["seed"] for r in done})
+        print(f"{len(done)} runs read (seeds {seeds}; scenarios missing a policy left out)")
+        print(text)
+        print("\nacceptance: " + ("all checks pass" if not failures else "; ".join(failures)))
+        return 0 if not failures else 1
+    started = time.perf_counter()
+    rows = run(args.seeds, args.jobs, args.partial)
     text, failures = table(rows, target)
     print(text)
     day, cpu_mid, cpu_high = time_large_day()
