@@ -14,8 +14,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dialer_core.api.metrics import Exposition
-
 __all__ = ["LATENCY_BUCKETS", "Histogram", "RunMetrics"]
 
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -82,31 +80,53 @@ class RunMetrics:
 
     def render(self) -> str:
         """The Prometheus text exposition of every metric."""
-        out = Exposition()
-        out.add("pacedial_run_originates_total", "counter", "Originates sent.", self.originates)
-        out.add("pacedial_run_events_total", "counter", "Call events received.", self.events)
-        out.add("pacedial_run_live_channels", "gauge", "Calls in flight.", self.live())
-        out.add(
+        lines: list[str] = []
+
+        def family(name: str, kind: str, help_: str, *samples: str) -> None:
+            lines.extend([f"# HELP {name} {help_}", f"# TYPE {name} {kind}", *samples])
+
+        family(
+            "pacedial_run_originates_total",
+            "counter",
+            "Originates sent.",
+            f"pacedial_run_originates_total {self.originates}",
+        )
+        family(
+            "pacedial_run_events_total",
+            "counter",
+            "Call events received.",
+            f"pacedial_run_events_total {self.events}",
+        )
+        family(
+            "pacedial_run_live_channels",
+            "gauge",
+            "Calls in flight.",
+            f"pacedial_run_live_channels {self.live()}",
+        )
+        family(
             "pacedial_run_write_queue_depth",
             "gauge",
             "Attempt writes queued behind the event path.",
-            self.queue_depth(),
+            f"pacedial_run_write_queue_depth {self.queue_depth()}",
         )
-        out.add(
+        family(
             "pacedial_run_db_round_trip_seconds",
             "gauge",
             "Duration of the last write-behind round.",
-            self.db_round_trip(),
+            f"pacedial_run_db_round_trip_seconds {float(self.db_round_trip())!r}",
         )
         name, h = "pacedial_run_freed_to_originate_seconds", self.decision
-        lines = [
-            f"# HELP {name} A Hangup freeing a channel to the next Originate.",
-            f"# TYPE {name} histogram",
-        ]
-        cumulative = 0
+        buckets, cumulative = [], 0
         for bound, count in zip((*h.bounds, float("inf")), h.counts, strict=True):
             cumulative += count
             le = "+Inf" if bound == float("inf") else repr(bound)
-            lines.append(f'{name}_bucket{{le="{le}"}} {cumulative}')
-        lines += [f"{name}_sum {h.total!r}", f"{name}_count {h.n}"]
-        return out.render() + "\n".join(lines) + "\n"
+            buckets.append(f'{name}_bucket{{le="{le}"}} {cumulative}')
+        family(
+            name,
+            "histogram",
+            "A Hangup freeing a channel to the next Originate.",
+            *buckets,
+            f"{name}_sum {h.total!r}",
+            f"{name}_count {h.n}",
+        )
+        return "\n".join(lines) + "\n"

@@ -24,6 +24,7 @@ from dialer_core.campaign.callerid_book import CallerIdBook
 from dialer_core.campaign.chores import CampaignChores
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.dispositions import disposition_for
+from dialer_core.campaign.live_view import LiveView
 from dialer_core.compliance.decision import Contact as RuleContact
 from dialer_core.compliance.decision import check_contact, next_attempt
 from dialer_core.compliance.dnc import DncList
@@ -40,8 +41,11 @@ from dialer_core.pacing.interface import (
     PacingPolicy,
     PacingView,
 )
+from dialer_core.run_metrics import RunMetrics
 from dialer_core.store import attempts as store
+from dialer_core.store.attempt_batches import create_attempts
 from dialer_core.store.database import DATABASE_ERRORS
+from dialer_core.store.write_behind import WriteBehind
 from pbx.driver import PbxDriver
 from pbx.model import (
     AgentConnected,
@@ -56,6 +60,8 @@ from pbx.model import (
 
 log = logging.getLogger(__name__)
 HANDLER_GRACE = 15.0  # seconds to let an answered-call handler finish after the hangup
+LAUNCH_BATCH = 200  # contacts leased per launch batch: stop / pause are checked between batches
+HANGUP_WAIT = 10.0  # seconds for the PBX to report the end of calls hung up at shutdown
 
 
 @dataclass
@@ -113,6 +119,7 @@ class CampaignRunner:
         tick: float = 0.2,
         dnc: DncList | None = None,
         handling: Any = None,
+        metrics: RunMetrics | None = None,
     ) -> None:
         self.pool, self.driver, self.campaign = pool, driver, campaign
         self.campaign_id, self.policy, self.registry = campaign_id, policy, registry
@@ -129,7 +136,12 @@ class CampaignRunner:
         self.stats = RunnerStats()
         self.paused = False
         self._wake = asyncio.Event()
-        self._pending_results: list[store.AttemptResult] = []
+        self.writes = WriteBehind(pool)  # progress and closes, off the event path
+        self.live = LiveView(campaign.agent_wait)
+        self.metrics = metrics or RunMetrics()
+        self.metrics.live = lambda: len(self.inflight)
+        self.metrics.queue_depth = lambda: self.writes.depth
+        self.metrics.db_round_trip = lambda: self.writes.round_trip
         self._tasks: set[asyncio.Task] = set()
 
     # -- helpers -----------------------------------------------------------------------------
@@ -138,25 +150,9 @@ class CampaignRunner:
         return datetime.fromtimestamp(t, UTC)
 
     def view(self, now: float) -> PacingView:
-        """What the pacing policy may know right now."""
+        """What the pacing policy may know right now (counts kept on state changes)."""
         agents = tuple(AgentView(a, s, since) for a, (s, since) in self.agents.items())
-        ringing = tuple(c.launched_at for c in self.inflight.values() if c.answered_at is None)
-        waiting = tuple(
-            c.waiting_since
-            for c in self.inflight.values()
-            if c.waiting_since is not None
-            and not c.connected
-            and now - c.waiting_since <= self.campaign.agent_wait
-        )
-        # Answered calls held by the answered-call handler without an agent: robot dialogs.
-        robot = sum(
-            1
-            for c in self.inflight.values()
-            if c.handler_started and c.waiting_since is None and not c.connected
-        )
-        return PacingView(
-            agents=agents, ringing=ringing, waiting=waiting, extra={"robot_sessions": float(robot)}
-        )
+        return self.live.view(now, agents)
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -167,8 +163,8 @@ class CampaignRunner:
 
     @property
     def pending_results(self) -> int:
-        """Call results waiting for the database to come back (never dropped)."""
-        return len(self._pending_results)
+        """Call results waiting for the database (never dropped)."""
+        return len(self.writes.held)
 
     def close_agent_books(self) -> None:
         """Account the time of every agent's current state up to now (for utilization)."""
@@ -188,50 +184,61 @@ class CampaignRunner:
         events = asyncio.create_task(self._consume_events())
         renew = asyncio.create_task(self._renew_leases_forever())
         chores = asyncio.create_task(self.chores.run(self.chores.schedule()))
+        writes = asyncio.create_task(self.writes.run())
         try:
             while not stop.is_set():
-                await self._flush_pending_results()
                 if not self.paused and self.driver.ready:
                     try:
                         await self._launch_round()
                     except DATABASE_ERRORS as exc:
                         log.warning("launch round failed, retrying: %s", exc)
+                else:
+                    self.metrics.forget_freed()
+                if stop.is_set():
+                    break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.tick)
                 self._wake.clear()
+            self.metrics.forget_freed()
             self.close_agent_books()
-            await self._drain(timeout=self.campaign.ring_timeout + HANDLER_GRACE + 30)
+            await self._drain(timeout=self.campaign.ring_timeout + HANDLER_GRACE)
         finally:
             renew.cancel()
             chores.cancel()
-            await self.chores.finish()
             events.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await events
-            await self._flush_pending_results()
-            if not self._pending_results:
+            await self.writes.drain(HANGUP_WAIT)  # before the last chores read the results
+            writes.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writes
+            await self.chores.finish()
+            if not self.writes.depth:
                 await self.heartbeat.stop()
         return self.stats
 
     async def _drain(self, timeout: float) -> None:
+        """Let calls in flight end (bounded), hang up the rest at once, close what is left."""
         deadline = time.monotonic() + timeout
         while self.inflight and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-        for call_id in list(self.inflight):
-            log.warning("call %s still up at shutdown: hanging up", call_id)
-            with contextlib.suppress(Exception):
-                await self.driver.hangup(call_id)
-        deadline = time.monotonic() + 10
+        left = list(self.inflight)
+        if left:
+            log.warning("%d call(s) still up at shutdown: hanging up", len(left))
+            await asyncio.gather(*(self.driver.hangup(c) for c in left), return_exceptions=True)
+        deadline = time.monotonic() + HANGUP_WAIT
         while self.inflight and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         for call_id in list(self.inflight):
             await self._close_lost(call_id, "runner stopped before the PBX reported the end")
+        if self._tasks:  # closes waiting for their answered-call handler
+            await asyncio.wait(list(self._tasks), timeout=HANDLER_GRACE)
 
     async def _launch_round(self) -> None:
         now = self.clock()
         want = self.policy.decide(now, self.view(now))
         room = self.campaign.max_in_flight - len(self.inflight)
-        n = max(0, min(want, room))
+        n = max(0, min(want, room, LAUNCH_BATCH))
         if n == 0:
             return
         async with self.pool.acquire() as conn:
@@ -246,6 +253,7 @@ class CampaignRunner:
             if not contacts:
                 return
             histories = await store.case_histories(conn, [c.case_id for c in contacts])
+            batch: list[tuple[store.Contact, list[PastAttempt], str]] = []
             for contact in contacts:
                 if self.paused:  # paused mid-round: hand the rest back undialed
                     await store.release_lease(conn, contact.case_id, self.runner_id)
@@ -254,16 +262,28 @@ class CampaignRunner:
                 if not await self._rules_allow(conn, contact, history, now):
                     continue
                 caller_id = await self._caller_id_for(conn, contact, now)
-                if caller_id is None:
-                    continue
-                call_id = await store.create_attempt(
-                    conn, self.campaign_id, contact, self.runner_id, caller_id, self._dt(now)
-                )
-                if call_id is None:
-                    self.stats.skipped_duplicates += 1
-                    continue
-                self.callerids.note(caller_id, self._dt(now))
-                await self._originate(call_id, contact, history, caller_id, self.clock())
+                if caller_id is not None:
+                    batch.append((contact, history, caller_id))
+            # Every attempt row of the batch in one statement, BEFORE any of its Originates.
+            call_ids = await create_attempts(
+                conn,
+                self.campaign_id,
+                [(contact, caller_id) for contact, _, caller_id in batch],
+                self.runner_id,
+                self._dt(now),
+            )
+        launches = []
+        for (contact, history, caller_id), call_id in zip(batch, call_ids, strict=True):
+            if call_id is None:
+                self.stats.skipped_duplicates += 1
+                continue
+            self.callerids.note(caller_id, self._dt(now))
+            launches.append(self._originate(call_id, contact, history, caller_id, self.clock()))
+        # Originates are pipelined: none waits for another's Response.
+        sent = sum(await asyncio.gather(*launches))
+        self.metrics.launched(sent, time.perf_counter())
+        if n == LAUNCH_BATCH and min(want, room) > n:
+            self._wake.set()  # more wanted: the next batch right after stop / pause are checked
 
     async def _caller_id_for(self, conn, contact: store.Contact, now: float) -> str | None:
         """A local number for this callee; None (contact released) if every number is spent."""
@@ -326,7 +346,8 @@ class CampaignRunner:
         history: list[PastAttempt],
         caller_id: str,
         now: float,
-    ) -> None:
+    ) -> bool:
+        """Send one Originate (True), or close the attempt as not dialed (False)."""
         blocked = self._still_allowed(contact, now)
         if blocked:
             self._held(blocked)
@@ -338,9 +359,10 @@ class CampaignRunner:
                 now,
                 disposition=store.NOT_DIALED,
             )
-            return
+            return False
         call = InFlight(call_id, contact, launched_at=now, history=history)
         self.inflight[call_id] = call
+        self.live.launched(call_id, now)
         self.registry.add(LiveCall(call_id, self.campaign, contact, self, self.handling))
         self.policy.observe(CallObservation(now, call_id, Outcome.LAUNCHED))
         self.stats.launched += 1
@@ -355,24 +377,28 @@ class CampaignRunner:
                 "PACEDIAL_CASE_ID": str(contact.case_id),
             },
         )
-        log.info(
-            "originate call=%s case=%s to=%s", call_id, contact.external_id, mask(contact.e164)
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "originate call=%s case=%s to=%s", call_id, contact.external_id, mask(contact.e164)
+            )
         try:
             await self.driver.originate(request)
         except Exception as exc:  # link lost mid-send: the call may exist; reconcile decides
             log.warning("originate call=%s: %s; will reconcile after reconnect", call_id, exc)
+        return True
 
     # -- events --------------------------------------------------------------------------------
 
     async def _consume_events(self) -> None:
         async for event in self.driver.events():
             try:
-                await self._on_event(event)
+                self._on_event(event)
             except Exception:
                 log.exception("event %r failed", event)
 
-    async def _on_event(self, event) -> None:
+    def _on_event(self, event) -> None:
+        """Apply one driver event; never waits (writes go to the write-behind queue)."""
+        self.metrics.event()
         now = self.clock()
         if isinstance(event, AgentEvent):
             self._agent_changed(event.state.agent, event.state.queue, event.state.state, now)
@@ -382,31 +408,39 @@ class CampaignRunner:
         if call is None:
             return
         if isinstance(event, Ringing):
-            await self._db_progress(call.call_id, "ringing", now)
+            self.writes.progress(call.call_id, "ringing", self._dt(now))
         elif isinstance(event, Answered):
             if call.answered_at is None:
                 call.answered_at = now
+                self.live.answered(call.call_id)
                 self.stats.answered += 1
                 self.policy.observe(
                     CallObservation(
                         now, call.call_id, Outcome.HUMAN_ANSWERED, duration=now - call.launched_at
                     )
                 )
-                await self._db_progress(call.call_id, "answered", now)
+                self.writes.progress(call.call_id, "answered", self._dt(now))
         elif isinstance(event, AgentConnected):
             if not call.connected:
                 call.connected, call.agent = True, event.agent
+                self.live.connected(call.call_id)
                 self.stats.connected += 1
                 self.policy.observe(
                     CallObservation(now, call.call_id, Outcome.CONNECTED, wait=event.wait)
                 )
         elif isinstance(event, Hangup):
-            self._spawn(self._close(call, event, now))
+            self._ended(call, event, now)
         elif isinstance(event, OriginateFailed):
-            self._spawn(
-                self._close(call, Hangup(call.call_id, 0, event.reason, False, Result.FAILED), now)
-            )
+            self._ended(call, Hangup(call.call_id, 0, event.reason, False, Result.FAILED), now)
         self._wake.set()
+
+    def _ended(self, call: InFlight, hangup: Hangup, now: float) -> None:
+        """The PBX ended a call: close it now, or once its answered-call handler is done."""
+        if call.handler_started and not call.handler_done.is_set():
+            self._spawn(self._close(call, hangup, now))
+        elif not call.closing:
+            call.closing = True
+            self._finish(call, hangup, now)
 
     def _agent_changed(self, agent: str, queue: str, state: str, now: float) -> None:
         if queue and queue != self.campaign.queue:
@@ -426,13 +460,6 @@ class CampaignRunner:
             self.agents[agent] = (status, now)
         self.policy.observe(AgentObservation(now, agent, status))
 
-    async def _db_progress(self, call_id: str, state: str, now: float) -> None:
-        try:
-            async with self.pool.acquire() as conn:
-                await store.mark_state(conn, call_id, state, self._dt(now))
-        except DATABASE_ERRORS as exc:  # progress is advisory; the end is not
-            log.warning("could not record %s for call %s: %s", state, call_id, exc)
-
     # -- answered-call sink (called by the FastAGI / ESL handlers) --------------------------
 
     def queue_wait_started(self, call_id: str) -> None:
@@ -440,6 +467,7 @@ class CampaignRunner:
         if call is not None:
             call.handler_started = True
             call.waiting_since = self.clock()
+            self.live.waiting(call_id, call.waiting_since)
 
     async def amd_decided(self, call_id: str, status: str, cause: str, action: str) -> None:
         if status == "MACHINE" and action != "human":
@@ -459,12 +487,9 @@ class CampaignRunner:
             wait = now - (call.waiting_since or now)
             self.policy.observe(CallObservation(now, call_id, Outcome.ABANDONED, wait=wait))
             call.waiting_since = None
-            call.abandoned = True  # also written with the final result, if this write fails
-        try:
-            async with self.pool.acquire() as conn:
-                await store.record_abandon(conn, call_id)
-        except DATABASE_ERRORS as exc:
-            log.warning("call %s: abandon kept for the final write: %s", call_id, exc)
+            call.abandoned = True  # also written with the final result
+            self.live.stopped_waiting(call_id)
+        self.writes.abandon(call_id)  # visible to the ledger within a write-behind round
 
     async def handler_finished(
         self, call_id: str, disposition: str, detail: dict[str, Any]
@@ -479,6 +504,7 @@ class CampaignRunner:
         call = self.inflight.get(call_id)
         if call is not None:
             call.handler_started = True
+            self.live.handler_started(call_id)
 
     # -- closing attempts ----------------------------------------------------------------------
 
@@ -490,9 +516,16 @@ class CampaignRunner:
         call.closing = True
         if hangup.answered and call.answered_at is None:
             call.answered_at = now
+            self.live.answered(call.call_id)
         if call.handler_started and not call.handler_done.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(call.handler_done.wait(), HANDLER_GRACE)
+        self._finish(call, hangup, now, disposition)
+
+    def _finish(self, call: InFlight, hangup: Hangup, now: float, disposition: str = "") -> None:
+        """Work out the attempt's result, queue its write and free its channel (no waiting)."""
+        if hangup.answered and call.answered_at is None:
+            call.answered_at = now
         if not hangup.answered and not disposition:
             self.policy.observe(
                 CallObservation(
@@ -539,26 +572,15 @@ class CampaignRunner:
             abandoned=call.abandoned or disposition == "abandoned",
             detail={**call.handler_detail, **({"agent": call.agent} if call.agent else {})},
         )
-        await self._write_result(result)
+        self.writes.close(result)  # written once, kept through a database outage
         self.stats.finished += 1
         self.stats.dispositions[disposition] = self.stats.dispositions.get(disposition, 0) + 1
         self.inflight.pop(call.call_id, None)
         self.registry.remove(call.call_id)
+        self.live.ended(call.call_id)
+        if disposition != store.NOT_DIALED:
+            self.metrics.freed(time.perf_counter())
         self._wake.set()
-
-    async def _write_result(self, result: store.AttemptResult) -> None:
-        try:
-            async with self.pool.acquire() as conn:
-                await store.finish_attempt(conn, result)
-        except DATABASE_ERRORS as exc:
-            # Never lose a call record: keep it and retry until the database is back.
-            log.error("database unavailable, keeping result of call %s: %s", result.call_id, exc)
-            self._pending_results.append(result)
-
-    async def _flush_pending_results(self) -> None:
-        pending, self._pending_results = self._pending_results, []
-        for result in pending:
-            await self._write_result(result)
 
     async def _close_lost(self, call_id: str, why: str) -> None:
         call = self.inflight.get(call_id)
@@ -585,7 +607,7 @@ class CampaignRunner:
             if row.call_id in live:
                 with contextlib.suppress(Exception):
                     await self.driver.hangup(row.call_id)
-            await self._write_result(
+            self.writes.close(
                 store.AttemptResult(
                     call_id=row.call_id,
                     ended_at=self._dt(now),
