@@ -138,7 +138,7 @@ class Rig(ABC):
             seed=self.seed,
             time_scale=self.time_scale,
             dialplan=dialplan or {},
-            agents=AgentConfig(count=self.agents, talk_mean=self.agent_talk, wrapup_mean=10),
+            agents=AgentConfig(count=self.agents, talk_mean=self.agent_talk, wrapuptime=10),
             recordings_dir=self.recordings_dir,
         )
 
@@ -242,6 +242,7 @@ class FreeSwitchRig(Rig):
             dial_template="loopback/{number}/sim-callee",
             target=f"{ESL_EXTENSION} XML dialer",
             queues=("collectors",),
+            wall_clock=self.clock,
         )
         await self.driver.connect()
 

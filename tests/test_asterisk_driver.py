@@ -166,8 +166,9 @@ def test_queue_call_agent_states() -> None:
         if isinstance(e, AgentEvent) and e.state.agent == "Local/agent1@sim-agents/n"
     ]
     # What Asterisk says, in order: QueueStatus idle, AgentCalled, QueueMemberStatus 2,
-    # AgentConnect, AgentComplete (wrapup), then QueueMemberStatus 1 right after: idle.
-    assert agent1 == ["idle", "ringing", "talking", "talking", "wrapup", "idle"]
+    # AgentConnect, AgentComplete, then QueueMemberStatus 1 right after. No wrap-up time was
+    # learned (no GetConfig), so app_queue's default 0 applies: idle at once.
+    assert agent1 == ["idle", "ringing", "talking", "talking", "idle", "idle"]
     assert all(e.state.queue == "collectors" for e in out if isinstance(e, AgentEvent))
 
 

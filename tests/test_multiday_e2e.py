@@ -117,7 +117,7 @@ async def test_three_cn_days_audit_clean_then_a_2330_call_is_the_only_violation(
                 ring_mean=6.0,
                 talk_mean=25.0,
             ),
-            agents=AgentConfig(count=8, talk_mean=25, wrapup_mean=5),
+            agents=AgentConfig(count=8, talk_mean=25, wrapuptime=5),
         )
     )
     await sim.start()

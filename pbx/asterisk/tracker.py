@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pbx.asterisk.ami import AmiMessage
+from pbx.asterisk.wrapup import MemberAvailability
 from pbx.model import (
     AgentConnected,
     AgentEvent,
@@ -60,7 +61,6 @@ _MEMBER_EVENTS = {"QueueMember", "QueueMemberStatus", "QueueMemberAdded", "Queue
 _AGENT_EVENTS = {
     "AgentCalled": "ringing",
     "AgentConnect": "talking",
-    "AgentComplete": "wrapup",
     "AgentRingNoAnswer": "idle",
     "AgentDump": "idle",
 }
@@ -130,16 +130,19 @@ class AmiCallTracker:
     ``OtherChannelId`` Uniqueids, the call-id channel variable (``VarSet``), the originate's
     ``DialBegin`` (dial string), ``LocalBridge`` / Local ``;1``↔``;2`` names, and the
     OriginateResponse Uniqueid. The Hangup is emitted once the OriginateResponse arrived and
-    every known leg has hung up. ``clock`` is read on event arrival to measure talk time.
+    every known leg has hung up. ``clock`` (epoch seconds) is read on event arrival to measure
+    talk time and to time members' wrap-up (``availability``, see ``pbx.asterisk.wrapup``).
     """
 
     def __init__(
         self,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         *,
         call_id_variable: str = "PACEDIAL_CALL_ID",
+        availability: MemberAvailability | None = None,
     ) -> None:
         self._clock = clock
+        self.availability = availability or MemberAvailability()
         self._var = call_id_variable
         self._calls: dict[str, _Call] = {}
         self._by_uid: dict[str, str] = {}  # linked Uniqueid -> call id
@@ -228,10 +231,15 @@ class AmiCallTracker:
         if event is None:
             return []
         if event in _MEMBER_EVENTS:
-            return [AgentEvent(agent_state_from_member(msg))]
+            return [AgentEvent(self.member_state(msg))]
         if event == "QueueMemberRemoved":
             state = AgentState(_agent_interface(msg), msg.get("Queue") or "", "logged_out")
+            self.availability.forget(state.queue, state.agent)
             return [AgentEvent(state)]
+        if event == "AgentComplete":
+            queue = msg.get("Queue") or ""
+            ended = self.availability.call_ended(queue, _agent_interface(msg), self._clock())
+            return [AgentEvent(ended)]
         if event in _AGENT_EVENTS:
             agent = AgentState(_agent_interface(msg), msg.get("Queue") or "", _AGENT_EVENTS[event])
             if event == "AgentConnect":
@@ -279,6 +287,14 @@ class AmiCallTracker:
             call.gone[uid] = _int(msg.get("Cause"))
             return self._maybe_finish(call)
         return []
+
+    def member_state(self, msg: AmiMessage) -> AgentState:
+        """A member event's state as app_queue sees it now (wrap-up included)."""
+        return self.availability.state(agent_state_from_member(msg), msg, self._clock())
+
+    def wrapups_ended(self) -> list[AgentEvent]:
+        """Members whose wrap-up is over now (app_queue sends nothing when it ends)."""
+        return [AgentEvent(s) for s in self.availability.due(self._clock())]
 
     def reconcile(self, live: Mapping[str, str], call_ids: Iterable[str]) -> list[CallEvent]:
         """Re-sync after a reconnect, from CoreShowChannels (Uniqueid → ChannelStateDesc).

@@ -1,8 +1,9 @@
 """Simulated queue agents: a pure state machine (time passed in) plus their random choices.
 
-An agent goes idle → ringing → talking → wrap-up → idle (or → paused → idle). Wrap-up is shown
-the way many call centres run after-call work on app_queue: the member is paused with
-``PausedReason: wrapup`` and unpaused when it ends.
+An agent goes idle → ringing → talking → wrap-up → idle (or → paused → idle). Wrap-up is what
+app_queue's ``wrapuptime`` (and mod_callcenter's ``wrap-up-time``) does: the member is not
+paused and looks idle ("not in use"), but is offered no call until ``LastCall + wrapuptime``,
+and nothing is sent when it ends (``tests/fixtures/asterisk/ami/queue_wrapup.txt``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Agent:
     idle_since: float = 0.0  # board time; the longest idle agent is offered the next call
     paused_reason: str = ""
     held: str = ""  # a pause asked for over AMI (QueuePause): it stays until unpaused
+    wrap_until: float = 0.0  # loop time at which the wrap-up after the last call ends
 
     @property
     def device_status(self) -> int:
@@ -56,7 +58,7 @@ class Agent:
 
     @property
     def paused(self) -> bool:
-        return bool(self.held) or self.phase in (AgentPhase.WRAPUP, AgentPhase.PAUSED)
+        return bool(self.held) or self.phase is AgentPhase.PAUSED
 
 
 def agent_rng(seed: int, agent: Agent, call_number: int) -> random.Random:
@@ -104,8 +106,6 @@ class AgentBoard:
             agent.phase, agent.paused_reason = AgentPhase.PAUSED, agent.held
             return
         agent.phase = AgentPhase.WRAPUP
-        agent.paused_reason = "wrapup"
-        agent.last_pause = epoch
 
     def hold(self, agent: Agent, epoch: int, reason: str) -> None:
         """A QueuePause: offered no call until released; a call in progress goes on."""
@@ -131,9 +131,6 @@ class AgentBoard:
     # --- random decisions (pure functions of the rng) -----------------------------------------
     def talk_seconds(self, rng: random.Random) -> float:
         return max(1.0, lognormal(rng, self.cfg.talk_mean, self.cfg.talk_cv))
-
-    def wrapup_seconds(self, rng: random.Random) -> float:
-        return lognormal(rng, self.cfg.wrapup_mean, self.cfg.wrapup_cv)
 
     def pause_after_wrapup(self, rng: random.Random) -> float:
         """Seconds of break after wrap-up (0 = straight back to idle)."""

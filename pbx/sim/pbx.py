@@ -28,7 +28,7 @@ from pbx.sim.calls import SimCall, callee_hangs_up, parse_dest, run_call
 from pbx.sim.channels import Channel, Headers
 from pbx.sim.config import SimConfig
 from pbx.sim.queue import SimQueue
-from pbx.sim.queue_events import queue_status_complete
+from pbx.sim.queue_events import queue_config_lines, queue_status_complete
 
 __all__ = ["CallRecord", "ChannelSnapshot", "SimPbx"]
 
@@ -225,6 +225,7 @@ class SimPbx:
             "coreshowchannels": self._core_show_channels,
             "queuestatus": self._queue_status,
             "queuepause": self._queue_pause,
+            "getconfig": self._get_config,
             "coresettings": self._core_settings,
             "corestatus": self._core_status,
         }.get(action)
@@ -405,6 +406,26 @@ class SimPbx:
             word = "paused" if paused else "unpaused"
             conn.send(response(msg, "Success", f"Interface {word} successfully"))
             self._queue.set_paused(interface, paused, msg.get("Reason") or "")
+
+    def _get_config(self, conn: AmiConnection, msg: AmiMessage) -> None:
+        """``GetConfig queues.conf`` as Asterisk serves it (``queue_getconfig.txt``)."""
+        if (msg.get("Filename") or "") != "queues.conf":
+            conn.send(response(msg, "Error", "Config file has invalid format"))
+            return
+        wanted = msg.get("Category")
+        if wanted and wanted != self._queue.name:
+            conn.send(response(msg, "Error", "No categories found"))
+            return
+        lines = [
+            *queue_config_lines(self.config.agents.wrapuptime),
+            *(
+                f"member=Local/{a.exten}@{self.config.agents.context},0,{a.exten}"
+                for a in self._queue.board.agents
+            ),
+        ]
+        extra = [("Category-000000", self._queue.name)]
+        extra += [(f"Line-000000-{i:06d}", line) for i, line in enumerate(lines)]
+        conn.send(response(msg, "Success", None, *extra))
 
     def _core_settings(self, conn: AmiConnection, msg: AmiMessage) -> None:
         conn.send(
