@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -265,13 +266,19 @@ class CampaignRunner:
                 if caller_id is not None:
                     batch.append((contact, history, caller_id))
             # Every attempt row of the batch in one statement, BEFORE any of its Originates.
-            call_ids = await create_attempts(
-                conn,
-                self.campaign_id,
-                [(contact, caller_id) for contact, _, caller_id in batch],
-                self.runner_id,
-                self._dt(now),
-            )
+            fresh = [str(uuid.uuid4()) for _ in batch]
+            try:
+                call_ids = await create_attempts(
+                    conn,
+                    self.campaign_id,
+                    [(contact, caller_id) for contact, _, caller_id in batch],
+                    self.runner_id,
+                    self._dt(now),
+                    fresh,
+                )
+            except DATABASE_ERRORS:
+                self._not_dialed(fresh, now)
+                raise
         launches = []
         for (contact, history, caller_id), call_id in zip(batch, call_ids, strict=True):
             if call_id is None:
@@ -284,6 +291,23 @@ class CampaignRunner:
         self.metrics.launched(sent, time.perf_counter())
         if n == LAUNCH_BATCH and min(want, room) > n:
             self._wake.set()  # more wanted: the next batch right after stop / pause are checked
+
+    def _not_dialed(self, call_ids: list[str], now: float) -> None:
+        """The attempt INSERT failed or its answer was lost: the rows may exist, and none was
+        dialed, so each is closed as not dialed (a row that does not exist is left alone)."""
+        for call_id in call_ids:
+            self.writes.close(
+                store.AttemptResult(
+                    call_id=call_id,
+                    ended_at=self._dt(now),
+                    disposition=store.NOT_DIALED,
+                    pbx_result="failed",
+                    q850_cause=None,
+                    cause_text="attempt write not confirmed by the database; not dialed",
+                    talk_seconds=0.0,
+                    next_attempt_at=self._dt(now),
+                )
+            )
 
     async def _caller_id_for(self, conn, contact: store.Contact, now: float) -> str | None:
         """A local number for this callee; None (contact released) if every number is spent."""
