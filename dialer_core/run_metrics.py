@@ -60,6 +60,12 @@ class RunMetrics:
     db_round_trip: Callable[[], float] = lambda: 0.0
     _freed: deque[float] = field(default_factory=deque)
 
+    def watch(self, live: Callable[[], int], results: object) -> RunMetrics:
+        """Read the live-call gauge from ``live`` and the queue depth from ``results.pending``."""
+        self.live = live
+        self.queue_depth = lambda: int(getattr(results, "pending", 0))
+        return self
+
     def event(self) -> None:
         self.events += 1
 

@@ -53,7 +53,11 @@ async def test_dashboard_starts_a_campaign_shows_it_dialing_and_pauses_it(db):
         ):
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
-                page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+                # Playwright polls wait_for_function with eval, which the page's CSP forbids
+                # (tests/test_hostile_pages.py loads the dashboard under its CSP).
+                page = await browser.new_page(
+                    viewport={"width": 1400, "height": 1000}, bypass_csp=True
+                )
                 errors: list[str] = []
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
                 await page.goto(url)
