@@ -263,6 +263,8 @@ class CampaignRunner:
                 )
             elif isinstance(e, c.Originate) and call is not None:
                 await self._originate(call, e)
+            elif isinstance(e, c.Progress | c.RecordAbandon):
+                self.results.side(call_id, e)  # queued: the event path never waits on it
             elif isinstance(e, SideWrite):
                 await write_side(self.pool, call_id, e)
             elif isinstance(e, c.HangUp):
