@@ -13,6 +13,10 @@ import bisect
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dialer_core.store.write_behind import WriteBehind
 
 __all__ = ["LATENCY_BUCKETS", "Histogram", "RunMetrics"]
 
@@ -60,10 +64,12 @@ class RunMetrics:
     db_round_trip: Callable[[], float] = lambda: 0.0
     _freed: deque[float] = field(default_factory=deque)
 
-    def watch(self, live: Callable[[], int], results: object) -> RunMetrics:
-        """Read the live-call gauge from ``live`` and the queue depth from ``results.pending``."""
+    def watch(self, live: Callable[[], int], queue: WriteBehind) -> RunMetrics:
+        """Read the live-call gauge from ``live``, the write queue's depth and round trip from
+        ``queue``."""
         self.live = live
-        self.queue_depth = lambda: int(getattr(results, "pending", 0))
+        self.queue_depth = lambda: queue.depth
+        self.db_round_trip = lambda: queue.round_trip
         return self
 
     def event(self) -> None:

@@ -90,7 +90,9 @@ class CampaignRunner:
         self.sink = HandlerSink(clock, self._report, self._report_now)
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
-        self.metrics = (metrics or RunMetrics()).watch(lambda: len(self.inflight), self.results)
+        self.metrics = (metrics or RunMetrics()).watch(
+            lambda: len(self.inflight), self.results.queue
+        )
 
     @property
     def agents(self) -> dict[str, tuple[AgentStatus, float]]:
