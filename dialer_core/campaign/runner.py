@@ -154,11 +154,11 @@ class CampaignRunner:
         finally:
             renew.cancel()
             chores.cancel()
-            await self.chores.finish()
             events.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await events
-            await self.results.flush()
+            await self.results.flush()  # before the last chores read the results
+            await self.chores.finish()
             if not self.results.pending:
                 await self.heartbeat.stop()
         return self.stats
