@@ -41,7 +41,8 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 async def _cmd_import(args: argparse.Namespace) -> int:
     from dialer_core.cases_csv import parse_cases_csv
-    from dialer_core.store.cases import ensure_campaign, import_cases
+    from dialer_core.store.campaigns import ensure_campaign
+    from dialer_core.store.cases import import_cases
     from dialer_core.store.database import open_database
 
     path = Path(args.csv)
