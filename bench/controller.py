@@ -138,9 +138,17 @@ async def controller_level(pool, live: int, rate: float, window: float, cases: i
     total = peer.report()
     peer.stop()
     async with pool.acquire() as conn:
+        # Attempts whose Originate went out: not those held by the rules before dialing, nor
+        # those whose Originate found the AMI link down (closed as failed, never sent).
         written = await conn.fetchval(
             "SELECT count(*) FROM attempts WHERE campaign_id = $1 "
-            "AND coalesce(disposition, '') <> 'not_dialed'",
+            "AND coalesce(disposition, '') <> 'not_dialed' "
+            "AND coalesce(cause_text, '') NOT LIKE 'AMI link down, not sent%'",
+            cid,
+        )
+        unsent = await conn.fetchval(
+            "SELECT count(*) FROM attempts WHERE campaign_id = $1 "
+            "AND cause_text LIKE 'AMI link down, not sent%'",
             cid,
         )
         still_open = await conn.fetchval(
@@ -159,6 +167,7 @@ async def controller_level(pool, live: int, rate: float, window: float, cases: i
         "records_per_s": round(closed / wall),
         "duplicates": total["duplicates"],
         "attempts": written,
+        "not_sent_link_down": unsent,
         "originates": total["originates_lifetime"],
         "open_after": still_open,
         "originates_after_stop_2s": after_2s - before,
@@ -227,6 +236,7 @@ def table(rows: list[dict]) -> str:
         ("duplicates", "duplicates"),
         ("attempts", "attempts"),
         ("originates", "Originates"),
+        ("not_sent_link_down", "not sent (link down)"),
         ("open_after", "open after"),
         ("originates_after_stop_2s", "Originates >2 s after stop"),
         ("stop_return_s", "stop → return s"),

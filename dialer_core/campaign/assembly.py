@@ -15,6 +15,7 @@ from dialer_core.campaign.runner import CampaignRunner
 from dialer_core.ownership import RunnerIdentity
 from dialer_core.pacing.factory import make_policy
 from dialer_core.paths import sound_dir
+from dialer_core.run_metrics import RunMetrics
 from dialer_core.store.campaigns import ensure_campaign
 from dialer_core.store.dnc import load_dnc
 from dialer_core.store.ledger import load_ledger
@@ -27,6 +28,7 @@ async def make_runner(
     campaign: CampaignConfig,
     registry: CallRegistry,
     clock: Callable[[], float] = time.time,
+    metrics: RunMetrics | None = None,
 ) -> CampaignRunner:
     """A runner for ``campaign`` with its policy, rules, DNC list and answered-call settings."""
     async with pool.acquire() as conn:
@@ -48,4 +50,5 @@ async def make_runner(
         clock=clock,
         dnc=dnc,
         handling=handling,
+        metrics=metrics,
     )

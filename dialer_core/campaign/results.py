@@ -3,50 +3,57 @@ and in a durable local journal (dialer_core/store/journal.py) in case the proces
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import asyncpg
 
+from dialer_core.campaign import calls as c
 from dialer_core.store import attempts as store
-from dialer_core.store.database import DATABASE_ERRORS
 from dialer_core.store.journal import ResultJournal
-
-log = logging.getLogger(__name__)
+from dialer_core.store.write_behind import WriteBehind
 
 
 class ResultWriter:
-    """Writes each attempt's result; a failed write is kept and retried by ``flush``."""
+    """Queues each attempt's result; ``flush`` (every tick of the runner) writes the queue in
+    one transaction (``dialer_core.store.write_behind``). A result the database refuses is kept
+    and retried, and appended once to the journal until it is written."""
 
     def __init__(self, pool: asyncpg.Pool, journal: ResultJournal | None = None) -> None:
         self.pool = pool
         self.journal = journal
-        self._pending: list[store.AttemptResult] = []
+        self.queue = WriteBehind(pool, on_held=self._held)
 
     @property
     def pending(self) -> int:
-        """Call results waiting for the database to come back (never dropped)."""
-        return len(self._pending)
+        """Call results not yet in the database (never dropped)."""
+        return len(self.queue.held)
 
     async def write(self, result: store.AttemptResult) -> None:
-        try:
-            async with self.pool.acquire() as conn:
-                await store.finish_attempt(conn, result)
-        except DATABASE_ERRORS as exc:
-            log.error("database unavailable, keeping result of call %s: %s", result.call_id, exc)
-            self._pending.append(result)
-            if self.journal is not None:
-                self.journal.append(result)
+        """Queue the result (no database round trip here)."""
+        self.queue.close(result)
 
     async def flush(self) -> None:
-        """Retry every kept result (those failing again stay kept)."""
-        pending, self._pending = self._pending, []
-        for result in pending:
-            await self.write(result)
-        if not self._pending and self.journal is not None:
+        """Write everything queued (what fails again stays kept)."""
+        await self.queue.flush()
+        if not self.queue.held and self.journal is not None:
             self.journal.clear()
 
     async def adopt_journal(self) -> None:
         """Take over and write the results a runner that died on this host still held."""
         if self.journal is not None:
-            self._pending.extend(self.journal.adopt())
+            for result in self.journal.adopt():
+                self.queue.close(result)
             await self.flush()
+
+    def side(self, call_id: str, e: c.Progress | c.RecordAbandon) -> None:
+        """Queue a call's progress or abandon flag; written with the next flush."""
+        if isinstance(e, c.Progress):
+            self.queue.progress(call_id, e.state, datetime.fromtimestamp(e.at, UTC))
+        else:
+            self.queue.abandon(call_id)
+
+    def _held(self, results: Sequence[store.AttemptResult]) -> None:
+        if self.journal is not None:
+            for result in results:
+                self.journal.append(result)

@@ -34,6 +34,7 @@ from dialer_core.compliance.model import mask
 from dialer_core.ownership import Heartbeat, RunnerIdentity
 from dialer_core.pacing.classify import AnswerClassifier
 from dialer_core.pacing.interface import AgentStatus, CallObservation, PacingPolicy, PacingView
+from dialer_core.run_metrics import RunMetrics
 from dialer_core.store.database import DATABASE_ERRORS
 from dialer_core.store.journal import ResultJournal
 from pbx.driver import PbxDriver
@@ -63,6 +64,7 @@ class CampaignRunner:
         tick: float = 0.2,
         dnc: DncList | None = None,
         handling: Any = None,
+        metrics: RunMetrics | None = None,
     ) -> None:
         self.pool, self.driver, self.campaign = pool, driver, campaign
         self.campaign_id, self.policy, self.registry = campaign_id, policy, registry
@@ -90,6 +92,9 @@ class CampaignRunner:
         self.sink = HandlerSink(clock, self._report, self._report_now)
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
+        self.metrics = (metrics or RunMetrics()).watch(
+            lambda: len(self.inflight), self.results.queue
+        )
 
     @property
     def agents(self) -> dict[str, tuple[AgentStatus, float]]:
@@ -151,11 +156,11 @@ class CampaignRunner:
         finally:
             renew.cancel()
             chores.cancel()
-            await self.chores.finish()
             events.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await events
-            await self.results.flush()
+            await self.results.flush()  # before the last chores read the results
+            await self.chores.finish()
             if not self.results.pending:
                 await self.heartbeat.stop()
         return self.stats
@@ -169,9 +174,10 @@ class CampaignRunner:
         n = max(0, min(want, self.campaign.max_in_flight - len(self.inflight)))
         if n == 0:
             return
-        for call, event in await self.launcher.round(n, now):
+        for call, event in await self.launcher.round(n, now):  # at most one launch batch
             self.inflight[call.call_id] = call
-            await self._feed(call, event)
+            await self._feed(call, event)  # Originates go out without awaiting a Response
+        self.metrics.launched(self.launcher.launched, time.perf_counter())
 
     async def _drain(self) -> None:
         """Wait (clock seconds) for calls in flight to end; hang up the rest; close the lost."""
@@ -200,6 +206,7 @@ class CampaignRunner:
                 log.exception("event %r failed", event)
 
     async def _on_event(self, event) -> None:
+        self.metrics.event()
         now = self.clock()
         if isinstance(event, AgentEvent):
             self._agent_changed(event.state.agent, event.state.queue, event.state.state, now)
@@ -266,6 +273,8 @@ class CampaignRunner:
                 )
             elif isinstance(e, c.Originate) and call is not None:
                 await self._originate(call, e)
+            elif isinstance(e, c.Progress | c.RecordAbandon):
+                self.results.side(call_id, e)  # queued: the event path never waits on it
             elif isinstance(e, SideWrite):
                 await write_side(self.pool, call_id, e)
             elif isinstance(e, c.HangUp):
@@ -277,7 +286,8 @@ class CampaignRunner:
                 await self.results.write(e.result)
             elif isinstance(e, c.Forget):
                 self._tell(self.answers.ended(self.clock(), call_id))
-                self.inflight.pop(call_id, None)
+                if self.inflight.pop(call_id, None) is not None:
+                    self.metrics.freed(time.perf_counter())
                 self.registry.remove(call_id)
                 self._wake.set()
 

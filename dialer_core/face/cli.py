@@ -58,7 +58,9 @@ async def _cmd_run(args: argparse.Namespace) -> int:
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    return await run_live(args.site, args.campaign, stop, duration=args.duration)
+    return await run_live(
+        args.site, args.campaign, stop, duration=args.duration, metrics_port=args.metrics_port
+    )
 
 
 async def _cmd_demo(args: argparse.Namespace) -> int:
@@ -133,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--campaign", required=True, help="campaign TOML")
     run.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics (0: any free port)",
+    )
 
     sim = sub.add_parser("simulate", help="virtual-time day simulator for pacing", add_help=False)
     sim.add_argument("rest", nargs=argparse.REMAINDER)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from dialer_core.campaign.config import load_campaign
+from dialer_core.face.metrics_server import MetricsServer
 from dialer_core.face.pbx_link import (
     build_driver,
     connect_driver,
@@ -15,15 +16,23 @@ from dialer_core.face.pbx_link import (
 )
 from dialer_core.face.service import run_campaign
 from dialer_core.face.site import load_site
+from dialer_core.run_metrics import RunMetrics
 from dialer_core.store.database import open_database
 
 log = logging.getLogger(__name__)
 
 
 async def run_live(
-    site_path: str, campaign_path: str, stop: asyncio.Event, duration: float | None = None
+    site_path: str,
+    campaign_path: str,
+    stop: asyncio.Event,
+    duration: float | None = None,
+    metrics_port: int | None = None,
 ) -> int:
-    """Run until ``stop`` is set (Ctrl-C) or ``duration`` seconds have passed."""
+    """Run until ``stop`` is set (Ctrl-C) or ``duration`` seconds have passed.
+
+    With ``metrics_port``, ``GET http://127.0.0.1:<port>/metrics`` serves the run's metrics.
+    """
     site = load_site(site_path)
     campaign = load_campaign(campaign_path)
     async with open_database(site.database_url) as pool:
@@ -38,11 +47,20 @@ async def run_live(
         timer = None
         if duration is not None:
             timer = asyncio.get_running_loop().call_later(duration, stop.set)
+        metrics, exporter = RunMetrics(), None
+        if metrics_port is not None:
+            exporter = MetricsServer(metrics, port=metrics_port)
+            await exporter.start()
+            log.info("metrics at http://127.0.0.1:%d/metrics", exporter.port)
         try:
-            stats = await run_campaign(pool, driver, campaign, answered.registry, stop)
+            stats = await run_campaign(
+                pool, driver, campaign, answered.registry, stop, metrics=metrics
+            )
         finally:
             if timer is not None:
                 timer.cancel()
+            if exporter is not None:
+                await exporter.close()
             with contextlib.suppress(Exception):
                 await driver.close()
             await answered.close()

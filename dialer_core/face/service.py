@@ -14,6 +14,7 @@ from agi_scripts.registry import CallRegistry
 from dialer_core.campaign.assembly import make_runner
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.runner import CampaignRunner, RunnerStats
+from dialer_core.run_metrics import RunMetrics
 from pbx.asterisk.agi_server import FastAgiServer
 from pbx.driver import PbxDriver
 from pbx.peer_gate import PeerGate
@@ -47,9 +48,10 @@ async def run_campaign(
     stop: asyncio.Event,
     runner: list[CampaignRunner] | None = None,
     clock: Callable[[], float] = time.time,
+    metrics: RunMetrics | None = None,
 ) -> RunnerStats:
     """Run ``campaign`` until ``stop``; ``runner`` (if given) receives the live runner object."""
-    live = await make_runner(pool, driver, campaign, registry, clock)
+    live = await make_runner(pool, driver, campaign, registry, clock, metrics)
     if runner is not None:
         runner.append(live)
     try:

@@ -34,16 +34,18 @@ async def create_attempts(
     batch: Sequence[tuple[Contact, str]],
     runner: str,
     now: datetime,
+    call_ids: Sequence[str] | None = None,
 ) -> list[str | None]:
     """Write a batch of attempt rows (state dialing) BEFORE their Originates, in one INSERT.
 
-    ``batch`` holds each leased contact with the caller ID chosen for it.
+    ``batch`` holds each leased contact with the caller ID chosen for it; ``call_ids`` (fresh
+    UUIDs by default) lets the caller know the ids even when the INSERT's answer is lost.
     Returns the call id of each row, in order, or None where the case already has an open
     attempt (another runner dials it): the partial unique index refuses a double dial.
     """
     if not batch:
         return []
-    ids = [str(uuid.uuid4()) for _ in batch]
+    ids = list(call_ids) if call_ids is not None else [str(uuid.uuid4()) for _ in batch]
     rows = await conn.fetch(
         """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no,
                                  caller_id, runner, created_at)

@@ -140,6 +140,12 @@ class AmiMessage:
     @property
     def event(self) -> str | None:
         """Value of ``Event``, or None for responses and actions."""
+        text = self._h
+        if type(text) is str and text.startswith("Event: "):
+            # Most messages are events that start with their Event line: read it without
+            # splitting the message (routing and filtering need nothing else).
+            end = text.find("\r\n")
+            return text[7:] if end < 0 else text[7:end]
         return self._first.get("event")
 
     @property

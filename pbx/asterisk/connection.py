@@ -103,6 +103,7 @@ class AmiConnection:
         self._ids = itertools.count(1)
         self._prefix = id_prefix
         self._out: deque[AmiEvent] = deque()
+        self._lists = 0  # how many of the pending actions are list actions
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -130,7 +131,8 @@ class AmiConnection:
 
     def forget(self, action_id: str) -> None:
         """Stop waiting for an action's answer (e.g. the caller gave up on a Ping)."""
-        self._pending.pop(action_id, None)
+        if action_id in self._pending:
+            self._answered(action_id)
 
     def pending(self) -> list[str]:
         """ActionIDs sent and not answered yet, in sending order."""
@@ -167,6 +169,7 @@ class AmiConnection:
         """The link is gone: return the ActionIDs that were sent and never answered."""
         lost = list(self._pending)
         self._pending.clear()
+        self._lists = 0
         self.state = "closed"
         return lost
 
@@ -190,7 +193,13 @@ class AmiConnection:
             raise ValueError(f"ActionID {aid!r} is already pending")
         data = encode(headers)  # validates first (header injection): nothing registered on error
         self._pending[aid] = listing
+        if listing is not None:
+            self._lists += 1
         return aid, data
+
+    def _answered(self, aid: str) -> None:
+        if self._pending.pop(aid) is not None:
+            self._lists -= 1
 
     def _handle(self, msg: AmiMessage | AmiBanner) -> None:
         out = self._out
@@ -199,12 +208,15 @@ class AmiConnection:
                 self.state = "ready"
                 out.append(Greeted(msg.text))
             return  # a second banner is ignored
+        if not self._lists and msg.event is not None:
+            out.append(Unsolicited(msg))  # no list is being collected: its ActionID is moot
+            return
         aid = msg.action_id
         if msg.event is None:  # a response
             if aid is None or aid not in self._pending:
                 return  # unknown ActionID: nobody waits for it
             if aid == self._login_id:
-                del self._pending[aid]
+                self._answered(aid)
                 self._login_id = None
                 if msg.response == "Success":
                     self.state = "logged_in"
@@ -215,7 +227,7 @@ class AmiConnection:
                 return
             listing = self._pending[aid]
             if listing is None or msg.response != "Success":
-                del self._pending[aid]
+                self._answered(aid)
                 out.append(ActionDone(aid, msg))
             else:
                 listing.response = msg
@@ -223,7 +235,7 @@ class AmiConnection:
         listing = self._pending.get(aid) if aid is not None else None
         if listing is not None:
             if msg.event == listing.complete:
-                del self._pending[aid]  # type: ignore[arg-type]
+                self._answered(aid)  # type: ignore[arg-type]
                 out.append(ListDone(aid, listing.response, tuple(listing.items)))  # type: ignore[arg-type]
             else:
                 listing.items.append(msg)

@@ -52,6 +52,11 @@ _DEVICE_STATE = {
     "7": "talking",  # RINGINUSE
     "8": "talking",  # ONHOLD
 }
+# The channel events the tracker reads (Newexten, AGIExec*, DeviceStateChange... are skipped
+# before their headers are split: they are most of the traffic and say nothing we need).
+_CHANNEL_EVENTS = frozenset(
+    {"Newchannel", "Newstate", "Hangup", "VarSet", "DialBegin", "LocalBridge", "Rename"}
+)
 _MEMBER_EVENTS = {"QueueMember", "QueueMemberStatus", "QueueMemberAdded", "QueueMemberPause"}
 _AGENT_EVENTS = {
     "AgentCalled": "ringing",
@@ -245,6 +250,8 @@ class AmiCallTracker:
             return [AgentEvent(agent)]
         if event == "OriginateResponse":
             return self._originate_response(msg)
+        if event not in _CHANNEL_EVENTS:
+            return []
         uid = msg.get("Uniqueid")
         name = msg.get("Channel")
         if uid and name and event != "Hangup":
