@@ -133,7 +133,9 @@ async def test_fourth_conversation_the_same_day_breaks_the_cn_cap(db):
         for hour, phone in ((9, PHONE_A), (10, PHONE_B), (11, PHONE_A), (12, PHONE_B)):
             await s.attempt(phone, local(3, hour), "agent_talked", talked=True)
     report = await audit_campaign(db, "talks")
-    assert [(v.code, v.at) for v in report.violations] == [("cap.connected_day", local(3, 12))]
+    assert [(v.code, v.at) for v in report.violations] == [
+        ("cap.connected_debtor_day", local(3, 12))
+    ]
     assert "3 of 3 conversations today" in report.violations[0].detail
 
 

@@ -24,7 +24,6 @@ from dialer_core.campaign.chores import CampaignChores
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.dispositions import disposition_for
 from dialer_core.campaign.registry import CallRegistry, LiveCall
-from dialer_core.compliance.decision import Contact as RuleContact
 from dialer_core.compliance.decision import check_contact, next_attempt
 from dialer_core.compliance.dnc import DncList
 from dialer_core.compliance.model import PastAttempt, mask
@@ -239,7 +238,7 @@ class CampaignRunner:
             )
             if not contacts:
                 return
-            histories = await store.case_histories(conn, [c.case_id for c in contacts])
+            histories = await store.rule_histories(conn, contacts)
             for contact in contacts:
                 if self.paused:  # paused mid-round: hand the rest back undialed
                     await store.release_lease(conn, contact.case_id, self.runner_id)
@@ -253,15 +252,16 @@ class CampaignRunner:
                 call_id = await store.create_attempt(
                     conn, self.campaign_id, contact, self.runner_id, caller_id, self._dt(now)
                 )
-                if call_id is None:
+                if call_id is None:  # the case or the number is already being rung
                     self.stats.skipped_duplicates += 1
+                    await store.release_lease(conn, contact.case_id, self.runner_id)
                     continue
                 self.callerids.note(caller_id, self._dt(now))
                 await self._originate(call_id, contact, history, caller_id, self.clock())
 
     async def _caller_id_for(self, conn, contact: store.Contact, now: float) -> str | None:
         """A local number for this callee; None (contact released) if every number is spent."""
-        region = RuleContact(str(contact.case_id), contact.e164).region()
+        region = contact.rule_contact().region()
         choice = self.callerids.pick(region, self._dt(now))
         if isinstance(choice, NoCallerId):
             self._held("callerid")
@@ -279,7 +279,7 @@ class CampaignRunner:
     ) -> bool:
         """The compliance check at lease time; a held contact goes back with its retry time."""
         decision = check_contact(
-            RuleContact(str(contact.case_id), contact.e164),
+            contact.rule_contact(),
             history,
             self._dt(now),
             self.rules,
@@ -306,7 +306,7 @@ class CampaignRunner:
         """The last check right before the Originate: DNC and the window, at this instant."""
         if self.dnc.match(contact.e164) is not None:
             return "dnc"
-        region = RuleContact(str(contact.case_id), contact.e164).region()
+        region = contact.rule_contact().region()
         if isinstance(region, ZoneUnknown) or not window_check(
             region, self._dt(now), self.rules.window
         ):
@@ -509,11 +509,14 @@ class CampaignRunner:
             connected=hangup.answered and not abandoned and disposition != "machine",
             abandoned=abandoned,
             machine=disposition == "machine",
+            debtor=call.contact.debtor_key,
         )
         if disposition == store.NOT_DIALED:
             redial_at, stop, advance, close, reason = self._dt(now), False, False, False, ""
         else:
-            redial = next_attempt(finished, call.history, self._dt(now), self.rules)
+            redial = next_attempt(
+                finished, call.history, self._dt(now), self.rules, call.contact.address_zones
+            )
             redial_at, stop, advance = redial.next_at, redial.stop_phone, redial.next_phone
             close, reason = redial.close_case, redial.reason
         result = store.AttemptResult(

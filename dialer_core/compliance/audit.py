@@ -23,6 +23,7 @@ class AuditRecord:
     caller_id: str = ""
     live: bool = False  # answered by a person (connected or abandoned)
     extra_zones: tuple[str, ...] = ()
+    judged: bool = True  # False: another campaign's call, context for the number/debtor rules
 
 
 @dataclass(frozen=True)
@@ -43,26 +44,34 @@ def audit(
     dnc: DncList,
     caller_id_check: Callable[[AuditRecord], str | None] | None = None,
 ) -> list[Violation]:
-    """Every violation in ``records``, each attempt judged against the attempts before it.
+    """Every violation in ``records``, each attempt judged against the attempts before it on
+    the law's keys: the same case, the same number and the same debtor (records with
+    ``judged`` False, e.g. other campaigns' calls, are history only).
 
     ``caller_id_check`` returns a reason when the presented caller ID was wrong for the
     record (see ``dialer_core.callerid.presence_mismatch``).
     """
     ordered = sorted(records, key=lambda r: r.attempt.at)
-    by_case: dict[str, list[PastAttempt]] = defaultdict(list)
+    keyed: dict[tuple[str, str], list[PastAttempt]] = defaultdict(list)
     out: list[Violation] = []
     for r in ordered:
         a = r.attempt
-        contact = Contact(a.case_id, a.phone, r.extra_zones)
-        d = check_contact(contact, by_case[a.case_id], a.at, rules, dnc)
-        if not d:
-            out.append(Violation(a.at, a.case_id, mask(a.phone), d.code, d.reason))  # type: ignore[union-attr]
-        if caller_id_check is not None:
-            why = caller_id_check(r)
-            if why:
-                out.append(Violation(a.at, a.case_id, mask(a.phone), "caller_id", why))
-        by_case[a.case_id].append(a)
-    live = [LiveCall(r.attempt.at, r.attempt.abandoned) for r in ordered if r.live]
+        keys = (("case", a.case_id), ("number", a.phone), ("debtor", a.debtor_key))
+        if r.judged:
+            seen: dict[int, PastAttempt] = {}
+            for k in keys:
+                seen.update((id(p), p) for p in keyed[k])
+            contact = Contact(a.case_id, a.phone, r.extra_zones, a.debtor)
+            d = check_contact(contact, list(seen.values()), a.at, rules, dnc)
+            if not d:
+                out.append(Violation(a.at, a.case_id, mask(a.phone), d.code, d.reason))  # type: ignore[union-attr]
+            if caller_id_check is not None:
+                why = caller_id_check(r)
+                if why:
+                    out.append(Violation(a.at, a.case_id, mask(a.phone), "caller_id", why))
+        for k in keys:
+            keyed[k].append(a)
+    live = [LiveCall(r.attempt.at, r.attempt.abandoned) for r in ordered if r.live and r.judged]
     window = timedelta(hours=rules.abandon.window_hours)
     for w in abandon_windows(live, window, rules.abandon.target, rules.abandon.min_live):
         detail = f"{w.abandoned}/{w.live} = {w.rate:.2%} abandoned from {w.start} to {w.end}"

@@ -34,13 +34,18 @@ _CAP_INTS = (
     "case_day",
     "case_7d",
     "case_lifetime",
+    "debtor_day",
+    "debtor_7d",
     "connected_case_day",
     "connected_case_7d",
+    "connected_debtor_day",
+    "connected_debtor_7d",
 )
 _CAP_KEYS = set(_CAP_INTS) | {
     "counted",
     "not_counted",
     "quiet_after_conversation",
+    "quiet_key",
     "abandon_lockout",
     "machine_same_day",
 }
@@ -151,6 +156,12 @@ def _caps(table: Any, where: str) -> CapRules:
         q = kw["quiet_after_conversation"]
         if q.days < 1 or q != timedelta(days=q.days):
             raise ConfigError(f'{where}.quiet_after_conversation: expected whole days like "7d"')
+    if "quiet_key" in t:
+        if t["quiet_key"] not in ("case", "debtor"):
+            raise ConfigError(
+                f'{where}.quiet_key: expected "case" or "debtor", got {t["quiet_key"]!r}'
+            )
+        kw["quiet_key"] = t["quiet_key"]
     if "machine_same_day" in t:
         kw["machine_same_day"] = _bool(t["machine_same_day"], f"{where}.machine_same_day")
     return CapRules(**kw)
