@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from agi_scripts.handling import CallHandling
 from agi_scripts.queue import hand_to_agent
+from agi_scripts.registry import CallRegistry, LiveCall
 from agi_scripts.robot import CaseInfo, run_robot
 from agi_scripts.router import CallContext, RouteDecision, route
-from dialer_core.campaign.registry import CallRegistry, LiveCall
 from pbx.session import CallerHungUp, CallSession
 
 log = logging.getLogger(__name__)

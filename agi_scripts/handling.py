@@ -17,8 +17,8 @@ from agi_scripts.router import RoutingStrategy, parse_strategy
 from agi_scripts.speech.engines import EspeakEngine, HttpTtsEngine
 from agi_scripts.speech.prompts import TtsPromptSource, check_engine
 from dialer_core.config_errors import ConfigError, reject_unknown, take
+from dialer_core.package_data import conf_path
 
-REPO_CONF = Path(__file__).resolve().parents[1] / "conf"
 AMD_ACTIONS = ("hangup", "message", "human")
 
 
@@ -97,7 +97,7 @@ async def build_call_handling(
     routing = doc.get("routing")
     if routing is None:
         return handling
-    scripts_dir = Path(take(robot, "scripts_dir", str, str(REPO_CONF / "robot"), source, "robot."))
+    scripts_dir = Path(take(robot, "scripts_dir", str, str(conf_path("robot")), source, "robot."))
     handling.scripts = load_script_dir(scripts_dir)
     handling.strategy = parse_strategy(routing, source, known_scripts=handling.scripts.keys())
     used = {r.decision.script for r in handling.strategy.rules if r.decision.script}

@@ -31,9 +31,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialer_core.compliance.region import province_key
 from dialer_core.config_errors import InputError
+from dialer_core.dpd import DPD_BUCKETS, dpd_bucket
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-DPD_BUCKETS = ("M0", "M1", "M2", "M3", "M4", "M5", "M6", "M7")
 _CONDITION_KEYS = frozenset(
     {
         "province",
@@ -52,13 +52,6 @@ _CONDITION_KEYS = frozenset(
 )
 _ACTION_KEYS = frozenset({"action", "script", "queue"})
 _RULE_KEYS = _CONDITION_KEYS | _ACTION_KEYS | {"name"}
-
-
-def dpd_bucket(days_past_due: int) -> str:
-    """M0 for not yet overdue (≤ 0 days), M1 for 1-30, M2 for 31-60 … M7 for 181 and more."""
-    if days_past_due <= 0:
-        return "M0"
-    return f"M{min((days_past_due - 1) // 30 + 1, 7)}"
 
 
 def _norm_province(name: str) -> str:

@@ -40,5 +40,12 @@ class PbxDriver(Protocol):
     async def agents(self) -> list[AgentState]:
         """Current queue member states (at start-up and after a reconnect)."""
 
+    async def set_agent_paused(self, agent: str, paused: bool, reason: str) -> None:
+        """Pause (with a reason code) or unpause an agent in every queue it serves."""
+
+    async def spy(self, spy_id: str, phone: str, agent: str, call_id: str, mode: str) -> None:
+        """Ring ``phone`` and, once answered, listen to / whisper to / barge into the call the
+        agent is on (``mode`` is listen, whisper or barge). ``call_id`` is our call's id."""
+
     async def close(self) -> None:
         """Log off and close the link."""

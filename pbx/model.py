@@ -144,3 +144,7 @@ class AgentConnected(CallEvent):
 
     agent: str
     wait: float  # seconds the caller waited in the queue
+
+
+class PbxActionRefused(Exception):
+    """The PBX refused (or could not take) an agent or supervisor action; says which and why."""

@@ -145,6 +145,13 @@ class ReplayPeer:
                 conn.write(encode([("Response", "Success"), ("ActionID", action.action_id or ""),
                                    ("Ping", "Pong")]))  # fmt: skip
                 continue
+            if action.action == "GetConfig" and (
+                expected is None or expected.action != "GetConfig"
+            ):
+                # The driver reads queues.conf at login (not in the older recordings).
+                conn.write(encode([("Response", "Error"), ("ActionID", action.action_id or ""),
+                                   ("Message", "Config file not found")]))  # fmt: skip
+                continue
             if action.action == "Logoff" and (expected is None or expected.action != "Logoff"):
                 conn.answer_logoff(action)  # the test ends before the recording does
                 return

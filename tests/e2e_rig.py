@@ -16,11 +16,11 @@ from typing import ClassVar
 
 from dialer_core.campaign.config import CampaignConfig, parse_campaign
 from dialer_core.campaign.runner import CampaignRunner
-from dialer_core.campaign.service import AnsweredCallServer, run_campaign
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.clock import ScaledClock, next_local_time
 from dialer_core.demo_data import demo_cases_csv
-from dialer_core.pbx_link import OutboundAnsweredServer
+from dialer_core.face.pbx_link import OutboundAnsweredServer
+from dialer_core.face.service import AnsweredCallServer, run_campaign
 from dialer_core.store.cases import ensure_campaign, import_cases
 from pbx.asterisk.driver import AsteriskDriver
 from pbx.freeswitch.client import EslClient
@@ -79,10 +79,17 @@ class Rig(ABC):
     sim: SimPbx
 
     def __init__(
-        self, db, agents: int, time_scale: float, seed: int = 5, recordings_dir: str = ""
+        self,
+        db,
+        agents: int,
+        time_scale: float,
+        seed: int = 5,
+        recordings_dir: str = "",
+        agent_talk: float = 60.0,
     ) -> None:
         self.db, self.agents, self.time_scale, self.seed = db, agents, time_scale, seed
         self.recordings_dir = recordings_dir
+        self.agent_talk = agent_talk  # simulated seconds an agent's conversation lasts (mean)
 
     async def __aenter__(self) -> Rig:
         # Simulated time, inside the callees' calling window, as fast as the simulated PBX.
@@ -131,7 +138,7 @@ class Rig(ABC):
             seed=self.seed,
             time_scale=self.time_scale,
             dialplan=dialplan or {},
-            agents=AgentConfig(count=self.agents, talk_mean=60, wrapup_mean=10),
+            agents=AgentConfig(count=self.agents, talk_mean=self.agent_talk, wrapuptime=10),
             recordings_dir=self.recordings_dir,
         )
 
@@ -235,6 +242,7 @@ class FreeSwitchRig(Rig):
             dial_template="loopback/{number}/sim-callee",
             target=f"{ESL_EXTENSION} XML dialer",
             queues=("collectors",),
+            wall_clock=self.clock,
         )
         await self.driver.connect()
 

@@ -73,14 +73,21 @@ def test_every_fixture_gives_env_first_then_one_reply_per_command(relpath: str) 
     events, commands = replay(relpath)
     env = events[0]
     assert isinstance(env, AgiEnvironment)
-    assert env.network_script == "robot"
-    assert env.request == "agi://127.0.0.1:4573/robot"
+    # The first captures ran agi://…:4573/robot with two arguments; the 2026-12-06 ones ran
+    # their script through the recording proxy on 4574 with the call id as the one argument.
+    assert env.network_script in ("robot", "amd", "queue", "mixmon", "stream")
+    assert env.request in (
+        "agi://127.0.0.1:4573/robot",
+        f"agi://127.0.0.1:4574/{env.network_script}",
+    )
     assert env.variables["agi_accountcode"] == ""
     assert env.variables["agi_version"] == "20.20.1"
-    assert len(env.args) == 2
+    assert len(env.args) == (2 if env.network_script == "robot" else 1)
     replies = [e for e in events if isinstance(e, AgiReply)]
     assert len(replies) == len(commands)
-    assert sum(isinstance(e, AgiHangupNotice) for e in events) == 1
+    # One HANGUP line per session: the channel's hang-up, and res_agi's end-of-session notice
+    # after the script closed (seen only because the recording proxy half-closes).
+    assert 1 <= sum(isinstance(e, AgiHangupNotice) for e in events) <= 2
 
 
 @pytest.mark.parametrize("relpath", AGI_FILES)

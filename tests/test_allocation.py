@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import pytest
 
-from dialer_core.allocation.cli import main as cases_main
 from dialer_core.allocation.followup import PromiseFacts, settle
 from dialer_core.allocation.rules import CaseFacts, Manager, covers, plan_assignments
+from dialer_core.face.cases_cli import main as cases_main
 from dialer_core.store import allocation as store
 from dialer_core.store import followup as followup_store
 from dialer_core.store.attempts import lease_contacts

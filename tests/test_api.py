@@ -20,7 +20,7 @@ from dialer_core.api.app import ROUTES_KEY, create_app
 from dialer_core.api.auth import InsecureBind, TokenTable, check_bind
 from dialer_core.api.metrics import families
 from dialer_core.campaign.manager import CampaignManager
-from dialer_core.serve import run_serve, serve_api
+from dialer_core.face.serve import run_serve, serve_api
 
 TOKENS = {"R": ["read"], "C": ["read", "control"], "P": ["read", "pii"]}
 CAMPAIGN_TOML = """
@@ -176,7 +176,7 @@ def test_an_open_api_refuses_to_bind_beyond_loopback():
             check_bind(host, open_table)
     check_bind("0.0.0.0", TokenTable.build("secret"))
     with pytest.raises(ValueError, match="scopes"):
-        TokenTable.build(tokens={"x": ["admin"]})
+        TokenTable.build(tokens={"x": ["root"]})
 
 
 async def test_serve_api_refuses_a_public_address_without_a_token(db):

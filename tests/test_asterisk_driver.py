@@ -166,8 +166,9 @@ def test_queue_call_agent_states() -> None:
         if isinstance(e, AgentEvent) and e.state.agent == "Local/agent1@sim-agents/n"
     ]
     # What Asterisk says, in order: QueueStatus idle, AgentCalled, QueueMemberStatus 2,
-    # AgentConnect, AgentComplete (wrapup), then QueueMemberStatus 1 right after: idle.
-    assert agent1 == ["idle", "ringing", "talking", "talking", "wrapup", "idle"]
+    # AgentConnect, AgentComplete, then QueueMemberStatus 1 right after. No wrap-up time was
+    # learned (no GetConfig), so app_queue's default 0 applies: idle at once.
+    assert agent1 == ["idle", "ringing", "talking", "talking", "idle", "idle"]
     assert all(e.state.queue == "collectors" for e in out if isinstance(e, AgentEvent))
 
 
@@ -380,3 +381,37 @@ async def test_driver_resyncs_after_reconnect_and_lists_live_calls() -> None:
         "PJSIP/8613800138000@trunk",
         "PJSIP/8613800138001@trunk",
     ]
+
+
+async def test_originates_are_pipelined_and_a_refusal_arrives_by_its_action_id() -> None:
+    """Ten Originates go out before any Response (the peer answers only once it holds all
+    ten, in reverse order); the one refused comes back as OriginateFailed for its call."""
+    n = 10
+
+    async def answer_after_all(conn: PeerConn, index: int) -> None:
+        await conn.login()
+        got = [await conn.read_action() for _ in range(n)]
+        for act in reversed(got):
+            assert act is not None and act.action == "Originate"
+            ok = act.action_id != "c-3"
+            conn.write(
+                encode(
+                    [
+                        ("Response", "Success" if ok else "Error"),
+                        ("ActionID", act.action_id or ""),
+                        ("Message", "Originate successfully queued" if ok else "No such exten"),
+                    ]
+                )
+            )
+        await conn.drain_until_eof()
+
+    async with ReplayPeer(handler=answer_after_all) as peer:
+        driver = await _driver_for(peer)
+        for i in range(n):
+            await asyncio.wait_for(
+                driver.originate(CallRequest(f"c-{i}", f"+55512{i:02d}", "5550100")), 1
+            )
+        events = await _until_hangup(driver)
+        await driver.close()
+    assert events == [OriginateFailed("c-3", "No such exten")]
+    assert driver.tracker.call_ids() == {f"c-{i}" for i in range(n)} - {"c-3"}

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dialer_core.compliance.audit_cli import audit_campaign, main
+from dialer_core.face.audit_cli import audit_campaign, main
 from dialer_core.store.cases import ensure_campaign
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

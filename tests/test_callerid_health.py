@@ -83,3 +83,23 @@ def test_a_third_of_the_rate_is_rested_within_a_bounded_number_of_calls():
     assert all(x is not None and x <= 150 for x in warn_at)
     assert all(x is not None and x <= 250 for x in rest_at)
     assert false_warn <= 2
+
+
+def test_a_local_number_alone_in_its_region_is_judged_against_the_same_hours():
+    """Local presence: each number serves one province, so no other number has calls in its
+    (hour, region) cells; the pool's rate at the same hours still gives a verdict."""
+    pool = {(h, region): Counts(200, 60) for h in HOURS for region in ("Hebei", "Henan", "Hubei")}
+    healthy = {(h, "Guangdong"): Counts(20, 6) for h in HOURS}
+    labelled = {(h, "Guangdong"): Counts(20, 1) for h in HOURS}
+    ok = number_health("gd", healthy, pool, RULES)
+    assert ok.status == Status.OK and abs(ok.expected - 0.30) < 0.01
+    bad = number_health("gd", labelled, pool, RULES)
+    assert bad.status == Status.REST and "same hours and regions" in bad.reason
+
+
+def test_insufficient_says_how_many_more_calls_it_needs():
+    pool = {(10, "Hebei"): Counts(1000, 300)}
+    h = number_health("x", {(10, "Guangdong"): Counts(12, 3)}, pool, RULES)
+    assert h.status == Status.INSUFFICIENT and h.needs == RULES.min_calls - 12
+    assert f"needs {RULES.min_calls - 12} more" in h.reason
+    assert abs(h.expected - 0.30) < 0.01  # the comparison is shown even before a verdict

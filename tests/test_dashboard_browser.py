@@ -17,7 +17,7 @@ from dialer_core.campaign.config import parse_campaign
 from dialer_core.campaign.manager import CampaignManager
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.demo_data import demo_cases_csv
-from dialer_core.serve import serve_api
+from dialer_core.face.serve import serve_api
 from dialer_core.store.cases import ensure_campaign, import_cases
 
 CHROMIUM = "/usr/bin/chromium"

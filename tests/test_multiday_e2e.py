@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.campaign.runner import CampaignRunner
-from dialer_core.campaign.service import AnsweredCallServer, run_campaign
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.clock import next_local_time
 from dialer_core.clock_jump import JumpClock
-from dialer_core.compliance.audit_cli import audit_campaign, main
 from dialer_core.demo_data import demo_cases_csv
+from dialer_core.face.audit_cli import audit_campaign, main
+from dialer_core.face.service import AnsweredCallServer, run_campaign
 from dialer_core.store.cases import ensure_campaign, import_cases
 from pbx.asterisk.driver import AsteriskDriver
 from pbx.sim import AgentConfig, CalleeConfig, CalleeMix, SimConfig, SimPbx
@@ -117,7 +117,7 @@ async def test_three_cn_days_audit_clean_then_a_2330_call_is_the_only_violation(
                 ring_mean=6.0,
                 talk_mean=25.0,
             ),
-            agents=AgentConfig(count=8, talk_mean=25, wrapup_mean=5),
+            agents=AgentConfig(count=8, talk_mean=25, wrapuptime=5),
         )
     )
     await sim.start()

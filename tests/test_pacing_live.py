@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from e2e_rig import AsteriskRig, attempts_of, campaign_doc
 
+from dialer_core.campaign.assembly import make_runner
 from dialer_core.campaign.config import parse_campaign
-from dialer_core.campaign.service import make_runner
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.demo_data import demo_cases_csv
 from dialer_core.store.cases import ensure_campaign, import_cases

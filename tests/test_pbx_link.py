@@ -1,4 +1,4 @@
-"""dialer_core.pbx_link and the site's [freeswitch] section: one wiring for either PBX."""
+"""dialer_core.face.pbx_link and the site's [freeswitch] section: one wiring for either PBX."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import uuid
 
 import pytest
 
-from dialer_core.campaign.registry import CallRegistry
-from dialer_core.campaign.service import AnsweredCallServer
+from agi_scripts.registry import CallRegistry
 from dialer_core.config_errors import ConfigError
-from dialer_core.pbx_link import (
+from dialer_core.face.pbx_link import (
     OutboundAnsweredServer,
     build_driver,
     describe,
     start_answered_server,
 )
-from dialer_core.site import FreeSwitchSite, SiteConfig, parse_site
+from dialer_core.face.service import AnsweredCallServer
+from dialer_core.face.site import FreeSwitchSite, SiteConfig, parse_site
 from pbx.asterisk.driver import AsteriskDriver
 from pbx.freeswitch.driver import FreeSwitchDriver
 from pbx.model import CallRequest, Hangup, Result

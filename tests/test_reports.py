@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agi_scripts.router import dpd_bucket
-from dialer_core.reports.cli import main as report_main
+from dialer_core.dpd import dpd_bucket
+from dialer_core.face.report_cli import main as report_main
+from dialer_core.period import PeriodError, bin_seconds, day_slices, local_period
 from dialer_core.reports.cycle import ReportError, build_cycle_report, write_cycle_report
-from dialer_core.reports.period import PeriodError, bin_seconds, day_slices, local_period
 
 SH = ZoneInfo("Asia/Shanghai")
 D1, D2 = date(2025, 3, 1), date(2025, 3, 2)

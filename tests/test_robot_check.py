@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.robot import ScriptError, check_script, load_script, load_script_dir
-from agi_scripts.robot.cli import main
+from dialer_core.face.robot_cli import main
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "robot"
 

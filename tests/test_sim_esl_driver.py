@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from test_sim_esl import Peer
 
+from dialer_core.clock import ScaledClock
 from pbx.asterisk.driver import AsteriskDriver
 from pbx.freeswitch.driver import FreeSwitchDriver
 from pbx.freeswitch.esl import encode_auth, encode_bgapi, encode_event_subscription
@@ -246,10 +248,12 @@ async def test_agent_states_follow_the_call_talking_wrap_up_idle():
     async def handler(session: CallSession) -> None:
         await session.enqueue("collectors", 2.0)
 
-    agent = AgentConfig(count=1, talk_mean=20, wrapup_mean=10, answer_delay=0.5)
+    agent = AgentConfig(count=1, talk_mean=20, wrapuptime=10, answer_delay=0.5)
     config = SimConfig(seed=2, time_scale=20, behaviour="last_digit", agents=agent)
     seen: list[str] = []
-    async with esl_rig(config, handler, queues=("collectors",)) as (_, _, driver):
+    # The driver's wall clock runs at the simulated PBX's pace (wrap-up-time is in its seconds).
+    clock = ScaledClock(time.time(), 20)
+    async with esl_rig(config, handler, queues=("collectors",), wall_clock=clock) as (_, _, driver):
         assert [a.state for a in await driver.agents()] == ["idle"]
         await driver.originate(
             CallRequest(str(uuid.uuid4()), "+5551231", "5550100", variables={"sim_talk": "120"})

@@ -460,7 +460,7 @@ def test_config_from_toml_table_and_errors_name_the_key(tmp_path):
     path.write_text(
         '[sim]\nseed = 7\ntime_scale = 15\nbehaviour = "last_digit"\n'
         "[sim.callees]\nring_mean = 5\n[sim.callees.mix]\nbusy = 0.5\n"
-        "[sim.agents]\ncount = 3\nwrapup_mean = 10\n"
+        "[sim.agents]\ncount = 3\nwrapuptime = 10\n"
         '[sim.dialplan]\npacedial-answered = "agi://127.0.0.1:4573/router"\n',
         encoding="utf-8",
     )

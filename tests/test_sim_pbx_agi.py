@@ -150,7 +150,7 @@ def originate(ami: AmiReader, aid: str, number: str, *variables: str, ctx="paced
     )
 
 
-async def start_pair(script: Script, agents: int = 1):
+async def start_pair(script: Script, agents: int = 1, wrapuptime: float = 2, talk: float = 10000):
     agi = FastAgiServer(script)
     port = await agi.start()
     sim = SimPbx(
@@ -158,9 +158,7 @@ async def start_pair(script: Script, agents: int = 1):
             behaviour="last_digit",
             time_scale=FAST,
             prompt_seconds=2.0,
-            agents=AgentConfig(
-                count=agents, talk_mean=10000, talk_cv=0, wrapup_mean=2, wrapup_cv=0
-            ),
+            agents=AgentConfig(count=agents, talk_mean=talk, talk_cv=0, wrapuptime=wrapuptime),
         )
     )
     await sim.start()
@@ -295,12 +293,15 @@ async def test_queue_with_one_agent_second_caller_times_out_while_first_talks():
         assert ("q-2-a", "0") in leaves and ("q-1-a", "0") in leaves
         statuses = [m.get("Status") for m in ami.events("QueueMemberStatus")]
         assert statuses[:2] == ["2", "1"]
-        # Wrap-up shows as a pause with reason "wrapup", then the agent is idle again.
-        resumed = await ami.wait_for(
-            lambda m: m.event == "QueueMemberPause" and m.get("Paused") == "0"
+        # Wrap-up as app_queue shows it (queue_wrapup.txt): "not in use", not paused, LastCall
+        # set, and nothing at all when it ends.
+        after = await ami.wait_for(
+            lambda m: m.event == "QueueMemberStatus" and m.get("CallsTaken") == "1"
         )
-        pauses = [(m.get("Paused"), m.get("PausedReason")) for m in ami.events("QueueMemberPause")]
-        assert pauses[0] == ("1", "wrapup") and resumed.get("CallsTaken") == "1"
+        assert (after.get("Status"), after.get("InCall"), after.get("Paused")) == ("1", "0", "0")
+        assert after.get("PausedReason") == "" and int(after.get("LastCall") or 0) > 0
+        await asyncio.sleep(3 / FAST)  # past the 2 s wrap-up
+        assert ami.events("QueueMemberPause") == []
     finally:
         await stop_pair(agi, sim, ami)
 
@@ -324,3 +325,35 @@ async def test_unreachable_fastagi_server_hangs_up_the_answered_call():
     finally:
         ami.close()
         await sim.close()
+
+
+async def test_a_caller_joining_during_wrap_up_waits_until_lastcall_plus_wrapuptime():
+    """queue_wrapup.txt: the member looks idle during its 30 s wrap-up, yet the caller who joins
+    then gets AgentCalled only 30 s after the previous AgentComplete."""
+    queued: dict[str, str] = {}
+
+    async def script(s: AgiScriptSession) -> None:
+        queued[dict(s.env)["agi_arg_1"]] = await s.cmd("EXEC Queue collectors,,,,120")
+
+    agi, sim, ami = await start_pair(script, agents=1, wrapuptime=30, talk=10)
+    loop = asyncio.get_running_loop()
+    try:
+        originate(ami, "w-a", "5551230", "SIM_RING=1", "SIM_TALK=100")
+        complete = await ami.wait_for(lambda m: m.event == "AgentComplete", 20)
+        completed_at = loop.time()
+        idle = await ami.wait_for(
+            lambda m: m.event == "QueueMemberStatus" and m.get("CallsTaken") == "1"
+        )
+        assert (idle.get("Status"), idle.get("Paused")) == ("1", "0")
+        assert complete.get("Reason") == "agent"
+        originate(ami, "w-c", "5551231", "SIM_RING=1", "SIM_TALK=100")
+        await ami.wait_for(lambda m: m.event == "QueueCallerJoin" and m.get("Uniqueid") == "w-c-a")
+        called = await ami.wait_for(
+            lambda m: m.event == "AgentCalled" and m.get("Uniqueid") == "w-c-a", 20
+        )
+        waited = (loop.time() - completed_at) * FAST
+        assert waited >= 30 - 0.5, waited  # simulated seconds after AgentComplete
+        assert called.get("Interface") == "Local/agent1@sim-agents/n"
+        assert ami.events("QueueMemberPause") == []
+    finally:
+        await stop_pair(agi, sim, ami)

@@ -75,10 +75,12 @@ def test_agent_board_offers_the_longest_idle_agent_and_wraps_up():
     board.connect(a2)
     assert a2.device_status == 2 and board.pick_idle() is a3
     board.finish_call(a2, epoch=1000)
-    assert (a2.phase, a2.paused, a2.paused_reason, a2.calls_taken) == (
+    # app_queue's wrap-up: not paused, "not in use", LastCall set, yet not offered a call.
+    assert (a2.phase, a2.paused, a2.paused_reason, a2.calls_taken, a2.last_call) == (
         AgentPhase.WRAPUP,
-        True,
-        "wrapup",
+        False,
+        "",
         1,
+        1000,
     )
-    assert a2.device_status == 1
+    assert a2.device_status == 1 and board.pick_idle() is a3

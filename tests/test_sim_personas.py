@@ -77,8 +77,7 @@ hang_up_mid_script = 0.2
 count = 1
 talk_mean = 3.0
 talk_cv = 0.0
-wrapup_mean = 1.0
-wrapup_cv = 0.0
+wrapuptime = 1.0
 """
 
 

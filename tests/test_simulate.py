@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dialer_core.face.simulate_cli import main
 from dialer_core.pacing.config import PacingConfig, load_pacing
 from dialer_core.pacing.factory import make_policy
 from dialer_core.simulate import ScenarioError, load_scenario, run_simulation
-from dialer_core.simulate.cli import main
 from dialer_core.simulate.engine import Simulator
 from dialer_core.simulate.scenario import AgentsSpec, CallsSpec, Scenario, parse_scenario
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from agi_scripts.router import dpd_bucket
 from dialer_core.compliance.region import province_key
+from dialer_core.dpd import dpd_bucket
 
 BALANCES = ("count", "amount")
 

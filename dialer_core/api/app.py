@@ -19,11 +19,16 @@ from dialer_core.api import (
     campaigns,
     cases,
     dashboard,
+    desktop,
     dnc,
+    floor,
     metrics,
     preview,
     recordings,
+    reports,
+    sessions,
     sse,
+    users,
 )
 from dialer_core.api.auth import SCOPES_KEY, TokenTable, require
 from dialer_core.api.context import CTX, ApiContext
@@ -47,6 +52,10 @@ def _version() -> str:
 def resource_routes() -> list[Route]:
     """Every route but the OpenAPI document's own, in registration order."""
     return [
+        *sessions.routes(),
+        *users.routes(),
+        *desktop.routes(),
+        *floor.routes(),
         *campaigns.routes(),
         *cases.routes(),
         *sse.routes(),
@@ -55,6 +64,7 @@ def resource_routes() -> list[Route]:
         *dnc.routes(),
         *callerid.routes(),
         *recordings.routes(),
+        *reports.routes(),
         *metrics.routes(),
         *dashboard.routes(),
     ]
@@ -65,7 +75,7 @@ def _guarded(route: Route):  # noqa: ANN202
 
     @functools.wraps(route.handler)
     async def handler(request: web.Request) -> web.StreamResponse:
-        scopes = request.app[CTX].tokens.scopes_for(request) if route.scope else frozenset()
+        scopes = await sessions.identify(request) if route.scope is not None else frozenset()
         if route.scope:
             require(scopes, route.scope)
         request[SCOPES_KEY] = scopes

@@ -1,7 +1,7 @@
 """Caller-ID route: a campaign's pool and each number's health over recent attempts.
 
-Health compares each number's answer rate with the rest of the pool in the same cells (hour of
-day × callee province), as dialer_core.callerid.health defines; the counts are summed in SQL.
+Health compares each number's answer rate with the rest of the pool at the same hours and
+regions (dialer_core.callerid.health says how); the counts are summed in SQL.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ async def callerid_health(request: web.Request) -> web.Response:
                 "expected": round(h.expected, 4),
                 "p_value": h.p_value,
                 "reason": h.reason,
+                "needs_calls": h.needs,
             }
         )
     return web.json_response(

@@ -13,11 +13,19 @@ STATIC_DIR = Path(__file__).parent / "static"
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 
 
-async def index(request: web.Request) -> web.FileResponse:
+def _page(name: str) -> web.FileResponse:
     return web.FileResponse(
-        STATIC_DIR / "index.html",
+        STATIC_DIR / name,
         headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"},
     )
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return _page("index.html")
+
+
+async def agent_desktop(request: web.Request) -> web.FileResponse:
+    return _page("agent.html")
 
 
 async def static_file(request: web.Request) -> web.FileResponse:
@@ -33,7 +41,16 @@ async def static_file(request: web.Request) -> web.FileResponse:
 
 def routes() -> list[Route]:
     return [
-        Route("GET", "/", index, None, "The dashboard page", "dashboard", produces="text/html"),
+        Route("GET", "/", index, None, "The supervisor's floor", "dashboard", produces="text/html"),
+        Route(
+            "GET",
+            "/agent",
+            agent_desktop,
+            None,
+            "The agent desktop",
+            "dashboard",
+            produces="text/html",
+        ),
         Route(
             "GET",
             "/static/{file}",

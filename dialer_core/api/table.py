@@ -11,7 +11,8 @@ from aiohttp import web
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 READ, CONTROL, PII = "read", "control", "pii"
-SCOPES = (READ, CONTROL, PII)
+AGENT, ADMIN = "agent", "admin"  # a person at the agent desktop; user administration
+SCOPES = (READ, CONTROL, PII, AGENT, ADMIN)
 _PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 
@@ -32,7 +33,7 @@ class Route:
     method: str
     path: str  # aiohttp syntax, e.g. /api/campaigns/{name} or /static/{file}
     handler: Handler
-    scope: str | None  # None: public (the dashboard page and its static files)
+    scope: str | None  # None: public; "": any identified caller; else the scope needed
     summary: str
     tag: str
     query: tuple[Param, ...] = ()

@@ -1,9 +1,11 @@
 """Caller-ID health: has a number's answer rate dropped against its pool (spam labelling)?
 
-Each number is compared with the rest of its pool over the same cells (hour of day × callee
-region, or any key the caller chooses), so a number that only calls at bad hours is not blamed.
-The expected rate is the pool's cell rates (smoothed toward the pool's overall rate) weighted by
-the number's own calls; the p-value is a one-sided beta-binomial tail that carries the
+Each number is compared with the rest of its pool like with like: for each of its cells (hour of
+day × callee region) the expected rate is the rest of the pool's rate in that cell, smoothed
+toward the pool's rate at the same hour in every region. A local-presence number is often the
+only one calling its region, so its region cells have little pool data and the same-hour rate
+carries the comparison; an hour with no pool calls at all is not comparable (a number that only
+calls at bad hours is not blamed). The p-value is a one-sided beta-binomial tail that carries the
 uncertainty of the pool's estimate, and tends to the binomial test for a large pool.
 """
 
@@ -56,36 +58,56 @@ class Health:
     expected: float
     p_value: float
     reason: str
+    needs: int = 0  # comparable calls still missing before a verdict (INSUFFICIENT only)
 
 
 Cells = Mapping[Hashable, Counts]
+
+
+def _hour(key: Hashable) -> Hashable:
+    """The coarse cell of a key: the hour of an (hour, region) key, else the key itself."""
+    return key[0] if isinstance(key, tuple) and key else key
 
 
 def number_health(number: str, own: Cells, rest_of_pool: Cells, rules: HealthRules) -> Health:
     """Judge one number from its cells and the cells of the rest of its pool (without it)."""
     pool_calls = sum(c.calls for c in rest_of_pool.values())
     pool_answered = sum(c.answered for c in rest_of_pool.values())
+    by_hour: dict[Hashable, list[int]] = {}
+    for key, c in rest_of_pool.items():
+        t = by_hour.setdefault(_hour(key), [0, 0])
+        t[0] += c.calls
+        t[1] += c.answered
+    overall = pool_answered / pool_calls if pool_calls else 0.0
     n = k = 0
     expected_answers = 0.0
     for key, c in own.items():
-        p = rest_of_pool.get(key)
-        if p is None or p.calls == 0 or c.calls == 0:
-            continue  # no comparable calls in this cell
-        overall = pool_answered / pool_calls
-        rate = (p.answered + rules.prior_calls * overall) / (p.calls + rules.prior_calls)
+        hour = by_hour.get(_hour(key))
+        if c.calls == 0 or hour is None or hour[0] == 0:
+            continue  # nobody else called at this hour: nothing to compare with
+        hour_rate = (hour[1] + rules.prior_calls * overall) / (hour[0] + rules.prior_calls)
+        p = rest_of_pool.get(key, Counts(0, 0))
+        rate = (p.answered + rules.prior_calls * hour_rate) / (p.calls + rules.prior_calls)
         n += c.calls
         k += c.answered
         expected_answers += c.calls * rate
     if n < rules.min_calls or pool_calls == 0:
+        needs = rules.min_calls - n if pool_calls else rules.min_calls
+        why = (
+            f"{n} comparable calls, needs {needs} more"
+            if pool_calls
+            else "no other number of the pool has calls to compare with"
+        )
         return Health(
             number,
             Status.INSUFFICIENT,
             n,
             k,
             k / n if n else 0.0,
-            0.0,
+            expected_answers / n if n else 0.0,
             1.0,
-            f"{n} comparable calls, need {rules.min_calls}",
+            why,
+            needs=max(needs, 1),
         )
     p0 = min(max(expected_answers / n, 1e-6), 1 - 1e-6)
     # Beta posterior of the pool rate, sized by the comparable pool calls.
@@ -99,7 +121,10 @@ def number_health(number: str, own: Cells, rest_of_pool: Cells, rules: HealthRul
         status = Status.WARN
     else:
         status = Status.OK
-    reason = f"answer rate {rate:.1%} vs pool {p0:.1%} over {n} calls (p={p_value:.2g})"
+    reason = (
+        f"answer rate {rate:.1%} vs {p0:.1%} expected from the pool at the same hours "
+        f"and regions, over {n} calls (p={p_value:.2g})"
+    )
     return Health(number, status, n, k, rate, p0, p_value, reason)
 
 

@@ -12,17 +12,19 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
+from agi_scripts.registry import CallRegistry
+from dialer_core.campaign.assembly import make_runner
 from dialer_core.campaign.config import CampaignConfig, parse_campaign
-from dialer_core.campaign.registry import CallRegistry
 from dialer_core.campaign.runner import CampaignRunner
-from dialer_core.campaign.service import make_runner
 from dialer_core.store.cases import ensure_campaign
 from pbx.driver import PbxDriver
 
 log = logging.getLogger(__name__)
+PBX_TIMEOUT = 3.0  # seconds a supervisor or agent action may wait for the PBX
 
 
 class CampaignNotFound(KeyError):
@@ -122,6 +124,60 @@ class CampaignManager:
         rc.stop.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(rc.task), timeout)
+
+    def agent_call(self, seat: str) -> str | None:
+        """The call the agent at ``seat`` is connected to now, in any campaign run here."""
+        for rc in self.running.values():
+            for call in rc.runner.inflight.values():
+                if call.connected and call.agent == seat:
+                    return call.call_id
+        return None
+
+    def agent_state(self, seat: str) -> tuple[str, float] | None:
+        """The seat's state as the pacer sees it, and since when; None if no campaign has it."""
+        for rc in self.running.values():
+            found = rc.runner.agents.get(seat)
+            if found is not None:
+                return found[0].value, found[1]
+        return None
+
+    def agent_states(self, name: str) -> dict[str, tuple[str, float]]:
+        """The campaign's agents as its pacer sees them: seat → (state, since)."""
+        rc = self.running.get(name)
+        if rc is None:
+            return {}
+        return {seat: (status.value, since) for seat, (status, since) in rc.runner.agents.items()}
+
+    def live_queue(self, name: str, now: float) -> dict[str, Any] | None:
+        """Calls in flight, ringing, waiting for an agent (longest wait), robot sessions, and
+        ringing lines per staffed agent; None when the campaign does not run here."""
+        rc = self.running.get(name)
+        if rc is None or rc.task.done():
+            return None
+        calls = list(rc.runner.inflight.values())
+        waits = [
+            now - c.waiting_since for c in calls if c.waiting_since is not None and not c.connected
+        ]
+        view = rc.runner.view(now)
+        staffed = sum(1 for a in view.agents if a.status.value not in ("paused", "logged_out"))
+        ringing = sum(1 for c in calls if c.answered_at is None)
+        return {
+            "in_flight": len(calls),
+            "ringing": ringing,
+            "waiting": len(waits),
+            "longest_wait_seconds": round(max(waits), 1) if waits else 0.0,
+            "robot_sessions": int(view.extra.get("robot_sessions", 0)),
+            "lines_per_agent": round(ringing / staffed, 2) if staffed else None,
+            "launching": rc.state == "running",
+        }
+
+    async def spy(self, spy_id: str, phone: str, seat: str, call_id: str, mode: str) -> None:
+        """Ring ``phone``; on answer it listens / whispers / barges into the seat's call."""
+        await asyncio.wait_for(self.driver.spy(spy_id, phone, seat, call_id, mode), PBX_TIMEOUT)
+
+    async def set_agent_paused(self, seat: str, paused: bool, reason: str) -> None:
+        """Pause (with a reason) or unpause the seat in every queue, on the PBX."""
+        await asyncio.wait_for(self.driver.set_agent_paused(seat, paused, reason), PBX_TIMEOUT)
 
     async def stop_all(self) -> None:
         await asyncio.gather(*(self.stop(n) for n in list(self.running)), return_exceptions=True)

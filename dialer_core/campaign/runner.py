@@ -18,17 +18,18 @@ from typing import Any
 
 import asyncpg
 
+from agi_scripts.registry import CallRegistry, LiveCall
 from dialer_core.callerid.presence import NoCallerId
 from dialer_core.campaign.callerid_book import CallerIdBook
 from dialer_core.campaign.chores import CampaignChores
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.dispositions import disposition_for
-from dialer_core.campaign.registry import CallRegistry, LiveCall
 from dialer_core.compliance.decision import check_contact, next_attempt
 from dialer_core.compliance.dnc import DncList
 from dialer_core.compliance.model import PastAttempt, mask
 from dialer_core.compliance.region import ZoneUnknown
 from dialer_core.compliance.windows import window_check
+from dialer_core.ownership import Heartbeat, RunnerIdentity, orphaned_attempts
 from dialer_core.pacing.interface import (
     AgentObservation,
     AgentStatus,
@@ -106,7 +107,7 @@ class CampaignRunner:
         policy: PacingPolicy,
         registry: CallRegistry,
         *,
-        runner_id: str,
+        identity: RunnerIdentity,
         clock: Callable[[], float] = time.time,
         tick: float = 0.2,
         dnc: DncList | None = None,
@@ -114,7 +115,9 @@ class CampaignRunner:
     ) -> None:
         self.pool, self.driver, self.campaign = pool, driver, campaign
         self.campaign_id, self.policy, self.registry = campaign_id, policy, registry
-        self.runner_id, self.clock, self.tick = runner_id, clock, tick
+        self.identity, self.runner_id = identity, identity.id
+        self.clock, self.tick = clock, tick
+        self.heartbeat = Heartbeat(pool, identity, campaign_id)
         self.rules = campaign.compliance
         self.dnc = dnc or DncList()
         self.handling = handling  # agi_scripts.handling.CallHandling, handed to the handlers
@@ -176,7 +179,8 @@ class CampaignRunner:
 
     async def run(self, stop: asyncio.Event) -> RunnerStats:
         """Launch calls until ``stop`` is set, then let calls in flight finish (bounded)."""
-        await self._recover_previous_run()
+        await self.heartbeat.start()  # registered before any attempt row names this runner
+        await self._recover_orphans()
         await self.chores.load_callerid_book()
         for state in await self.driver.agents():
             self._agent_changed(state.agent, state.queue, state.state, self.clock())
@@ -204,6 +208,8 @@ class CampaignRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await events
             await self._flush_pending_results()
+            if not self._pending_results:
+                await self.heartbeat.stop()
         return self.stats
 
     async def _drain(self, timeout: float) -> None:
@@ -566,32 +572,35 @@ class CampaignRunner:
             call, Hangup(call_id, 0, why, call.answered_at is not None, Result.FAILED), self.clock()
         )
 
-    async def _recover_previous_run(self) -> None:
-        """Attempts a crashed run of this runner left open are closed as 'lost' and redialed."""
-        async with self.pool.acquire() as conn:
-            left = await store.open_attempts(conn, self.runner_id)
+    async def _recover_orphans(self) -> None:
+        """Open attempts of runners that are gone are closed as 'lost' and redialed.
+
+        Only attempts whose runner stopped, stopped beating or died on this host are touched
+        (``dialer_core.ownership``): a live runner's calls are never hung up or closed.
+        """
+        left = await orphaned_attempts(self.pool, self.campaign_id, self.identity)
         if not left:
             return
         live = await self.driver.live_calls()
         now = self.clock()
+        delay = self.rules.redial.rule_for("lost").delay
         for row in left:
-            if row["call_id"] in live:
+            if row.call_id in live:
                 with contextlib.suppress(Exception):
-                    await self.driver.hangup(row["call_id"])
-            delay = self.rules.redial.rule_for("lost").delay
+                    await self.driver.hangup(row.call_id)
             await self._write_result(
                 store.AttemptResult(
-                    call_id=row["call_id"],
+                    call_id=row.call_id,
                     ended_at=self._dt(now),
                     disposition="lost",
                     pbx_result="unknown",
                     q850_cause=None,
-                    cause_text="open when the previous run of this runner stopped",
+                    cause_text=f"open when runner {row.runner} stopped",
                     talk_seconds=0.0,
                     next_attempt_at=self._dt(now) + delay,
                 )
             )
-            log.warning("closed attempt %s left open by a previous run", row["call_id"])
+            log.warning("closed attempt %s left open by runner %s", row.call_id, row.runner)
 
     async def _renew_leases_forever(self) -> None:
         while True:

@@ -20,6 +20,7 @@ from dialer_core.compliance.model import Allowed, Decision, Denied, require_utc
 from dialer_core.compliance.region import Region
 
 HORIZON_DAYS = 400  # how far next_open / add_calling_hours look before giving up
+SPAN_CACHE_SIZE = 50_000  # (zone, region, day) entries kept per WindowRules before a reset
 _CHUNK = timedelta(days=8)
 
 Span = tuple[datetime, datetime]  # [start, end) in UTC
@@ -39,6 +40,12 @@ class WindowRules:
     overrides: Mapping[str, WeeklyHours] = field(default_factory=dict)
     holidays: HolidayCalendar = field(default_factory=HolidayCalendar)
     limit: Intervals | None = None
+    # (zone, region, local day) -> that day's open spans in UTC. The rules are frozen, so a
+    # day's spans never change; caching them spares two zone conversions per window edge on
+    # every check and every redial computation.
+    _day_spans: dict[tuple[str, Region, date], tuple[Span, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def hours_on(self, region: Region, day: date) -> Intervals:
         """The intervals (minutes after local midnight) open on ``day`` for ``region``."""
@@ -90,6 +97,23 @@ def _local_to_utc(day: date, minute: int, zi: ZoneInfo, is_start: bool) -> datet
     return max(a, b) if is_start else min(a, b)
 
 
+def _day_spans(zone_name: str, region: Region, rules: WindowRules, day: date) -> tuple[Span, ...]:
+    """The UTC spans open on local ``day`` in one zone (cached per rules, zone, region, day)."""
+    cache = rules._day_spans
+    key = (zone_name, region, day)
+    spans = cache.get(key)
+    if spans is None:
+        zi = zone(zone_name)
+        spans = tuple(
+            (_local_to_utc(day, s_min, zi, True), _local_to_utc(day, e_min, zi, False))
+            for s_min, e_min in rules.hours_on(region, day)
+        )
+        if len(cache) >= SPAN_CACHE_SIZE:
+            cache.clear()
+        cache[key] = spans
+    return spans
+
+
 def _zone_spans(zone_name: str, region: Region, rules: WindowRules, lo: datetime, hi: datetime):
     """Open spans in one zone that overlap [lo, hi), clipped to it, in order."""
     zi = zone(zone_name)
@@ -97,9 +121,7 @@ def _zone_spans(zone_name: str, region: Region, rules: WindowRules, lo: datetime
     last = hi.astimezone(zi).date() + timedelta(days=1)
     out: list[Span] = []
     while day <= last:
-        for s_min, e_min in rules.hours_on(region, day):
-            s = _local_to_utc(day, s_min, zi, True)
-            e = _local_to_utc(day, e_min, zi, False)
+        for s, e in _day_spans(zone_name, region, rules, day):
             s, e = max(s, lo), min(e, hi)
             if s < e:
                 out.append((s, e))

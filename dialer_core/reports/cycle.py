@@ -16,8 +16,8 @@ from pathlib import Path
 import asyncpg
 
 from dialer_core.config_errors import InputError
+from dialer_core.period import PeriodError, local_period
 from dialer_core.reports.html import render_html
-from dialer_core.reports.period import PeriodError, local_period
 from dialer_core.reports.tables import Table, build_tables
 from dialer_core.store.reports import (
     DEFAULT_SLICES,
@@ -117,21 +117,23 @@ def write_report_files(
             writer.writerow(table.header())
             writer.writerows(table.records())
         written.append(path)
-    stamp = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     html_path = out_dir / "report.html"
-    html_path.write_text(
-        render_html(
-            campaign=report.campaign,
-            period=period_label(report.date_from, report.date_to),
-            tz=report.tz,
-            generated=stamp,
-            tables=report.tables,
-            total=report.total,
-            agent_days=report.agent_days,
-        ),
-        encoding="utf-8",
-    )
+    html_path.write_text(report_html(report, generated), encoding="utf-8")
     return ReportFiles(html_path, tuple(written), report.total.attempts)
+
+
+def report_html(report: CycleReport, generated: datetime | None = None) -> str:
+    """The report as one self-contained HTML page."""
+    stamp = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
+    return render_html(
+        campaign=report.campaign,
+        period=period_label(report.date_from, report.date_to),
+        tz=report.tz,
+        generated=stamp,
+        tables=report.tables,
+        total=report.total,
+        agent_days=report.agent_days,
+    )
 
 
 async def write_cycle_report(

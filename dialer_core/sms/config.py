@@ -27,12 +27,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from yarl import URL
 
-from dialer_core.campaign.config import CampaignConfig
 from dialer_core.compliance.hours import HoursError, WeeklyHours
+from dialer_core.compliance.rules import ComplianceRules
 from dialer_core.compliance.sms import SmsRules, SmsTemplate, parse_template
 from dialer_core.compliance.windows import WindowRules
 from dialer_core.config_errors import ConfigError, parse_duration, reject_unknown, take
@@ -269,8 +269,21 @@ def load_sms(
     )
 
 
+class SmsCampaign(Protocol):
+    """What the reminders read of a campaign (dialer_core.campaign.config.CampaignConfig)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def raw(self) -> Mapping[str, Any]: ...
+
+    @property
+    def compliance(self) -> ComplianceRules: ...
+
+
 def sms_config_for(
-    campaign: CampaignConfig, base_dir: str | Path | None = None
+    campaign: SmsCampaign, base_dir: str | Path | None = None
 ) -> SmsConfig | None:
     """The reminders of a parsed campaign (its ``[sms]`` table), or None when it has none."""
     return load_sms(

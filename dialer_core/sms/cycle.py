@@ -22,13 +22,12 @@ import aiohttp
 import asyncpg
 import phonenumbers
 
-from dialer_core.campaign.config import CampaignConfig
 from dialer_core.compliance.dnc import DncList
 from dialer_core.compliance.model import PastAttempt, mask, require_utc
 from dialer_core.compliance.region import Region, ZoneUnknown, region_of
 from dialer_core.compliance.sms import CaseFields, SmsSent, render, sms_trigger
 from dialer_core.compliance.windows import window_check, zone
-from dialer_core.sms.config import SmsConfig, sms_config_for
+from dialer_core.sms.config import SmsCampaign, SmsConfig, sms_config_for
 from dialer_core.sms.sender import GAVE_UP, SendOutcome, post_with_retries
 from dialer_core.store import sms as store
 from dialer_core.store.dnc import load_dnc
@@ -208,7 +207,7 @@ async def _send_one(
 
 async def run_sms_cycle(
     pool: asyncpg.Pool,
-    campaign: CampaignConfig,
+    campaign: SmsCampaign,
     now: datetime,
     session: aiohttp.ClientSession,
     sms: SmsConfig | None = None,

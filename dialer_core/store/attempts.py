@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import asyncpg
 
 from dialer_core.compliance.decision import Contact as RuleContact
+from dialer_core.store.attempt_batches import create_attempts, finish_attempts, mark_states
 
 
 @dataclass(frozen=True)
@@ -133,37 +133,13 @@ async def create_attempt(
     campaign or case rings it): the partial unique indexes make a double dial impossible
     whatever the leases say, and nothing is written (the attempt is not consumed).
     """
-    call_id = str(uuid.uuid4())
-    try:
-        await conn.execute(
-            """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no,
-                                     caller_id, runner, created_at, e164)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-            call_id,
-            campaign_id,
-            contact.case_id,
-            contact.phone_id,
-            contact.attempt_no,
-            caller_id,
-            runner,
-            now,
-            contact.e164,
-        )
-    except asyncpg.UniqueViolationError:
-        return None
-    return call_id
+    ids = await create_attempts(conn, campaign_id, [(contact, caller_id)], runner, now)
+    return ids[0]
 
 
 async def mark_state(conn: asyncpg.Connection, call_id: str, state: str, at: datetime) -> None:
     """Record progress (ringing / answered) of an open attempt; never reopens a done one."""
-    column = {"ringing": "ringing_at", "answered": "answered_at"}[state]
-    await conn.execute(
-        f"""UPDATE attempts SET state = $2, {column} = COALESCE({column}, $3)
-            WHERE call_id = $1 AND state <> 'done'""",
-        call_id,
-        state,
-        at,
-    )
+    await mark_states(conn, [(call_id, state, at)])
 
 
 async def record_abandon(conn: asyncpg.Connection, call_id: str) -> None:
@@ -177,64 +153,7 @@ async def finish_attempt(conn: asyncpg.Connection, result: AttemptResult) -> boo
     Returns False when the attempt was already closed (a duplicate hangup, a reconciliation
     racing a late event): the first writer wins and nothing is written twice.
     """
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            """UPDATE attempts SET state = 'done', ended_at = $2, disposition = $3,
-                      pbx_result = $4, q850_cause = $5, cause_text = $6, talk_seconds = $7,
-                      next_attempt_at = $8, detail = detail || $9::jsonb,
-                      agent = coalesce(nullif($10, ''), agent), abandoned = abandoned OR $11
-               WHERE call_id = $1 AND state <> 'done'
-               RETURNING case_id, phone_id""",
-            result.call_id,
-            result.ended_at,
-            result.disposition,
-            result.pbx_result,
-            result.q850_cause,
-            result.cause_text,
-            result.talk_seconds,
-            result.next_attempt_at,
-            result.detail or {},
-            result.agent,
-            result.abandoned,
-        )
-        if row is None:
-            return False
-        case_id, phone_id = row["case_id"], row["phone_id"]
-        if result.stop_phone:
-            await conn.execute(
-                "UPDATE phones SET status = 'stopped', stop_reason = $2 WHERE id = $1",
-                phone_id,
-                result.reason or result.disposition,
-            )
-        other = None
-        if result.stop_phone or result.advance_phone or result.next_attempt_at is None:
-            # The case's next active phone after this one (wrapping around), if any.
-            other = await conn.fetchval(
-                """SELECT p.id FROM phones p, phones cur
-                   WHERE cur.id = $2 AND p.case_id = $1 AND p.status = 'active' AND p.id <> $2
-                   ORDER BY (p.position > cur.position) DESC, p.position LIMIT 1""",
-                case_id,
-                phone_id,
-            )
-        if result.close_case or (
-            other is None and (result.stop_phone or result.next_attempt_at is None)
-        ):
-            await conn.execute("DELETE FROM schedule WHERE case_id = $1", case_id)
-        else:
-            next_phone, next_at = (
-                (other, result.ended_at)
-                if other is not None
-                else (phone_id, result.next_attempt_at)
-            )
-            await conn.execute(
-                """UPDATE schedule SET next_attempt_at = $2, phone_id = $3,
-                          attempts = attempts + 1, leased_by = NULL, lease_until = NULL
-                   WHERE case_id = $1""",
-                case_id,
-                next_at,
-                next_phone,
-            )
-    return True
+    return (await finish_attempts(conn, [result]))[0]
 
 
 # The rules' view of one attempt row ``a``, shared by the runner and the audit so both judge

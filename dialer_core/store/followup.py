@@ -117,12 +117,14 @@ async def record_outcome(
     ptp_date: dt.date | None = None,
     task_id: int | None = None,
     tz: str = "UTC",
+    extra: dict | None = None,
 ) -> int:
     """A manager's disposition and note after a call; returns the note id.
 
-    With ``call_id`` the outcome is also written to the attempt (detail.agent_outcome and the
-    promise keys), so the cycle report counts agents' promises. A ``promise_to_pay`` outcome
-    needs an amount and a date and records the promise; ``task_id`` is closed as done.
+    With ``call_id`` the outcome is also written to the attempt (detail.agent_outcome, the
+    promise keys and ``extra``), so the cycle report counts agents' promises. A
+    ``promise_to_pay`` outcome needs an amount and a date and records the promise; ``task_id``
+    is closed as done.
     """
     if outcome == "promise_to_pay" and (ptp_amount_minor is None or ptp_date is None):
         raise AllocationError("outcome promise_to_pay needs ptp_amount_minor and ptp_date")
@@ -139,7 +141,7 @@ async def record_outcome(
             note,
         )
         if call_id is not None:
-            detail: dict = {"agent_outcome": outcome}
+            detail: dict = {**(extra or {}), "agent_outcome": outcome}
             if outcome == "promise_to_pay":
                 detail |= {"ptp_amount_minor": ptp_amount_minor, "ptp_date": ptp_date.isoformat()}
             await conn.execute(

@@ -1,4 +1,8 @@
-"""Apply the numbered SQL migrations in ``sql/`` (``NNN_name.sql``), each once, in order."""
+"""Apply the numbered SQL migrations in ``sql/`` (``NNN_name.sql``), each once, in order.
+
+The folder is the shipped one (dialer_core.package_data): package data in a wheel, the
+repository's ``sql/`` in a checkout. A missing or empty folder is an error, never "nothing to
+apply" (that would leave a database without tables and a confusing failure later)."""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from pathlib import Path
 
 import asyncpg
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+from dialer_core.package_data import MissingPackageData, shipped_dir
+
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 _LOCK_KEY = 0x70616365  # advisory lock: several processes may migrate at start-up
 
@@ -25,8 +30,15 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
-def discover(sql_dir: Path = SQL_DIR) -> list[Migration]:
-    """The migration files in order; a badly named .sql file is an error, not skipped."""
+def discover(sql_dir: Path | None = None) -> list[Migration]:
+    """The migration files in order; a badly named .sql file is an error, not skipped, and a
+    missing or empty folder raises MissingPackageData."""
+    sql_dir = shipped_dir("sql") if sql_dir is None else sql_dir
+    if not sql_dir.is_dir() or not any(sql_dir.glob("*.sql")):
+        raise MissingPackageData(
+            f"{sql_dir}: no migration files (NNN_name.sql) there; "
+            "reinstall pacedial or point at the folder that holds them"
+        )
     found: list[Migration] = []
     for path in sorted(sql_dir.glob("*.sql")):
         m = _NAME.match(path.name)
@@ -39,8 +51,9 @@ def discover(sql_dir: Path = SQL_DIR) -> list[Migration]:
     return found
 
 
-async def migrate(conn: asyncpg.Connection, sql_dir: Path = SQL_DIR) -> list[str]:
+async def migrate(conn: asyncpg.Connection, sql_dir: Path | None = None) -> list[str]:
     """Apply pending migrations; return the names applied. Edited applied files are refused."""
+    migrations = discover(sql_dir)  # before touching the database: a broken install says so
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
@@ -50,7 +63,7 @@ async def migrate(conn: asyncpg.Connection, sql_dir: Path = SQL_DIR) -> list[str
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
         done = {r["version"]: r for r in await conn.fetch("SELECT * FROM schema_migrations")}
-        for mig in discover(sql_dir):
+        for mig in migrations:
             if mig.version in done:
                 if done[mig.version]["checksum"] != mig.checksum:
                     raise RuntimeError(

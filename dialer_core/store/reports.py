@@ -20,7 +20,7 @@ from datetime import date, timedelta
 
 import asyncpg
 
-from dialer_core.reports.period import Period, bin_seconds, day_slices
+from dialer_core.period import Period, bin_seconds, day_slices
 
 # Robot or agent outcomes that say the callee was not the debtor or never spoke.
 NOT_RIGHT_PARTY = ("wrong_party", "third_party", "no_input", "hung_up")

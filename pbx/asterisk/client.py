@@ -1,11 +1,13 @@
-"""Asyncio AMI client: a thin transport around the sans-IO codec in ``pbx.asterisk.ami``.
+"""Asyncio AMI client: a thin transport around the sans-IO ``AmiConnection``.
 
-One reader task feeds the parser and routes messages: responses to the future of their
-ActionID, list events (QueueMember...) to the collector of their ActionID, all other events to a
-bounded queue. A keep-alive Ping whose reply is late tears the link down; a supervisor
-reconnects with exponential backoff. On link loss every pending action fails with
-``AmiLinkLost`` and nothing is re-sent, unless the caller asked for it for an idempotent action
-(an Originate never is).
+The protocol (login state, ActionID correlation, list collection) lives in
+``pbx.asterisk.connection``; this module only moves bytes and resolves futures. One reader task
+feeds the connection and routes what it reports: an answered action to its future, other events
+to a bounded queue. Actions are written at once and answered as their responses arrive, so many
+Originates can be in flight on one link (``send_action_nowait``). A keep-alive Ping whose reply
+is late tears the link down; a supervisor reconnects with exponential backoff, on a new
+``AmiConnection``. On link loss every pending action fails with ``AmiLinkLost`` and nothing is
+re-sent, unless the caller asked for it for an idempotent action (an Originate never is).
 """
 
 from __future__ import annotations
@@ -16,9 +18,19 @@ import inspect
 import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from pbx.asterisk.ami import AmiBanner, AmiMessage, AmiParser, AmiProtocolError, encode
+from pbx.asterisk.ami import AmiMessage, AmiProtocolError, encode
+from pbx.asterisk.connection import (
+    ActionDone,
+    AmiConnection,
+    AmiStateError,
+    Greeted,
+    ListDone,
+    LoggedIn,
+    LoginRefused,
+    Unsolicited,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +62,9 @@ class AmiLinkLost(AmiError):
 @dataclass
 class _Pending:
     headers: list[tuple[str, str]]
-    future: asyncio.Future[AmiMessage]
+    future: asyncio.Future[AmiMessage | ListDone]
     resend: bool
     complete: str | None = None  # list actions: the event that ends the list
-    items: list[AmiMessage] = field(default_factory=list)
-    done: asyncio.Future[list[AmiMessage]] | None = None
 
 
 _END = object()  # events() sentinel
@@ -97,12 +107,14 @@ class AmiClient:
         self._pending: dict[str, _Pending] = {}
         self._resend: list[_Pending] = []
         self._ids = itertools.count(1)
+        self._conn: AmiConnection | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._ping_task: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._lost: asyncio.Event = asyncio.Event()
         self._callbacks: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     @property
     def peer(self) -> str:
@@ -122,6 +134,19 @@ class AmiClient:
         await self._open()
         self._supervisor = asyncio.create_task(self._supervise(), name=f"ami-{self.peer}")
 
+    def send_action_nowait(
+        self, headers: Iterable[tuple[str, str]], *, resend_on_reconnect: bool = False
+    ) -> asyncio.Future[AmiMessage]:
+        """Write one action now; the returned future resolves with its response.
+
+        Many actions may be in flight at once (responses are matched by ActionID). Raises
+        AmiLinkLost(sent=False) at once if the link is down; the future fails with
+        AmiLinkLost(sent=True) if the link drops before the response.
+        """
+        pending = self._register(list(headers), resend_on_reconnect)
+        self._transmit(pending)
+        return pending.future  # type: ignore[return-value]
+
     async def send_action(
         self, headers: Iterable[tuple[str, str]], *, resend_on_reconnect: bool = False
     ) -> AmiMessage:
@@ -131,29 +156,22 @@ class AmiClient:
         AmiLinkLost if the link is down or drops before the response; the action is never
         re-sent unless ``resend_on_reconnect`` (refused for Originate).
         """
-        pending = self._register(list(headers), resend_on_reconnect)
-        self._transmit(pending)
-        return await pending.future
+        return await self.send_action_nowait(headers, resend_on_reconnect=resend_on_reconnect)
 
     async def send_action_list(
         self, headers: Iterable[tuple[str, str]], *, complete: str, resend_on_reconnect: bool = True
     ) -> list[AmiMessage]:
         """Send a list action (QueueStatus, CoreShowChannels...) and collect its events.
 
-        Returns the events carrying our ActionID up to, and including, the ``complete`` event.
-        Raises AmiError if Asterisk answers with an error.
+        Returns the events carrying our ActionID up to, but not including, the ``complete``
+        event. Raises AmiError if Asterisk answers with an error.
         """
-        pending = self._register(list(headers), resend_on_reconnect)
-        pending.complete = complete
-        pending.done = asyncio.get_running_loop().create_future()
+        pending = self._register(list(headers), resend_on_reconnect, complete)
         self._transmit(pending)
         reply = await pending.future
-        if reply.response != "Success":
-            self._pending.pop(self._action_id(pending), None)
-            raise AmiError(
-                f"AMI {self.peer}: {pending.headers[0][1]} failed: {reply.get('Message')}"
-            )
-        return await pending.done
+        if isinstance(reply, ListDone):
+            return list(reply.items)
+        raise AmiError(f"AMI {self.peer}: {pending.headers[0][1]} failed: {reply.get('Message')}")
 
     async def events(self) -> AsyncIterator[AmiMessage]:
         """Events in arrival order (ends after close()). The queue is bounded: on overflow the
@@ -167,15 +185,15 @@ class AmiClient:
         if self.link_state == "closed":
             return
         was_connected = self.link_state == "connected"
-        self.link_state = "closed"
+        self._closing = True
         tasks = [t for t in (self._supervisor, self._ping_task, *self._callbacks) if t is not None]
         for task in tasks:
             task.cancel()
         if was_connected and self._writer is not None:
-            pending = self._register([("Action", "Logoff")], False)
             with contextlib.suppress(AmiError, OSError, TimeoutError):
-                self._write(pending)
-                await asyncio.wait_for(asyncio.shield(pending.future), 2.0)
+                logoff = self.send_action_nowait([("Action", "Logoff")])
+                await asyncio.wait_for(asyncio.shield(logoff), 2.0)
+        self.link_state = "closed"
         await self._drop_link("client closed")
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
@@ -195,52 +213,47 @@ class AmiClient:
         except (OSError, TimeoutError):
             self.link_state = "disconnected"
             raise
-        parser = AmiParser()
+        conn = AmiConnection(f"pacedial-{next(self._ids)}")
         try:
-            banner = await asyncio.wait_for(self._read_banner(reader, parser), self.connect_timeout)
-        except (OSError, TimeoutError, AmiError, AmiProtocolError):
+            greeted = await asyncio.wait_for(
+                self._until(reader, conn, Greeted), self.connect_timeout
+            )
+            assert isinstance(greeted, Greeted)
+            self.banner = greeted.banner
+            writer.write(conn.login(self.username, self._secret))
+            reply = await asyncio.wait_for(
+                self._until(reader, conn, LoggedIn, LoginRefused), self.connect_timeout
+            )
+        except (OSError, TimeoutError, AmiError, AmiProtocolError) as exc:
             writer.close()
             self.link_state = "disconnected"
+            if conn.state == "logging_in":
+                raise AmiLoginError(f"AMI {self.peer}: no answer to Login: {exc}") from exc
             raise
-        self.banner = banner.text
-        self._writer = writer
-        self._reader_task = asyncio.create_task(self._read_loop(reader, parser))
-        login = self._register(
-            [
-                ("Action", "Login"),
-                ("ActionID", f"pacedial-login-{next(self._ids)}"),
-                ("Username", self.username),
-                ("Secret", self._secret),
-            ],
-            False,
-        )
-        try:
-            self._write(login)
-            reply = await asyncio.wait_for(asyncio.shield(login.future), self.connect_timeout)
-        except (AmiError, TimeoutError) as exc:
-            await self._drop_link(f"login failed: {exc}")
-            self.link_state = "disconnected"
-            raise AmiLoginError(f"AMI {self.peer}: no answer to Login: {exc}") from exc
-        if reply.response != "Success":
-            await self._drop_link("login refused")
+        if isinstance(reply, LoginRefused):
+            writer.close()
             self.link_state = "disconnected"
             raise AmiLoginError(
-                f"AMI {self.peer}: Login as {self.username!r} refused: "
-                f"{reply.get('Message') or reply.response}"
+                f"AMI {self.peer}: Login as {self.username!r} refused: {reply.message}"
             )
+        self._conn, self._writer = conn, writer
         self.link_state = "connected"
+        self._reader_task = asyncio.create_task(self._read_loop(reader, conn))
         log.info("AMI %s: logged in (%s)", self.peer, self.banner)
         self._ping_task = asyncio.create_task(self._keepalive())
 
-    async def _read_banner(self, reader: asyncio.StreamReader, parser: AmiParser) -> AmiBanner:
+    async def _until(self, reader: asyncio.StreamReader, conn: AmiConnection, *kinds: type):
+        """Read until the connection reports one of ``kinds`` (events before it are queued)."""
         while True:
+            while (item := conn.next_event()) is not None:
+                if isinstance(item, kinds):
+                    return item
+                if isinstance(item, Unsolicited):
+                    self._put_event(item.message)
             data = await reader.read(_READ_SIZE)
             if not data:
-                raise AmiError(f"AMI {self.peer}: connection closed before the banner")
-            parser.feed(data)
-            first = parser.next_message()
-            if isinstance(first, AmiBanner):
-                return first
+                raise AmiError(f"AMI {self.peer}: connection closed during the greeting/login")
+            conn.receive_data(data)
 
     async def _supervise(self) -> None:
         """Wait for link loss, then reconnect with exponential backoff, forever."""
@@ -262,8 +275,6 @@ class AmiClient:
             self.reconnects += 1
             resend, self._resend = self._resend, []
             for pending in resend:
-                pending.items.clear()
-                self._pending[self._action_id(pending)] = pending
                 self._transmit(pending)
             for callback in list(self.on_reconnect):
                 # Run apart from the supervisor: a callback awaiting an action must not block
@@ -280,23 +291,20 @@ class AmiClient:
         except Exception:
             log.exception("AMI %s: on_reconnect callback failed", self.peer)
 
-    async def _read_loop(self, reader: asyncio.StreamReader, parser: AmiParser) -> None:
+    async def _read_loop(self, reader: asyncio.StreamReader, conn: AmiConnection) -> None:
         why = "connection closed by peer"
         try:
-            # Messages already parsed with the banner come first.
-            for msg in parser.messages():
-                self._route(msg)
+            self._route_all(conn)  # what arrived together with the login response
             while data := await reader.read(_READ_SIZE):
-                parser.feed(data)
-                while (msg := parser.next_message()) is not None:
-                    self._route(msg)
-                for warning in parser.take_warnings():
+                conn.receive_data(data)
+                self._route_all(conn)
+                for warning in conn.take_warnings():
                     log.warning("AMI %s: %s", self.peer, warning)
         except AmiProtocolError as exc:
             why = str(exc)
         except OSError as exc:
             why = f"read error: {exc}"
-        if self.link_state == "closed":  # we logged off: the peer closing is expected
+        if self._closing:  # we logged off: the peer closing is expected
             log.info("AMI %s: closed after Logoff", self.peer)
         else:
             log.warning("AMI %s: link lost: %s", self.peer, why)
@@ -313,7 +321,10 @@ class AmiClient:
                 log.warning(
                     "AMI %s: no Pong within %.1fs, dropping link", self.peer, self.ping_timeout
                 )
-                self._pending.pop(self._action_id(ping), None)
+                aid = self._action_id(ping)
+                self._pending.pop(aid, None)
+                if self._conn is not None:
+                    self._conn.forget(aid)
                 await self._drop_link("ping timeout")
                 return
             except AmiLinkLost:
@@ -325,6 +336,9 @@ class AmiClient:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._conn is not None:
+            self._conn.connection_lost()
+            self._conn = None
         if self._ping_task is not None and self._ping_task is not asyncio.current_task():
             self._ping_task.cancel()
         self._fail_all("AMI link lost", include_resend=False)
@@ -344,7 +358,9 @@ class AmiClient:
 
     # --- actions and routing -----------------------------------------------------------------
 
-    def _register(self, headers: list[tuple[str, str]], resend: bool) -> _Pending:
+    def _register(
+        self, headers: list[tuple[str, str]], resend: bool, complete: str | None = None
+    ) -> _Pending:
         action = next((v for k, v in headers if k.lower() == "action"), None)
         if action is None:
             raise ValueError("AMI action needs an 'Action' header")
@@ -357,54 +373,40 @@ class AmiClient:
         if aid in self._pending:
             raise ValueError(f"ActionID {aid!r} is already pending on AMI {self.peer}")
         encode(headers)  # validate before anything is registered (header injection)
-        future: asyncio.Future[AmiMessage] = asyncio.get_running_loop().create_future()
-        pending = _Pending(headers, future, resend)
-        self._pending[aid] = pending
-        return pending
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        return _Pending(headers, future, resend, complete)
 
     @staticmethod
     def _action_id(pending: _Pending) -> str:
         return next(v for k, v in pending.headers if k.lower() == "actionid")
 
     def _transmit(self, pending: _Pending) -> None:
-        if self.link_state == "connected" and self._writer is not None:
-            self._write(pending)
+        conn, writer = self._conn, self._writer
+        if self.link_state == "connected" and conn is not None and writer is not None:
+            try:
+                if pending.complete is None:
+                    aid, data = conn.send_action(pending.headers)
+                else:
+                    aid, data = conn.send_list_action(pending.headers, pending.complete)
+            except AmiStateError as exc:
+                raise AmiLinkLost(f"AMI {self.peer}: {exc}, not sent", sent=False) from exc
+            self._pending[aid] = pending
+            writer.write(data)
         elif pending.resend and self.link_state != "closed":
-            self._pending.pop(self._action_id(pending), None)
             self._resend.append(pending)
         else:
-            self._pending.pop(self._action_id(pending), None)
             raise AmiLinkLost(f"AMI {self.peer}: link is {self.link_state}, not sent", sent=False)
 
-    def _write(self, pending: _Pending) -> None:
-        if self._writer is None:
-            raise AmiLinkLost(f"AMI {self.peer}: no connection, not sent", sent=False)
-        self._writer.write(encode(pending.headers))
-
-    def _route(self, msg: AmiMessage | AmiBanner) -> None:
-        if isinstance(msg, AmiBanner):
-            log.warning("AMI %s: unexpected second banner %r", self.peer, msg.text)
-            return
-        aid = msg.action_id
-        pending = self._pending.get(aid) if aid is not None else None
-        if msg.event is None:
-            if pending is None:
-                log.info("AMI %s: response to unknown ActionID: %s", self.peer, msg.summary())
-                return
-            if pending.complete is None or msg.response != "Success":
-                del self._pending[aid]  # type: ignore[arg-type]
-            if not pending.future.done():
-                pending.future.set_result(msg)
-            return
-        if pending is not None and pending.complete is not None and pending.done is not None:
-            if msg.event == pending.complete:
-                del self._pending[aid]  # type: ignore[arg-type]
-                if not pending.done.done():
-                    pending.done.set_result(pending.items)
-            else:
-                pending.items.append(msg)
-            return
-        self._put_event(msg)
+    def _route_all(self, conn: AmiConnection) -> None:
+        while (item := conn.next_event()) is not None:
+            if isinstance(item, Unsolicited):
+                self._put_event(item.message)
+            elif isinstance(item, ActionDone | ListDone):
+                pending = self._pending.pop(item.action_id, None)
+                if pending is None or pending.future.done():
+                    continue
+                result = item if isinstance(item, ListDone) else item.response
+                pending.future.set_result(result)
 
     def _put_event(self, item: object) -> None:
         if self._events.full():
@@ -424,16 +426,14 @@ class AmiClient:
                 self._resend.append(pending)  # idempotent: the caller asked for a re-send
             else:
                 exc = AmiLinkLost(f"AMI {self.peer}: {why} before the response to {aid}", sent=True)
-                for fut in (pending.future, pending.done):
-                    if fut is not None and not fut.done():
-                        fut.set_exception(exc)
-                        fut.exception()  # mark retrieved: nobody may be waiting any more
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+                    pending.future.exception()  # mark retrieved: nobody may be waiting any more
             del self._pending[aid]
         if include_resend:
             for pending in self._resend:
                 exc = AmiLinkLost(f"AMI {self.peer}: {why}", sent=False)
-                for fut in (pending.future, pending.done):
-                    if fut is not None and not fut.done():
-                        fut.set_exception(exc)
-                        fut.exception()
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+                    pending.future.exception()
             self._resend.clear()

@@ -2,7 +2,9 @@
 
 ``AsteriskDriver`` sends Originate/Hangup/QueueStatus/CoreShowChannels through an
 ``AmiClient`` and turns AMI events into ``pbx.model`` events with an ``AmiCallTracker``
-(``pbx.asterisk.tracker``).
+(``pbx.asterisk.tracker``). It reads the queues' ``wrapuptime`` with ``GetConfig queues.conf``
+at login, after every reconnect and after every reload, and reports a member idle again only
+when its wrap-up is over (``pbx.asterisk.wrapup``): app_queue sends nothing when it ends.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
+from pbx.asterisk.ami import AmiMessage
 from pbx.asterisk.client import AmiClient, AmiError, AmiLinkLost
-from pbx.asterisk.tracker import AmiCallTracker, agent_state_from_member
+from pbx.asterisk.tracker import AmiCallTracker
+from pbx.asterisk.wrapup import MemberAvailability, parse_queue_wrapuptimes
 from pbx.driver_events import DriverEvent, EventOutbox, stop_task
-from pbx.model import AgentEvent, AgentState, CallRequest, OriginateFailed
+from pbx.model import AgentEvent, AgentState, CallRequest, OriginateFailed, PbxActionRefused
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +41,10 @@ class AsteriskDriver:
         answered_context: str = "pacedial-answered",
         exten: str = "s",
         priority: int = 1,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         call_id_variable: str = "PACEDIAL_CALL_ID",
+        max_penalty: int | None = None,
+        wrapup_tick: float = 0.25,
     ) -> None:
         self.client = client or AmiClient(host, port, username, secret)
         self.dial_template = dial_template
@@ -46,9 +52,16 @@ class AsteriskDriver:
         self.exten = exten
         self.priority = priority
         self.call_id_variable = call_id_variable
-        self.tracker = AmiCallTracker(clock, call_id_variable=call_id_variable)
+        self.tracker = AmiCallTracker(
+            clock,
+            call_id_variable=call_id_variable,
+            availability=MemberAvailability(max_penalty),
+        )
+        self.wrapup_tick = wrapup_tick  # real seconds between checks for ended wrap-ups
         self._out = EventOutbox()
         self._pump: asyncio.Task[None] | None = None
+        self._wrapups: asyncio.Task[None] | None = None
+        self._config_reads: set[asyncio.Task[None]] = set()
         self.client.on_reconnect.append(self._resync)
 
     @property
@@ -59,8 +72,40 @@ class AsteriskDriver:
     async def connect(self) -> None:
         """Log in to AMI and start mapping its events."""
         await self.client.connect()
+        self._reread_config()
         if self._pump is None:
             self._pump = asyncio.create_task(self._run_pump(), name="asterisk-driver-pump")
+            self._wrapups = asyncio.create_task(self._end_wrapups(), name="asterisk-wrapups")
+
+    async def read_queue_config(self) -> bool:
+        """Learn every queue's ``wrapuptime`` from ``GetConfig queues.conf``; False on failure.
+
+        Needs the AMI ``system`` or ``config`` write permission. On failure the previous
+        values stay and a warning names the cause (availability then ignores wrap-up).
+        """
+        try:
+            reply = await self.client.send_action(
+                [("Action", "GetConfig"), ("Filename", "queues.conf")]
+            )
+        except AmiError as exc:
+            log.warning("AMI %s: GetConfig queues.conf failed: %s", self.client.peer, exc)
+            return False
+        if reply.response != "Success":
+            log.warning(
+                "AMI %s: GetConfig queues.conf refused (%s): queue wrap-up times unknown; "
+                "give the AMI user write = system (see docs/asterisk.md)",
+                self.client.peer,
+                reply.get("Message"),
+            )
+            return False
+        try:
+            times = parse_queue_wrapuptimes(reply)
+        except ValueError as exc:
+            log.warning("AMI %s: %s", self.client.peer, exc)
+            return False
+        self.tracker.availability.set_wrapuptimes(times)
+        log.info("AMI %s: queue wrap-up times %s", self.client.peer, times)
+        return True
 
     def originate_headers(self, req: CallRequest) -> list[tuple[str, str]]:
         """The Originate action for a request (ActionID = ChannelId = call id)."""
@@ -83,7 +128,12 @@ class AsteriskDriver:
         return headers
 
     async def originate(self, request: CallRequest) -> None:
-        """Send the Originate once; the outcome arrives as events (never re-sent)."""
+        """Send the Originate once, without waiting for its Response (pipelined).
+
+        The outcome arrives as events: a refusal (``Response: Error``) as ``OriginateFailed``
+        when its Response comes in; an Originate never written (link down) at once. One sent
+        before a link loss is never re-sent: the re-sync after the reconnect settles it.
+        """
         headers = self.originate_headers(request)
         call_id = request.call_id
         self.tracker.expect(
@@ -93,13 +143,17 @@ class AsteriskDriver:
             channel_ids=(call_id, f"{call_id}-2"),
         )
         try:
-            reply = await self.client.send_action(headers)
+            reply = self.client.send_action_nowait(headers)
         except AmiLinkLost as exc:
-            if not exc.sent:
-                self.tracker.forget(call_id)
-                self._out.put(OriginateFailed(call_id, f"AMI link down, not sent: {exc}"))
-            # If it was sent, the call may exist: the re-sync after the reconnect settles it.
+            self.tracker.forget(call_id)
+            self._out.put(OriginateFailed(call_id, f"AMI link down, not sent: {exc}"))
             return
+        reply.add_done_callback(lambda done: self._originate_answered(call_id, done))
+
+    def _originate_answered(self, call_id: str, done: asyncio.Future[AmiMessage]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return  # sent, then the link dropped: the call may exist; the re-sync decides
+        reply = done.result()
         if reply.response != "Success":
             self.tracker.forget(call_id)
             reason = reply.get("Message") or f"Response: {reply.response}"
@@ -137,13 +191,52 @@ class AsteriskDriver:
         members = await self.client.send_action_list(
             [("Action", "QueueStatus")], complete="QueueStatusComplete"
         )
-        return [agent_state_from_member(m) for m in members if m.event == "QueueMember"]
+        return [self.tracker.member_state(m) for m in members if m.event == "QueueMember"]
+
+    async def set_agent_paused(self, agent: str, paused: bool, reason: str) -> None:
+        """``QueuePause`` in every queue (needs the AMI ``agent`` write permission)."""
+        headers = [("Action", "QueuePause"), ("Interface", agent)]
+        headers += [("Paused", "true" if paused else "false")]
+        if paused and reason:
+            headers.append(("Reason", reason))
+        await self._action(headers, f"QueuePause {agent}")
+
+    async def spy(self, spy_id: str, phone: str, agent: str, call_id: str, mode: str) -> None:
+        """Originate ``phone`` into ``ChanSpy`` on the agent's channel (q: quiet; E: end with
+        the spied call; w: whisper; B: barge)."""
+        flags = "qE" + {"listen": "", "whisper": "w", "barge": "B"}[mode]
+        target = agent.removesuffix("/n")  # ChanSpy matches a channel-name prefix
+        await self._action(
+            [
+                ("Action", "Originate"),
+                ("ActionID", spy_id),
+                ("Channel", phone),
+                ("Application", "ChanSpy"),
+                ("Data", f"{target},{flags}"),
+                ("CallerID", f'"Listen {mode}" <{spy_id[:8]}>'),
+                ("Async", "true"),
+                ("ChannelId", spy_id),
+                ("OtherChannelId", f"{spy_id}-2"),
+            ],
+            "ChanSpy Originate",
+        )
+
+    async def _action(self, headers: list[tuple[str, str]], what: str) -> None:
+        try:
+            reply = await self.client.send_action(headers)
+        except AmiError as exc:
+            raise PbxActionRefused(f"{self.client.peer}: {what}: {exc}") from exc
+        if reply.response != "Success":
+            raise PbxActionRefused(f"{self.client.peer}: {what}: {reply.get('Message')}")
 
     async def close(self) -> None:
         """Log off, stop the event pump and end events()."""
         await self.client.close()
         await stop_task(self._pump)
-        self._pump = None
+        await stop_task(self._wrapups)
+        for task in list(self._config_reads):
+            await stop_task(task)
+        self._pump = self._wrapups = None
         self._out.end()
 
     async def _channels(self) -> list[tuple[str, str, str]]:
@@ -158,11 +251,24 @@ class AsteriskDriver:
 
     async def _run_pump(self) -> None:
         async for msg in self.client.events():
+            if msg.event in ("Reload", "FullyBooted"):
+                self._reread_config()
             self._out.put_all(self.tracker.handle(msg))
+
+    def _reread_config(self) -> None:
+        task = asyncio.create_task(self.read_queue_config(), name="asterisk-queue-config")
+        self._config_reads.add(task)
+        task.add_done_callback(self._config_reads.discard)
+
+    async def _end_wrapups(self) -> None:
+        while True:
+            await asyncio.sleep(self.wrapup_tick)
+            self._out.put_all(self.tracker.wrapups_ended())
 
     async def _resync(self) -> None:
         """After a reconnect: end calls whose channels vanished, refresh agent states."""
         before = self.tracker.call_ids()
+        self._reread_config()
         try:
             live = {uid: state for uid, _linked, state in await self._channels()}
             self._out.put_all(self.tracker.reconcile(live, before))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pbx.asterisk.ami import AmiMessage
+from pbx.asterisk.wrapup import MemberAvailability
 from pbx.model import (
     AgentConnected,
     AgentEvent,
@@ -55,7 +56,6 @@ _MEMBER_EVENTS = {"QueueMember", "QueueMemberStatus", "QueueMemberAdded", "Queue
 _AGENT_EVENTS = {
     "AgentCalled": "ringing",
     "AgentConnect": "talking",
-    "AgentComplete": "wrapup",
     "AgentRingNoAnswer": "idle",
     "AgentDump": "idle",
 }
@@ -66,8 +66,12 @@ def _agent_interface(msg: AmiMessage) -> str:
 
 
 def agent_state_from_member(msg: AmiMessage) -> AgentState:
-    """Map a QueueMember / QueueMemberStatus / QueueMemberPause event to an AgentState."""
-    if msg.get("Paused") == "1":
+    """Map a QueueMember / QueueMemberStatus / QueueMemberPause event to an AgentState.
+
+    A member paused during a call is still talking (app_queue keeps the call up); its pause
+    shows once the call ends.
+    """
+    if msg.get("Paused") == "1" and msg.get("InCall") != "1":
         # A pause whose reason is "wrapup" is an after-call pause (how the simulated PBX, and
         # agent desktops that pause members after a call, report wrap-up).
         state = "wrapup" if (msg.get("PausedReason") or "").lower() == "wrapup" else "paused"
@@ -104,6 +108,8 @@ class _Call:
     call_id: str
     action_id: str | None
     dial: str
+    tag: str
+    presets: tuple[str, ...]  # ChannelId / OtherChannelId sent with the Originate
     legs: dict[str, str] = field(default_factory=dict)  # Uniqueid -> channel name
     gone: dict[str, int] = field(default_factory=dict)  # Uniqueid -> Hangup Cause
     reason: int | None = None  # OriginateResponse Reason
@@ -119,16 +125,19 @@ class AmiCallTracker:
     ``OtherChannelId`` Uniqueids, the call-id channel variable (``VarSet``), the originate's
     ``DialBegin`` (dial string), ``LocalBridge`` / Local ``;1``↔``;2`` names, and the
     OriginateResponse Uniqueid. The Hangup is emitted once the OriginateResponse arrived and
-    every known leg has hung up. ``clock`` is read on event arrival to measure talk time.
+    every known leg has hung up. ``clock`` (epoch seconds) is read on event arrival to measure
+    talk time and to time members' wrap-up (``availability``, see ``pbx.asterisk.wrapup``).
     """
 
     def __init__(
         self,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         *,
         call_id_variable: str = "PACEDIAL_CALL_ID",
+        availability: MemberAvailability | None = None,
     ) -> None:
         self._clock = clock
+        self.availability = availability or MemberAvailability()
         self._var = call_id_variable
         self._calls: dict[str, _Call] = {}
         self._by_uid: dict[str, str] = {}  # linked Uniqueid -> call id
@@ -137,6 +146,7 @@ class AmiCallTracker:
         self._by_tag: dict[str, str] = {}  # value of the call-id variable -> call id
         self._channels: dict[str, str] = {}  # every live channel: Uniqueid -> name
         self._uid_by_name: dict[str, str] = {}
+        self._unlinked: dict[str, dict[str, None]] = {}  # dial string -> calls with no leg yet
 
     # --- registration --------------------------------------------------------------------
 
@@ -156,21 +166,34 @@ class AmiCallTracker:
         """
         if call_id in self._calls:
             raise ValueError(f"call {call_id} is already tracked")
-        self._calls[call_id] = _Call(call_id, action_id, dial)
+        presets = tuple(channel_ids)
+        key = call_id if tag is None else tag
+        self._calls[call_id] = _Call(call_id, action_id, dial, key, presets)
         if action_id:
             self._by_action[action_id] = call_id
-        for uid in channel_ids:
+        for uid in presets:
             self._preset[uid] = call_id
-        self._by_tag[call_id if tag is None else tag] = call_id
+        self._by_tag[key] = call_id
+        self._unlinked.setdefault(dial, {})[call_id] = None
 
     def forget(self, call_id: str) -> None:
-        """Stop tracking a call (its Originate was refused, so no channel will exist)."""
+        """Stop tracking a call (ended, or its Originate was refused): O(its own keys)."""
         call = self._calls.pop(call_id, None)
         if call is None:
             return
-        for table in (self._by_uid, self._preset, self._by_action, self._by_tag):
-            for key in [k for k, v in table.items() if v == call_id]:
-                del table[key]
+        # Delete by the keys this call registered, never by scanning the tables: a finished
+        # call costs the same with 10 calls or 10,000 in flight.
+        keyed = (
+            (self._by_uid, call.legs),
+            (self._preset, call.presets),
+            (self._by_action, (call.action_id,) if call.action_id else ()),
+            (self._by_tag, (call.tag,)),
+        )
+        for table, keys in keyed:
+            for key in keys:
+                if table.get(key) == call_id:
+                    del table[key]
+        self._unlist(call)
 
     def call_ids(self) -> set[str]:
         """Calls still in progress."""
@@ -203,10 +226,15 @@ class AmiCallTracker:
         if event is None:
             return []
         if event in _MEMBER_EVENTS:
-            return [AgentEvent(agent_state_from_member(msg))]
+            return [AgentEvent(self.member_state(msg))]
         if event == "QueueMemberRemoved":
             state = AgentState(_agent_interface(msg), msg.get("Queue") or "", "logged_out")
+            self.availability.forget(state.queue, state.agent)
             return [AgentEvent(state)]
+        if event == "AgentComplete":
+            queue = msg.get("Queue") or ""
+            ended = self.availability.call_ended(queue, _agent_interface(msg), self._clock())
+            return [AgentEvent(ended)]
         if event in _AGENT_EVENTS:
             agent = AgentState(_agent_interface(msg), msg.get("Queue") or "", _AGENT_EVENTS[event])
             if event == "AgentConnect":
@@ -252,6 +280,14 @@ class AmiCallTracker:
             call.gone[uid] = _int(msg.get("Cause"))
             return self._maybe_finish(call)
         return []
+
+    def member_state(self, msg: AmiMessage) -> AgentState:
+        """A member event's state as app_queue sees it now (wrap-up included)."""
+        return self.availability.state(agent_state_from_member(msg), msg, self._clock())
+
+    def wrapups_ended(self) -> list[AgentEvent]:
+        """Members whose wrap-up is over now (app_queue sends nothing when it ends)."""
+        return [AgentEvent(s) for s in self.availability.due(self._clock())]
 
     def reconcile(self, live: Mapping[str, str], call_ids: Iterable[str]) -> list[CallEvent]:
         """Re-sync after a reconnect, from CoreShowChannels (Uniqueid → ChannelStateDesc).
@@ -345,9 +381,19 @@ class AmiCallTracker:
         if name is not None and self._uid_by_name.get(name) == uid:
             del self._uid_by_name[name]
 
+    def _unlist(self, call: _Call) -> None:
+        """Drop the call from the calls still waiting for their first leg."""
+        waiting = self._unlinked.get(call.dial)
+        if waiting is not None:
+            waiting.pop(call.call_id, None)
+            if not waiting:
+                del self._unlinked[call.dial]
+
     def _link(self, call: _Call, uid: str, name: str = "") -> None:
         if uid in call.legs:
             return
+        if not call.legs:
+            self._unlist(call)
         name = name or self._channels.get(uid, "")
         call.legs[uid] = name
         self._by_uid[uid] = call.call_id
@@ -374,6 +420,6 @@ class AmiCallTracker:
         if not dest_uid or dest_uid in self._by_uid or "/" not in dest:
             return
         dial = dest.split("/", 1)[0] + "/" + (msg.get("DialString") or "")
-        waiting = [c for c in self._calls.values() if c.dial == dial and not c.legs]
+        waiting = self._unlinked.get(dial, {})
         if len(waiting) == 1:  # ambiguous (same number twice in flight): wait for other links
-            self._link(waiting[0], dest_uid, dest)
+            self._link(self._calls[next(iter(waiting))], dest_uid, dest)

@@ -37,6 +37,7 @@ from pbx.model import (
     CallRequest,
     Hangup,
     OriginateFailed,
+    PbxActionRefused,
 )
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,31 @@ class FreeSwitchDriver:
             rows = parse_agent_rows(body, queue, where=self.client.peer)
             out.extend(self.agent_tracker.learn(rows, self.wall_clock()))
         return out
+
+    async def set_agent_paused(self, agent: str, paused: bool, reason: str) -> None:
+        """mod_callcenter status: ``On Break`` while paused, else ``Available``."""
+        status = "'On Break'" if paused else "Available"
+        command = f"callcenter_config agent set status {agent} {status}"
+        try:
+            reply = await self.client.api(command)
+        except EslError as exc:
+            raise PbxActionRefused(f"{self.client.peer}: {command}: {exc}") from exc
+        if not reply.startswith("+OK"):
+            raise PbxActionRefused(f"{self.client.peer}: {command}: {reply.strip()}")
+
+    async def spy(self, spy_id: str, phone: str, agent: str, call_id: str, mode: str) -> None:
+        """Originate ``phone`` into ``eavesdrop`` on our call's channel; whisper talks to the
+        agent's leg only, barge to both."""
+        variables = f"origination_uuid={spy_id},origination_caller_id_name=listen"
+        if mode == "whisper":
+            variables += ",eavesdrop_whisper_bleg=true"
+        elif mode == "barge":
+            variables += ",eavesdrop_whisper_aleg=true,eavesdrop_whisper_bleg=true"
+        command = f"originate {{{variables}}}{phone} &eavesdrop({call_id})"
+        try:
+            await self.client.bgapi(command, job_uuid=spy_id)
+        except EslError as exc:
+            raise PbxActionRefused(f"{self.client.peer}: eavesdrop originate: {exc}") from exc
 
     async def close(self) -> None:
         """Say exit, stop the event pump and end events()."""

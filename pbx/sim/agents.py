@@ -1,8 +1,9 @@
 """Simulated queue agents: a pure state machine (time passed in) plus their random choices.
 
-An agent goes idle → ringing → talking → wrap-up → idle (or → paused → idle). Wrap-up is shown
-the way many call centres run after-call work on app_queue: the member is paused with
-``PausedReason: wrapup`` and unpaused when it ends.
+An agent goes idle → ringing → talking → wrap-up → idle (or → paused → idle). Wrap-up is what
+app_queue's ``wrapuptime`` (and mod_callcenter's ``wrap-up-time``) does: the member is not
+paused and looks idle ("not in use"), but is offered no call until ``LastCall + wrapuptime``,
+and nothing is sent when it ends (``tests/fixtures/asterisk/ami/queue_wrapup.txt``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class Agent:
     last_pause: int = 0
     idle_since: float = 0.0  # board time; the longest idle agent is offered the next call
     paused_reason: str = ""
+    held: str = ""  # a pause asked for over AMI (QueuePause): it stays until unpaused
+    wrap_until: float = 0.0  # loop time at which the wrap-up after the last call ends
 
     @property
     def device_status(self) -> int:
@@ -55,7 +58,7 @@ class Agent:
 
     @property
     def paused(self) -> bool:
-        return self.phase in (AgentPhase.WRAPUP, AgentPhase.PAUSED)
+        return bool(self.held) or self.phase is AgentPhase.PAUSED
 
 
 def agent_rng(seed: int, agent: Agent, call_number: int) -> random.Random:
@@ -96,12 +99,20 @@ class AgentBoard:
         agent.phase = AgentPhase.TALKING
 
     def finish_call(self, agent: Agent, epoch: int) -> None:
-        """The conversation ended: count it and start wrap-up."""
+        """The conversation ended: count it and start wrap-up (or stay held)."""
         agent.calls_taken += 1
         agent.last_call = epoch
+        if agent.held:
+            agent.phase, agent.paused_reason = AgentPhase.PAUSED, agent.held
+            return
         agent.phase = AgentPhase.WRAPUP
-        agent.paused_reason = "wrapup"
+
+    def hold(self, agent: Agent, epoch: int, reason: str) -> None:
+        """A QueuePause: offered no call until released; a call in progress goes on."""
+        agent.held = agent.paused_reason = reason
         agent.last_pause = epoch
+        if agent.phase in (AgentPhase.IDLE, AgentPhase.WRAPUP, AgentPhase.PAUSED):
+            agent.phase = AgentPhase.PAUSED
 
     def pause(self, agent: Agent, epoch: int, reason: str = "break") -> None:
         agent.phase = AgentPhase.PAUSED
@@ -109,7 +120,10 @@ class AgentBoard:
         agent.last_pause = epoch
 
     def release(self, agent: Agent, now: float) -> None:
-        """Back to idle (after wrap-up, a pause, or an unanswered ring)."""
+        """Back to idle (after wrap-up, a pause, or an unanswered ring), unless held."""
+        if agent.held:
+            agent.phase, agent.paused_reason = AgentPhase.PAUSED, agent.held
+            return
         agent.phase = AgentPhase.IDLE
         agent.paused_reason = ""
         agent.idle_since = now
@@ -117,9 +131,6 @@ class AgentBoard:
     # --- random decisions (pure functions of the rng) -----------------------------------------
     def talk_seconds(self, rng: random.Random) -> float:
         return max(1.0, lognormal(rng, self.cfg.talk_mean, self.cfg.talk_cv))
-
-    def wrapup_seconds(self, rng: random.Random) -> float:
-        return lognormal(rng, self.cfg.wrapup_mean, self.cfg.wrapup_cv)
 
     def pause_after_wrapup(self, rng: random.Random) -> float:
         """Seconds of break after wrap-up (0 = straight back to idle)."""

@@ -120,8 +120,7 @@ class AgentConfig:
     answer_delay: float = 0.5  # seconds an agent's phone rings before they pick up
     talk_mean: float = 240.0  # the agent's own wish to end the conversation (lognormal)
     talk_cv: float = 0.8
-    wrapup_mean: float = 30.0
-    wrapup_cv: float = 0.5
+    wrapuptime: float = 30.0  # the queue's wrapuptime / wrap-up-time: fixed, as the PBX applies it
     pause_share: float = 0.0  # chance that an agent takes a pause after wrap-up
     pause_mean: float = 120.0
 
@@ -155,6 +154,10 @@ class SimConfig:
             )
         if self.agents.count < 0:
             raise SimConfigError(f"sim.agents.count: expected >= 0, got {self.agents.count}")
+        if self.agents.wrapuptime < 0:
+            raise SimConfigError(
+                f"sim.agents.wrapuptime: expected >= 0, got {self.agents.wrapuptime}"
+            )
         if sum(w for _, w in self.callees.mix.weights()) <= 0:
             raise SimConfigError("sim.callees.mix: expected at least one positive probability")
 

@@ -46,16 +46,16 @@ _AGENT_COLUMNS = (
     "last_offered_call|last_status_change|no_answer_count|calls_answered|talk_time|ready_time|"
     "external_calls_count"
 )
-# AgentPhase -> mod_callcenter (status, state). The simulated agents are "Available (On
-# Demand)": after a call mod_callcenter puts such an agent in state Idle (no calls offered)
-# until it makes itself Waiting again, which is how the sim's wrap-up ends.
-_AVAILABLE = "Available (On Demand)"
+# AgentPhase -> mod_callcenter (status, state). As captured (callcenter_events_agent_call.txt),
+# an "Available" agent goes back to Waiting the moment its call ends; its wrap-up-time shows only
+# as last_bridge_end + wrap_up_time in the agent list, and nothing is sent when it ends.
+_AVAILABLE = "Available"
 _PHASE = {
     AgentPhase.IDLE: (_AVAILABLE, "Waiting"),
     AgentPhase.RINGING: (_AVAILABLE, "Receiving"),
     AgentPhase.TALKING: (_AVAILABLE, "In a queue call"),
-    AgentPhase.WRAPUP: (_AVAILABLE, "Idle"),
-    AgentPhase.PAUSED: ("On Break", "Idle"),
+    AgentPhase.WRAPUP: (_AVAILABLE, "Waiting"),
+    AgentPhase.PAUSED: ("On Break", "Waiting"),
 }
 
 
@@ -217,6 +217,8 @@ class SimEsl:
             return found[0].variables.get(words[2], "_undef_")
         if words[:4] == ["callcenter_config", "queue", "list", "agents"] and len(words) > 4:
             return self._agent_list(words[4])
+        if words[:4] == ["callcenter_config", "agent", "set", "status"] and len(words) > 5:
+            return self._agent_set_status(words[4], " ".join(words[5:]).strip("'\""))
         return f"-ERR {verb} Command not found!\n"
 
     def bgapi(self, command: str, job_uuid: str) -> None:
@@ -409,16 +411,26 @@ class SimEsl:
     def _agent_list(self, queue: str) -> str:
         lines = [_AGENT_COLUMNS]
         if queue.partition("@")[0] == self.sim.queue.name:
-            now = int(time.time())
+            wrap = int(self.sim.queue.board.cfg.wrapuptime)
             for agent in self.sim.queue.board.agents:
                 status, state = _PHASE[agent.phase]
-                ready = now + 3600 if agent.phase is AgentPhase.WRAPUP else 0
                 lines.append(
-                    f"{agent_name(agent.exten)}||||loopback/{agent.exten}|{status}|{state}|3|10|"
-                    f"10|60|0|0|0|0|0|0|{agent.calls_taken}|0|{ready}|0"
+                    f"{agent_name(agent.exten)}||||loopback/{agent.exten}|{status}|{state}|3|"
+                    f"{wrap}|10|60|0|0|{agent.last_call}|0|0|0|{agent.calls_taken}|0|0|0"
                 )
         lines.append("+OK")
         return "\n".join(lines) + "\n"
+
+    def _agent_set_status(self, name: str, status: str) -> str:
+        """``callcenter_config agent set status``: On Break pauses, Available releases."""
+        exten = name.partition("@")[0]
+        agent = next((a for a in self.sim.queue.board.agents if a.exten == exten), None)
+        if agent is None:
+            return "-ERR Invalid Agent!\n"
+        if status not in ("On Break", "Available", "Available (On Demand)", "Logged Out"):
+            return "-ERR Invalid Status!\n"
+        self.sim.queue.set_paused(agent.interface, status != "Available", "break")
+        return "+OK\n"
 
     async def _heartbeats(self) -> None:
         while True:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from pbx.asterisk.ami import AmiMessage
 from pbx.sim import channels as ev
+from pbx.sim import chanspy
 from pbx.sim.agi_runner import AgiRunner, parse_agi_target
 from pbx.sim.ami_server import AmiConnection, AmiServer, response
 from pbx.sim.call_tasks import CallTasks
@@ -27,7 +28,7 @@ from pbx.sim.calls import SimCall, callee_hangs_up, parse_dest, run_call
 from pbx.sim.channels import Channel, Headers
 from pbx.sim.config import SimConfig
 from pbx.sim.queue import SimQueue
-from pbx.sim.queue_events import queue_status_complete
+from pbx.sim.queue_events import queue_config_lines, queue_status_complete
 
 __all__ = ["CallRecord", "ChannelSnapshot", "SimPbx"]
 
@@ -88,6 +89,8 @@ class SimPbx:
         self.originates_received: list[str] = []  # ActionID of every Originate, in order
         self.calls_finished: list[CallRecord] = []
         self.mixmonitor_log: list[str] = []
+        self.spies: list[chanspy.SpySession] = []  # every ChanSpy call, in order
+        self.spy_channels: dict[str, Channel] = {}  # live spyer channels by uniqueid
         self._ami = AmiServer(
             self._handle_action,
             host=self.config.host,
@@ -221,6 +224,8 @@ class SimPbx:
             "hangup": self._hangup,
             "coreshowchannels": self._core_show_channels,
             "queuestatus": self._queue_status,
+            "queuepause": self._queue_pause,
+            "getconfig": self._get_config,
             "coresettings": self._core_settings,
             "corestatus": self._core_status,
         }.get(action)
@@ -230,8 +235,11 @@ class SimPbx:
         handler(conn, msg)
 
     def _originate(self, conn: AmiConnection, msg: AmiMessage) -> None:
-        self.originates_received.append(msg.action_id or "")
         dial = msg.get("Channel")
+        if dial and (msg.get("Application") or "").lower() == "chanspy":
+            self._originate_spy(conn, msg, dial)  # a supervisor's call, not a dial attempt
+            return
+        self.originates_received.append(msg.action_id or "")
         if not dial:
             conn.send(response(msg, "Error", "Channel not specified"))
             return
@@ -282,6 +290,37 @@ class SimPbx:
             call.on_result = answer
         log.debug("originate %s to %s: %s", msg.action_id, mask(dest.number), plan.outcome)
         self._calls.spawn(self._run(call), f"sim-call-{seq}")
+
+    def _originate_spy(self, conn: AmiConnection, msg: AmiMessage, dial: str) -> None:
+        """A supervisor's phone into ChanSpy (see pbx.sim.chanspy)."""
+        prefix, options = chanspy.parse_data(msg.get("Data") or "")
+        cid_num, cid_name = parse_callerid(msg.get("CallerID") or "")
+        uid = msg.get("ChannelId") or self.new_uniqueid()
+        base = dial.split("/", 1)[-1] if dial.lower().startswith("local/") else dial
+        spyer = Channel(self.channel_name(dial, local=True) + ";1", uid, uid, base, "s")
+        spyer.cid_num = spyer.conn_num = cid_num or "<unknown>"
+        spyer.cid_name = spyer.conn_name = cid_name or "<unknown>"
+        spyer.application, spyer.appdata = "ChanSpy", msg.get("Data") or ""
+        conn.send(response(msg, "Success", "Originate successfully queued"))
+        self.emit(ev.newchannel(spyer))
+        live = [ch for ch, _call in self._channels.values()]
+        session = chanspy.SpySession(spyer, chanspy.find_spyee(prefix, live), options)
+        self.spies.append(session)
+        self.spy_channels[uid] = spyer
+        self.emit(
+            ev.originate_response(
+                msg.action_id, True, spyer.name, "", "", 4, uid, cid_num, cid_name
+            )
+        )
+
+        def hang_up(ch: Channel) -> None:
+            ch.hung_up = True
+            self.emit(ev.hangup(ch, 16))
+            self.spy_channels.pop(ch.uniqueid, None)
+
+        self._calls.spawn(
+            chanspy.run_spy(session, self.emit, self.sleep, hang_up), f"sim-spy-{uid}"
+        )
 
     async def _run(self, call: SimCall) -> None:
         try:
@@ -355,6 +394,38 @@ class SimPbx:
         for headers in events:
             conn.send(headers)
         conn.send(queue_status_complete(msg.action_id, len(events)))
+
+    def _queue_pause(self, conn: AmiConnection, msg: AmiMessage) -> None:
+        interface = msg.get("Interface") or ""
+        paused = (msg.get("Paused") or "").lower() in ("true", "yes", "1", "on")
+        if not interface or not msg.get("Paused"):
+            conn.send(response(msg, "Error", "Need 'Interface' and 'Paused' parameters."))
+        elif self._queue.board.by_interface(interface) is None:
+            conn.send(response(msg, "Error", "Interface not found"))
+        else:
+            word = "paused" if paused else "unpaused"
+            conn.send(response(msg, "Success", f"Interface {word} successfully"))
+            self._queue.set_paused(interface, paused, msg.get("Reason") or "")
+
+    def _get_config(self, conn: AmiConnection, msg: AmiMessage) -> None:
+        """``GetConfig queues.conf`` as Asterisk serves it (``queue_getconfig.txt``)."""
+        if (msg.get("Filename") or "") != "queues.conf":
+            conn.send(response(msg, "Error", "Config file has invalid format"))
+            return
+        wanted = msg.get("Category")
+        if wanted and wanted != self._queue.name:
+            conn.send(response(msg, "Error", "No categories found"))
+            return
+        lines = [
+            *queue_config_lines(self.config.agents.wrapuptime),
+            *(
+                f"member=Local/{a.exten}@{self.config.agents.context},0,{a.exten}"
+                for a in self._queue.board.agents
+            ),
+        ]
+        extra = [("Category-000000", self._queue.name)]
+        extra += [(f"Line-000000-{i:06d}", line) for i, line in enumerate(lines)]
+        conn.send(response(msg, "Success", None, *extra))
 
     def _core_settings(self, conn: AmiConnection, msg: AmiMessage) -> None:
         conn.send(

@@ -1,7 +1,8 @@
 """The simulated app_queue: callers wait, the longest-idle agent takes the next one.
 
-``SimQueue.enqueue`` is what ``EXEC Queue`` runs. Agents then wrap up (shown as a pause with
-reason ``wrapup``), maybe take a break, and come back idle, each step as app_queue events.
+``SimQueue.enqueue`` is what ``EXEC Queue`` runs. After a call an agent wraps up for the
+queue's ``wrapuptime`` the way app_queue does it (no pause, no event; a waiting caller gets
+``AgentCalled`` only once it is over), maybe takes a break (a pause), and is offered calls again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 from pbx.sim import channels as ev
 from pbx.sim import queue_events as qe
-from pbx.sim.agents import Agent, AgentBoard, agent_rng
+from pbx.sim.agents import Agent, AgentBoard, AgentPhase, agent_rng
 from pbx.sim.calls import CallContext, SimCall, wait_for
 from pbx.sim.channels import RING, UP, Channel
 from pbx.sim.config import AgentConfig
@@ -190,8 +191,8 @@ class SimQueue:
         self._hang_agent_legs(a1, a2)
         self.completed += 1
         self.board.finish_call(agent, int(time.time()))
+        agent.wrap_until = loop.time() + ctx.scaled(self.board.cfg.wrapuptime)
         ctx.emit(qe.queue_member_status(self.name, agent, self.login_time))
-        ctx.emit(qe.queue_member_pause(self.name, agent, self.login_time))
         self._spawn(self._after_call(agent, rng))
         return QueueResult.CALLER_HUNG_UP if caller_left else QueueResult.CONNECTED
 
@@ -202,17 +203,51 @@ class SimQueue:
             self.ctx.unregister(ch)
 
     # --- the agent side -----------------------------------------------------------------------
+    def set_paused(self, interface: str, paused: bool, reason: str) -> bool:
+        """QueuePause for one member; False when no member has that interface."""
+        agent = self.board.by_interface(interface)
+        if agent is None:
+            return False
+        if paused:
+            self.board.hold(agent, int(time.time()), reason or "paused")
+        else:
+            agent.held = ""
+            left = agent.wrap_until - asyncio.get_running_loop().time()
+            if agent.phase is AgentPhase.PAUSED and left > 0:
+                # app_queue still applies LastCall + wrapuptime to an unpaused member.
+                agent.phase, agent.paused_reason = AgentPhase.WRAPUP, ""
+                self._spawn(self._end_wrapup(agent, left))
+            elif agent.phase is AgentPhase.PAUSED:
+                self.board.release(agent, asyncio.get_running_loop().time())
+            else:
+                agent.paused_reason = ""
+        self.ctx.emit(qe.queue_member_pause(self.name, agent, self.login_time))
+        self._dispatch()
+        return True
+
     async def _after_call(self, agent: Agent, rng) -> None:
-        """Wrap-up, an optional break, then idle again."""
-        await self.ctx.sleep(self.board.wrapup_seconds(rng))
+        """Wrap-up (silent, as app_queue), an optional break, then offered calls again (a held
+        agent stays paused)."""
+        if agent.held:
+            return
+        await self.ctx.sleep(self.board.cfg.wrapuptime)
+        if agent.held or agent.phase is not AgentPhase.WRAPUP:
+            return
         pause = self.board.pause_after_wrapup(rng)
         if pause > 0:
             self.board.pause(agent, int(time.time()), "break")
             self.ctx.emit(qe.queue_member_pause(self.name, agent, self.login_time))
             await self.ctx.sleep(pause)
         self.board.release(agent, asyncio.get_running_loop().time())
-        self.ctx.emit(qe.queue_member_pause(self.name, agent, self.login_time))
+        if pause > 0:
+            self.ctx.emit(qe.queue_member_pause(self.name, agent, self.login_time))
         self._dispatch()
+
+    async def _end_wrapup(self, agent: Agent, real_seconds: float) -> None:
+        await asyncio.sleep(real_seconds)
+        if agent.phase is AgentPhase.WRAPUP and not agent.held:
+            self.board.release(agent, asyncio.get_running_loop().time())
+            self._dispatch()
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)

@@ -12,6 +12,7 @@ __all__ = [
     "member_fields",
     "queue_caller_abandon",
     "queue_caller_join",
+    "queue_config_lines",
     "queue_caller_leave",
     "queue_member",
     "queue_member_pause",
@@ -170,3 +171,19 @@ def agent_complete(
 ) -> Headers:
     tail = (("HoldTime", str(hold)), ("TalkTime", str(talk)), ("Reason", reason))
     return _agent_event("AgentComplete", caller, dest, queue, agent) + tail
+
+
+def queue_config_lines(wrapuptime: float) -> list[str]:
+    """The ``key=value`` lines of the queue's ``queues.conf`` section (pacedial's shipped one)."""
+    return [
+        "strategy=rrmemory",
+        "timeout=15",
+        "retry=0",
+        f"wrapuptime={wrapuptime:g}",
+        "autopause=no",
+        "ringinuse=no",
+        "announce-frequency=0",
+        "joinempty=yes",
+        "leavewhenempty=no",
+        "setinterfacevar=yes",
+    ]

@@ -9,6 +9,8 @@ const AGENT_COLORS = { idle: "#1a7f37", talking: "#1f6feb", wrapup: "#8250df", p
 
 const state = {
   token: localStorage.getItem("pacedial-token") || "",
+  csrf: "", // the login session's CSRF token (people); API tokens need none
+  floor: null,
   selected: null,
   stream: null, // AbortController of the live stream
   history: [],
@@ -19,7 +21,8 @@ const state = {
 
 function headers(extra) {
   const h = Object.assign({}, extra || {});
-  if (state.token) h.Authorization = "Bearer " + state.token;
+  if (state.csrf) h["X-CSRF-Token"] = state.csrf;
+  else if (state.token) h.Authorization = "Bearer " + state.token;
   return h;
 }
 
@@ -95,7 +98,11 @@ async function loadCampaigns() {
     row.addEventListener("click", () => select(c.name));
     body.append(row);
   }
-  if (!state.selected && doc.campaigns.length) select(doc.campaigns[0].name);
+  if (!state.selected && doc.campaigns.length) {
+    const order = { running: 0, paused: 1, stopping: 2, stopped: 3 };
+    const first = [...doc.campaigns].sort((a, b) => (order[a.state] ?? 9) - (order[b.state] ?? 9))[0];
+    select(first.name);
+  }
 }
 
 async function control(name, action) {
@@ -117,8 +124,11 @@ function select(name) {
     row.classList.toggle("selected", row.dataset.name === name);
   }
   $("#live-name").textContent = name;
-  for (const id of ["#live", "#agents-panel", "#callerid-panel", "#import-panel"]) $(id).hidden = false;
+  for (const id of ["#floor", "#live", "#agents-panel", "#callerid-panel", "#import-panel", "#detail-panel"]) $(id).hidden = false;
+  $("#floor-name").textContent = name;
   startStream(name);
+  loadFloor();
+  loadDetail();
   loadCallerIds();
   loadPreview();
 }
@@ -178,7 +188,6 @@ function onSnapshot(s) {
   }
   const target = $("#pacing-target");
   if (document.activeElement !== target && !target.value) target.value = s.target_abandon_rate;
-  renderAgents(s);
   drawCharts();
   // keep the campaign table's state in step with the stream
   const cell = document.querySelector(`#campaigns tr[data-name="${CSS.escape(s.campaign)}"] [data-role=state]`);
@@ -187,15 +196,69 @@ function onSnapshot(s) {
   if (s.mode === "preview") updatePreviewAgents(s);
 }
 
-function renderAgents(s) {
+function mmss(seconds) {
+  const s = Math.round(seconds || 0);
+  return s < 3600 ? `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}` : `${(s / 3600).toFixed(1)} h`;
+}
+
+function renderAgents() {
+  const f = state.floor;
   const board = $("#agent-board");
   board.replaceChildren();
-  if (!s.agents.length) board.append(el("span", { class: "muted" }, "no agents (campaign not running here)"));
-  for (const a of s.agents) {
-    board.append(el("div", { class: "agent " + a.status, "data-agent": a.agent },
-      el("div", { class: "who" }, a.agent),
-      el("div", { class: "state" }, `${a.status} · ${Math.round(a.seconds_in_state)} s`)));
+  if (!f || !f.agents.length) { board.append(el("span", { class: "muted" }, "no agents (campaign not running here)")); return; }
+  for (const a of f.agents) {
+    const spy = el("div", { class: "spy" });
+    if (a.on_call) {
+      for (const mode of ["listen", "whisper", "barge"]) {
+        const b = el("button", { type: "button", "data-spy": mode }, mode);
+        b.addEventListener("click", () => startSpy(a.seat, mode));
+        spy.append(b);
+      }
+    }
+    const rpc = a.right_party_rate === null ? "–" : pct(a.right_party_rate).replace(".00", "");
+    board.append(el("div", { class: "agent " + a.state, "data-agent": a.seat, title: a.seat },
+      el("div", { class: "who" }, a.name),
+      el("div", { class: "state" }, `${a.state} · ${mmss(a.seconds_in_state)}`),
+      el("div", { class: "figs" }, `${a.calls} calls · talk ${mmss(a.talk_seconds)} · ${a.promises} PTP · RPC ${rpc}`),
+      spy));
   }
+}
+
+async function loadFloor() {
+  if (!state.selected) return;
+  try {
+    const f = await api("GET", `/api/campaigns/${encodeURIComponent(state.selected)}/floor`);
+    state.floor = f;
+    const t = f.today;
+    $("#floor-day").textContent = `${f.day} (${f.time_zone})`;
+    $("#tile-promises").textContent = t.promises;
+    $("#tile-promised").textContent = `${t.promised} · robot ${t.robot_promises} / human ${t.human_promises}`;
+    $("#tile-handled").textContent = `${t.robot} / ${t.human}`;
+    $("#tile-drop").textContent = pct(t.drop_rate);
+    $("#tile-drop").className = "value " + (t.drop_rate !== null && t.drop_rate > f.target_abandon_rate ? "over" : "");
+    $("#tile-target").textContent = `target ${pct(f.target_abandon_rate)} · ${t.abandoned} of ${t.connected + t.abandoned}`;
+    $("#tile-leads").textContent = t.leads_scheduled;
+    $("#tile-due").textContent = `${t.leads_due} due now`;
+    const live = f.live;
+    $("#tile-waiting").textContent = live ? live.waiting : "–";
+    $("#tile-longest").textContent = live ? `longest ${live.longest_wait_seconds.toFixed(1)} s` : "not running here";
+    $("#tile-robot-live").textContent = live ? `${live.robot_sessions} robot dialogs now` : "";
+    $("#tile-level").textContent = live && live.lines_per_agent !== null ? live.lines_per_agent.toFixed(2) : "–";
+    $("#tile-mode").textContent = `${f.mode} · lines ringing per staffed agent`;
+    $("#dispositions").replaceChildren(...Object.entries(t.dispositions).map(([d, n]) => el("span", { "data-disposition": d }, `${d} ${n}`)));
+    renderAgents();
+  } catch (e) {
+    showError("floor: " + e.message);
+  }
+}
+
+async function startSpy(seat, mode) {
+  const body = { agent: seat, mode };
+  if ($("#spy-phone").value.trim()) body.phone = $("#spy-phone").value.trim();
+  try {
+    const r = await api("POST", "/api/agents/spy", body);
+    $("#spy-result").textContent = `${mode} call placed (${r.spy_call_id.slice(0, 8)})`;
+  } catch (e) { $("#spy-result").textContent = `${mode}: ${e.message}`; }
 }
 
 // ---- charts (canvas, drawn by hand) --------------------------------------------------------------
@@ -210,6 +273,7 @@ function plot(canvas, series, opts) {
   ctx.strokeStyle = "#dde3e9";
   ctx.fillStyle = "#6b7785";
   ctx.font = "10px sans-serif";
+  if (opts.integer) max = Math.max(4, Math.ceil(max / 4) * 4); // whole-number ticks, none repeated
   for (let i = 0; i <= 4; i++) {
     const y = H - pad / 2 - (H - pad) * i / 4;
     ctx.beginPath(); ctx.moveTo(pad, y); ctx.lineTo(W - 4, y); ctx.stroke();
@@ -234,16 +298,16 @@ function plot(canvas, series, opts) {
 
 function drawCharts() {
   const h = state.history;
-  plot($("#chart-dial"), [{ values: h.map((s) => s.dial_rate_per_min), color: "#1f6feb" }], { fmt: (v) => v.toFixed(0) });
+  plot($("#chart-dial"), [{ values: h.map((s) => s.dial_rate_per_min), color: "#1f6feb" }], { fmt: (v) => v.toFixed(0), integer: true });
   const hour = (s) => (s.windows[0] ? s.windows[0].rate : null);
   const target = h.length ? h[h.length - 1].target_abandon_rate : 0.03;
   plot($("#chart-abandon"), [
     { values: h.map(hour), color: "#cf222e" },
     { values: h.map((s) => s.target_abandon_rate), color: "#6b7785", dash: [4, 3], width: 1 },
-  ], { max: target * 1.5, fmt: (v) => (v * 100).toFixed(1) + "%" });
+  ], { max: target * 1.2, fmt: (v) => (v * 100).toFixed(1) + "%" }); // grows with the data
   plot($("#chart-agents"), Object.entries(AGENT_COLORS).map(([st, color]) => ({
     values: h.map((s) => s.agent_counts[st] || 0), color,
-  })), { fmt: (v) => v.toFixed(0) });
+  })), { fmt: (v) => v.toFixed(0), integer: true });
 }
 
 // ---- caller IDs -------------------------------------------------------------------------------------
@@ -255,10 +319,13 @@ async function loadCallerIds() {
     const body = $("#callerid tbody");
     body.replaceChildren();
     for (const n of doc.numbers) {
-      body.append(el("tr", {},
+      const judged = n.status !== "insufficient";
+      const status = judged ? n.status : `needs ${n.needs_calls} more calls`;
+      body.append(el("tr", { "data-number": n.number },
         el("td", {}, n.number), el("td", {}, [n.province, n.city].filter(Boolean).join(" / ") || "–"),
-        el("td", {}, n.calls), el("td", {}, pct(n.rate)), el("td", {}, pct(n.expected)),
-        el("td", { class: "status-" + n.status, title: n.reason }, n.status)));
+        el("td", {}, n.calls), el("td", {}, n.calls ? pct(n.answered / n.calls) : "–"),
+        el("td", {}, n.expected ? pct(n.expected) : "–"),
+        el("td", { class: "status-" + n.status }, status), el("td", { class: "muted why" }, n.reason)));
     }
   } catch (e) {
     showError("caller IDs: " + e.message);
@@ -323,6 +390,91 @@ $("#preview-skip").addEventListener("click", async () => {
   } catch (e) { showError("skip: " + e.message); }
 });
 
+// ---- campaign detail: settings, DNC, reports, recordings --------------------------------------------
+
+async function loadDetail() {
+  if (!state.selected) return;
+  try {
+    const c = await api("GET", `/api/campaigns/${encodeURIComponent(state.selected)}`);
+    $("#config-editor").value = JSON.stringify(c.config, null, 2);
+    $("#config-result").textContent = "";
+  } catch (e) { $("#config-result").textContent = e.message; }
+  const today = new Date().toISOString().slice(0, 10);
+  if (!$("#report-to").value) $("#report-to").value = today;
+  if (!$("#report-from").value) $("#report-from").value = new Date(Date.now() - 6 * 864e5).toISOString().slice(0, 10);
+  loadRecordings();
+}
+
+async function saveConfig(asNew) {
+  let doc;
+  try { doc = JSON.parse($("#config-editor").value); } catch (e) { $("#config-result").textContent = "not valid JSON: " + e.message; return; }
+  if (asNew) {
+    const name = prompt("Name of the new campaign");
+    if (!name) return;
+    doc.campaign = Object.assign({}, doc.campaign, { name });
+  }
+  try {
+    const r = await api("POST", "/api/campaigns" + (asNew ? "" : "?replace=true"), doc);
+    $("#config-result").textContent = asNew ? `created ${r.name}` : "saved (applies at the next start)";
+    await loadCampaigns();
+    if (asNew) select(r.name);
+  } catch (e) { $("#config-result").textContent = e.message; }
+}
+
+$("#config-save").addEventListener("click", () => saveConfig(false));
+$("#config-new").addEventListener("click", () => saveConfig(true));
+
+$("#dnc-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const file = $("#dnc-file").files[0];
+  if (!file) return;
+  try {
+    const r = await api("POST", `/api/dnc/import?source=${encodeURIComponent(file.name)}`, file, "text/csv");
+    $("#dnc-result").textContent = `added ${r.added}, already listed ${r.already_listed}, rejected ${r.rejected}`;
+  } catch (e) { $("#dnc-result").textContent = e.message; }
+});
+
+async function fetchBlob(path) {
+  const resp = await fetch(path, { headers: headers(), credentials: "same-origin" });
+  if (!resp.ok) {
+    let msg = resp.status + " " + resp.statusText;
+    try { msg = (await resp.json()).error.message; } catch (e) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return URL.createObjectURL(await resp.blob());
+}
+
+$("#report-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const q = new URLSearchParams({ from: $("#report-from").value, to: $("#report-to").value, tz: $("#report-tz").value });
+  try {
+    const url = await fetchBlob(`/api/campaigns/${encodeURIComponent(state.selected)}/report?${q}`);
+    $("#report-result").replaceChildren(el("a", { href: url, target: "_blank", rel: "noopener" }, "report ready: open"));
+  } catch (e) { $("#report-result").textContent = e.message; }
+});
+
+async function loadRecordings() {
+  const body = $("#recordings tbody");
+  try {
+    const r = await api("GET", "/api/recordings?limit=20");
+    body.replaceChildren(...r.recordings.map((rec) => {
+      const play = el("button", { type: "button" }, "play");
+      play.addEventListener("click", async () => {
+        try {
+          $("#player").src = await fetchBlob("/api/recordings/" + rec.path.split("/").map(encodeURIComponent).join("/"));
+          $("#player").hidden = false;
+          $("#player").play();
+        } catch (e) { showError("recording: " + e.message); }
+      });
+      return el("tr", {}, el("td", {}, (rec.call_id || rec.path).slice(0, 8)), el("td", {}, new Date(rec.modified).toLocaleString()),
+        el("td", {}, Math.round(rec.bytes / 1024) + " kB"), el("td", {}, play));
+    }));
+    if (!r.recordings.length) body.append(el("tr", {}, el("td", { class: "muted", colSpan: 4 }, "no recordings")));
+  } catch (e) {
+    body.replaceChildren(el("tr", {}, el("td", { class: "muted", colSpan: 4 }, e.message)));
+  }
+}
+
 // ---- forms --------------------------------------------------------------------------------------------
 
 $("#pacing-form").addEventListener("submit", async (ev) => {
@@ -335,6 +487,8 @@ $("#pacing-form").addEventListener("submit", async (ev) => {
     $("#pacing-result").textContent = doc.applied_live ? "applied to the running campaign" : "saved (applies at next start)";
   } catch (e) { $("#pacing-result").textContent = e.message; }
 });
+
+for (const id of ["#pacing-target", "#pacing-lines"]) $(id).addEventListener("input", () => { $("#pacing-result").textContent = ""; });
 
 $("#import-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
@@ -357,8 +511,42 @@ $("#token-form").addEventListener("submit", (ev) => {
   if (state.selected) { const name = state.selected; state.selected = null; select(name); }
 });
 
+function showPerson(me) {
+  state.csrf = me ? me.csrf_token : "";
+  $("#who").textContent = me ? `${me.name} (${me.role.replace("_", " ")})` : "";
+  $("#logout").hidden = !me;
+  $("#login-form").hidden = !!me;
+  $("#token-form").hidden = !!me;
+}
+
+async function whoAmI() {
+  try {
+    const resp = await fetch("/api/me", { credentials: "same-origin" });
+    showPerson(resp.ok ? await resp.json() : null);
+  } catch (e) { showPerson(null); }
+}
+
+$("#login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const me = await api("POST", "/api/login", { username: $("#username").value, password: $("#password").value });
+    $("#password").value = "";
+    if (me.role === "agent") { location.href = "/agent"; return; }
+    showPerson(me);
+    showError("");
+    await loadCampaigns();
+    if (state.selected) { const name = state.selected; state.selected = null; select(name); }
+  } catch (e) { showError("login: " + e.message); }
+});
+
+$("#logout").addEventListener("click", async () => {
+  try { await api("POST", "/api/logout"); } catch (e) { /* gone either way */ }
+  showPerson(null);
+});
+
 $("#token").value = state.token;
-loadCampaigns();
+whoAmI().then(loadCampaigns);
+setInterval(loadFloor, 1000);
 setInterval(loadCampaigns, 5000);
 setInterval(loadCallerIds, 5000);
 setInterval(() => { if (!$("#preview-panel").hidden) loadPreview(); }, 3000);

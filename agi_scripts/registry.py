@@ -10,8 +10,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dialer_core.campaign.config import CampaignConfig
+from agi_scripts.handling import CallHandling
+from dialer_core.compliance.rules import ComplianceRules
 from dialer_core.store.attempts import Contact
+
+
+class CampaignSettings(Protocol):
+    """What a handler reads of its campaign (the runner passes its CampaignConfig)."""
+
+    @property
+    def queue(self) -> str: ...
+
+    @property
+    def agent_wait(self) -> float: ...
+
+    @property
+    def compliance(self) -> ComplianceRules: ...
 
 
 class AnsweredCallSink(Protocol):
@@ -37,10 +51,10 @@ class AnsweredCallSink(Protocol):
 @dataclass(frozen=True)
 class LiveCall:
     call_id: str
-    campaign: CampaignConfig
+    campaign: CampaignSettings
     contact: Contact
     sink: AnsweredCallSink
-    handling: Any  # agi_scripts.handling.CallHandling (dialer_core does not import agi_scripts)
+    handling: CallHandling
 
 
 class CallRegistry:

@@ -1,7 +1,7 @@
 """``pacedial serve``: the HTTP API and dashboard for a site, with its PBX and database.
 
 ``run_serve`` opens everything a site file names (database, answered-call server, PBX driver
-for Asterisk or FreeSWITCH, see dialer_core.pbx_link) and serves the API on ``[api]
+for Asterisk or FreeSWITCH, see dialer_core.face.pbx_link) and serves the API on ``[api]
 host:port`` until stopped. ``serve_api`` serves the API for a pool
 and manager the caller already has (the demo uses it) and yields the dashboard URL.
 """
@@ -22,8 +22,8 @@ from aiohttp import web
 from dialer_core.api.app import create_app
 from dialer_core.api.auth import TokenTable, check_bind
 from dialer_core.campaign.manager import CampaignManager
-from dialer_core.pbx_link import build_driver, describe, start_answered_server
-from dialer_core.site import load_site
+from dialer_core.face.pbx_link import build_driver, describe, start_answered_server
+from dialer_core.face.site import load_site
 from dialer_core.store.database import open_database
 
 log = logging.getLogger(__name__)

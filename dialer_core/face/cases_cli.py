@@ -21,8 +21,8 @@ import asyncio
 import sys
 from datetime import UTC, date, datetime
 
-from agi_scripts.router import DPD_BUCKETS
 from dialer_core.allocation.rules import BALANCES
+from dialer_core.dpd import DPD_BUCKETS
 from dialer_core.store import allocation as store
 from dialer_core.store import followup as followup_store
 from dialer_core.store.database import open_database

@@ -3,7 +3,7 @@
 Embedded PostgreSQL + the simulated PBX + a generated set of Chinese collection cases + a
 progressive campaign with simulated agents. ``pbx="asterisk"`` speaks AMI and FastAGI to the
 simulated PBX, ``pbx="freeswitch"`` inbound ESL and the outbound socket (its ESL face); both
-are wired by dialer_core.pbx_link, as ``pacedial run`` is.
+are wired by dialer_core.face.pbx_link, as ``pacedial run`` is.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from dialer_core.campaign.runner import CampaignRunner
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.clock import ScaledClock, next_local_time
 from dialer_core.demo_data import demo_cases_csv
-from dialer_core.pbx_link import build_driver, start_answered_server
+from dialer_core.face.pbx_link import build_driver, start_answered_server
+from dialer_core.face.serve import serve_api
+from dialer_core.face.site import AsteriskSite, FreeSwitchSite, SiteConfig
 from dialer_core.reports.summary import campaign_summary, format_summary
-from dialer_core.serve import serve_api
-from dialer_core.site import AsteriskSite, FreeSwitchSite, SiteConfig
 from dialer_core.store.cases import ensure_campaign, import_cases
 from dialer_core.store.database import open_database
 from pbx.sim.config import AgentConfig, CalleeConfig, SimConfig
@@ -184,16 +184,20 @@ async def run_demo(
         try:
             async with contextlib.AsyncExitStack() as stack:
                 await _dashboard(stack, pool, manager, port, out)
-                running = await manager.start(name)
+                await manager.start(name)
                 started = time.monotonic()
-                while not running.task.done() and not stop.is_set():
+                # The demo (and its dashboard) lasts its duration even if the campaign is
+                # stopped and started again from the page.
+                while not stop.is_set() and time.monotonic() - started < duration:
+                    running = manager.running[name]
                     elapsed = time.monotonic() - started
-                    if elapsed >= duration:
-                        break
                     print(_progress(elapsed, running.runner), end="", file=out, flush=True)
-                    await asyncio.wait({running.task}, timeout=0.5)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 0.5)
                 print("\nstopping: letting calls in flight finish...", file=out)
-                await manager.stop(name)
+                running = manager.running[name]
+                if not running.task.done():
+                    await manager.stop(name)
                 stats = running.runner.stats
         finally:
             await manager.stop_all()

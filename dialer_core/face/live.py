@@ -7,9 +7,9 @@ import contextlib
 import logging
 
 from dialer_core.campaign.config import load_campaign
-from dialer_core.campaign.service import run_campaign
-from dialer_core.pbx_link import build_driver, describe, start_answered_server
-from dialer_core.site import load_site
+from dialer_core.face.pbx_link import build_driver, describe, start_answered_server
+from dialer_core.face.service import run_campaign
+from dialer_core.face.site import load_site
 from dialer_core.store.database import open_database
 
 log = logging.getLogger(__name__)

@@ -70,7 +70,7 @@ async def _cmd_db(args: argparse.Namespace) -> int:
 
 
 async def _cmd_run(args: argparse.Namespace) -> int:
-    from dialer_core.live import run_live
+    from dialer_core.face.live import run_live
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -78,7 +78,7 @@ async def _cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _cmd_demo(args: argparse.Namespace) -> int:
-    from dialer_core.demo import run_demo
+    from dialer_core.face.demo import run_demo
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -95,7 +95,7 @@ async def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 async def _cmd_serve(args: argparse.Namespace) -> int:
-    from dialer_core.serve import run_serve
+    from dialer_core.face.serve import run_serve
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -154,17 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "cases", help="case allocation to account managers, follow-up tasks", add_help=False
     )
+    sub.add_parser("users", help="people who log in (agents, supervisors)", add_help=False)
     robot = sub.add_parser("robot", help="robot scripts (robot check script.toml)", add_help=False)
     robot.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
 SUB_TOOLS = {  # sub-commands with their own argument parsers: module with a main(argv)
-    "simulate": "dialer_core.simulate.cli",
-    "report": "dialer_core.reports.cli",
-    "cases": "dialer_core.allocation.cli",
-    "audit": "dialer_core.compliance.audit_cli",
-    "robot": "agi_scripts.robot.cli",
+    "simulate": "dialer_core.face.simulate_cli",
+    "report": "dialer_core.face.report_cli",
+    "cases": "dialer_core.face.cases_cli",
+    "audit": "dialer_core.face.audit_cli",
+    "robot": "dialer_core.face.robot_cli",
+    "users": "dialer_core.face.users_cli",
 }
 
 

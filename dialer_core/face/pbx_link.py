@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from agi_scripts.answered import make_answered_handler
-from dialer_core.campaign.registry import CallRegistry
-from dialer_core.campaign.service import AnsweredCallServer
-from dialer_core.site import SiteConfig
+from agi_scripts.registry import CallRegistry
+from dialer_core.face.service import AnsweredCallServer
+from dialer_core.face.site import SiteConfig
 from pbx.asterisk.driver import AsteriskDriver
 from pbx.driver import PbxDriver
 from pbx.freeswitch.driver import FreeSwitchDriver

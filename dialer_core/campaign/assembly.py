@@ -1,0 +1,51 @@
+"""Building one campaign's runner: its policy, rules, DNC list, ledger and call handling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import asyncpg
+
+from agi_scripts.handling import build_call_handling
+from agi_scripts.registry import CallRegistry
+from dialer_core.campaign.config import CampaignConfig
+from dialer_core.campaign.runner import CampaignRunner
+from dialer_core.ownership import RunnerIdentity
+from dialer_core.pacing.factory import make_policy
+from dialer_core.paths import sound_dir
+from dialer_core.store.cases import ensure_campaign
+from dialer_core.store.dnc import load_dnc
+from dialer_core.store.ledger import load_ledger
+from pbx.driver import PbxDriver
+
+
+async def make_runner(
+    pool: asyncpg.Pool,
+    driver: PbxDriver,
+    campaign: CampaignConfig,
+    registry: CallRegistry,
+    clock: Callable[[], float] = time.time,
+) -> CampaignRunner:
+    """A runner for ``campaign`` with its policy, rules, DNC list and answered-call settings."""
+    async with pool.acquire() as conn:
+        campaign_id = await ensure_campaign(conn, campaign.name, campaign.mode, campaign.raw)
+        dnc = await load_dnc(conn, campaign.name)
+        now = datetime.fromtimestamp(clock(), UTC)
+        ledger = await load_ledger(conn, campaign_id, now, campaign.pacing.ledger_windows_seconds)
+    handling = await build_call_handling(
+        campaign.raw, f"campaign {campaign.name}", sound_dir=sound_dir()
+    )
+    return CampaignRunner(
+        pool,
+        driver,
+        campaign,
+        campaign_id,
+        make_policy(campaign.mode, campaign.pacing, ledger=ledger),
+        registry,
+        identity=RunnerIdentity.of_this_process(),
+        clock=clock,
+        dnc=dnc,
+        handling=handling,
+    )
