@@ -111,6 +111,35 @@ US_STATES: dict[str, str] = {
 }
 _US_ABBREVS = frozenset(US_STATES.values())
 
+_ET, _CT, _MT, _PT = "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"
+# Every zone in force somewhere in each state (an address's state, when its zone is not given).
+US_STATE_ZONES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(
+        ("CT", "DE", "DC", "GA", "ME", "MD", "MA", "NH", "NJ", "NY", "NC", "OH", "PA", "RI"),
+        (_ET,),
+    ),
+    **dict.fromkeys(("SC", "VT", "VA", "WV"), (_ET,)),
+    **dict.fromkeys(("AL", "AR", "IL", "IA", "LA", "MN", "MS", "MO", "OK", "WI"), (_CT,)),
+    **dict.fromkeys(("CO", "MT", "NM", "UT", "WY"), (_MT,)),
+    **dict.fromkeys(("CA", "WA"), (_PT,)),
+    "AK": ("America/Anchorage", "America/Adak"),
+    "AZ": ("America/Phoenix",),
+    "HI": ("Pacific/Honolulu",),
+    "FL": (_ET, _CT),
+    "IN": ("America/Indiana/Indianapolis", _CT),
+    "KY": (_ET, _CT),
+    "MI": ("America/Detroit", _CT),
+    "TN": (_ET, _CT),
+    "KS": (_CT, _MT),
+    "NE": (_CT, _MT),
+    "ND": (_CT, _MT),
+    "SD": (_CT, _MT),
+    "TX": (_CT, _MT),
+    "ID": ("America/Boise", _PT),
+    "NV": (_PT, _MT),
+    "OR": (_PT, "America/Boise"),
+}
+
 
 @dataclass(frozen=True)
 class Region:

@@ -53,18 +53,24 @@ async def import_cases(
     async with conn.transaction():
         changed = await conn.fetch(
             """INSERT INTO cases (campaign_id, external_id, debtor_name, amount_minor, currency,
-                                  days_past_due, product, due_date)
-               SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[],
-                                        $6::int[], $7::text[], $8::date[])
+                                  days_past_due, product, due_date, debtor_id, address_zones)
+               SELECT $1, u.x, u.n, u.a, u.c, u.d, u.p, u.due, nullif(u.debtor, ''),
+                      coalesce(string_to_array(nullif(u.zones, ''), ';'), '{}')
+               FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[],
+                           $7::text[], $8::date[], $9::text[], $10::text[])
+                    AS u(x, n, a, c, d, p, due, debtor, zones)
                ON CONFLICT (campaign_id, external_id) DO UPDATE SET
                    debtor_name = excluded.debtor_name, amount_minor = excluded.amount_minor,
                    currency = excluded.currency, days_past_due = excluded.days_past_due,
-                   product = excluded.product, due_date = excluded.due_date, updated_at = now()
+                   product = excluded.product, due_date = excluded.due_date,
+                   debtor_id = excluded.debtor_id, address_zones = excluded.address_zones,
+                   updated_at = now()
                WHERE (cases.debtor_name, cases.amount_minor, cases.currency, cases.days_past_due,
-                      cases.product, cases.due_date)
+                      cases.product, cases.due_date, cases.debtor_id, cases.address_zones)
                      IS DISTINCT FROM
                      (excluded.debtor_name, excluded.amount_minor, excluded.currency,
-                      excluded.days_past_due, excluded.product, excluded.due_date)
+                      excluded.days_past_due, excluded.product, excluded.due_date,
+                      excluded.debtor_id, excluded.address_zones)
                RETURNING id, external_id, (xmax = 0) AS inserted""",
             campaign_id,
             [r.external_id for r in rows],
@@ -74,6 +80,8 @@ async def import_cases(
             [r.days_past_due for r in rows],
             [r.product for r in rows],
             [r.due_date for r in rows],
+            [r.debtor_id for r in rows],
+            [";".join(r.address_zones) for r in rows],
         )
         ids = {
             r["external_id"]: r["id"]
