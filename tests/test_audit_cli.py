@@ -25,6 +25,7 @@ def doc(name: str, **extra) -> dict:
         "pacing": {"mode": "progressive"},
         "dialing": {"caller_id": CALLER},
         "compliance": {"preset": "cn"},
+        "recording": {"enabled": True},
         **extra,
     }
 
@@ -250,6 +251,10 @@ async def test_campaign_without_stored_config_needs_config_file(db, db_dsn, caps
     code, _ = await run_main(db_dsn, "--campaign", "bare")
     assert code == 2 and "pass --config" in capsys.readouterr().err
     toml = tmp_path / "bare.toml"
-    toml.write_text('[campaign]\nname = "bare"\n[compliance]\npreset = "cn"\n', encoding="utf-8")
+    toml.write_text(
+        '[campaign]\nname = "bare"\n[dialing]\ncaller_id = "+862088880000"\n'
+        '[compliance]\npreset = "cn"\n[recording]\nenabled = true\n',
+        encoding="utf-8",
+    )
     code, text = await run_main(db_dsn, "--campaign", "bare", "--config", str(toml))
     assert code == 0 and "0 violations" in text

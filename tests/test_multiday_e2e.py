@@ -42,6 +42,7 @@ def campaign_doc(name: str) -> dict:
         "dialing": {"caller_id": "+862088880000", "ring_timeout": 20, "max_in_flight": 20},
         "queue": {"name": "collectors", "agent_wait": 2},
         "compliance": {"preset": "cn"},
+        "recording": {"enabled": True},
     }
 
 

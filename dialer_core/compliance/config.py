@@ -19,6 +19,7 @@ from typing import Any
 from dialer_core.compliance.caps import ALL_DISPOSITIONS, CapRules
 from dialer_core.compliance.holidays import CalendarError, HolidayCalendar, load_holidays
 from dialer_core.compliance.hours import HoursError, WeeklyHours, parse_hours
+from dialer_core.compliance.lawful import LAWFUL_KEYS
 from dialer_core.compliance.redial import DEFAULT_REDIAL, RedialRule, RedialRules
 from dialer_core.compliance.region import region_key
 from dialer_core.compliance.rules import AbandonRules, ComplianceRules
@@ -26,7 +27,17 @@ from dialer_core.compliance.windows import WindowRules
 from dialer_core.config_errors import InputError
 
 PRESETS = ("cn", "us", "uk")
-_TOP = {"preset", "hours", "limit", "holidays", "region", "caps", "redial", "abandon"}
+_TOP = {
+    "preset",
+    "hours",
+    "limit",
+    "holidays",
+    "region",
+    "caps",
+    "redial",
+    "abandon",
+    "lab_override",
+}
 _CAP_INTS = (
     "phone_day",
     "phone_7d",
@@ -217,6 +228,10 @@ def _abandon(table: Any, where: str) -> AbandonRules:
     return AbandonRules(**kw)
 
 
+def _lawful(table: Any, where: str) -> dict[str, Any]:
+    return dict(_check_keys(table, LAWFUL_KEYS, where))
+
+
 def _holidays(value: Any, where: str, base_dir: Path | None) -> HolidayCalendar:
     paths = [value] if isinstance(value, str) else value
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
@@ -255,7 +270,8 @@ def load_compliance(
         for key, other in (("counted", "not_counted"), ("not_counted", "counted")):
             if key in over_caps:
                 base["caps"] = {k: v for k, v in base["caps"].items() if k != other}
-    merged = _merge(base, {k: v for k, v in t.items() if k != "preset"})
+    lab = _bool(t.get("lab_override", False), f"{src}.lab_override")
+    merged = _merge(base, {k: v for k, v in t.items() if k not in ("preset", "lab_override")})
     bdir = Path(base_dir) if base_dir is not None else Path(source_name).parent
 
     hours = _weekly(merged.get("hours", "08:00-21:00"), f"{src}.hours")
@@ -289,6 +305,8 @@ def load_compliance(
         redial=_redial(merged.get("redial", {}), f"{src}.redial"),
         abandon=_abandon(merged.get("abandon", {}), f"{src}.abandon"),
         preset=preset,
+        lawful=_lawful(merged.get("lawful", {}), f"{src}.lawful"),
+        lab_override=lab,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from dialer_core.compliance.caps import CapRules
 from dialer_core.compliance.hours import WeeklyHours
@@ -32,3 +33,5 @@ class ComplianceRules:
     redial: RedialRules = field(default_factory=lambda: RedialRules(DEFAULT_REDIAL))
     abandon: AbandonRules = field(default_factory=AbandonRules)
     preset: str = ""
+    lawful: dict[str, Any] = field(default_factory=dict)  # the preset's floors (lawful.py)
+    lab_override: bool = False  # a test lab: the floors are logged, not enforced
