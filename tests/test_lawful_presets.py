@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from dialer_core.campaign.config import parse_campaign
-from dialer_core.config_errors import ConfigError
+from dialer_core.config_errors import ConfigError, InputError
 
 
 def doc(preset: str, **tables) -> dict:
@@ -62,7 +62,7 @@ def test_lawful_campaigns_load_under_every_preset():
 def test_the_floors_cannot_be_lowered_by_the_campaign():
     d = doc("uk")
     d["compliance"]["lawful"] = {"min_ring_timeout": "5s"}
-    with pytest.raises(ConfigError, match="compliance.lawful"):
+    with pytest.raises(InputError, match="compliance.lawful"):
         parse_campaign(d, "lab.toml")
 
 
