@@ -30,7 +30,7 @@ LAWFUL_KEYS = {
 }
 
 
-def _e164(number: Any) -> bool:
+def is_e164(number: Any) -> bool:
     if not isinstance(number, str) or not number.startswith("+"):
         return False
     try:
@@ -69,9 +69,9 @@ def refusals(
         single = dialing.get("caller_id", "")
         pool = _table(doc, "callerid").get("numbers", [])
         numbers = [e.get("number") for e in pool if isinstance(e, Mapping)]
-        if single and not _e164(single):
+        if single and not is_e164(single):
             out.append(("dialing.caller_id", "a valid E.164 number like +442071234567", single))
-        bad = [n for n in numbers if not _e164(n)]
+        bad = [n for n in numbers if not isis_e164(n)]
         if bad:
             out.append(("callerid.numbers", "valid E.164 numbers only", bad[0]))
         if not single and not numbers:
