@@ -71,7 +71,7 @@ def refusals(
         numbers = [e.get("number") for e in pool if isinstance(e, Mapping)]
         if single and not is_e164(single):
             out.append(("dialing.caller_id", "a valid E.164 number like +442071234567", single))
-        bad = [n for n in numbers if not isis_e164(n)]
+        bad = [n for n in numbers if not is_e164(n)]
         if bad:
             out.append(("callerid.numbers", "valid E.164 numbers only", bad[0]))
         if not single and not numbers:
