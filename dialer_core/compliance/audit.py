@@ -8,11 +8,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dialer_core.compliance.abandonment import LiveCall, abandon_windows
+from dialer_core.compliance.abandonment import LiveCall, abandon_days, abandon_windows
 from dialer_core.compliance.decision import Contact, check_contact
 from dialer_core.compliance.dnc import DncList
 from dialer_core.compliance.model import PastAttempt, mask
 from dialer_core.compliance.rules import ComplianceRules
+from dialer_core.compliance.windows import zone
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class AuditRecord:
     live: bool = False  # answered by a person (connected or abandoned)
     extra_zones: tuple[str, ...] = ()
     judged: bool = True  # False: another campaign's call, context for the number/debtor rules
+    amd_false_positive: bool = False  # AMD said machine, a person was there: an abandoned call
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Violation:
     case_id: str
     phone: str  # masked
     code: str  # dnc, zone_unknown, window, cap.*, lockout.*, quiet.*, redial, phone_stopped,
-    # in_progress, caller_id, abandon_rate
+    # in_progress, caller_id, abandon_rate, abandon_day
     detail: str
 
 
@@ -71,9 +73,26 @@ def audit(
                     out.append(Violation(a.at, a.case_id, mask(a.phone), "caller_id", why))
         for k in keys:
             keyed[k].append(a)
-    live = [LiveCall(r.attempt.at, r.attempt.abandoned) for r in ordered if r.live and r.judged]
+    out += abandon_findings(ordered, rules)
+    return out
+
+
+def abandon_findings(records: Sequence[AuditRecord], rules: ComplianceRules) -> list[Violation]:
+    """Abandonment over every rolling window and, with ``calendar_zone``, every calendar day,
+    whatever the number of live calls; AMD false positives count as live and abandoned."""
+    live = [
+        LiveCall(r.attempt.at, r.attempt.abandoned or r.amd_false_positive)
+        for r in records
+        if r.judged and (r.live or r.amd_false_positive)
+    ]
+    out = []
     window = timedelta(hours=rules.abandon.window_hours)
-    for w in abandon_windows(live, window, rules.abandon.target, rules.abandon.min_live):
+    for w in abandon_windows(live, window, rules.abandon.target):
         detail = f"{w.abandoned}/{w.live} = {w.rate:.2%} abandoned from {w.start} to {w.end}"
         out.append(Violation(w.end, "", "", "abandon_rate", detail))
+    if rules.abandon.calendar_zone:
+        for w in abandon_days(live, rules.abandon.calendar_zone, rules.abandon.target):
+            day = w.start.astimezone(zone(rules.abandon.calendar_zone)).date()
+            detail = f"{w.abandoned}/{w.live} = {w.rate:.2%} abandoned on {day} (calendar day)"
+            out.append(Violation(w.end, "", "", "abandon_day", detail))
     return out

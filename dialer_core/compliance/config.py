@@ -23,7 +23,7 @@ from dialer_core.compliance.lawful import LAWFUL_KEYS
 from dialer_core.compliance.redial import DEFAULT_REDIAL, RedialRule, RedialRules
 from dialer_core.compliance.region import region_key
 from dialer_core.compliance.rules import AbandonRules, ComplianceRules
-from dialer_core.compliance.windows import WindowRules
+from dialer_core.compliance.windows import WindowRules, zone
 from dialer_core.config_errors import InputError
 
 PRESETS = ("cn", "us", "uk")
@@ -209,7 +209,7 @@ def _redial(table: Any, where: str) -> RedialRules:
 
 
 def _abandon(table: Any, where: str) -> AbandonRules:
-    t = _check_keys(table, {"target", "window", "prompt", "min_live"}, where)
+    t = _check_keys(table, {"target", "window", "prompt", "calendar_zone"}, where)
     kw: dict[str, Any] = {}
     if "target" in t:
         v = t["target"]
@@ -218,9 +218,15 @@ def _abandon(table: Any, where: str) -> AbandonRules:
         kw["target"] = float(v)
     if "window" in t:
         kw["window_hours"] = parse_duration(t["window"], f"{where}.window").total_seconds() / 3600
-    if "min_live" in t:
-        n = _opt_int(t["min_live"], f"{where}.min_live")
-        kw["min_live"] = 1 if n is None else max(n, 1)
+    if "calendar_zone" in t:
+        name = t["calendar_zone"]
+        try:
+            zone(name) if name else None
+        except (KeyError, ValueError, TypeError):
+            raise ConfigError(
+                f'{where}.calendar_zone: expected an IANA zone like "Europe/London", got {name!r}'
+            ) from None
+        kw["calendar_zone"] = name
     if "prompt" in t:
         if not isinstance(t["prompt"], str) or not t["prompt"]:
             raise ConfigError(f"{where}.prompt: expected a prompt name, got {t['prompt']!r}")

@@ -13,12 +13,13 @@ from dialer_core.compliance.windows import WindowRules
 
 @dataclass(frozen=True)
 class AbandonRules:
-    """Abandonment: the target rate over a rolling window, the smallest number of live calls
-    a window needs before it is judged, and the safe-harbor prompt."""
+    """Abandonment: the target rate over a rolling window and, when ``calendar_zone`` is set,
+    over each calendar day (midnight to midnight there: Ofcom's 24 h), and the safe-harbor
+    prompt. The audit judges every window whatever its number of live calls."""
 
     target: float = 0.03
     window_hours: float = 24.0 * 30
-    min_live: int = 30
+    calendar_zone: str = ""
     prompt: str = "safe-harbor"
 
 

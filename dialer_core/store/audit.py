@@ -65,9 +65,11 @@ async def campaign_attempts(
            keys AS (
                SELECT DISTINCT m.e164, c.debtor_key FROM mine m JOIN cases c ON c.id = m.case_id)
            SELECT a.case_id, a.campaign_id = $1 AS judged, c.external_id, a.created_at,
-                  a.e164, a.caller_id, c.debtor_key, c.address_zones, {RULE_COLUMNS}
+                  a.e164, a.caller_id, c.debtor_key, c.address_zones, {RULE_COLUMNS},
+                  (d.status = 'MACHINE' AND d.truth = 'human') IS TRUE AS amd_false_positive
            FROM attempts a
            JOIN cases c ON c.id = a.case_id
+           LEFT JOIN amd_decisions d ON d.call_id = a.call_id
            WHERE (a.campaign_id = $1
                   OR a.e164 IN (SELECT e164 FROM keys)
                   OR c.debtor_key IN (SELECT debtor_key FROM keys))
@@ -101,6 +103,7 @@ async def campaign_attempts(
                 live=live,
                 extra_zones=tuple(r["address_zones"]),
                 judged=r["judged"],
+                amd_false_positive=r["amd_false_positive"],
             )
         )
     return CampaignAttempts(tuple(records), labels)
