@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.store import attempts as store
 from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.dnc import fresh_dnc, load_dnc
 
 NOW = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
 LEASE = timedelta(minutes=10)
@@ -116,3 +117,18 @@ async def test_histories_load_by_number_and_debtor(db):
     got = {(a.case_id, a.debtor) for a in hist[ids["L1"]]}
     # L2: same debtor (another loan); L3: same number (another debtor); A3: unrelated.
     assert got == {(str(ids["L2"]), "id:D1"), (str(ids["L3"]), "id:D2")}
+
+
+async def test_a_dnc_entry_reaches_the_next_launch_round_not_the_next_reload(db):
+    """The runner calls ``fresh_dnc`` before each launch round: an entry added (by anyone,
+    over the API or SQL) is in the list the very next round uses, and an unchanged list costs
+    one read and is not reloaded."""
+    async with db.acquire() as conn:
+        first = await load_dnc(conn, "keys")
+        assert first.match(HOUSE) is None
+        assert await fresh_dnc(conn, "keys", first) is first
+        await conn.execute("INSERT INTO dnc_entries (pattern, source) VALUES ($1, 'global')", HOUSE)
+        after = await fresh_dnc(conn, "keys", first)
+        assert after is not first and after.match(HOUSE) is not None
+        await conn.execute("DELETE FROM dnc_entries")
+        assert (await fresh_dnc(conn, "keys", after)).match(HOUSE) is None

@@ -41,6 +41,7 @@ from dialer_core.pacing.interface import (
 )
 from dialer_core.store import attempts as store
 from dialer_core.store.database import DATABASE_ERRORS
+from dialer_core.store.dnc import fresh_dnc
 from pbx.driver import PbxDriver
 from pbx.model import (
     AgentConnected,
@@ -244,6 +245,7 @@ class CampaignRunner:
             )
             if not contacts:
                 return
+            self.dnc = await fresh_dnc(conn, self.campaign.name, self.dnc)  # DB, now
             histories = await store.rule_histories(conn, contacts)
             for contact in contacts:
                 if self.paused:  # paused mid-round: hand the rest back undialed
