@@ -183,10 +183,13 @@ def next_attempt(
         )
     if rule.stop_phone:
         return RedialDecision(None, True, f"{finished.disposition}: phone stopped", next_phone=True)
+    # Other cases' calls in flight when the history was read only schedule here: the
+    # lease-time check (and the database's one open attempt per number) decides.
     others = [
         a
         for a in history
         if not (a.phone == finished.phone and a.at == finished.at and a.case_id == finished.case_id)
+        and (a.disposition != Disposition.IN_PROGRESS or a.case_id == finished.case_id)
     ]
     full = [*others, finished]
     contact = Contact(finished.case_id, finished.phone, extra_zones, debtor or finished.debtor)
