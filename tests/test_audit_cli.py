@@ -73,25 +73,36 @@ class Seeded:
         talked: bool = False,
         abandoned: bool = False,
         caller_id: str = CALLER,
-    ) -> None:
+        recorded: bool = True,
+        ends: timedelta = timedelta(seconds=60),
+    ) -> str:
         case_id, phone_id = self.phones[e164]
         answered = at + timedelta(seconds=10) if talked or abandoned else None
+        call_id = uuid.uuid4()
         await self.conn.execute(
             """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no,
                    caller_id, runner, state, created_at, answered_at, ended_at, disposition,
                    abandoned)
                VALUES ($1, $2, $3, $4, 1, $5, 'test', 'done', $6, $7, $8, $9, $10)""",
-            uuid.uuid4(),
+            call_id,
             self.campaign_id,
             case_id,
             phone_id,
             caller_id,
             at,
             answered,
-            at + timedelta(seconds=60),
+            at + ends,
             disposition,
             abandoned,
         )
+        if answered is not None and recorded:  # the cn preset: live calls are recorded
+            await self.conn.execute(
+                "INSERT INTO recordings (call_id, path, started_at) VALUES ($1, $2, $3)",
+                call_id,
+                f"{call_id}.wav",
+                answered,
+            )
+        return str(call_id)
 
 
 async def run_main(dsn: str, *argv: str) -> tuple[int, str]:
@@ -184,7 +195,7 @@ async def test_caller_id_is_checked_against_the_fixed_number_and_the_local_pool(
     }
     async with db.acquire() as conn:
         fixed = await Seeded.create(conn, "fixed-cid", {"C1": [PHONE_A]})
-        await fixed.attempt(PHONE_A, local(3, 9), "no_answer", caller_id="+862099990000")
+        await fixed.attempt(PHONE_A, local(2, 9), "no_answer", caller_id="+862099990000")
         local_pool = await Seeded.create(conn, "pool-cid", {"C2": [PHONE_A]}, callerid=pool)
         await local_pool.attempt(PHONE_A, local(3, 9), "busy", caller_id="+861088880001")
         await local_pool.attempt(PHONE_A, local(3, 10), "busy", caller_id="+862088880001")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dialer_core.compliance.abandonment import LiveCall, abandon_days, abandon_windows
+from dialer_core.compliance.config import parse_duration
 from dialer_core.compliance.decision import Contact, check_contact
 from dialer_core.compliance.dnc import DncList
 from dialer_core.compliance.model import PastAttempt, mask
@@ -26,6 +27,8 @@ class AuditRecord:
     extra_zones: tuple[str, ...] = ()
     judged: bool = True  # False: another campaign's call, context for the number/debtor rules
     amd_false_positive: bool = False  # AMD said machine, a person was there: an abandoned call
+    ended: datetime | None = None  # when the call ended (None: unknown)
+    recorded: bool = False  # a recording of the call exists
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,24 @@ class Violation:
     case_id: str
     phone: str  # masked
     code: str  # dnc, zone_unknown, window, cap.*, lockout.*, quiet.*, redial, phone_stopped,
-    # in_progress, caller_id, abandon_rate, abandon_day
+    # in_progress, caller_id, one_live_call, ring_time, recording, abandon_rate, abandon_day
     detail: str
+
+
+def call_findings(r: AuditRecord, rules: ComplianceRules, last_end: datetime | None) -> list:
+    """(code, reason) of what one call itself broke: ringing a number still in a call, giving
+    up ringing before the preset's floor, a live call not recorded where the preset says so."""
+    a, floors, out = r.attempt, rules.lawful, []
+    if last_end is not None and a.at < last_end:
+        out.append(("one_live_call", "the number was still in another call"))
+    low = floors.get("min_ring_timeout")
+    if low and a.disposition == "no_answer" and r.ended is not None:
+        rang = (r.ended - a.at).total_seconds()
+        if rang < parse_duration(low, "preset").total_seconds():
+            out.append(("ring_time", f"gave up ringing after {rang:.1f} s (floor {low})"))
+    if floors.get("recording_retention_days") and r.live and not r.recorded:
+        out.append(("recording", "a live collection call without a recording"))
+    return out
 
 
 def audit(
@@ -55,6 +74,7 @@ def audit(
     """
     ordered = sorted(records, key=lambda r: r.attempt.at)
     keyed: dict[tuple[str, str], list[PastAttempt]] = defaultdict(list)
+    ends: dict[str, datetime] = {}
     out: list[Violation] = []
     for r in ordered:
         a = r.attempt
@@ -71,8 +91,12 @@ def audit(
                 why = caller_id_check(r)
                 if why:
                     out.append(Violation(a.at, a.case_id, mask(a.phone), "caller_id", why))
+            for code, why in call_findings(r, rules, ends.get(a.phone)):
+                out.append(Violation(a.at, a.case_id, mask(a.phone), code, why))
         for k in keys:
             keyed[k].append(a)
+        if r.ended is not None:
+            ends[a.phone] = max(ends.get(a.phone, r.ended), r.ended)
     out += abandon_findings(ordered, rules)
     return out
 

@@ -66,7 +66,9 @@ async def campaign_attempts(
                SELECT DISTINCT m.e164, c.debtor_key FROM mine m JOIN cases c ON c.id = m.case_id)
            SELECT a.case_id, a.campaign_id = $1 AS judged, c.external_id, a.created_at,
                   a.e164, a.caller_id, c.debtor_key, c.address_zones, {RULE_COLUMNS},
-                  (d.status = 'MACHINE' AND d.truth = 'human') IS TRUE AS amd_false_positive
+                  (d.status = 'MACHINE' AND d.truth = 'human') IS TRUE AS amd_false_positive,
+                  a.ended_at, EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = a.call_id)
+                  AS recorded
            FROM attempts a
            JOIN cases c ON c.id = a.case_id
            LEFT JOIN amd_decisions d ON d.call_id = a.call_id
@@ -104,6 +106,8 @@ async def campaign_attempts(
                 extra_zones=tuple(r["address_zones"]),
                 judged=r["judged"],
                 amd_false_positive=r["amd_false_positive"],
+                ended=r["ended_at"],
+                recorded=r["recorded"],
             )
         )
     return CampaignAttempts(tuple(records), labels)
