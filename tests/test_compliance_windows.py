@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import phonenumbers
 import phonenumbers.timezone
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -253,3 +254,23 @@ def test_never_open_outside_the_window_in_any_zone(number, weekday, weekend, now
         while t < d.retry_at and t < now + timedelta(days=2):
             assert isinstance(window_check(region, t, rules), Denied)
             t += timedelta(minutes=13)
+
+
+def test_cn_regional_clock_xinjiang_needs_the_window_open_on_urumqi_time_too():
+    from dialer_core.compliance import load_compliance
+
+    rules = load_compliance({"preset": "cn"}, "t.toml").window
+    urumqi = region_of("+869912345678")
+    assert urumqi.zones == ("Asia/Shanghai",)  # the official zone of the number
+    # 09:30 Beijing is 07:30 in Urumqi: closed; opens at 08:00 Urumqi = 10:00 Beijing.
+    d = window_check(urumqi, utc(2025, 6, 3, 1, 30), rules)
+    assert isinstance(d, Denied) and d.next_open_utc == utc(2025, 6, 3, 2, 0)
+    assert "Asia/Urumqi" in d.reason
+    assert isinstance(
+        window_check(region_of(BEIJING_MOBILE), utc(2025, 6, 3, 1, 30), rules), Allowed
+    )
+    # A campaign can add its own regional clocks; a bad zone names the key.
+    from dialer_core.compliance import ConfigError
+
+    with pytest.raises(ConfigError, match='region_clock."CN/Tibet"'):
+        load_compliance({"preset": "cn", "region_clock": {"CN/Tibet": "Mars/Base"}}, "t.toml")

@@ -37,6 +37,7 @@ _TOP = {
     "redial",
     "abandon",
     "lab_override",
+    "region_clock",
 }
 _CAP_INTS = (
     "phone_day",
@@ -304,7 +305,22 @@ def load_compliance(
     holidays = HolidayCalendar()
     if "holidays" in merged:
         holidays = _holidays(merged["holidays"], f"{src}.holidays", bdir)
-    window = WindowRules(hours, overrides, holidays, limit)
+    clocks_t = merged.get("region_clock", {})
+    if not isinstance(clocks_t, Mapping):
+        raise ConfigError(
+            f'{src}.region_clock: expected a table like "CN/Xinjiang" = "Asia/Urumqi"'
+        )
+    clocks = {}
+    for key, name in clocks_t.items():
+        where = f'{src}.region_clock."{key}"'
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f'{where}: expected an IANA zone like "Asia/Urumqi", got {name!r}')
+        try:
+            zone(name)
+        except (KeyError, ValueError):
+            raise ConfigError(f"{where}: unknown zone {name!r}; expected an IANA name") from None
+        clocks[region_key(key)] = name
+    window = WindowRules(hours, overrides, holidays, limit, clocks)
     return ComplianceRules(
         window=window,
         caps=_caps(merged.get("caps", {}), f"{src}.caps"),
