@@ -18,13 +18,13 @@ from dialer_core.campaign.agent_book import RunnerStats
 from dialer_core.campaign.callerid_book import CallerIdBook
 from dialer_core.campaign.calls import Call, Event, Hold, Launch
 from dialer_core.campaign.config import CampaignConfig
-from dialer_core.compliance.decision import Contact as RuleContact
 from dialer_core.compliance.decision import check_contact
 from dialer_core.compliance.dnc import DncList
 from dialer_core.compliance.model import PastAttempt, mask
 from dialer_core.compliance.region import ZoneUnknown
 from dialer_core.compliance.windows import window_check
 from dialer_core.store import attempts as store
+from dialer_core.store.dnc import fresh_dnc
 
 log = logging.getLogger(__name__)
 CALLERID_RETRY = timedelta(minutes=15)  # a contact with no usable caller ID comes back then
@@ -38,7 +38,7 @@ def last_check(contact: store.Contact, now: float, campaign: CampaignConfig, dnc
     """The check right before the Originate: DNC and the window; '' or the blocking code."""
     if dnc.match(contact.e164) is not None:
         return "dnc"
-    region = RuleContact(str(contact.case_id), contact.e164).region()
+    region = contact.rule_contact().region()
     if isinstance(region, ZoneUnknown) or not window_check(
         region, _dt(now), campaign.compliance.window
     ):
@@ -58,6 +58,7 @@ class Launcher:
     stats: RunnerStats
     dnc: Callable[[], DncList]
     paused: Callable[[], bool]
+    fresh: DncList | None = None  # the DNC list as of this round (``fresh_dnc``)
 
     async def round(self, n: int, now: float) -> list[tuple[Call, Event]]:
         """Lease up to ``n`` contacts at ``now``; each written call with its Launch or Hold."""
@@ -69,14 +70,16 @@ class Launcher:
             )
             if not contacts:
                 return out
-            histories = await store.case_histories(conn, [c.case_id for c in contacts])
+            # The DNC list from the database as of now (one read when nothing changed).
+            self.fresh = await fresh_dnc(conn, self.campaign.name, self.fresh or self.dnc())
+            histories = await store.rule_histories(conn, contacts)
             for contact in contacts:
                 if self.paused():  # paused mid-round: hand the rest back undialed
                     await store.release_lease(conn, contact.case_id, self.runner_id)
                     continue
                 call = await self._write(conn, contact, histories[contact.case_id], now)
                 if call is not None:
-                    blocked = last_check(contact, now, self.campaign, self.dnc())
+                    blocked = last_check(contact, now, self.campaign, self.fresh)
                     out.append((call, Hold(now, blocked) if blocked else Launch(now)))
         return out
 
@@ -91,15 +94,16 @@ class Launcher:
         call_id = await store.create_attempt(
             conn, self.campaign_id, contact, self.runner_id, caller_id, _dt(now)
         )
-        if call_id is None:
+        if call_id is None:  # the case or the number is being rung: give it back, not consumed
             self.stats.skipped_duplicates += 1
+            await store.release_lease(conn, contact.case_id, self.runner_id)
             return None
         self.callerids.note(caller_id, _dt(now))
         return Call(call_id, contact, self.campaign, caller_id, history)
 
     async def _caller_id_for(self, conn, contact: store.Contact, now: float) -> str | None:
         """A local number for this callee; None (contact released) if every number is spent."""
-        region = RuleContact(str(contact.case_id), contact.e164).region()
+        region = contact.rule_contact().region()
         choice = self.callerids.pick(region, _dt(now))
         if isinstance(choice, NoCallerId):
             self.stats.count("held", "callerid")
@@ -114,11 +118,11 @@ class Launcher:
     ) -> bool:
         """The compliance check at lease time; a held contact goes back with its retry time."""
         decision = check_contact(
-            RuleContact(str(contact.case_id), contact.e164),
+            contact.rule_contact(),
             history,
             _dt(now),
             self.campaign.compliance,
-            self.dnc(),
+            self.fresh or self.dnc(),
         )
         if decision:
             return True

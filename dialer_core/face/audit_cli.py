@@ -160,7 +160,7 @@ async def audit_campaign(
         campaign=name,
         start=start,
         end=end,
-        attempts=sum(1 for r in records if inside(r.attempt.at)),
+        attempts=sum(1 for r in records if r.judged and inside(r.attempt.at)),
         violations=tuple(violations),
         external_ids=data.external_ids,
         phones={(r.attempt.case_id, r.attempt.at): r.attempt.phone for r in records},
