@@ -15,11 +15,13 @@ async def test_the_demo_campaign_passes_its_own_audit(db, db_dsn, monkeypatch):
     monkeypatch.setenv(ENV_DSN, db_dsn)
     out = io.StringIO()
     code = await run_demo(
-        duration=6.0,
+        duration=10.0,
         agents=6,
         cases=80,
         seed=7,
-        time_scale=40.0,
+        # 10 simulated seconds per real second: the 2-second rule is 200 ms of real time, which
+        # a loaded test machine still meets (the demo's default is 20).
+        time_scale=10.0,
         stop=asyncio.Event(),
         port=0,
         out=out,
@@ -31,4 +33,4 @@ async def test_the_demo_campaign_passes_its_own_audit(db, db_dsn, monkeypatch):
     text = report.getvalue().strip()
     assert status == 0, text
     attempts = int(re.search(r"(\d+) attempts, 0 violations$", text).group(1))
-    assert attempts > 20
+    assert attempts > 5
