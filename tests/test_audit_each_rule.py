@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dialer_core.face.audit_cli import audit_campaign
-from dialer_core.store.cases import ensure_campaign
+from dialer_core.store.campaigns import ensure_campaign
 
 ZONES = {"cn": "Asia/Shanghai", "us": "America/New_York", "uk": "Europe/London"}
 CALLER = {"cn": "+862088880000", "us": "+12125550100", "uk": "+442071234000"}

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.store import attempts as store
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
 from dialer_core.store.dnc import fresh_dnc, load_dnc
 
 NOW = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)

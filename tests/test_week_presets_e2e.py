@@ -15,7 +15,8 @@ from dialer_core.clock import next_local_time
 from dialer_core.clock_jump import JumpClock
 from dialer_core.face.audit_cli import audit_campaign
 from dialer_core.face.service import AnsweredCallServer
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
 from pbx.asterisk.driver import AsteriskDriver
 from pbx.sim import AgentConfig, CalleeConfig, CalleeMix, SimConfig, SimPbx
 
