@@ -7,7 +7,9 @@ into rows; ``parse_cases_csv`` does both for a file held in memory. Storage is
 
     external_id (or case_id), debtor_name (or name), amount, days_past_due (or dpd),
     phone / phones / phone1..phoneN (several numbers in one cell split on ';' '|' or ','),
-    product, currency, due_date (YYYY-MM-DD)
+    product, currency, due_date (YYYY-MM-DD),
+    debtor_id (or customer_id): the debtor across cases (several loans, one person),
+    tz (IANA zones, ';'-separated) and state (US state code or name): the debtor's address zones
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import BinaryIO
 
 import phonenumbers
 
+from dialer_core.compliance.region import US_STATE_ZONES, province_key
+from dialer_core.compliance.windows import zone
 from dialer_core.config_errors import InputError, RowError
 from dialer_core.phone_regions import PhoneRegions
 
@@ -38,6 +42,9 @@ _ALIASES = {
     "dpd": "days_past_due",
     "amount_owed": "amount",
     "phones": "phone",
+    "customer_id": "debtor_id",
+    "timezone": "tz",
+    "time_zone": "tz",
 }
 _PHONE_COL = re.compile(r"^(phone|mobile|tel)\d*$")
 _PHONE_SPLIT = re.compile(r"[;|,/]")
@@ -68,6 +75,8 @@ class CaseRow:
     product: str
     due_date: date | None
     phones: tuple[PhoneRow, ...]
+    debtor_id: str = ""  # "" when not given: cases sharing a number are then one debtor
+    address_zones: tuple[str, ...] = ()  # zones known from the address (tz / state)
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,16 @@ def parse_amount(text: str) -> int:
     if minor != minor.to_integral_value():
         raise ValueError(f"more than 2 decimals: {text!r}")
     return int(minor)
+
+
+def address_zone(text: str) -> str:
+    """An IANA zone name from an address column; raises ValueError with the reason."""
+    name = text.strip()
+    try:
+        zone(name)
+    except (KeyError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}; expected an IANA name") from None
+    return name
 
 
 _REGIONS = PhoneRegions()
@@ -334,6 +353,19 @@ def _parse_record(line, columns, header, phone_cols, record, default_country):
             due = date.fromisoformat(cell["due_date"])
         except ValueError:
             fail("due_date", f"expected YYYY-MM-DD, got {cell['due_date']!r}")
+    zones: list[str] = []
+    for raw in re.split(r"[;|]", cell.get("tz", "")):
+        if raw.strip():
+            try:
+                zones.append(address_zone(raw))
+            except ValueError as exc:
+                fail("tz", str(exc))
+    if cell.get("state"):
+        state = province_key(cell["state"])
+        if state not in US_STATE_ZONES:
+            fail("state", f"unknown US state {cell['state']!r}; expected a code like TX")
+        else:
+            zones.extend(US_STATE_ZONES[state])
     phones: list[PhoneRow] = []
     for i in phone_cols:
         for raw in _PHONE_SPLIT.split(record[i]):
@@ -362,4 +394,6 @@ def _parse_record(line, columns, header, phone_cols, record, default_country):
         product=cell.get("product", ""),
         due_date=due,
         phones=tuple(phones),
+        debtor_id=cell.get("debtor_id", ""),
+        address_zones=tuple(sorted(set(zones))),
     ), errors

@@ -58,6 +58,7 @@ def campaign_doc(name: str, **pacing) -> dict:
             "caps": {"phone_day": 20},
             "redial": {"busy": {"delay": "10m"}, "congestion": {"delay": "2m"}},
         },
+        "recording": {"enabled": True},
     }
 
 

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from dialer_core.callerid import CallerNumber, presence_mismatch
 from dialer_core.compliance import (
+    AbandonRules,
+    ComplianceRules,
     Contact,
     DncList,
     PastAttempt,
@@ -16,7 +18,7 @@ from dialer_core.compliance import (
     region_of,
 )
 from dialer_core.compliance.abandonment import LiveCall, abandon_days, abandon_windows
-from dialer_core.compliance.audit import AuditRecord, audit
+from dialer_core.compliance.audit import AuditRecord, abandon_findings, audit
 
 RULES = load_compliance({"preset": "us"}, "camp.toml")
 PHONES = ["+12125551234", "+13105551234", "+19075551234", "+18085551234"]
@@ -81,10 +83,45 @@ def test_abandon_windows_find_the_bad_stretch_only():
     t0 = datetime(2025, 6, 1, tzinfo=UTC)
     calls = [LiveCall(t0 + timedelta(minutes=i), False) for i in range(200)]
     calls += [LiveCall(t0 + timedelta(hours=30, minutes=i), i % 10 == 0) for i in range(100)]
-    found = abandon_windows(calls, timedelta(hours=24), 0.03, min_live=30)
-    assert len(found) == 1 and found[0].live >= 30 and found[0].rate >= 0.1
+    found = abandon_windows(calls, timedelta(hours=24), 0.03)
+    assert len(found) == 1 and found[0].rate >= 0.1
     assert found[0].start >= t0 + timedelta(hours=6)
     assert abandon_windows(calls[:200], timedelta(hours=24), 0.03) == []
     days = abandon_days(calls, "Europe/London", 0.03)
     # The London day 2025-06-02 starts at 23:00 UTC the day before (BST).
     assert [d.start for d in days] == [datetime(2025, 6, 1, 23, 0, tzinfo=UTC)]
+
+
+def test_small_windows_and_calendar_days_are_judged_whatever_their_size():
+    """A UK day with 7 live calls and 1 abandon (14%) is a finding, as a rolling window and as
+    the London calendar day; AMD false positives count as abandoned live calls."""
+    rules = ComplianceRules(
+        abandon=AbandonRules(target=0.03, window_hours=24, calendar_zone="Europe/London")
+    )
+    t0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
+    recs = [
+        AuditRecord(
+            PastAttempt(
+                t0 + timedelta(minutes=20 * i),
+                f"+4420712345{i:02d}",
+                f"c{i}",
+                "agent_talked",
+                connected=True,
+            ),
+            "+442071234500",
+            live=True,
+        )
+        for i in range(6)
+    ]
+    fp = AuditRecord(
+        PastAttempt(t0 + timedelta(hours=3), "+442071234599", "c99", "machine", machine=True),
+        "+442071234500",
+        amd_false_positive=True,
+    )
+    found = abandon_findings([*recs, fp], rules)
+    assert {v.code for v in found} == {"abandon_rate", "abandon_day"}
+    day = next(v for v in found if v.code == "abandon_day")
+    assert day.detail == "1/7 = 14.29% abandoned on 2025-06-02 (calendar day)"
+    rolling = next(v for v in found if v.code == "abandon_rate")
+    assert rolling.detail.startswith("1/")  # the worst window, its live count shown
+    assert abandon_findings(recs, rules) == []

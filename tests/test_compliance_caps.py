@@ -75,7 +75,7 @@ def test_cn_three_conversations_per_debtor_per_local_day():
     d = check_contact(
         Contact("c1", "+8613800138000"), hist, day + timedelta(hours=8), rules, NO_DNC
     )
-    assert isinstance(d, Denied) and d.code == "cap.connected_day"
+    assert isinstance(d, Denied) and d.code == "cap.connected_debtor_day"
     # Next China midnight is 16:00 UTC; the window opens at 08:00 local = 00:00 UTC.
     assert d.retry_at == utc(2025, 6, 3, 0, 0)
 

@@ -23,7 +23,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf" / "compliance"
 
 def test_presets_encode_the_reference_rules():
     cn = load_compliance({"preset": "cn"}, "c.toml")
-    assert cn.caps.connected_case_day == 3
+    assert cn.caps.connected_debtor_day == 3
     assert cn.window.limit == ((480, 1320),)
     assert cn.window.hours.on(0) == ((480, 1260),)
     us = load_compliance({"preset": "us"}, "c.toml")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import phonenumbers
+import phonenumbers.timezone
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -107,13 +110,36 @@ def test_us_fall_back_evening_close():
 
 def test_several_candidate_zones_require_the_window_open_in_every_zone():
     ak = region_of(ALASKA)
-    assert set(ak.zones) == {"America/Adak", "America/Anchorage"}
-    # July: Anchorage UTC-8 opens 16:00 UTC, Adak UTC-9 opens 17:00 UTC.
+    # Every zone of area code 907 (the numbering plan's data), not only the exchange's.
+    assert {"America/Adak", "America/Anchorage"} <= set(ak.zones)
+    assert "Pacific/Honolulu" in ak.zones
+    # July: Anchorage UTC-8 opens 16:00 UTC, Adak UTC-9 17:00, Honolulu UTC-10 18:00.
     d = window_check(ak, utc(2025, 7, 1, 16, 30), US_8_21)
-    assert isinstance(d, Denied) and d.next_open_utc == utc(2025, 7, 1, 17, 0)
-    assert isinstance(window_check(ak, utc(2025, 7, 1, 17, 0), US_8_21), Allowed)
+    assert isinstance(d, Denied) and d.next_open_utc == utc(2025, 7, 1, 18, 0)
+    assert isinstance(window_check(ak, utc(2025, 7, 1, 18, 0), US_8_21), Allowed)
     # Anchorage closes first: 21:00 AKDT = 05:00 UTC.
     assert open_until(ak, utc(2025, 7, 1, 20, 0), US_8_21) == utc(2025, 7, 2, 5, 0)
+
+
+def test_area_codes_spanning_zones_need_every_zone_unless_the_address_is_known():
+    for npa in ("423", "850", "270", "812"):
+        r = region_of(f"+1{npa}5550123")
+        assert isinstance(r, Region), npa
+        assert {"America/New_York", "America/Chicago"} <= set(r.zones), npa
+    # 07:30 Central = 08:30 Eastern: not yet callable anywhere in 423.
+    tn = "+14235550123"
+    at = utc(2025, 7, 1, 12, 30)
+    assert isinstance(window_check(region_of(tn), at, US_8_21), Denied)
+    # With an address zone: the exchange's zone(s) and the address's, not the whole area code.
+    exchange = set(phonenumbers.timezone.time_zones_for_number(phonenumbers.parse(tn)))
+    known = region_of(tn, ("America/New_York",))
+    assert set(known.zones) == exchange | {"America/New_York"}
+    for npa, zones in (
+        ("208", {"America/Denver", "America/Los_Angeles"}),
+        ("541", {"America/Denver", "America/Los_Angeles"}),
+    ):
+        r = region_of(f"+1{npa}5550123")
+        assert zones <= set(r.zones), npa
 
 
 def test_province_override_and_country_default_in_china():
@@ -228,3 +254,23 @@ def test_never_open_outside_the_window_in_any_zone(number, weekday, weekend, now
         while t < d.retry_at and t < now + timedelta(days=2):
             assert isinstance(window_check(region, t, rules), Denied)
             t += timedelta(minutes=13)
+
+
+def test_cn_regional_clock_xinjiang_needs_the_window_open_on_urumqi_time_too():
+    from dialer_core.compliance import load_compliance
+
+    rules = load_compliance({"preset": "cn"}, "t.toml").window
+    urumqi = region_of("+869912345678")
+    assert urumqi.zones == ("Asia/Shanghai",)  # the official zone of the number
+    # 09:30 Beijing is 07:30 in Urumqi: closed; opens at 08:00 Urumqi = 10:00 Beijing.
+    d = window_check(urumqi, utc(2025, 6, 3, 1, 30), rules)
+    assert isinstance(d, Denied) and d.next_open_utc == utc(2025, 6, 3, 2, 0)
+    assert "Asia/Urumqi" in d.reason
+    assert isinstance(
+        window_check(region_of(BEIJING_MOBILE), utc(2025, 6, 3, 1, 30), rules), Allowed
+    )
+    # A campaign can add its own regional clocks; a bad zone names the key.
+    from dialer_core.compliance import ConfigError
+
+    with pytest.raises(ConfigError, match='region_clock."CN/Tibet"'):
+        load_compliance({"preset": "cn", "region_clock": {"CN/Tibet": "Mars/Base"}}, "t.toml")

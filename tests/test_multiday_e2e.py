@@ -45,6 +45,7 @@ def campaign_doc(name: str) -> dict:
         "dialing": {"caller_id": "+862088880000", "ring_timeout": 20, "max_in_flight": 20},
         "queue": {"name": "collectors", "agent_wait": 2},
         "compliance": {"preset": "cn"},
+        "recording": {"enabled": True},
     }
 
 
@@ -67,15 +68,25 @@ async def next_due(db, campaign_id: int, now: float) -> tuple[int, int, datetime
     return row["n"], row["leased"], row["nxt"]
 
 
-async def run_days(db, clock: JumpClock, campaign, campaign_id: int, driver, registry) -> dict:
-    """Run the campaign until DAYS simulated days pass or the schedule empties; jump idle time."""
+async def run_days(
+    db,
+    clock: JumpClock,
+    campaign,
+    campaign_id: int,
+    driver,
+    registry,
+    days: int = DAYS,
+    budget: float = REAL_BUDGET,
+) -> dict:
+    """Run the campaign until ``days`` simulated days pass or the schedule empties; jump idle
+    time; ``budget`` real seconds at most."""
     stop = asyncio.Event()
     holder: list[CampaignRunner] = []
     task = asyncio.create_task(
         run_campaign(db, driver, campaign, registry, stop, holder, clock=clock)
     )
-    end = clock() + DAYS * 86400
-    real_deadline = time.monotonic() + REAL_BUDGET
+    end = clock() + days * 86400
+    real_deadline = time.monotonic() + budget
     skipped = 0.0
     emptied = False
     while time.monotonic() < real_deadline and clock() < end:

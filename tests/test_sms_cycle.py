@@ -37,6 +37,8 @@ def campaign(url: str, name: str = "sms", **retry):
     doc = {
         "campaign": {"name": name},
         "compliance": {"preset": "cn"},
+        "dialing": {"caller_id": "+862088880000"},
+        "recording": {"enabled": True},
         "sms": {
             "webhook": url,
             "text": "{name}: {amount} due {due_date}, pay at {link}",

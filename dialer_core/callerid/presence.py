@@ -43,22 +43,39 @@ def _same(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and province_key(a).lower() == province_key(b).lower()
 
 
-def _tiers(region: Region, numbers: Sequence[CallerNumber]) -> list[tuple[str, list[CallerNumber]]]:
-    def local(n: CallerNumber) -> bool:
-        return not n.country or n.country.upper() == region.country
+TIERS = ("city", "province", "default")
 
-    city = [
-        n
-        for n in numbers
-        if local(n)
-        and _same(n.province, region.province)
-        and n.city is not None
-        and region.city is not None
-        and n.city.lower() == region.city.lower()
-    ]
-    province = [n for n in numbers if local(n) and _same(n.province, region.province)]
-    default = [n for n in numbers if n.default]
-    return [("city", city), ("province", province), ("default", default)]
+
+def tier_of(region: Region, n: CallerNumber) -> str | None:
+    """The most local tier ``n`` belongs to for a callee in ``region`` (None: not eligible).
+
+    The one definition the chooser picks by and the audit judges by: a number of the callee's
+    city, else of its province (a province-wide number, or another city's when the city has
+    none left), else a default-pool number.
+    """
+    local = not n.country or n.country.upper() == region.country
+    if local and _same(n.province, region.province):
+        if n.city is not None and region.city is not None and n.city.lower() == region.city.lower():
+            return "city"
+        return "province"
+    return "default" if n.default else None
+
+
+def _tiers(region: Region, numbers: Sequence[CallerNumber]) -> list[tuple[str, list[CallerNumber]]]:
+    """Each tier's numbers; a number is in every tier from its most local one down (a city
+    number is also a province number), the default pool holds the ``default`` numbers."""
+    rank = {t: i for i, t in enumerate(TIERS)}
+    out: list[tuple[str, list[CallerNumber]]] = []
+    for tier in TIERS:
+        pool = []
+        for n in numbers:
+            own = tier_of(region, n)
+            if own is None:
+                continue
+            if tier == "default" and n.default or tier != "default" and rank[own] <= rank[tier]:
+                pool.append(n)
+        out.append((tier, pool))
+    return out
 
 
 def choose_caller_id(
@@ -91,18 +108,16 @@ def presence_mismatch(
 ) -> str | None:
     """Why ``presented`` was a wrong caller ID for a callee in ``region`` (audit), or None.
 
-    Right means: one of our numbers, and either local to the callee's province (and city when
-    it has one) or in the default pool.
+    Right means one of our numbers in a tier the chooser may pick for the callee
+    (``tier_of``): the same city, the same province, or the default pool.
     """
+    if not presented:
+        return "no caller ID was presented"
     ours = next((n for n in numbers if n.number == presented), None)
     if ours is None:
         return f"caller ID {presented} is not in the campaign's pool"
-    if ours.default:
+    if tier_of(region, ours) is not None:
         return None
     if ours.country and ours.country.upper() != region.country:
         return f"caller ID {presented} is local to {ours.country}, callee is in {region.country}"
-    if not _same(ours.province, region.province):
-        return f"caller ID {presented} is local to {ours.province}, callee in {region.province}"
-    if ours.city and region.city and ours.city.lower() != region.city.lower():
-        return f"caller ID {presented} is local to {ours.city}, callee in {region.city}"
-    return None
+    return f"caller ID {presented} is local to {ours.province}, callee in {region.province}"

@@ -298,7 +298,7 @@ class Call:
     contact: Contact
     campaign: CampaignConfig
     caller_id: str
-    history: list[PastAttempt] = field(default_factory=list)  # the case's earlier attempts
+    history: list[PastAttempt] = field(default_factory=list)  # earlier attempts on its keys
     state: State = State.WRITTEN
     launched_at: float = 0.0
     answered_at: float | None = None
@@ -487,8 +487,11 @@ class Call:
                 connected=end.answered and not abandoned and disposition != "machine",
                 abandoned=abandoned,
                 machine=disposition == "machine",
+                debtor=self.contact.debtor_key,
             )
-            redial = next_attempt(finished, self.history, _dt(at), rules)
+            redial = next_attempt(
+                finished, self.history, _dt(at), rules, self.contact.address_zones
+            )
             redial_at, stop, advance = redial.next_at, redial.stop_phone, redial.next_phone
             close, reason = redial.close_case, redial.reason
         agent = self.agent or ""

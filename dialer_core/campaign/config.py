@@ -8,6 +8,7 @@ from typing import Any
 
 from dialer_core.callerid.config import CallerIdConfig, load_callerid
 from dialer_core.compliance.config import load_compliance
+from dialer_core.compliance.lawful import enforce as enforce_lawful
 from dialer_core.compliance.rules import ComplianceRules
 from dialer_core.config_errors import (
     ConfigError,
@@ -63,6 +64,7 @@ def parse_campaign(doc: dict[str, Any], source: str) -> CampaignConfig:
     if not 0.5 <= agent_wait <= 10:
         raise ConfigError(source, "queue.agent_wait", "between 0.5s and 10s", agent_wait)
     compliance = load_compliance(take(doc, "compliance", dict, None, source, ""), source)
+    enforce_lawful(doc, compliance.lawful, source, compliance.lab_override)
     callerid = load_callerid(take(doc, "callerid", dict, None, source, ""), source)
     return CampaignConfig(
         name=name,

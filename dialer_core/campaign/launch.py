@@ -18,7 +18,6 @@ from dialer_core.campaign.agent_book import RunnerStats
 from dialer_core.campaign.callerid_book import CallerIdBook
 from dialer_core.campaign.calls import Call, Event, Hold, Launch
 from dialer_core.campaign.config import CampaignConfig
-from dialer_core.compliance.decision import Contact as RuleContact
 from dialer_core.compliance.decision import check_contact
 from dialer_core.compliance.dnc import DncList
 from dialer_core.compliance.model import PastAttempt, mask
@@ -26,6 +25,7 @@ from dialer_core.compliance.region import ZoneUnknown
 from dialer_core.compliance.windows import window_check
 from dialer_core.store import attempts as store
 from dialer_core.store.attempt_batches import create_attempts
+from dialer_core.store.dnc import fresh_dnc
 
 log = logging.getLogger(__name__)
 LAUNCH_BATCH = 200  # contacts leased per round: stop and pause are checked between rounds
@@ -40,7 +40,7 @@ def last_check(contact: store.Contact, now: float, campaign: CampaignConfig, dnc
     """The check right before the Originate: DNC and the window; '' or the blocking code."""
     if dnc.match(contact.e164) is not None:
         return "dnc"
-    region = RuleContact(str(contact.case_id), contact.e164).region()
+    region = contact.rule_contact().region()
     if isinstance(region, ZoneUnknown) or not window_check(
         region, _dt(now), campaign.compliance.window
     ):
@@ -60,6 +60,7 @@ class Launcher:
     stats: RunnerStats
     dnc: Callable[[], DncList]
     paused: Callable[[], bool]
+    fresh: DncList | None = None  # the DNC list as of this round (``fresh_dnc``)
 
     launched: int = 0  # Launches of the last round
 
@@ -75,7 +76,9 @@ class Launcher:
             )
             if not contacts:
                 return out
-            histories = await store.case_histories(conn, [c.case_id for c in contacts])
+            # The DNC list from the database as of now (one read when nothing changed).
+            self.fresh = await fresh_dnc(conn, self.campaign.name, self.fresh or self.dnc())
+            histories = await store.rule_histories(conn, contacts)
             batch: list[tuple[store.Contact, list[PastAttempt], str]] = []
             for contact in contacts:
                 if self.paused():  # paused mid-round: hand the rest back undialed
@@ -95,20 +98,23 @@ class Launcher:
                 self.runner_id,
                 _dt(now),
             )
+            for (contact, _, _), call_id in zip(batch, call_ids, strict=True):
+                if call_id is None:  # the case or the number is being rung: give it back
+                    await store.release_lease(conn, contact.case_id, self.runner_id)
         for (contact, history, caller_id), call_id in zip(batch, call_ids, strict=True):
-            if call_id is None:  # the case has an open attempt: another runner dials it
+            if call_id is None:  # not consumed: another runner, campaign or case rings it
                 self.stats.skipped_duplicates += 1
                 continue
             self.callerids.note(caller_id, _dt(now))
             call = Call(call_id, contact, self.campaign, caller_id, history)
-            blocked = last_check(contact, now, self.campaign, self.dnc())
+            blocked = last_check(contact, now, self.campaign, self.fresh)
             out.append((call, Hold(now, blocked) if blocked else Launch(now)))
             self.launched += not blocked
         return out
 
     async def _caller_id_for(self, conn, contact: store.Contact, now: float) -> str | None:
         """A local number for this callee; None (contact released) if every number is spent."""
-        region = RuleContact(str(contact.case_id), contact.e164).region()
+        region = contact.rule_contact().region()
         choice = self.callerids.pick(region, _dt(now))
         if isinstance(choice, NoCallerId):
             self.stats.count("held", "callerid")
@@ -123,11 +129,11 @@ class Launcher:
     ) -> bool:
         """The compliance check at lease time; a held contact goes back with its retry time."""
         decision = check_contact(
-            RuleContact(str(contact.case_id), contact.e164),
+            contact.rule_contact(),
             history,
             _dt(now),
             self.campaign.compliance,
-            self.dnc(),
+            self.fresh or self.dnc(),
         )
         if decision:
             return True

@@ -36,10 +36,11 @@ class AbandonWindow:
 
 
 def abandon_windows(
-    calls: Sequence[LiveCall], window: timedelta, target: float, min_live: int = 1
+    calls: Sequence[LiveCall], window: timedelta, target: float
 ) -> list[AbandonWindow]:
     """Every maximal run of rolling windows of length ``window`` whose rate exceeds ``target``,
-    reported by its worst window (windows end at each call and just after each call leaves)."""
+    reported by its worst window (windows end at each call and just after each call leaves).
+    Every window is judged whatever its number of live calls (the count is in the result)."""
     items = sorted(calls, key=lambda c: c.at)
     ends = sorted(
         {c.at + timedelta(microseconds=1) for c in items} | {c.at + window for c in items}
@@ -58,7 +59,7 @@ def abandon_windows(
             dropped -= items[lo].abandoned
             lo += 1
         w = AbandonWindow(end - window, end, live, dropped)
-        if live >= min_live and w.rate > target:
+        if w.rate > target:
             if worst is None or w.rate > worst.rate:
                 worst = w
         elif worst is not None:
@@ -69,11 +70,9 @@ def abandon_windows(
     return out
 
 
-def abandon_days(
-    calls: Sequence[LiveCall], zone_name: str, target: float, min_live: int = 1
-) -> list[AbandonWindow]:
+def abandon_days(calls: Sequence[LiveCall], zone_name: str, target: float) -> list[AbandonWindow]:
     """Calendar days (midnight to midnight in ``zone_name``, e.g. the centre's zone for Ofcom)
-    whose abandonment rate exceeds ``target``."""
+    whose abandonment rate exceeds ``target``, whatever their number of live calls."""
     zi = zone(zone_name)
     days: dict = {}
     for c in calls:
@@ -86,6 +85,6 @@ def abandon_days(
         start = datetime.combine(d, time(0), tzinfo=zi).astimezone(UTC)
         end = datetime.combine(d + timedelta(days=1), time(0), tzinfo=zi).astimezone(UTC)
         w = AbandonWindow(start, end, live, dropped)
-        if live >= min_live and w.rate > target:
+        if w.rate > target:
             out.append(w)
     return out

@@ -1,4 +1,5 @@
-"""Attempt caps: per phone and per case, per callee-local day, rolling days and lifetime.
+"""Attempt caps on the law's keys: per number, per case (debt) and per debtor, per
+callee-local day, rolling days and lifetime.
 
 All counts are conservative: a day is the callee's local calendar day in *each* candidate zone
 (the highest count wins), and a rolling N-day period covers both the last N×24 hours and the
@@ -21,14 +22,17 @@ ALL_DISPOSITIONS = frozenset(d.value for d in Disposition)
 
 @dataclass(frozen=True)
 class CapRules:
-    """Attempt caps; None disables a cap.
+    """Attempt caps; None disables a cap. The prefix names the key a cap counts on:
+    ``phone_*`` the number called (any case, any campaign), ``case_*`` the debt,
+    ``debtor_*`` the debtor (all their cases).
 
     ``counted``: dispositions that count toward the attempt caps (``in_progress`` always
     counts); ``connected_*``: caps on conversations (``PastAttempt.connected``) whatever the
-    disposition; ``quiet_after_conversation``: no call to the case for this long after a
-    conversation, the conversation's local day being day one (Reg F: 7 days);
-    ``abandon_lockout``: no call to the phone this long after an abandoned call (Ofcom: 72 h);
-    ``machine_same_day``: no call to the phone on the local day of an AMD machine verdict.
+    disposition; ``quiet_after_conversation``: no call for this long after a conversation on
+    the ``quiet_key`` ("case" or "debtor"), the conversation's local day being day one (Reg F:
+    7 days); ``abandon_lockout``: no call to the number this long after an abandoned call
+    (Ofcom: 72 h); ``machine_same_day``: no call to the number on the local day of an AMD
+    machine verdict.
     """
 
     phone_day: int | None = None
@@ -37,10 +41,15 @@ class CapRules:
     case_day: int | None = None
     case_7d: int | None = None
     case_lifetime: int | None = None
+    debtor_day: int | None = None
+    debtor_7d: int | None = None
     connected_case_day: int | None = None
     connected_case_7d: int | None = None
+    connected_debtor_day: int | None = None
+    connected_debtor_7d: int | None = None
     counted: frozenset[str] = field(default_factory=lambda: ALL_DISPOSITIONS)
     quiet_after_conversation: timedelta | None = None
+    quiet_key: str = "case"
     abandon_lockout: timedelta | None = None
     machine_same_day: bool = False
 
@@ -109,12 +118,17 @@ def cap_check(
     history: Sequence[PastAttempt],
     now: datetime,
     caps: CapRules,
+    debtor: str = "",
 ) -> Decision:
-    """Allowed when one more call to ``phone`` of ``case_id`` at ``now`` keeps every cap;
-    else Denied with the cap's code and the instant it lifts (None for lifetime caps)."""
+    """Allowed when one more call to ``phone`` of ``case_id`` (of ``debtor``; empty: the case
+    is its own debtor) at ``now`` keeps every cap; else Denied with the cap's code and the
+    instant it lifts (None for lifetime caps). ``history`` holds the attempts on any of the
+    three keys; each cap picks the ones on its own key."""
     zones = region.zones
+    debtor = debtor or f"case:{case_id}"
     on_phone = [a for a in history if a.phone == phone]
     on_case = [a for a in history if a.case_id == case_id]
+    on_debtor = [a for a in history if a.debtor_key == debtor]
     denials: list[Denied] = []
 
     def deny(code: str, reason: str, retry: datetime | None) -> None:
@@ -135,16 +149,22 @@ def cap_check(
         if n:
             deny("lockout.machine", "answering machine reached earlier today", until)
     if caps.quiet_after_conversation is not None:
-        talks = [a.at for a in on_case if a.connected]
+        quiet_on = on_debtor if caps.quiet_key == "debtor" else on_case
+        talks = [a.at for a in quiet_on if a.connected]
         days = caps.quiet_after_conversation.days
         ends = [period_end(t, days, zones) for t in talks]
         ends = [e for e in ends if now < e]
         if ends:
-            deny("quiet.conversation", f"conversation within the last {days} days", max(ends))
+            deny(
+                "quiet.conversation",
+                f"conversation with this {caps.quiet_key} within the last {days} days",
+                max(ends),
+            )
 
     for scope, items, day, week, life in (
         ("phone", on_phone, caps.phone_day, caps.phone_7d, caps.phone_lifetime),
         ("case", on_case, caps.case_day, caps.case_7d, caps.case_lifetime),
+        ("debtor", on_debtor, caps.debtor_day, caps.debtor_7d, None),
     ):
         counted = [a for a in items if _counts(a, caps)]
         if day is not None:
@@ -158,21 +178,19 @@ def cap_check(
         if life is not None and len(counted) >= life:
             deny(f"cap.{scope}_lifetime", f"{len(counted)} of {life} attempts per {scope}", None)
 
-    talks_case = [a for a in on_case if a.connected]
-    if caps.connected_case_day is not None:
-        n, until = _same_day_count(talks_case, now, zones)
-        if n >= caps.connected_case_day:
-            deny(
-                "cap.connected_day", f"{n} of {caps.connected_case_day} conversations today", until
-            )
-    if caps.connected_case_7d is not None:
-        n, until = _rolling(talks_case, now, 7, caps.connected_case_7d, zones)
-        if n >= caps.connected_case_7d:
-            deny(
-                "cap.connected_7d",
-                f"{n} of {caps.connected_case_7d} conversations in 7 days",
-                until,
-            )
+    for scope, items, day, week in (
+        ("case", on_case, caps.connected_case_day, caps.connected_case_7d),
+        ("debtor", on_debtor, caps.connected_debtor_day, caps.connected_debtor_7d),
+    ):
+        talks = [a for a in items if a.connected]
+        if day is not None:
+            n, until = _same_day_count(talks, now, zones)
+            if n >= day:
+                deny(f"cap.connected_{scope}_day", f"{n} of {day} conversations today", until)
+        if week is not None:
+            n, until = _rolling(talks, now, 7, week, zones)
+            if n >= week:
+                deny(f"cap.connected_{scope}_7d", f"{n} of {week} conversations in 7 days", until)
 
     if not denials:
         return Allowed()

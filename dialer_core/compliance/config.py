@@ -19,14 +19,26 @@ from typing import Any
 from dialer_core.compliance.caps import ALL_DISPOSITIONS, CapRules
 from dialer_core.compliance.holidays import CalendarError, HolidayCalendar, load_holidays
 from dialer_core.compliance.hours import HoursError, WeeklyHours, parse_hours
+from dialer_core.compliance.lawful import LAWFUL_KEYS
 from dialer_core.compliance.redial import DEFAULT_REDIAL, RedialRule, RedialRules
 from dialer_core.compliance.region import region_key
 from dialer_core.compliance.rules import AbandonRules, ComplianceRules
-from dialer_core.compliance.windows import WindowRules
+from dialer_core.compliance.windows import WindowRules, zone
 from dialer_core.config_errors import InputError
 
 PRESETS = ("cn", "us", "uk")
-_TOP = {"preset", "hours", "limit", "holidays", "region", "caps", "redial", "abandon"}
+_TOP = {
+    "preset",
+    "hours",
+    "limit",
+    "holidays",
+    "region",
+    "caps",
+    "redial",
+    "abandon",
+    "lab_override",
+    "region_clock",
+}
 _CAP_INTS = (
     "phone_day",
     "phone_7d",
@@ -34,13 +46,18 @@ _CAP_INTS = (
     "case_day",
     "case_7d",
     "case_lifetime",
+    "debtor_day",
+    "debtor_7d",
     "connected_case_day",
     "connected_case_7d",
+    "connected_debtor_day",
+    "connected_debtor_7d",
 )
 _CAP_KEYS = set(_CAP_INTS) | {
     "counted",
     "not_counted",
     "quiet_after_conversation",
+    "quiet_key",
     "abandon_lockout",
     "machine_same_day",
 }
@@ -151,6 +168,12 @@ def _caps(table: Any, where: str) -> CapRules:
         q = kw["quiet_after_conversation"]
         if q.days < 1 or q != timedelta(days=q.days):
             raise ConfigError(f'{where}.quiet_after_conversation: expected whole days like "7d"')
+    if "quiet_key" in t:
+        if t["quiet_key"] not in ("case", "debtor"):
+            raise ConfigError(
+                f'{where}.quiet_key: expected "case" or "debtor", got {t["quiet_key"]!r}'
+            )
+        kw["quiet_key"] = t["quiet_key"]
     if "machine_same_day" in t:
         kw["machine_same_day"] = _bool(t["machine_same_day"], f"{where}.machine_same_day")
     return CapRules(**kw)
@@ -187,7 +210,7 @@ def _redial(table: Any, where: str) -> RedialRules:
 
 
 def _abandon(table: Any, where: str) -> AbandonRules:
-    t = _check_keys(table, {"target", "window", "prompt", "min_live"}, where)
+    t = _check_keys(table, {"target", "window", "prompt", "calendar_zone"}, where)
     kw: dict[str, Any] = {}
     if "target" in t:
         v = t["target"]
@@ -196,14 +219,24 @@ def _abandon(table: Any, where: str) -> AbandonRules:
         kw["target"] = float(v)
     if "window" in t:
         kw["window_hours"] = parse_duration(t["window"], f"{where}.window").total_seconds() / 3600
-    if "min_live" in t:
-        n = _opt_int(t["min_live"], f"{where}.min_live")
-        kw["min_live"] = 1 if n is None else max(n, 1)
+    if "calendar_zone" in t:
+        name = t["calendar_zone"]
+        try:
+            zone(name) if name else None
+        except (KeyError, ValueError, TypeError):
+            raise ConfigError(
+                f'{where}.calendar_zone: expected an IANA zone like "Europe/London", got {name!r}'
+            ) from None
+        kw["calendar_zone"] = name
     if "prompt" in t:
         if not isinstance(t["prompt"], str) or not t["prompt"]:
             raise ConfigError(f"{where}.prompt: expected a prompt name, got {t['prompt']!r}")
         kw["prompt"] = t["prompt"]
     return AbandonRules(**kw)
+
+
+def _lawful(table: Any, where: str) -> dict[str, Any]:
+    return dict(_check_keys(table, LAWFUL_KEYS, where))
 
 
 def _holidays(value: Any, where: str, base_dir: Path | None) -> HolidayCalendar:
@@ -244,7 +277,8 @@ def load_compliance(
         for key, other in (("counted", "not_counted"), ("not_counted", "counted")):
             if key in over_caps:
                 base["caps"] = {k: v for k, v in base["caps"].items() if k != other}
-    merged = _merge(base, {k: v for k, v in t.items() if k != "preset"})
+    lab = _bool(t.get("lab_override", False), f"{src}.lab_override")
+    merged = _merge(base, {k: v for k, v in t.items() if k not in ("preset", "lab_override")})
     bdir = Path(base_dir) if base_dir is not None else Path(source_name).parent
 
     hours = _weekly(merged.get("hours", "08:00-21:00"), f"{src}.hours")
@@ -271,13 +305,30 @@ def load_compliance(
     holidays = HolidayCalendar()
     if "holidays" in merged:
         holidays = _holidays(merged["holidays"], f"{src}.holidays", bdir)
-    window = WindowRules(hours, overrides, holidays, limit)
+    clocks_t = merged.get("region_clock", {})
+    if not isinstance(clocks_t, Mapping):
+        raise ConfigError(
+            f'{src}.region_clock: expected a table like "CN/Xinjiang" = "Asia/Urumqi"'
+        )
+    clocks = {}
+    for key, name in clocks_t.items():
+        where = f'{src}.region_clock."{key}"'
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f'{where}: expected an IANA zone like "Asia/Urumqi", got {name!r}')
+        try:
+            zone(name)
+        except (KeyError, ValueError):
+            raise ConfigError(f"{where}: unknown zone {name!r}; expected an IANA name") from None
+        clocks[region_key(key)] = name
+    window = WindowRules(hours, overrides, holidays, limit, clocks)
     return ComplianceRules(
         window=window,
         caps=_caps(merged.get("caps", {}), f"{src}.caps"),
         redial=_redial(merged.get("redial", {}), f"{src}.redial"),
         abandon=_abandon(merged.get("abandon", {}), f"{src}.abandon"),
         preset=preset,
+        lawful=_lawful(merged.get("lawful", {}), f"{src}.lawful"),
+        lab_override=lab,
     )
 
 

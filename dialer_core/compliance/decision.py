@@ -28,11 +28,18 @@ IN_PROGRESS_RETRY = timedelta(minutes=10)
 
 @dataclass(frozen=True)
 class Contact:
-    """One phone of one case. ``extra_zones``: zones known from the debtor's address."""
+    """One phone of one case. ``extra_zones``: zones known from the debtor's address;
+    ``debtor``: the debtor key (empty: the case is its own debtor)."""
 
     case_id: str
     phone: str
     extra_zones: tuple[str, ...] = ()
+    debtor: str = ""
+
+    @property
+    def debtor_key(self) -> str:
+        """The debtor the caps count on (as ``PastAttempt.debtor_key``)."""
+        return self.debtor or f"case:{self.case_id}"
 
     def region(self) -> Region | ZoneUnknown:
         """The callee's region (cached per number)."""
@@ -47,17 +54,24 @@ def redial_gate(
     rules: ComplianceRules,
 ) -> Decision:
     """Denied while the redial rule of the phone's latest attempt holds it back at ``at``, or
-    for good once the phone is stopped (invalid number, maximum streak reached)."""
-    on_phone = [a for a in history if a.phone == contact.phone]
+    for good once the phone is stopped (invalid number, maximum streak reached).
+
+    A call in progress to the number holds it whoever placed it; the redial rules follow this
+    case's own attempts on the number (another debt's wrong party is not this one's)."""
+    busy = [
+        a for a in history if a.phone == contact.phone and a.disposition == Disposition.IN_PROGRESS
+    ]
+    if busy:
+        last = max(busy, key=lambda a: a.at)
+        retry = max(at, last.at + IN_PROGRESS_RETRY)
+        return Denied("in_progress", "a call to this number is in progress", retry)
+    on_phone = [a for a in history if a.phone == contact.phone and a.case_id == contact.case_id]
     if not on_phone:
         return Allowed()
     stopper = next((a for a in on_phone if rules.redial.rule_for(a.disposition).stop_phone), None)
     if stopper is not None:
         return Denied("phone_stopped", f"phone {mask(contact.phone)} ended {stopper.disposition}")
     last = max(on_phone, key=lambda a: a.at)
-    if last.disposition == Disposition.IN_PROGRESS:
-        retry = max(at, last.at + IN_PROGRESS_RETRY)
-        return Denied("in_progress", "a call to this phone is in progress", retry)
     rule = rules.redial.rule_for(last.disposition)
     if rule.max_streak is not None:
         n = streak(on_phone, contact.phone, last.disposition)
@@ -84,7 +98,9 @@ def _gates(
     for check in (
         lambda: redial_gate(contact, region, history, at, rules),
         lambda: window_check(region, at, rules.window),
-        lambda: cap_check(contact.phone, contact.case_id, region, history, at, rules.caps),
+        lambda: cap_check(
+            contact.phone, contact.case_id, region, history, at, rules.caps, contact.debtor
+        ),
     ):
         d = check()
         if not d:
@@ -122,8 +138,9 @@ def check_contact(
 ) -> Decision:
     """May ``contact`` be called at ``now``? Combines DNC, zone, redial, window and caps.
 
-    ``history``: every attempt of the case (all its phones), in-flight ones included with
-    disposition ``in_progress``. A Denied result's ``retry_at`` is the first instant at which
+    ``history``: every attempt on the contact's keys: its case (all phones), its debtor (all
+    cases) and its number (any case, any campaign), in-flight ones with disposition
+    ``in_progress``. A Denied result's ``retry_at`` is the first instant at which
     the contact would pass every check if nothing else happened (None: never).
     """
     require_utc(now)
@@ -150,6 +167,7 @@ def next_attempt(
     now: datetime,
     rules: ComplianceRules,
     extra_zones: tuple[str, ...] = (),
+    debtor: str = "",
 ) -> RedialDecision:
     """When to call the phone of ``finished`` again, from its disposition and the history.
 
@@ -165,9 +183,16 @@ def next_attempt(
         )
     if rule.stop_phone:
         return RedialDecision(None, True, f"{finished.disposition}: phone stopped", next_phone=True)
-    others = [a for a in history if not (a.phone == finished.phone and a.at == finished.at)]
+    # Other cases' calls in flight when the history was read only schedule here: the
+    # lease-time check (and the database's one open attempt per number) decides.
+    others = [
+        a
+        for a in history
+        if not (a.phone == finished.phone and a.at == finished.at and a.case_id == finished.case_id)
+        and (a.disposition != Disposition.IN_PROGRESS or a.case_id == finished.case_id)
+    ]
     full = [*others, finished]
-    contact = Contact(finished.case_id, finished.phone, extra_zones)
+    contact = Contact(finished.case_id, finished.phone, extra_zones, debtor or finished.debtor)
     region = contact.region()
     if isinstance(region, ZoneUnknown):
         return RedialDecision(None, True, f"zone unknown: {region.reason}")

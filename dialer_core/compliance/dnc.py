@@ -54,7 +54,8 @@ class DncList:
     tries the number itself and each of its at most 15 prefixes.
     """
 
-    def __init__(self, entries: Iterable[DncEntry] = ()) -> None:
+    def __init__(self, entries: Iterable[DncEntry] = (), version: int | None = None) -> None:
+        self.version = version  # the database's DNC change counter it was loaded at, if any
         self._exact: dict[str, DncEntry] = {}
         self._prefix: dict[str, DncEntry] = {}
         for e in entries:

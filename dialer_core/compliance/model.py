@@ -42,7 +42,8 @@ class PastAttempt:
 
     ``at`` is the UTC instant the call was launched; ``connected`` means a conversation with a
     live person took place; ``abandoned`` means a live answer got no agent in time; ``machine``
-    means AMD judged the answer to be a machine.
+    means AMD judged the answer to be a machine. ``phone`` (E.164) is the number key, ``case_id``
+    the debt key and ``debtor`` the debtor key (empty: the case is its own debtor).
     """
 
     at: datetime
@@ -52,6 +53,12 @@ class PastAttempt:
     connected: bool = False
     abandoned: bool = False
     machine: bool = False
+    debtor: str = ""
+
+    @property
+    def debtor_key(self) -> str:
+        """The debtor this attempt counts for (the case itself when no debtor is known)."""
+        return self.debtor or f"case:{self.case_id}"
 
 
 @dataclass(frozen=True)

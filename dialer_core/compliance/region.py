@@ -12,6 +12,7 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import geocoder
 from phonenumbers import timezone as pn_timezone
+from phonenumbers.tzdata import TIMEZONE_DATA
 
 from dialer_core.compliance.model import mask
 
@@ -110,6 +111,35 @@ US_STATES: dict[str, str] = {
 }
 _US_ABBREVS = frozenset(US_STATES.values())
 
+_ET, _CT, _MT, _PT = "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"
+# Every zone in force somewhere in each state (an address's state, when its zone is not given).
+US_STATE_ZONES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(
+        ("CT", "DE", "DC", "GA", "ME", "MD", "MA", "NH", "NJ", "NY", "NC", "OH", "PA", "RI"),
+        (_ET,),
+    ),
+    **dict.fromkeys(("SC", "VT", "VA", "WV"), (_ET,)),
+    **dict.fromkeys(("AL", "AR", "IL", "IA", "LA", "MN", "MS", "MO", "OK", "WI"), (_CT,)),
+    **dict.fromkeys(("CO", "MT", "NM", "UT", "WY"), (_MT,)),
+    **dict.fromkeys(("CA", "WA"), (_PT,)),
+    "AK": ("America/Anchorage", "America/Adak"),
+    "AZ": ("America/Phoenix",),
+    "HI": ("Pacific/Honolulu",),
+    "FL": (_ET, _CT),
+    "IN": ("America/Indiana/Indianapolis", _CT),
+    "KY": (_ET, _CT),
+    "MI": ("America/Detroit", _CT),
+    "TN": (_ET, _CT),
+    "KS": (_CT, _MT),
+    "NE": (_CT, _MT),
+    "ND": (_CT, _MT),
+    "SD": (_CT, _MT),
+    "TX": (_CT, _MT),
+    "ID": ("America/Boise", _PT),
+    "NV": (_PT, _MT),
+    "OR": (_PT, "America/Boise"),
+}
+
 
 @dataclass(frozen=True)
 class Region:
@@ -189,12 +219,26 @@ def _place(country: str, description: str) -> tuple[str | None, str | None]:
     return None, parts[0]
 
 
+@lru_cache(maxsize=1024)
+def area_code_zones(npa: str) -> tuple[str, ...]:
+    """Every zone any exchange of the NANP area code ``npa`` is in (423: Eastern and Central)."""
+    prefix = "1" + npa
+    found: set[str] = set()
+    for key, zones in TIMEZONE_DATA.items():
+        if key.startswith(prefix) or prefix.startswith(key) and len(key) > 1:
+            found.update(zones)
+    found.discard(pn_timezone.UNKNOWN_TIMEZONE)
+    return tuple(sorted(found))
+
+
 @lru_cache(maxsize=65536)
 def region_of(e164: str, extra_zones: tuple[str, ...] = ()) -> Region | ZoneUnknown:
     """The region of an E.164 number, or ZoneUnknown when its zone cannot be determined.
 
     ``extra_zones`` are zones known from elsewhere (the debtor's address); they are added to the
-    candidates, never substituted, so a call must suit every place the callee may be.
+    candidates, never substituted, so a call must suit every place the callee may be. A NANP
+    number (+1) whose area code spans zones (423, 850, 208, 907 ...) counts every zone of the
+    area code unless an address zone is known; then the exchange's zones and the address's.
     """
     try:
         parsed = phonenumbers.parse(e164, None)
@@ -208,6 +252,9 @@ def region_of(e164: str, extra_zones: tuple[str, ...] = ()) -> Region | ZoneUnkn
     )
     if not zones:
         return ZoneUnknown(mask(e164), f"no time zone known for this {country} number")
+    if parsed.country_code == 1 and not extra_zones:
+        npa = phonenumbers.national_significant_number(parsed)[:3]
+        zones = tuple(sorted(set(zones) | set(area_code_zones(npa))))
     province, city = _place(country, geocoder.description_for_number(parsed, "en"))
     merged = tuple(sorted(set(zones) | set(extra_zones)))
     return Region(country=country or "", province=province, city=city, zones=merged)

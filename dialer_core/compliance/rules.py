@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from dialer_core.compliance.caps import CapRules
 from dialer_core.compliance.hours import WeeklyHours
@@ -12,12 +13,13 @@ from dialer_core.compliance.windows import WindowRules
 
 @dataclass(frozen=True)
 class AbandonRules:
-    """Abandonment: the target rate over a rolling window, the smallest number of live calls
-    a window needs before it is judged, and the safe-harbor prompt."""
+    """Abandonment: the target rate over a rolling window and, when ``calendar_zone`` is set,
+    over each calendar day (midnight to midnight there: Ofcom's 24 h), and the safe-harbor
+    prompt. The audit judges every window whatever its number of live calls."""
 
     target: float = 0.03
     window_hours: float = 24.0 * 30
-    min_live: int = 30
+    calendar_zone: str = ""
     prompt: str = "safe-harbor"
 
 
@@ -32,3 +34,5 @@ class ComplianceRules:
     redial: RedialRules = field(default_factory=lambda: RedialRules(DEFAULT_REDIAL))
     abandon: AbandonRules = field(default_factory=AbandonRules)
     preset: str = ""
+    lawful: dict[str, Any] = field(default_factory=dict)  # the preset's floors (lawful.py)
+    lab_override: bool = False  # a test lab: the floors are logged, not enforced

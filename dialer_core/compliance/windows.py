@@ -33,19 +33,29 @@ class WindowRules:
     ``hours``: the campaign's weekly hours; ``overrides``: weekly hours per region key
     ("CN/Guangdong", "US/CA", "CN"), the most specific key wins; ``holidays``: days closed or
     with reduced hours; ``limit``: the legal envelope every day's hours are clipped to (None:
-    no envelope), so no override or holiday can widen the window past it.
+    no envelope), so no override or holiday can widen the window past it; ``clocks``: a
+    regional clock per region key ("CN/Xinjiang" → "Asia/Urumqi"): the window must be open on
+    it as well as on the number's official zone.
     """
 
     hours: WeeklyHours
     overrides: Mapping[str, WeeklyHours] = field(default_factory=dict)
     holidays: HolidayCalendar = field(default_factory=HolidayCalendar)
     limit: Intervals | None = None
+    clocks: Mapping[str, str] = field(default_factory=dict)
     # (zone, region, local day) -> that day's open spans in UTC. The rules are frozen, so a
     # day's spans never change; caching them spares two zone conversions per window edge on
     # every check and every redial computation.
     _day_spans: dict[tuple[str, Region, date], tuple[Span, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+
+    def zones_of(self, region: Region) -> tuple[str, ...]:
+        """The region's candidate zones plus its regional clock, if the rules give one."""
+        lowered = {k.lower(): v for k, v in self.clocks.items()}
+        names = region.keys()
+        extra = [lowered[k.lower()] for k in names if k.lower() in lowered]
+        return region.zones if not extra else tuple(sorted({*region.zones, extra[0]}))
 
     def hours_on(self, region: Region, day: date) -> Intervals:
         """The intervals (minutes after local midnight) open on ``day`` for ``region``."""
@@ -132,7 +142,7 @@ def _zone_spans(zone_name: str, region: Region, rules: WindowRules, lo: datetime
 def open_spans(region: Region, rules: WindowRules, lo: datetime, hi: datetime) -> list[Span]:
     """UTC spans within [lo, hi) when the window is open in every candidate zone."""
     spans: list[Span] | None = None
-    for name in region.zones:
+    for name in rules.zones_of(region):
         z = _zone_spans(name, region, rules, lo, hi)
         spans = z if spans is None else _intersect(spans, z)
         if not spans:
@@ -164,8 +174,9 @@ def window_check(region: Region, now: datetime, rules: WindowRules) -> Decision:
             return Allowed()
     nxt = next_open(region, now, rules)
     where = region.keys()[0]
-    more = len(region.zones) - 3
-    zones = ", ".join(region.zones[:3]) + (f" +{more} more" if more > 0 else "")
+    all_zones = rules.zones_of(region)
+    more = len(all_zones) - 3
+    zones = ", ".join(all_zones[:3]) + (f" +{more} more" if more > 0 else "")
     return Denied("window", f"outside calling hours for {where} ({zones})", nxt)
 
 

@@ -24,6 +24,7 @@ from dialer_core.callerid.presence import presence_mismatch
 from dialer_core.campaign.config import CampaignConfig, load_campaign, parse_campaign
 from dialer_core.compliance.audit import AuditRecord, Violation, audit
 from dialer_core.compliance.dnc import DncList
+from dialer_core.compliance.lawful import is_e164
 from dialer_core.compliance.model import mask
 from dialer_core.compliance.region import ZoneUnknown, region_of
 from dialer_core.compliance.windows import zone
@@ -81,9 +82,10 @@ def dnc_violations(
     return out
 
 
-def caller_id_check_for(campaign: CampaignConfig) -> Callable[[AuditRecord], str | None] | None:
+def caller_id_check_for(campaign: CampaignConfig) -> Callable[[AuditRecord], str | None]:
     """The caller-ID rule of a campaign: its ``[callerid]`` pool (local presence) if it has
-    one, else its single ``dialing.caller_id``; None when neither is configured."""
+    one, else its single ``dialing.caller_id``; with neither, any valid E.164 number (an
+    empty or malformed caller ID is always a finding)."""
     pool = load_callerid(campaign.raw.get("callerid"), f"campaign {campaign.name}")
     if pool.numbers:
 
@@ -103,7 +105,13 @@ def caller_id_check_for(campaign: CampaignConfig) -> Callable[[AuditRecord], str
             return f"caller ID {shown} is not the campaign's {campaign.caller_id}"
 
         return fixed
-    return None
+
+    def valid(r: AuditRecord) -> str | None:
+        if is_e164(r.caller_id):
+            return None
+        return f"caller ID {r.caller_id or '(none)'} is not a valid E.164 number"
+
+    return valid
 
 
 def _campaign_from(stored: store.StoredCampaign, config_path: Path | None) -> CampaignConfig:
@@ -153,7 +161,7 @@ async def audit_campaign(
         campaign=name,
         start=start,
         end=end,
-        attempts=sum(1 for r in records if inside(r.attempt.at)),
+        attempts=sum(1 for r in records if r.judged and inside(r.attempt.at)),
         violations=tuple(violations),
         external_ids=data.external_ids,
         phones={(r.attempt.case_id, r.attempt.at): r.attempt.phone for r in records},

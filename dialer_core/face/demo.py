@@ -52,6 +52,8 @@ def demo_campaign(name: str, time_scale: float) -> dict:
         "dialing": {"caller_id": "+862088880000", "ring_timeout": 30, "max_in_flight": 100},
         "queue": {"name": "collectors", "agent_wait": 2},
         "compliance": {"preset": "cn"},
+        # cn: collection calls are recorded and kept two years (the preset refuses less).
+        "recording": {"enabled": True},
         # Early-stage cases go to the collection robot; the rest to the human agents.
         "routing": {
             "default": {"action": "queue", "queue": "collectors"},

@@ -282,9 +282,7 @@ class SmsCampaign(Protocol):
     def compliance(self) -> ComplianceRules: ...
 
 
-def sms_config_for(
-    campaign: SmsCampaign, base_dir: str | Path | None = None
-) -> SmsConfig | None:
+def sms_config_for(campaign: SmsCampaign, base_dir: str | Path | None = None) -> SmsConfig | None:
     """The reminders of a parsed campaign (its ``[sms]`` table), or None when it has none."""
     return load_sms(
         campaign.raw.get("sms"),

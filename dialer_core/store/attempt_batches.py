@@ -40,8 +40,9 @@ async def create_attempts(
 
     ``batch`` holds each leased contact with the caller ID chosen for it; ``call_ids`` (fresh
     UUIDs by default) lets the caller know the ids even when the INSERT's answer is lost.
-    Returns the call id of each row, in order, or None where the case already has an open
-    attempt (another runner dials it): the partial unique index refuses a double dial.
+    Returns the call id of each row, in order, or None where the case or the number already
+    has an open attempt (another runner, campaign or case rings it): the partial unique
+    indexes refuse a double dial (the number is filled in by a trigger from the phone).
     """
     if not batch:
         return []

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 
 import asyncpg
 
+from dialer_core.compliance.decision import Contact as RuleContact
 from dialer_core.store.attempt_batches import create_attempts, finish_attempts, mark_states
 
 
@@ -28,6 +29,12 @@ class Contact:
     days_past_due: int
     product: str
     due_date: date | None
+    debtor_key: str = ""  # the debtor the caps count on (cases.debtor_key)
+    address_zones: tuple[str, ...] = ()  # zones known from the debtor's address
+
+    def rule_contact(self) -> RuleContact:
+        """The contact as the compliance rules see it (number, case, debtor, address zones)."""
+        return RuleContact(str(self.case_id), self.e164, self.address_zones, self.debtor_key)
 
 
 @dataclass(frozen=True)
@@ -76,14 +83,14 @@ async def lease_contacts(
            RETURNING s.case_id, s.phone_id, p.e164, p.country, p.province, p.city,
                      s.attempts + 1 AS attempt_no, c.external_id, c.debtor_name,
                      c.amount_minor, c.currency, c.days_past_due, c.product,
-                     c.due_date""",
+                     c.due_date, c.debtor_key, c.address_zones""",
         campaign_id,
         now,
         limit,
         runner,
         lease,
     )
-    return [Contact(**dict(r)) for r in rows]
+    return [Contact(**{**dict(r), "address_zones": tuple(r["address_zones"])}) for r in rows]
 
 
 async def release_lease(
@@ -122,8 +129,9 @@ async def create_attempt(
 ) -> str | None:
     """Write the attempt row (state dialing) BEFORE the originate; return its call id.
 
-    Returns None when the case already has an open attempt (another runner dials it): the
-    partial unique index makes a double dial impossible whatever the leases say.
+    Returns None when the case or the number already has an open attempt (another runner,
+    campaign or case rings it): the partial unique indexes make a double dial impossible
+    whatever the leases say, and nothing is written (the attempt is not consumed).
     """
     ids = await create_attempts(conn, campaign_id, [(contact, caller_id)], runner, now)
     return ids[0]
@@ -158,30 +166,47 @@ RULE_COLUMNS = """coalesce(a.disposition, 'in_progress') AS disposition,
 NOT_DIALED = "not_dialed"
 
 
-async def case_histories(conn: asyncpg.Connection, case_ids: list[int]) -> dict[int, list]:
-    """Every attempt of these cases as compliance ``PastAttempt`` rows (open ones in_progress)."""
+def _past(r: asyncpg.Record):
     from dialer_core.compliance.model import PastAttempt
 
+    return PastAttempt(
+        r["created_at"],
+        r["e164"],
+        str(r["case_id"]),
+        r["disposition"],
+        r["connected"],
+        r["abandoned"],
+        r["machine"],
+        r["debtor_key"],
+    )
+
+
+# Every attempt on one of the keys, with the debtor key as it is now (merged debtors included).
+_KEYED_HISTORY = f"""SELECT a.case_id, a.created_at, a.e164, c.debtor_key, {RULE_COLUMNS}
+    FROM attempts a JOIN cases c ON c.id = a.case_id
+    WHERE coalesce(a.disposition, '') <> $4
+      AND (a.case_id = ANY($1::bigint[]) OR a.e164 = ANY($2::text[])
+           OR a.case_id IN (SELECT id FROM cases WHERE debtor_key = ANY($3::text[])))"""
+
+
+async def rule_histories(conn: asyncpg.Connection, contacts: list[Contact]) -> dict[int, list]:
+    """For each contact (by case id), every attempt on the law's keys: its case, its number
+    (any case, any campaign) and its debtor (all their cases), open ones ``in_progress``."""
     rows = await conn.fetch(
-        f"""SELECT a.case_id, a.created_at, p.e164, {RULE_COLUMNS}
-            FROM attempts a JOIN phones p ON p.id = a.phone_id
-            WHERE a.case_id = ANY($1::bigint[]) AND coalesce(a.disposition, '') <> $2""",
-        case_ids,
+        _KEYED_HISTORY,
+        [c.case_id for c in contacts],
+        [c.e164 for c in contacts],
+        [c.debtor_key for c in contacts if c.debtor_key],
         NOT_DIALED,
     )
-    out: dict[int, list] = {cid: [] for cid in case_ids}
-    for r in rows:
-        out[r["case_id"]].append(
-            PastAttempt(
-                r["created_at"],
-                r["e164"],
-                str(r["case_id"]),
-                r["disposition"],
-                r["connected"],
-                r["abandoned"],
-                r["machine"],
-            )
-        )
+    past = [(r["case_id"], _past(r)) for r in rows]
+    out: dict[int, list] = {}
+    for c in contacts:
+        out[c.case_id] = [
+            a
+            for case_id, a in past
+            if case_id == c.case_id or a.phone == c.e164 or a.debtor == c.debtor_key
+        ]
     return out
 
 

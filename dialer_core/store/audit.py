@@ -1,7 +1,7 @@
 """The SQL behind ``pacedial audit``: a campaign's stored config, attempts and DNC history.
 
 Attempts are read with the same definitions the runner uses for its own decisions
-(``dialer_core.store.attempts.case_histories``): an open attempt counts as ``in_progress``,
+(``dialer_core.store.attempts.rule_histories``): an open attempt counts as ``in_progress``,
 ``connected`` means answered, not abandoned and not a machine. Attempts the runner wrote but
 never dialed (``not_dialed``: held by the last check before the Originate) are not calls and are
 left out.
@@ -39,13 +39,24 @@ class TimedDncEntry:
 async def campaign_attempts(
     conn: asyncpg.Connection, campaign_id: int, until: datetime | None = None
 ) -> CampaignAttempts:
-    """Every dialed attempt of the campaign launched before ``until`` (None: all)."""
+    """Every dialed attempt of the campaign launched before ``until`` (None: all), and, as
+    unjudged history, other campaigns' attempts to its numbers and its debtors."""
     rows = await conn.fetch(
-        f"""SELECT a.case_id, c.external_id, a.created_at, p.e164, a.caller_id, {RULE_COLUMNS}
+        f"""WITH mine AS (
+               SELECT a.* FROM attempts a WHERE a.campaign_id = $1),
+           keys AS (
+               SELECT DISTINCT m.e164, c.debtor_key FROM mine m JOIN cases c ON c.id = m.case_id)
+           SELECT a.case_id, a.campaign_id = $1 AS judged, c.external_id, a.created_at,
+                  a.e164, a.caller_id, c.debtor_key, c.address_zones, {RULE_COLUMNS},
+                  (d.status = 'MACHINE' AND d.truth = 'human') IS TRUE AS amd_false_positive,
+                  a.ended_at, EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = a.call_id)
+                  AS recorded
            FROM attempts a
-           JOIN phones p ON p.id = a.phone_id
            JOIN cases c ON c.id = a.case_id
-           WHERE a.campaign_id = $1
+           LEFT JOIN amd_decisions d ON d.call_id = a.call_id
+           WHERE (a.campaign_id = $1
+                  OR a.e164 IN (SELECT e164 FROM keys)
+                  OR c.debtor_key IN (SELECT debtor_key FROM keys))
              AND coalesce(a.disposition, '') <> $2
              AND ($3::timestamptz IS NULL OR a.created_at < $3)
            ORDER BY a.created_at, a.call_id""",
@@ -66,9 +77,21 @@ async def campaign_attempts(
             r["connected"],
             r["abandoned"],
             r["machine"],
+            r["debtor_key"],
         )
         live = bool(r["connected"] or r["abandoned"])
-        records.append(AuditRecord(attempt, r["caller_id"], live=live))
+        records.append(
+            AuditRecord(
+                attempt,
+                r["caller_id"],
+                live=live,
+                extra_zones=tuple(r["address_zones"]),
+                judged=r["judged"],
+                amd_false_positive=r["amd_false_positive"],
+                ended=r["ended_at"],
+                recorded=r["recorded"],
+            )
+        )
     return CampaignAttempts(tuple(records), labels)
 
 

@@ -24,7 +24,8 @@ BULK_TIMEOUT: float | None = None
 _STAGE_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS import_case_stage (
     line int, external_id text, debtor_name text, amount_minor bigint, currency text,
-    days_past_due int, product text, due_date date, source_digest bigint
+    days_past_due int, product text, due_date date, source_digest bigint, debtor_id text,
+    address_zones text[]
 );
 CREATE TEMP TABLE IF NOT EXISTS import_phone_stage (
     external_id text, position int, e164 text, country text, province text, city text
@@ -36,20 +37,22 @@ _DROP_SQL = "DROP TABLE IF EXISTS import_case_stage, import_phone_stage, import_
 
 _UPSERT_CASES = """
 INSERT INTO cases (campaign_id, external_id, debtor_name, amount_minor, currency,
-                   days_past_due, product, due_date, source_digest)
+                   days_past_due, product, due_date, source_digest, debtor_id, address_zones)
 SELECT $1, external_id, debtor_name, amount_minor, currency, days_past_due, product, due_date,
-       source_digest
+       source_digest, nullif(debtor_id, ''), address_zones
 FROM import_case_stage ORDER BY line
 ON CONFLICT (campaign_id, external_id) DO UPDATE SET
     debtor_name = excluded.debtor_name, amount_minor = excluded.amount_minor,
     currency = excluded.currency, days_past_due = excluded.days_past_due,
     product = excluded.product, due_date = excluded.due_date,
-    source_digest = excluded.source_digest, updated_at = now()
+    source_digest = excluded.source_digest, debtor_id = excluded.debtor_id,
+    address_zones = excluded.address_zones, updated_at = now()
 WHERE (cases.debtor_name, cases.amount_minor, cases.currency, cases.days_past_due,
-       cases.product, cases.due_date)
+       cases.product, cases.due_date, cases.debtor_id, cases.address_zones)
       IS DISTINCT FROM
       (excluded.debtor_name, excluded.amount_minor, excluded.currency,
-       excluded.days_past_due, excluded.product, excluded.due_date)
+       excluded.days_past_due, excluded.product, excluded.due_date, excluded.debtor_id,
+       excluded.address_zones)
 RETURNING id, (xmax = 0) AS inserted"""
 
 # Same values, new CSV text (e.g. "3250.5" vs "3250.50"): only the digest moves.
@@ -174,6 +177,8 @@ class CaseWriter:
                     r.product,
                     r.due_date,
                     d,
+                    r.debtor_id,
+                    list(r.address_zones),
                 )
                 for r, d in zip(rows, digests, strict=True)
             ],

@@ -16,7 +16,17 @@ from typing import Any
 import asyncpg
 
 CASE_COLUMNS = frozenset(
-    {"debtor_name", "amount_minor", "currency", "days_past_due", "product", "due_date", "extra"}
+    {
+        "debtor_name",
+        "amount_minor",
+        "currency",
+        "days_past_due",
+        "product",
+        "due_date",
+        "extra",
+        "debtor_id",
+        "address_zones",
+    }
 )
 PHONE_COLUMNS = frozenset({"country", "province", "city", "status"})
 ATTEMPT_COLUMNS = frozenset(
