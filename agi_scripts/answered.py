@@ -127,7 +127,7 @@ def make_answered_handler(registry: CallRegistry) -> Callable[[CallSession], Awa
                     session,
                     decision.queue or campaign.queue,
                     campaign.agent_wait,
-                    campaign.compliance.abandon.prompt,
+                    handling.pbx_sound(campaign.compliance.abandon.prompt),
                 )
                 if outcome.abandoned:
                     disposition = "abandoned"

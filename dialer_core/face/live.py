@@ -8,8 +8,10 @@ import logging
 
 from dialer_core.campaign.config import load_campaign
 from dialer_core.face.pbx_link import build_driver, describe, start_answered_server
+from dialer_core.face.preflight import check_drop_message
 from dialer_core.face.service import run_campaign
 from dialer_core.face.site import load_site
+from dialer_core.paths import sound_dir
 from dialer_core.store.database import open_database
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,8 @@ async def run_live(
     """Run until ``stop`` is set (Ctrl-C) or ``duration`` seconds have passed."""
     site = load_site(site_path)
     campaign = load_campaign(campaign_path)
+    drop = check_drop_message(campaign.name, campaign.compliance.abandon.prompt, sound_dir())
+    log.info("campaign %s: drop message %s", campaign.name, drop)
     async with open_database(site.database_url) as pool:
         answered = await start_answered_server(site)
         driver = build_driver(site, queues=[campaign.queue])

@@ -72,8 +72,10 @@ class FreeSwitchDriver:
         queues: tuple[str, ...] = (),
         number_format: Callable[[str], str] = lambda e164: e164.lstrip("+"),
         wall_clock: Callable[[], float] = time.time,
+        wrapup_tick: float = 0.25,
     ) -> None:
         self.client = client or EslClient(host, port, password)
+        self.wrapup_tick = wrapup_tick  # real seconds between checks for ended wrap-ups
         self.dial_template = dial_template
         self.target = target
         self.queues = queues
@@ -255,10 +257,10 @@ class FreeSwitchDriver:
             for agent in await self.agents():
                 self._out.put(AgentEvent(agent))
 
-    async def _end_wrapups(self, tick: float = 1.0) -> None:
+    async def _end_wrapups(self) -> None:
         # mod_callcenter sends no event when a timed wrap-up ends: the tracker's timers do.
         while True:
-            await asyncio.sleep(tick)
+            await asyncio.sleep(self.wrapup_tick)
             self._emit(self.agent_tracker.due(self.wall_clock()))
 
     def _reconcile(self, body: str, candidates: frozenset[str]) -> None:
