@@ -155,12 +155,10 @@ class CampaignManager:
         if rc is None or rc.task.done():
             return None
         calls = list(rc.runner.inflight.values())
-        waits = [
-            now - c.waiting_since for c in calls if c.waiting_since is not None and not c.connected
-        ]
+        waits = [now - c.waiting_since for c in calls if c.waiting_since is not None and c.waiting]
         view = rc.runner.view(now)
         staffed = sum(1 for a in view.agents if a.status.value not in ("paused", "logged_out"))
-        ringing = sum(1 for c in calls if c.answered_at is None)
+        ringing = sum(1 for c in calls if c.ringing)
         return {
             "in_flight": len(calls),
             "ringing": ringing,
