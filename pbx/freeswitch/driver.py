@@ -33,6 +33,7 @@ from pbx.model import (
     AgentConnected,
     AgentEvent,
     AgentState,
+    Answered,
     CallEvent,
     CallRequest,
     Hangup,
@@ -90,11 +91,16 @@ class FreeSwitchDriver:
         self._snapshot_seq = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._link_of: dict[str, int] = {}  # call id -> client.connects when originated
+        self._backoff = 0.0
+        self._backoff_until = 0.0  # time.monotonic(): no originate before
 
     @property
     def ready(self) -> bool:
-        """Whether the ESL link is up and authenticated."""
-        return self.client.connected
+        """Whether originates may be sent: the ESL link is up (FreeSWITCH opens its port only
+        once every module is loaded, ``startup_reconnect.txt``) and no originate was refused
+        lately (a shutdown refuses them with no channel, ``shutdown_*.txt``: back-off from
+        0.5 s doubling to 30 s, reset by the next call that gets a channel)."""
+        return self.client.connected and time.monotonic() >= self._backoff_until
 
     async def connect(self) -> None:
         """Log in to ESL and start mapping its events."""
@@ -134,7 +140,7 @@ class FreeSwitchDriver:
             await self.client.bgapi(command, job_uuid=call_id)
         except EslCommandError as exc:
             self._forget(call_id)
-            self._out.put(OriginateFailed(call_id, exc.reply))
+            self._emit([OriginateFailed(call_id, exc.reply)])
         except EslLinkLost as exc:
             if not exc.sent:
                 self._forget(call_id)
@@ -216,9 +222,23 @@ class FreeSwitchDriver:
 
     def _emit(self, items: list[CallEvent] | list[AgentEvent | AgentConnected]) -> None:
         for item in items:
-            if isinstance(item, Hangup):
+            if isinstance(item, Hangup | OriginateFailed):
                 self._link_of.pop(item.call_id, None)
+            if isinstance(item, OriginateFailed):
+                self._refused(item.reason)
+            elif isinstance(item, Answered | Hangup):
+                self._backoff = 0.0  # a channel existed: FreeSWITCH takes calls
             self._out.put(item)
+
+    def _refused(self, reason: str) -> None:
+        self._backoff = min(30.0, max(0.5, self._backoff * 2))
+        self._backoff_until = time.monotonic() + self._backoff
+        log.warning(
+            "FreeSWITCH %s: %s: holding new calls for %.1fs",
+            self.client.peer,
+            reason,
+            self._backoff,
+        )
 
     async def _run_pump(self) -> None:
         async for item in self.client.events():
