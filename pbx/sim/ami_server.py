@@ -74,6 +74,8 @@ class AmiServer(LineServer[AmiConnection]):
         self.login_failure_delay = login_failure_delay
         self._count = 0
         self.started_at = time.time()
+        self.booted = True  # False: a Login gets no FullyBooted (restart_reconnect.txt)
+        self.refusal: str | None = None  # every action's Error message (a graceful shutdown)
 
     def broadcast(self, headers: Headers) -> None:
         data = encode(headers)
@@ -109,6 +111,9 @@ class AmiServer(LineServer[AmiConnection]):
             else:
                 conn.send(response(msg, "Error", "Must specify AuthType"))
             return True
+        if self.refusal is not None:
+            conn.send(response(msg, "Error", self.refusal))  # originate_during_shutdown.txt
+            return True
         if action == "ping":
             stamp = f"{time.time():.6f}"
             conn.send(response(msg, "Success", None, ("Ping", "Pong"), ("Timestamp", stamp)))
@@ -126,7 +131,7 @@ class AmiServer(LineServer[AmiConnection]):
         conn.events_on = (msg.get("Events") or "on").lower() not in ("off", "no", "false")
         conn.send(response(msg, "Success", "Authentication accepted"))
         uptime = str(int(time.time() - self.started_at))
-        if conn.events_on:
+        if conn.events_on and self.booted:
             conn.send(
                 (
                     ("Event", "FullyBooted"),
