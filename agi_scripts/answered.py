@@ -132,6 +132,8 @@ def make_answered_handler(registry: CallRegistry) -> Callable[[CallSession], Awa
                 if outcome.abandoned:
                     disposition = "abandoned"
                     await sink.abandoned(call.call_id)
+                elif outcome.caller_left:
+                    detail["hung_up_in"] = "queue"
                 else:
                     disposition = "agent_talked"
         except CallerHungUp:

@@ -16,7 +16,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from pbx.driver_events import DriverEvent, EventOutbox, stop_task
-from pbx.freeswitch.callcenter import CALLCENTER_SUBCLASS, AgentTracker, parse_agent_rows
+from pbx.freeswitch.callcenter import (
+    CALLCENTER_SUBCLASS,
+    AgentTracker,
+    parse_agent_rows,
+    qualified_queue,
+)
 from pbx.freeswitch.client import (
     ApiResult,
     EslClient,
@@ -174,7 +179,9 @@ class FreeSwitchDriver:
         """
         out: list[AgentState] = []
         for queue in self.queues:
-            body = await self.client.api(f"callcenter_config queue list agents {queue}")
+            body = await self.client.api(
+                f"callcenter_config queue list agents {qualified_queue(queue)}"
+            )
             rows = parse_agent_rows(body, queue, where=self.client.peer)
             out.extend(self.agent_tracker.learn(rows, self.wall_clock()))
         return out

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+from pbx.freeswitch.callcenter import qualified_queue
 from pbx.freeswitch.esl import (
     API_RESPONSE,
     COMMAND_REPLY,
@@ -259,7 +260,7 @@ class EslSession:
         if timeout <= 0:
             return False
         await self.set_variable("cc_exit_keys", CC_EXIT_KEY)
-        run = asyncio.ensure_future(self._execute_event("callcenter", queue))
+        run = asyncio.ensure_future(self._execute_event("callcenter", qualified_queue(queue)))
         try:
             try:
                 done = await asyncio.wait_for(asyncio.shield(run), timeout)
