@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import time
 import uuid as uuidlib
 from collections import deque
 from collections.abc import Callable
@@ -64,7 +63,7 @@ class _Running:
     app: str
     data: str
     app_uuid: str
-    started: float = 0.0  # time.monotonic()
+    started: float = 0.0  # the switch's clock (simulated seconds)
     done: bool = False
 
 
@@ -173,7 +172,7 @@ class OutboundLeg:
             a = self.call.a
             a.variables.update(
                 cc_cause="answered", cc_agent_bridged="true", cc_agent=agent,
-                cc_agent_uuid=agent_uuid, cc_queue_answered_epoch=str(int(time.time())),
+                cc_agent_uuid=agent_uuid, cc_queue_answered_epoch=str(int(self._f.clock())),
             )  # fmt: skip
             answered.set()
             self._complete(running, "_none_")
@@ -299,7 +298,7 @@ class OutboundLeg:
             self.call.request_hangup("DESTINATION_OUT_OF_ORDER")
             return
         self._stop.clear()
-        running = _Running(app, data, str(uuidlib.uuid4()), time.monotonic())
+        running = _Running(app, data, str(uuidlib.uuid4()), self._f.clock())
         self._current = running
         a.application, a.application_data = app, data
         a.variables["current_application"] = app
@@ -397,7 +396,7 @@ class OutboundLeg:
             key = self.call.sim_call.next_dtmf(terminators)
         delay = self.call.plan.dtmf_delay
         pressed = bool(key) and delay < self.prompt_seconds
-        started = time.monotonic()
+        started = self._f.clock()
         stopped = await self._pause(delay if pressed else self.prompt_seconds)
         self._played(started)
         if stopped:
@@ -409,7 +408,7 @@ class OutboundLeg:
 
     def _played(self, started: float) -> None:
         """The playback_* variables FreeSWITCH sets when a playback ends (simulated time)."""
-        played = min((time.monotonic() - started) / self._scaled(1.0), self.prompt_seconds)
+        played = min(self._f.clock() - started, self.prompt_seconds)
         ms = int(played * 1000)
         v = self.call.a.variables
         v["playback_last_offset_pos"] = str(ms * 8)
