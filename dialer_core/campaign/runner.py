@@ -32,7 +32,8 @@ from dialer_core.campaign.upkeep import recover_orphans, renew_leases_forever
 from dialer_core.compliance.dnc import DncList
 from dialer_core.compliance.model import mask
 from dialer_core.ownership import Heartbeat, RunnerIdentity
-from dialer_core.pacing.interface import AgentStatus, PacingPolicy, PacingView
+from dialer_core.pacing.classify import AnswerClassifier
+from dialer_core.pacing.interface import AgentStatus, CallObservation, PacingPolicy, PacingView
 from dialer_core.store.database import DATABASE_ERRORS
 from dialer_core.store.journal import ResultJournal
 from pbx.driver import PbxDriver
@@ -70,6 +71,7 @@ class CampaignRunner:
         self.heartbeat = Heartbeat(pool, identity, campaign_id)
         self.dnc = dnc or DncList()
         self.handling = handling  # agi_scripts.handling.CallHandling, handed to the handlers
+        self.answers = AnswerClassifier.for_handling(handling)  # live answers, classified
         self.callerids = CallerIdBook(campaign.callerid, fallback=campaign.caller_id)
         self.stats = RunnerStats()
         self.book = AgentBook(campaign.queue, self.stats)
@@ -161,6 +163,9 @@ class CampaignRunner:
     async def _launch_round(self) -> None:
         now = self.clock()  # the one reading of this round: lease, rules, created_at, launch
         want = self.policy.decide(now, self.view(now))
+        if (alarm := getattr(self.policy, "alarm", None)) and not self.paused:  # pacing.brake
+            self.paused = True
+            log.error("campaign %s paused by the abandonment brake: %s", self.campaign.name, alarm)
         n = max(0, min(want, self.campaign.max_in_flight - len(self.inflight)))
         if n == 0:
             return
@@ -247,8 +252,11 @@ class CampaignRunner:
 
     async def _perform(self, call: c.Call | None, effects: list[c.Effect], call_id: str) -> None:
         for e in effects:
-            if isinstance(e, c.Observe):
-                self.policy.observe(e.observation)
+            if isinstance(e, c.Observe):  # classified first: machines never count live
+                self._tell(self.answers.feed(e.observation))
+            elif isinstance(e, c.RecordAmd):
+                self._tell(self.answers.amd_verdict(e.at, call_id, e.status, e.action))
+                await write_side(self.pool, call_id, e)
             elif isinstance(e, c.Count):
                 self.stats.count(e.what, e.key)
             elif isinstance(e, c.Register) and call is not None:
@@ -267,9 +275,15 @@ class CampaignRunner:
             elif isinstance(e, c.WriteResult):
                 await self.results.write(e.result)
             elif isinstance(e, c.Forget):
+                self._tell(self.answers.ended(self.clock(), call_id))
                 self.inflight.pop(call_id, None)
                 self.registry.remove(call_id)
                 self._wake.set()
+
+    def _tell(self, observations: list[CallObservation]) -> None:
+        """Feed classified call observations (pacing.classify) to the policy."""
+        for observation in observations:
+            self.policy.observe(observation)
 
     async def _originate(self, call: c.Call, e: c.Originate) -> None:
         req = e.request
