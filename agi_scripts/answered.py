@@ -127,11 +127,13 @@ def make_answered_handler(registry: CallRegistry) -> Callable[[CallSession], Awa
                     session,
                     decision.queue or campaign.queue,
                     campaign.agent_wait,
-                    campaign.compliance.abandon.prompt,
+                    handling.pbx_sound(campaign.compliance.abandon.prompt),
                 )
                 if outcome.abandoned:
                     disposition = "abandoned"
                     await sink.abandoned(call.call_id)
+                elif outcome.caller_left:
+                    detail["hung_up_in"] = "queue"
                 else:
                     disposition = "agent_talked"
         except CallerHungUp:

@@ -18,6 +18,7 @@ from agi_scripts.speech.engines import EspeakEngine, HttpTtsEngine
 from agi_scripts.speech.prompts import TtsPromptSource, check_engine
 from dialer_core.config_errors import ConfigError, reject_unknown, take
 from dialer_core.package_data import conf_path
+from pbx.sounds import find_sound
 
 AMD_ACTIONS = ("hangup", "message", "human")
 
@@ -40,6 +41,17 @@ class CallHandling:
     amd: AmdSettings = AmdSettings()
     record: bool = False
     retention_days: int | None = None  # recordings older than this are deleted (None: kept)
+    sound_dir: Path | None = None  # pacedial's sounds (the drop message), as this host sees it
+    pbx_sound_dir: str | None = None  # the same folder as the PBX sees it (if mounted elsewhere)
+
+    def pbx_sound(self, name: str) -> str:
+        """What the PBX must play for sound ``name``: its path in pacedial's sounds folder as
+        the PBX sees it (no extension: the PBX picks the format) when the file is there, else
+        ``name`` unchanged (a sound of the PBX's own)."""
+        if self.sound_dir is None or find_sound(name, self.sound_dir) is None:
+            return name
+        folder = (self.pbx_sound_dir or str(self.sound_dir)).rstrip("/")
+        return f"{folder}/{Path(name).name}" if not Path(name).is_absolute() else name
 
     async def close(self) -> None:
         engines = {id(p.engine): p.engine for p in self.prompts.values()}
@@ -93,6 +105,8 @@ async def build_call_handling(
         amd=amd,
         record=take(rec_t, "enabled", bool, False, source, "recording."),
         repayment_channel=take(robot, "repayment_channel", str, "", source, "robot."),
+        sound_dir=sound_dir,
+        pbx_sound_dir=robot.get("pbx_sound_dir"),
     )
     routing = doc.get("routing")
     if routing is None:

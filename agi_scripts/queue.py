@@ -12,18 +12,24 @@ from pbx.session import CallerHungUp, CallSession
 class QueueOutcome:
     connected: bool  # an agent took the call within the limit (and the talk is now over)
     abandoned: bool  # no agent within the limit: safe-harbor message played, call dropped
+    caller_left: bool = False  # the callee hung up before the deadline: not an abandon
 
 
 async def hand_to_agent(
     session: CallSession, queue: str, agent_wait: float, safe_harbor_prompt: str
 ) -> QueueOutcome:
-    """Offer the call to ``queue`` for ``agent_wait`` seconds; on timeout play the safe harbor.
+    """Offer the call to ``queue`` for ``agent_wait`` seconds (what is left of the 2 s after
+    the end of the greeting); on timeout play the safe harbor.
 
     The safe-harbor message (who called, a number to call back or opt out) is the law's
-    condition for a dropped call (47 CFR 64.1200, Ofcom): it is played on every abandon.
+    condition for a dropped call (47 CFR 64.1200, Ofcom): it is played on every abandon. A
+    callee who hangs up while waiting is not an abandon: Ofcom and the FCC count only calls the
+    dialer failed to connect in time.
     """
     if await session.enqueue(queue, agent_wait):
         return QueueOutcome(connected=True, abandoned=False)
+    if session.hung_up:
+        return QueueOutcome(connected=False, abandoned=False, caller_left=True)
     with contextlib.suppress(CallerHungUp):
         await session.play(safe_harbor_prompt)
         await session.hangup()

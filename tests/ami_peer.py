@@ -18,6 +18,17 @@ __all__ = ["BANNER", "Handler", "PeerConn", "ReplayPeer"]
 
 BANNER = b"Asterisk Call Manager/9.0.0\r\n"
 _SUBSTITUTED = ("ActionID", "ChannelId", "OtherChannelId")
+# Actions the driver sends on its own that the older recordings do not have: their answers.
+_UNRECORDED = {
+    "GetConfig": lambda aid: encode(
+        [("Response", "Error"), ("ActionID", aid), ("Message", "Config file not found")]
+    ),
+    "QueueStatus": lambda aid: encode(
+        [("Response", "Success"), ("ActionID", aid), ("EventList", "start"),
+         ("Message", "Queue status will follow")]
+    ) + encode([("Event", "QueueStatusComplete"), ("ActionID", aid), ("EventList", "Complete"),
+                ("ListItems", "0")]),
+}  # fmt: skip
 
 
 class PeerConn:
@@ -145,12 +156,11 @@ class ReplayPeer:
                 conn.write(encode([("Response", "Success"), ("ActionID", action.action_id or ""),
                                    ("Ping", "Pong")]))  # fmt: skip
                 continue
-            if action.action == "GetConfig" and (
-                expected is None or expected.action != "GetConfig"
+            if action.action in _UNRECORDED and (
+                expected is None or expected.action != action.action
             ):
-                # The driver reads queues.conf at login (not in the older recordings).
-                conn.write(encode([("Response", "Error"), ("ActionID", action.action_id or ""),
-                                   ("Message", "Config file not found")]))  # fmt: skip
+                # The driver reads the queues after FullyBooted (not in the older recordings).
+                conn.write(_UNRECORDED[action.action](action.action_id or ""))
                 continue
             if action.action == "Logoff" and (expected is None or expected.action != "Logoff"):
                 conn.answer_logoff(action)  # the test ends before the recording does

@@ -88,10 +88,12 @@ class Rig(ABC):
         seed: int = 5,
         recordings_dir: str = "",
         agent_talk: float = 60.0,
+        wrapuptime: float = 10.0,
     ) -> None:
         self.db, self.agents, self.time_scale, self.seed = db, agents, time_scale, seed
         self.recordings_dir = recordings_dir
         self.agent_talk = agent_talk  # simulated seconds an agent's conversation lasts (mean)
+        self.wrapuptime = wrapuptime  # the queue's wrapuptime / wrap-up-time (simulated s)
 
     async def __aenter__(self) -> Rig:
         # Simulated time, inside the callees' calling window, as fast as the simulated PBX.
@@ -140,7 +142,9 @@ class Rig(ABC):
             seed=self.seed,
             time_scale=self.time_scale,
             dialplan=dialplan or {},
-            agents=AgentConfig(count=self.agents, talk_mean=self.agent_talk, wrapuptime=10),
+            agents=AgentConfig(
+                count=self.agents, talk_mean=self.agent_talk, wrapuptime=self.wrapuptime
+            ),
             recordings_dir=self.recordings_dir,
         )
 
@@ -195,6 +199,7 @@ class AsteriskRig(Rig):
             dial_template="Local/{number}@sim-callee",
             answered_context=AMI_CONTEXT,
             clock=self.clock,
+            wrapup_tick=0.02,
         )
         await self.driver.connect()
 
@@ -245,6 +250,7 @@ class FreeSwitchRig(Rig):
             target=f"{ESL_EXTENSION} XML dialer",
             queues=("collectors",),
             wall_clock=self.clock,
+            wrapup_tick=0.02,
         )
         await self.driver.connect()
 

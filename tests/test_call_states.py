@@ -29,6 +29,7 @@ def sample(kind: type[c.Event], at: float) -> c.Event:
     return {
         c.Launch: lambda: c.Launch(at),
         c.Hold: lambda: c.Hold(at, "dnc"),
+        c.Refused: lambda: c.Refused(at, "Asterisk is shutting down"),
         c.Rang: lambda: c.Rang(at),
         c.Answer: lambda: c.Answer(at),
         c.AgentJoined: lambda: c.AgentJoined(at, "1001", 2.0),
@@ -64,6 +65,7 @@ PATHS: dict[State, list[type[c.Event]]] = {
 MOVES: dict[tuple[State, type[c.Event]], State] = {
     (State.WRITTEN, c.Launch): State.ORIGINATED,
     (State.WRITTEN, c.Hold): State.CLOSED,
+    (State.ORIGINATED, c.Refused): State.CLOSED,
     (State.ORIGINATED, c.Rang): State.RINGING,
     (State.ORIGINATED, c.Answer): State.ANSWERED,
     (State.RINGING, c.Answer): State.ANSWERED,

@@ -17,7 +17,16 @@ from pbx.freeswitch.callcenter import (
 )
 from pbx.freeswitch.esl import EslCommandParser, EslEvent, command_line
 from pbx.freeswitch.tracker import CallTracker, resolve_cause
-from pbx.model import AgentConnected, AgentEvent, AgentState, Answered, Hangup, Result, Ringing
+from pbx.model import (
+    AgentConnected,
+    AgentEvent,
+    AgentState,
+    Answered,
+    Hangup,
+    OriginateFailed,
+    Result,
+    Ringing,
+)
 
 _UUID = re.compile(r"origination_uuid=([0-9a-f-]+)")
 
@@ -132,11 +141,27 @@ def _job(call_id: str, body: str, job_uuid: str = "") -> EslEvent:
     return EslEvent("BACKGROUND_JOB", headers, body)
 
 
-def test_err_without_a_channel_ends_the_call_as_failed_or_by_cause() -> None:
+def test_err_without_a_channel_is_a_refused_originate() -> None:
+    # shutdown_restart_originate.txt / shutdown_fsctl_restart.txt: during a shutdown the
+    # originate gets -ERR DESTINATION_OUT_OF_ORDER (later CHAN_NOT_IMPLEMENTED) with no
+    # CHANNEL_CREATE: nothing was dialed, so it is not a "powered off" callee.
+    tracker = CallTracker()
+    for call_id in ("s1", "s2"):
+        tracker.track(call_id)
+    (refused,) = tracker.on_event(_job("s1", "-ERR DESTINATION_OUT_OF_ORDER\n"))
+    assert isinstance(refused, OriginateFailed) and "DESTINATION_OUT_OF_ORDER" in refused.reason
+    (gone,) = tracker.on_event(_job("s2", "-ERR CHAN_NOT_IMPLEMENTED\n"))
+    assert isinstance(gone, OriginateFailed)
+    assert tracker.in_flight() == set()
+
+
+def test_err_after_a_channel_ends_the_call_as_failed_or_by_cause() -> None:
     tracker = CallTracker()
     tracker.track("c1")
     tracker.track("c2")
     tracker.track("c3")
+    for call_id in ("c1", "c2", "c3"):
+        tracker.on_event(EslEvent("CHANNEL_CREATE", {"Unique-ID": call_id}))
     (bad,) = tracker.on_event(_job("c1", "-ERR CHAN_NOT_IMPLEMENTED\n"))
     assert (bad.cause, bad.result) == (66, Result.FAILED)
     (odd,) = tracker.on_event(_job("c2", "-ERR Invalid Arguments\n"))

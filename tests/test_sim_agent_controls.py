@@ -77,18 +77,25 @@ async def test_queue_pause_holds_a_member_with_its_reason_until_unpaused(sim):
         client.close()
 
 
+async def next_state_of(events) -> str:
+    while True:
+        item = await events.__anext__()
+        if isinstance(item, AgentEvent) and item.state.agent == SEAT:
+            return item.state.state
+
+
 async def test_the_driver_pauses_a_seat_and_the_tracker_reports_it(sim):
     driver = AsteriskDriver(port=sim.ami_port, username="dialer", secret="dialer")
     await driver.connect()
     events = driver.events()
     try:
+        while not driver.ready:  # FullyBooted, then the queues are read (and reported)
+            await asyncio.sleep(0.01)
+        assert await asyncio.wait_for(next_state_of(events), 5) == "idle"
         await driver.set_agent_paused(SEAT, True, "wrapup")
 
-        async def next_state() -> str:
-            while True:
-                item = await events.__anext__()
-                if isinstance(item, AgentEvent) and item.state.agent == SEAT:
-                    return item.state.state
+        def next_state():
+            return next_state_of(events)
 
         assert await asyncio.wait_for(next_state(), 5) == "wrapup"
         await driver.set_agent_paused(SEAT, False, "")

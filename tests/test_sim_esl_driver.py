@@ -295,5 +295,33 @@ async def test_no_free_agent_breaks_the_queue_and_the_call_is_hung_up():
         end = events[-1]
     assert outcome == {"queued": False}
     assert (end.result, end.cause_text) == (Result.ANSWERED, "NORMAL_CLEARING")
-    assert any(c.startswith("api uuid_break") for c in esl.legs[0].commands)
+    # The deadline as captured (outbound_callcenter_timeout_exit.txt): exit key D.
+    commands = esl.legs[0].commands
+    assert any(c.startswith("api uuid_recv_dtmf ") and c.endswith(" D") for c in commands)
+    assert not any(c.startswith("api uuid_break") for c in commands)
     assert sim.queue.abandoned == 1
+
+
+async def test_agent_conversation_of_n_seconds_lasts_n_seconds():
+    """As on a real FreeSWITCH (outbound_callcenter_agent.txt), callcenter completes when the
+    agent answers; the session follows the bridged call until the agent hangs up 20 s later,
+    and the driver's hang-up comes after the whole conversation."""
+    seen: dict[str, float | bool] = {}
+
+    async def handler(session: CallSession) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        seen["connected"] = await session.enqueue("collectors@default", 2.0)
+        seen["talk"] = (loop.time() - started) * 20  # simulated seconds
+        seen["hung_up"] = session.hung_up
+
+    agent = AgentConfig(count=1, talk_mean=20, talk_cv=0, answer_delay=0.5)
+    config = SimConfig(seed=2, time_scale=20, behaviour="last_digit", agents=agent)
+    async with esl_rig(config, handler) as (_, _, driver):
+        await driver.originate(
+            CallRequest(str(uuid.uuid4()), "+5551231", "5550100", variables={"sim_talk": "120"})
+        )
+        events = await collect_ends(driver, 1, 10.0)
+    assert seen["connected"] is True and seen["hung_up"] is True
+    assert seen["talk"] >= 20.0
+    assert isinstance(events[-1], Hangup) and events[-1].result is Result.ANSWERED

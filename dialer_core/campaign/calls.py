@@ -111,6 +111,14 @@ class Ended(Event):
 
 
 @dataclass(frozen=True)
+class Refused(Event):
+    """The PBX refused the Originate: no channel existed, so the number was never dialed
+    (shutting down, not booted yet); the contact goes back without consuming an attempt."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Lost(Event):
     """The runner gave up waiting for the PBX's end (shutdown)."""
 
@@ -255,6 +263,7 @@ ACCEPTS: dict[type[Event], frozenset[State]] = {
     AgentJoined: REPORTING,
     Ended: REPORTING,
     Lost: REPORTING,
+    Refused: frozenset({State.ORIGINATED}),
     StopRequested: REPORTING,
     HandlerStarted: PRE_HANDLER,
     QueueWaitStarted: PRE_HANDLER | {State.IN_HANDLER},
@@ -406,6 +415,10 @@ class Call:
             self.state = State.ENDED
             return [WaitForHandler(HANDLER_GRACE)]
         return self._close(e.hangup, e.at)
+
+    def _on_Refused(self, e: Refused) -> list[Effect]:
+        end = Hangup(self.call_id, 0, f"refused by the PBX: {e.reason}", False, Result.FAILED)
+        return [Count("held", "pbx_refused"), *self._close(end, e.at, NOT_DIALED)]
 
     def _on_Lost(self, e: Lost) -> list[Effect]:
         answered = self.answered_at is not None

@@ -38,7 +38,7 @@ from dialer_core.run_metrics import RunMetrics
 from dialer_core.store.database import DATABASE_ERRORS
 from dialer_core.store.journal import ResultJournal
 from pbx.driver import PbxDriver
-from pbx.model import AgentConnected, AgentEvent, Answered, Hangup, OriginateFailed, Result
+from pbx.model import AgentConnected, AgentEvent, Answered, Hangup, OriginateFailed
 from pbx.model import Ringing as PbxRinging
 
 log = logging.getLogger(__name__)
@@ -219,9 +219,8 @@ class CampaignRunner:
                 await self._feed(call, c.AgentJoined(now, event.agent, event.wait))
             elif isinstance(event, Hangup):
                 self._spawn(self._feed(call, c.Ended(now, event)))
-            elif isinstance(event, OriginateFailed):
-                end = Hangup(call.call_id, 0, event.reason, False, Result.FAILED)
-                self._spawn(self._feed(call, c.Ended(now, end)))
+            elif isinstance(event, OriginateFailed):  # no channel: the number was not dialed
+                self._spawn(self._feed(call, c.Refused(now, event.reason)))
         self._wake.set()
 
     def _agent_changed(self, agent: str, queue: str, state: str, now: float) -> None:

@@ -14,8 +14,10 @@ from dialer_core.face.pbx_link import (
     describe,
     start_answered_server,
 )
+from dialer_core.face.preflight import check_drop_message
 from dialer_core.face.service import run_campaign
 from dialer_core.face.site import load_site
+from dialer_core.paths import sound_dir
 from dialer_core.run_metrics import RunMetrics
 from dialer_core.store.database import open_database
 
@@ -35,6 +37,8 @@ async def run_live(
     """
     site = load_site(site_path)
     campaign = load_campaign(campaign_path)
+    drop = check_drop_message(campaign.name, campaign.compliance.abandon.prompt, sound_dir())
+    log.info("campaign %s: drop message %s", campaign.name, drop)
     async with open_database(site.database_url) as pool:
         answered = await start_answered_server(site)
         driver = build_driver(site, queues=[campaign.queue])

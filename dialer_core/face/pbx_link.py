@@ -88,7 +88,7 @@ def build_driver(
         secret=ast.secret,
         dial_template=ast.dial_template,
         answered_context=ast.answered_context,
-        clock=clock or time.monotonic,
+        clock=clock or time.time,
     )
 
 

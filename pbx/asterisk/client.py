@@ -101,6 +101,8 @@ class AmiClient:
         self.link_state = "disconnected"
         self.banner: str | None = None
         self.on_reconnect: list[Callable[[], Awaitable[None] | None]] = []
+        # Called right before each Login is written: events read after it are the new link's.
+        self.on_login: list[Callable[[], None]] = []
         self.dropped_events = 0
         self.reconnects = 0
         self._events: asyncio.Queue[object] = asyncio.Queue(maxsize=event_queue_size)
@@ -220,6 +222,8 @@ class AmiClient:
             )
             assert isinstance(greeted, Greeted)
             self.banner = greeted.banner
+            for callback in self.on_login:
+                callback()
             writer.write(conn.login(self.username, self._secret))
             reply = await asyncio.wait_for(
                 self._until(reader, conn, LoggedIn, LoginRefused), self.connect_timeout

@@ -5,6 +5,13 @@
 (``pbx.asterisk.tracker``). It reads the queues' ``wrapuptime`` with ``GetConfig queues.conf``
 at login, after every reconnect and after every reload, and reports a member idle again only
 when its wrap-up is over (``pbx.asterisk.wrapup``): app_queue sends nothing when it ends.
+
+Readiness (``restart_reconnect.txt``, ``originate_during_shutdown.txt``): a Login succeeds
+before Asterisk is fully booted, and an Originate then fails with "Extension does not exist.";
+during a graceful shutdown every action fails with "Asterisk is shutting down", with no event.
+So the driver is ``ready`` only after this link's ``FullyBooted`` (per login, or broadcast
+later) and a successful queue read (retried with back-off), and any refused Originate puts it
+in back-off (0.5 s doubling to 30 s) until an Originate is accepted again.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ from pbx.model import AgentEvent, AgentState, CallRequest, OriginateFailed, PbxA
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AsteriskDriver"]
+__all__ = ["SHUTTING_DOWN", "AsteriskDriver"]
+
+SHUTTING_DOWN = "Asterisk is shutting down"  # every action's answer during a graceful stop
 
 
 class AsteriskDriver:
@@ -62,17 +71,42 @@ class AsteriskDriver:
         self._pump: asyncio.Task[None] | None = None
         self._wrapups: asyncio.Task[None] | None = None
         self._config_reads: set[asyncio.Task[None]] = set()
+        self.config_refused = False  # GetConfig queues.conf was refused (not a shutdown)
+        self._booted = False  # this link's FullyBooted was seen
+        self._synced = False  # queue configuration and members read since that FullyBooted
+        self._boot_sync: asyncio.Task[None] | None = None
+        self._backoff = 0.0
+        self._backoff_until = 0.0  # time.monotonic(): no originate before
         self.client.on_reconnect.append(self._resync)
+        self.client.on_login.append(self._link_starting)
 
     @property
     def ready(self) -> bool:
-        """Whether the AMI link is up and logged in."""
-        return self.client.link_state == "connected"
+        """Whether Originates may be sent: logged in, the PBX fully booted, its queues read,
+        and not backing off after a refusal."""
+        return (
+            self.client.link_state == "connected"
+            and self._booted
+            and self._synced
+            and time.monotonic() >= self._backoff_until
+        )
+
+    def _link_starting(self) -> None:
+        self._booted = self._synced = False
+
+    def _refused(self, reason: str) -> None:
+        self._backoff = min(30.0, max(0.5, self._backoff * 2))
+        self._backoff_until = time.monotonic() + self._backoff
+        log.warning(
+            "AMI %s: Originate refused (%s): holding new calls for %.1fs",
+            self.client.peer,
+            reason,
+            self._backoff,
+        )
 
     async def connect(self) -> None:
         """Log in to AMI and start mapping its events."""
         await self.client.connect()
-        self._reread_config()
         if self._pump is None:
             self._pump = asyncio.create_task(self._run_pump(), name="asterisk-driver-pump")
             self._wrapups = asyncio.create_task(self._end_wrapups(), name="asterisk-wrapups")
@@ -81,7 +115,9 @@ class AsteriskDriver:
         """Learn every queue's ``wrapuptime`` from ``GetConfig queues.conf``; False on failure.
 
         Needs the AMI ``system`` or ``config`` write permission. On failure the previous
-        values stay and a warning names the cause (availability then ignores wrap-up).
+        values stay; a refusal other than a shutdown (no permission, no such file, a bad value)
+        sets ``config_refused`` and is logged as an error naming the cause: availability then
+        ignores wrap-up, which over-dials a queue that has one.
         """
         try:
             reply = await self.client.send_action(
@@ -90,19 +126,25 @@ class AsteriskDriver:
         except AmiError as exc:
             log.warning("AMI %s: GetConfig queues.conf failed: %s", self.client.peer, exc)
             return False
+        message = reply.get("Message") or ""
         if reply.response != "Success":
-            log.warning(
-                "AMI %s: GetConfig queues.conf refused (%s): queue wrap-up times unknown; "
-                "give the AMI user write = system (see docs/asterisk.md)",
-                self.client.peer,
-                reply.get("Message"),
-            )
+            if message != SHUTTING_DOWN:
+                self.config_refused = True
+                log.error(
+                    "AMI %s: GetConfig queues.conf refused (%s): queue wrap-up times unknown, "
+                    "agents in wrap-up will look free; give the AMI user write = system "
+                    "(docs/asterisk.md)",
+                    self.client.peer,
+                    message,
+                )
             return False
         try:
             times = parse_queue_wrapuptimes(reply)
         except ValueError as exc:
-            log.warning("AMI %s: %s", self.client.peer, exc)
+            self.config_refused = True
+            log.error("AMI %s: %s", self.client.peer, exc)
             return False
+        self.config_refused = False
         self.tracker.availability.set_wrapuptimes(times)
         log.info("AMI %s: queue wrap-up times %s", self.client.peer, times)
         return True
@@ -158,7 +200,10 @@ class AsteriskDriver:
             self.tracker.forget(call_id)
             reason = reply.get("Message") or f"Response: {reply.response}"
             log.warning("call %s: Originate refused by %s: %s", call_id, self.client.peer, reason)
+            self._refused(reason)
             self._out.put(OriginateFailed(call_id, reason))
+        else:
+            self._backoff = 0.0
 
     async def hangup(self, call_id: str) -> None:
         """Hang up a call we placed (by channel name, else by its Uniqueid = call id)."""
@@ -234,6 +279,7 @@ class AsteriskDriver:
         await self.client.close()
         await stop_task(self._pump)
         await stop_task(self._wrapups)
+        await stop_task(self._boot_sync)
         for task in list(self._config_reads):
             await stop_task(task)
         self._pump = self._wrapups = None
@@ -251,9 +297,28 @@ class AsteriskDriver:
 
     async def _run_pump(self) -> None:
         async for msg in self.client.events():
-            if msg.event in ("Reload", "FullyBooted"):
+            if msg.event == "FullyBooted" and not self._booted:
+                self._booted = True
+                self._boot_sync = asyncio.create_task(self._sync_after_boot())
+            elif msg.event == "Reload":
                 self._reread_config()
             self._out.put_all(self.tracker.handle(msg))
+
+    async def _sync_after_boot(self) -> None:
+        """Read the queues' wrap-up times and members, retrying until both succeed."""
+        delay = 0.5
+        while self._booted and not self._synced:
+            try:
+                configured = await self.read_queue_config()
+                for agent in await self.agents():
+                    self._out.put(AgentEvent(agent))
+                if configured or self.config_refused:
+                    self._synced = True
+                    return
+            except AmiError as exc:
+                log.warning("AMI %s: queue read failed (%s), retrying", self.client.peer, exc)
+            await asyncio.sleep(delay)
+            delay = min(10.0, delay * 2)
 
     def _reread_config(self) -> None:
         task = asyncio.create_task(self.read_queue_config(), name="asterisk-queue-config")
@@ -266,13 +331,11 @@ class AsteriskDriver:
             self._out.put_all(self.tracker.wrapups_ended())
 
     async def _resync(self) -> None:
-        """After a reconnect: end calls whose channels vanished, refresh agent states."""
+        """After a reconnect: end calls whose channels vanished (queues and agents are re-read
+        once the PBX says it is fully booted)."""
         before = self.tracker.call_ids()
-        self._reread_config()
         try:
             live = {uid: state for uid, _linked, state in await self._channels()}
             self._out.put_all(self.tracker.reconcile(live, before))
-            for agent in await self.agents():
-                self._out.put(AgentEvent(agent))
         except AmiError as exc:
             log.warning("AMI re-sync with %s failed: %s", self.client.peer, exc)

@@ -24,6 +24,12 @@ from pbx.freeswitch.esl import EslEvent
 from pbx.model import AgentConnected, AgentEvent, AgentState
 
 CALLCENTER_SUBCLASS = "callcenter::info"
+DEFAULT_DOMAIN = "default"  # mod_callcenter queue names carry a domain: collectors@default
+
+
+def qualified_queue(queue: str) -> str:
+    """The mod_callcenter name of a queue: ``collectors`` → ``collectors@default``."""
+    return queue if "@" in queue else f"{queue}@{DEFAULT_DOMAIN}"
 
 
 def agent_state(status: str, state: str, ready_time: int = 0, now: float | None = None) -> str:
@@ -202,7 +208,11 @@ class AgentTracker:
 
     def _queues_for(self, name: str, cc_queue: str | None) -> list[str]:
         if cc_queue:
-            return [cc_queue] if not self.queues or cc_queue in self.queues else []
+            if not self.queues or cc_queue in self.queues:
+                return [cc_queue]
+            # A queue configured without its domain ("collectors") is "collectors@default".
+            bare = cc_queue.removesuffix(f"@{DEFAULT_DOMAIN}")
+            return [bare] if bare in self.queues else []
         known = self._agents.get(name)
         if known is not None and known.queues:
             return sorted(known.queues)

@@ -16,7 +16,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from pbx.driver_events import DriverEvent, EventOutbox, stop_task
-from pbx.freeswitch.callcenter import CALLCENTER_SUBCLASS, AgentTracker, parse_agent_rows
+from pbx.freeswitch.callcenter import (
+    CALLCENTER_SUBCLASS,
+    AgentTracker,
+    parse_agent_rows,
+    qualified_queue,
+)
 from pbx.freeswitch.client import (
     ApiResult,
     EslClient,
@@ -33,6 +38,7 @@ from pbx.model import (
     AgentConnected,
     AgentEvent,
     AgentState,
+    Answered,
     CallEvent,
     CallRequest,
     Hangup,
@@ -72,8 +78,10 @@ class FreeSwitchDriver:
         queues: tuple[str, ...] = (),
         number_format: Callable[[str], str] = lambda e164: e164.lstrip("+"),
         wall_clock: Callable[[], float] = time.time,
+        wrapup_tick: float = 0.25,
     ) -> None:
         self.client = client or EslClient(host, port, password)
+        self.wrapup_tick = wrapup_tick  # real seconds between checks for ended wrap-ups
         self.dial_template = dial_template
         self.target = target
         self.queues = queues
@@ -88,11 +96,16 @@ class FreeSwitchDriver:
         self._snapshot_seq = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._link_of: dict[str, int] = {}  # call id -> client.connects when originated
+        self._backoff = 0.0
+        self._backoff_until = 0.0  # time.monotonic(): no originate before
 
     @property
     def ready(self) -> bool:
-        """Whether the ESL link is up and authenticated."""
-        return self.client.connected
+        """Whether originates may be sent: the ESL link is up (FreeSWITCH opens its port only
+        once every module is loaded, ``startup_reconnect.txt``) and no originate was refused
+        lately (a shutdown refuses them with no channel, ``shutdown_*.txt``: back-off from
+        0.5 s doubling to 30 s, reset by the next call that gets a channel)."""
+        return self.client.connected and time.monotonic() >= self._backoff_until
 
     async def connect(self) -> None:
         """Log in to ESL and start mapping its events."""
@@ -132,7 +145,7 @@ class FreeSwitchDriver:
             await self.client.bgapi(command, job_uuid=call_id)
         except EslCommandError as exc:
             self._forget(call_id)
-            self._out.put(OriginateFailed(call_id, exc.reply))
+            self._emit([OriginateFailed(call_id, exc.reply)])
         except EslLinkLost as exc:
             if not exc.sent:
                 self._forget(call_id)
@@ -166,7 +179,9 @@ class FreeSwitchDriver:
         """
         out: list[AgentState] = []
         for queue in self.queues:
-            body = await self.client.api(f"callcenter_config queue list agents {queue}")
+            body = await self.client.api(
+                f"callcenter_config queue list agents {qualified_queue(queue)}"
+            )
             rows = parse_agent_rows(body, queue, where=self.client.peer)
             out.extend(self.agent_tracker.learn(rows, self.wall_clock()))
         return out
@@ -214,9 +229,23 @@ class FreeSwitchDriver:
 
     def _emit(self, items: list[CallEvent] | list[AgentEvent | AgentConnected]) -> None:
         for item in items:
-            if isinstance(item, Hangup):
+            if isinstance(item, Hangup | OriginateFailed):
                 self._link_of.pop(item.call_id, None)
+            if isinstance(item, OriginateFailed):
+                self._refused(item.reason)
+            elif isinstance(item, Answered | Hangup):
+                self._backoff = 0.0  # a channel existed: FreeSWITCH takes calls
             self._out.put(item)
+
+    def _refused(self, reason: str) -> None:
+        self._backoff = min(30.0, max(0.5, self._backoff * 2))
+        self._backoff_until = time.monotonic() + self._backoff
+        log.warning(
+            "FreeSWITCH %s: %s: holding new calls for %.1fs",
+            self.client.peer,
+            reason,
+            self._backoff,
+        )
 
     async def _run_pump(self) -> None:
         async for item in self.client.events():
@@ -255,10 +284,10 @@ class FreeSwitchDriver:
             for agent in await self.agents():
                 self._out.put(AgentEvent(agent))
 
-    async def _end_wrapups(self, tick: float = 1.0) -> None:
+    async def _end_wrapups(self) -> None:
         # mod_callcenter sends no event when a timed wrap-up ends: the tracker's timers do.
         while True:
-            await asyncio.sleep(tick)
+            await asyncio.sleep(self.wrapup_tick)
             self._emit(self.agent_tracker.due(self.wall_clock()))
 
     def _reconcile(self, body: str, candidates: frozenset[str]) -> None:

@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+from pbx.freeswitch.callcenter import qualified_queue
 from pbx.freeswitch.esl import (
     API_RESPONSE,
     COMMAND_REPLY,
@@ -50,6 +51,9 @@ from pbx.session import CallerHungUp, CallSession, amd_status, recording_file
 log = logging.getLogger(__name__)
 
 Handler = Callable[[CallSession], Awaitable[None]]
+# The DTMF digit that takes a caller out of a mod_callcenter queue at the 2-second deadline
+# (``cc_exit_keys``): ordinary phones cannot send it; a caller who did would only leave early.
+CC_EXIT_KEY = "D"
 SESSION_MAX_HEADER_BYTES = 256 * 1024  # the connect reply (all channel variables) is ~10 KiB
 SESSION_MAX_BODY_BYTES = 1024 * 1024  # one channel's events: a few KiB each
 
@@ -104,7 +108,6 @@ class EslSession:
         self.call_id = ""
         self.variables: dict[str, str] = {}
         self.hangup_cause = ""
-        self._bridge_waiters: list[asyncio.Event] = []
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -259,29 +262,37 @@ class EslSession:
         return amd_status(status), cause
 
     async def enqueue(self, queue: str, timeout: float) -> bool:
-        """``callcenter <queue>``; True once an agent was bridged and the call is over.
+        """``callcenter <queue>`` (a qualified name, ``collectors@default``); True when an agent
+        took the call, returned once the conversation is over; False when none did within
+        ``timeout`` seconds (the caller is out of the queue and the session keeps control).
 
-        When no ``CHANNEL_BRIDGE`` arrives within ``timeout``, ``uuid_break`` stops the
-        application and this returns False. (Not covered by a recorded capture.)
+        As the captures show (``outbound_callcenter_*.txt``): callcenter completes at the
+        agent's answer (``cc_agent_bridged=true``), before the conversation, and mod_callcenter
+        then bridges the call away from the socket, so this waits for the hang-up. The deadline
+        is ``cc_exit_keys`` plus ``uuid_recv_dtmf`` (``EXIT_WITH_KEY``, ~20 ms): ``uuid_break``
+        and ``sendmsg`` are ignored while callcenter waits, ``max-wait-time`` is per queue and
+        coarse, ``uuid_transfer`` ends the session. A caller who hangs up while queued gives
+        False with ``hung_up`` set.
         """
-        bridged = asyncio.Event()
-        self._bridge_waiters.append(bridged)
+        if timeout <= 0:
+            return False
+        await self.set_variable("cc_exit_keys", CC_EXIT_KEY)
+        run = asyncio.ensure_future(self._execute_event("callcenter", qualified_queue(queue)))
         try:
-            run = asyncio.ensure_future(self._execute_event("callcenter", queue))
             try:
-                await asyncio.wait_for(asyncio.shield(bridged.wait()), timeout)
+                done = await asyncio.wait_for(asyncio.shield(run), timeout)
             except TimeoutError:
-                if not run.done():
-                    with contextlib.suppress(EslSessionError):
-                        await self._command(encode_api(f"uuid_break {self.uuid} all"), "api")
-                with contextlib.suppress(EslSessionError, TimeoutError):
-                    await asyncio.wait_for(run, self._timeout)
-                return False
-            with contextlib.suppress(CallerHungUp):
-                await run
-            return True
-        finally:
-            self._bridge_waiters.remove(bridged)
+                with contextlib.suppress(EslSessionError, CallerHungUp):
+                    await self._command(
+                        encode_api(f"uuid_recv_dtmf {self.uuid} {CC_EXIT_KEY}"), "api"
+                    )
+                done = await asyncio.wait_for(run, self._timeout)
+        except (CallerHungUp, TimeoutError):
+            return False
+        if (done.get("variable_cc_agent_bridged") or "").lower() != "true":
+            return False
+        await self._s.hung_up.wait()  # the agent conversation, bridged by mod_callcenter
+        return True
 
     async def hangup(self) -> None:
         """``sendmsg`` ``call-command: hangup`` (NORMAL_CLEARING)."""
@@ -382,11 +393,8 @@ class EslSession:
                     break
         elif name == "DTMF":
             digit = event.get("DTMF-Digit") or ""
-            if digit:
+            if digit and digit != CC_EXIT_KEY:  # our own queue exit is not the caller's key
                 self._s.digits.put_nowait(digit)
-        elif name == "CHANNEL_BRIDGE":
-            for waiter in self._bridge_waiters:
-                waiter.set()
         elif name in ("CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"):
             self.hangup_cause = event.get("Hangup-Cause") or self.hangup_cause
             if name == "CHANNEL_HANGUP_COMPLETE":

@@ -24,6 +24,7 @@ from pbx.model import (
     Answered,
     CallEvent,
     Hangup,
+    OriginateFailed,
     Result,
     Ringing,
     result_for_unanswered,
@@ -123,6 +124,7 @@ def is_cause_name(text: str) -> bool:
 class _Call:
     ringing: bool = False
     answered: bool = False
+    created: bool = False  # CHANNEL_CREATE seen: the number was dialed
 
 
 class CallTracker:
@@ -162,6 +164,9 @@ class CallTracker:
         if call_id is None or call_id not in self._live:
             return []
         call = self._live[call_id]
+        if name == "CHANNEL_CREATE":
+            call.created = True
+            return []
         if name in ("CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA"):
             if call.ringing or call.answered:
                 return []
@@ -214,6 +219,12 @@ class CallTracker:
             return self._answer(call_id, call, "")
         # "-ERR USER_BUSY"; anything else ("-ERR Invalid Arguments") ends the call as FAILED.
         text = body[4:].strip() if body.startswith("-ERR") else body
+        if not call.created:
+            # No channel was ever created: FreeSWITCH refused the originate (during a shutdown
+            # DESTINATION_OUT_OF_ORDER, then CHAN_NOT_IMPLEMENTED; shutdown_*.txt), so the
+            # number was never dialed.
+            self._finish(call_id, call, CauseInfo(text, 0, Result.FAILED), 0.0)
+            return [OriginateFailed(call_id, f"FreeSWITCH refused the originate: {text}")]
         info = resolve_cause(text) if is_cause_name(text) else CauseInfo(text, 0, Result.FAILED)
         return [self._finish(call_id, call, info, 0.0)]
 

@@ -75,11 +75,13 @@ class AmiServer(LineServer[AmiConnection]):
         self.username = username
         self.secret = secret
         self.login_failure_delay = login_failure_delay
-        self.fully_booted = fully_booted  # False: still starting, no FullyBooted at login
         self.clock_offset = clock_offset  # seconds this PBX's clock is ahead
         self._count = 0
         self.clock = clock or LoopClock()
         self.started_at = self.clock()
+        # False: still starting, a Login gets no FullyBooted (restart_reconnect.txt)
+        self.booted = fully_booted
+        self.refusal: str | None = None  # every action's Error message (a graceful shutdown)
 
     def broadcast(self, headers: Headers) -> None:
         data = encode(headers)
@@ -115,6 +117,9 @@ class AmiServer(LineServer[AmiConnection]):
             else:
                 conn.send(response(msg, "Error", "Must specify AuthType"))
             return True
+        if self.refusal is not None:
+            conn.send(response(msg, "Error", self.refusal))  # originate_during_shutdown.txt
+            return True
         if action == "ping":
             stamp = f"{self.clock() + self.clock_offset:.6f}"
             conn.send(response(msg, "Success", None, ("Ping", "Pong"), ("Timestamp", stamp)))
@@ -132,7 +137,7 @@ class AmiServer(LineServer[AmiConnection]):
         conn.events_on = (msg.get("Events") or "on").lower() not in ("off", "no", "false")
         conn.send(response(msg, "Success", "Authentication accepted"))
         uptime = str(int(self.clock() - self.started_at))
-        if conn.events_on and self.fully_booted:
+        if conn.events_on and self.booted:
             conn.send(
                 (
                     ("Event", "FullyBooted"),

@@ -104,6 +104,9 @@ class OutboundLeg:
         self._last_response = "_none_"
         self._stop = asyncio.Event()  # uuid_break or hangup: the running application ends
         self._queue_dead: asyncio.Event | None = None
+        self._agent_answered: asyncio.Event | None = None  # set while callcenter waits
+        self._queue_talk: asyncio.Task[QueueResult] | None = None
+        self._socket_done = False
         self._closed = False
 
     # --- life cycle ------------------------------------------------------------------------
@@ -160,7 +163,20 @@ class OutboundLeg:
             self._write(encode_linger_notice(a.uuid, a.name))
 
     def bridged(self, agent_uuid: str, agent: str) -> None:
-        """An agent of the queue picked up: CHANNEL_BRIDGE on the caller's leg."""
+        """An agent of the queue picked up. As captured (outbound_callcenter_agent.txt):
+        callcenter completes (``cc_agent_bridged=true``), mod_callcenter's ``uuid_bridge``
+        takes the channel from the socket application (UNPARK, EXECUTE_COMPLETE ``socket``),
+        then CHANNEL_BRIDGE; the conversation goes on outside the socket's applications."""
+        running, answered = self._current, self._agent_answered
+        if running is not None and running.app == "callcenter" and answered is not None:
+            a = self.call.a
+            a.variables.update(
+                cc_cause="answered", cc_agent_bridged="true", cc_agent=agent,
+                cc_agent_uuid=agent_uuid, cc_queue_answered_epoch=str(int(self._f.clock())),
+            )  # fmt: skip
+            answered.set()
+            self._complete(running, "_none_")
+            self._socket_complete()
         self._bridge_event("CHANNEL_BRIDGE", agent_uuid, agent)
 
     def unbridged(self, agent_uuid: str, agent: str) -> None:
@@ -224,7 +240,8 @@ class OutboundLeg:
             self._app_ready.set()
         elif what == "hangup":
             self._write(encode_reply("+OK"))
-            self.call.request_hangup(fields.get("hangup-cause", "NORMAL_CLEARING"))
+            if self._agent_answered is None:  # callcenter's wait loop discards it
+                self.call.request_hangup(fields.get("hangup-cause", "NORMAL_CLEARING"))
         else:
             self._write(encode_reply(f"-ERR unknown call-command {what!r}"))
 
@@ -232,18 +249,21 @@ class OutboundLeg:
         words = command.split()
         verb = words[0] if words else ""
         if verb == "uuid_break" and len(words) > 1 and words[1] == self.call.uuid:
+            if self._agent_answered is not None:
+                return "+OK\n"  # callcenter restarts its hold music: nothing else happens
             if len(words) > 2 and words[2] == "all":
                 self._apps.clear()
             self._stop.set()
-            if self._queue_dead is not None:
-                self._queue_dead.set()
             return "+OK\n"
+        if verb == "uuid_recv_dtmf" and len(words) > 2 and words[1] == self.call.uuid:
+            self._received_dtmf(words[2])
+            return f"+OK {self.call.uuid} received DTMF {words[2]}.\n"
         if verb == "uuid_getvar" and len(words) > 2 and words[1] == self.call.uuid:
             return self.call.a.variables.get(words[2], "_undef_")
         if verb == "uuid_kill" and len(words) > 1 and words[1] == self.call.uuid:
             self.call.request_hangup(words[2] if len(words) > 2 else "NORMAL_CLEARING")
             return "+OK\n"
-        if verb in ("uuid_break", "uuid_getvar", "uuid_kill"):
+        if verb in ("uuid_break", "uuid_getvar", "uuid_kill", "uuid_recv_dtmf"):
             return "-ERR No such channel!\n"
         return f"-ERR {verb} Command not found!\n"
 
@@ -317,6 +337,13 @@ class OutboundLeg:
             if running.app == "playback":
                 self._played(running.started)
             self._complete(running, "PLAYBACK ERROR" if running.app == "playback" else "_none_")
+        self._socket_complete()
+
+    def _socket_complete(self) -> None:
+        """CHANNEL_UNPARK and the ``socket`` application's EXECUTE_COMPLETE (once)."""
+        if self._socket_done:
+            return
+        self._socket_done = True
         a = self.call.a
         self._publish(self._f.channel_event("CHANNEL_UNPARK", a))
         socket = _Running("socket", self.action.partition(" ")[2], str(uuidlib.uuid4()))
@@ -421,18 +448,42 @@ class OutboundLeg:
             return "_none_"
         member = dataclasses.replace(self.call.sim_call, dead=asyncio.Event())
         self._queue_dead = member.dead
+        answered = self._agent_answered = asyncio.Event()
         if self._stop.is_set():
             member.dead.set()
+        talk = self._queue_talk = asyncio.ensure_future(self.queue.enqueue(member, 0))
+        waiter = asyncio.ensure_future(answered.wait())
         try:
-            result = await self.queue.enqueue(member, 0)
+            await asyncio.wait({talk, waiter}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self._queue_dead = None
-        if result is QueueResult.CONNECTED:
-            a.variables["cc_cause"] = "answered"
-        else:
-            a.variables["cc_cause"] = "cancel"
-            a.variables["cc_cancel_reason"] = "BREAK_OUT"
+            waiter.cancel()
+            self._agent_answered = None
+        if answered.is_set():
+            # Completed by bridged(); the conversation goes on. When the agent hangs up, the
+            # bridged caller is hung up too (callcenter_events_agent_call.txt).
+            talk.add_done_callback(self._agent_hung_up)
+            return "_none_"
+        self._queue_dead = None
+        a.variables["cc_cause"] = "cancel"
+        a.variables.setdefault("cc_cancel_reason", "BREAK_OUT")
         return "_none_"
+
+    def _agent_hung_up(self, talk: asyncio.Future[QueueResult]) -> None:
+        connected = not talk.cancelled() and talk.result() is QueueResult.CONNECTED
+        if connected and not self.call.a.hung_up:
+            self.call.request_hangup("NORMAL_CLEARING")
+
+    def _received_dtmf(self, digits: str) -> None:
+        """``uuid_recv_dtmf``: a DTMF event; a ``cc_exit_keys`` digit takes the caller out of
+        the queue (``EXIT_WITH_KEY``), a ringing agent is cancelled."""
+        for digit in digits:
+            self._dtmf(digit)
+            exit_keys = self.call.a.variables.get("cc_exit_keys", "")
+            if self._agent_answered is not None and digit in exit_keys:
+                self.call.a.variables["cc_exit_key"] = digit
+                self.call.a.variables["cc_cancel_reason"] = "EXIT_WITH_KEY"
+                if self._queue_dead is not None:
+                    self._queue_dead.set()
 
     def _dtmf(self, digit: str) -> None:
         extra = (("DTMF-Digit", digit), ("DTMF-Duration", "2000"), ("DTMF-Source", "RTP"))

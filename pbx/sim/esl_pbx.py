@@ -469,7 +469,7 @@ class SimEsl:
                 self.publish(
                     self.factory.custom(
                         CALLCENTER_INFO,
-                        ("CC-Queue", self.sim.queue.name),
+                        ("CC-Queue", f"{self.sim.queue.name}@default"),
                         ("CC-Action", "agent-state-change"),
                         ("CC-Agent", agent_name(found.exten)),
                         ("CC-Agent-Status", status),
@@ -484,7 +484,7 @@ class SimEsl:
         now = int(self.factory.clock())
         answered = now - int(fields.get("TalkTime") or 0)
         extra = [
-            ("CC-Queue", self.sim.queue.name),
+            ("CC-Queue", f"{self.sim.queue.name}@default"),
             ("CC-Action", action),
             ("CC-Agent", agent),
             ("CC-Agent-UUID", agent_uuid),

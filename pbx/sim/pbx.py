@@ -111,6 +111,7 @@ class SimPbx:
             clock=self.clock,
         )
         self._queue = SimQueue(self, self.config.agents, self.config.seed)
+        self.booting = False  # restarted, dialplan not loaded yet
         self._channels: dict[str, tuple[Channel, SimCall]] = {}
         self._calls = CallTasks()
         self._call_seq = itertools.count()
@@ -170,6 +171,30 @@ class SimPbx:
     async def drop_ami_connections(self) -> None:
         """Cut every AMI socket abruptly; calls keep running."""
         await self._ami.drop_all()
+
+    def shut_down_gracefully(self, stopping: bool = True) -> None:
+        """``core stop gracefully`` (or its abort): every AMI action, Ping included, gets
+        ``Error`` / ``Asterisk is shutting down``, with no event (originate_during_shutdown.txt)."""
+        self._ami.refusal = "Asterisk is shutting down" if stopping else None
+
+    async def restart(self) -> None:
+        """``core restart now``: Shutdown event, sockets closed, calls gone; the PBX comes back
+        booting: Logins work without FullyBooted and Originates get "Extension does not
+        exist." until :meth:`finish_boot` (restart_shutdown.txt, restart_reconnect.txt)."""
+        self.emit((("Event", "Shutdown"), ("Privilege", "system,all"),
+                   ("Shutdown", "Cleanly"), ("Restart", "True")))  # fmt: skip
+        self._ami.refusal = None
+        self._ami.booted = False
+        self.booting = True
+        await self._calls.cancel_all()
+        await self._ami.drop_all()
+
+    def finish_boot(self) -> None:
+        """The dialplan is loaded: the broadcast FullyBooted (Status first, Uptime 0)."""
+        self.booting = False
+        self._ami.booted = True
+        self.emit((("Event", "FullyBooted"), ("Privilege", "system,all"),
+                   ("Status", "Fully Booted"), ("Uptime", "0"), ("LastReload", "0")))  # fmt: skip
 
     async def close(self) -> None:
         """Stop listening, cut AMI sessions, end every call and agent task."""
@@ -258,7 +283,7 @@ class SimPbx:
             conn.send(response(msg, "Error", "Channel not specified"))
             return
         context = msg.get("Context") or ""
-        if context not in self.dialplan:
+        if context not in self.dialplan or self.booting:
             conn.send(response(msg, "Error", "Extension does not exist."))
             return
         variables: list[tuple[str, str]] = []
