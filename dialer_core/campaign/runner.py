@@ -32,7 +32,15 @@ from dialer_core.campaign.upkeep import recover_orphans, renew_leases_forever
 from dialer_core.compliance.dnc import DncList
 from dialer_core.compliance.model import mask
 from dialer_core.ownership import Heartbeat, RunnerIdentity
-from dialer_core.pacing.interface import AgentStatus, PacingPolicy, PacingView
+from dialer_core.pacing.interface import (
+    AgentStatus,
+    LedgerObservation,
+    Observation,
+    PacingPolicy,
+    PacingView,
+    SettingsObservation,
+)
+from dialer_core.pacing.ledger import AbandonmentLedger
 from dialer_core.store.database import DATABASE_ERRORS
 from pbx.driver import PbxDriver
 from pbx.model import AgentConnected, AgentEvent, Answered, Hangup, OriginateFailed, Result
@@ -100,8 +108,19 @@ class CampaignRunner:
     def _set_dnc(self, dnc: DncList) -> None:
         self.dnc = dnc
 
-    def _set_ledger(self, ledger: Any) -> None:
-        self.policy.ledger = ledger  # type: ignore[attr-defined]
+    def _set_ledger(self, ledger: AbandonmentLedger) -> None:
+        self.observe(LedgerObservation(self.clock(), ledger))
+
+    def observe(self, observation: Observation) -> None:
+        """The one way into the policy from outside the calls: settings, ledger, previews."""
+        self.policy.observe(observation)
+        self._wake.set()
+
+    def reconfigure(self, campaign: CampaignConfig) -> None:
+        """Take a campaign config whose live pacing keys changed (others need a restart)."""
+        self.campaign = self.launcher.campaign = self.chores.campaign = campaign
+        p = campaign.pacing
+        self.observe(SettingsObservation(self.clock(), p.target_abandon_rate, p.lines_per_agent))
 
     def view(self, now: float) -> PacingView:
         """What the pacing policy may know right now."""
