@@ -20,7 +20,7 @@ from agi_scripts.registry import CallRegistry
 from dialer_core.campaign.assembly import make_runner
 from dialer_core.campaign.config import CampaignConfig, parse_campaign
 from dialer_core.campaign.runner import CampaignRunner, RunnerStats
-from dialer_core.pacing.interface import AgentStatus, PreviewRequest
+from dialer_core.pacing.interface import AgentStatus, PreviewRequest, SettingsObservation
 from dialer_core.store.cases import ensure_campaign
 from pbx.driver import PbxDriver
 
@@ -168,6 +168,10 @@ class CampaignManager:
             return False
         rc.config = config
         rc.runner.reconfigure(config)
+        p = config.pacing
+        rc.runner.observe(
+            SettingsObservation(self.clock(), p.target_abandon_rate, p.lines_per_agent)
+        )
         return True
 
     def request_preview(self, name: str, agent: str) -> None:

@@ -32,19 +32,10 @@ from dialer_core.campaign.upkeep import recover_orphans, renew_leases_forever
 from dialer_core.compliance.dnc import DncList
 from dialer_core.compliance.model import mask
 from dialer_core.ownership import Heartbeat, RunnerIdentity
-from dialer_core.pacing.interface import (
-    AgentStatus,
-    LedgerObservation,
-    Observation,
-    PacingPolicy,
-    PacingView,
-    SettingsObservation,
-)
-from dialer_core.pacing.ledger import AbandonmentLedger
+from dialer_core.pacing.interface import AgentStatus, Observation, PacingPolicy, PacingView
 from dialer_core.store.database import DATABASE_ERRORS
 from pbx.driver import PbxDriver
-from pbx.model import AgentConnected, AgentEvent, Answered, Hangup, OriginateFailed, Result
-from pbx.model import Ringing as PbxRinging
+from pbx.model import AgentEvent
 
 log = logging.getLogger(__name__)
 __all__ = ["CampaignRunner", "RunnerStats"]
@@ -90,7 +81,7 @@ class CampaignRunner:
         self.chores = CampaignChores(
             pool, campaign, campaign_id, clock, self.callerids, handling,
             on_dnc=self._set_dnc,
-            on_ledger=self._set_ledger if getattr(policy, "ledger", None) is not None else None,
+            on_ledger=self.observe if getattr(policy, "ledger", None) is not None else None,
         )  # fmt: skip
         self.sink = HandlerSink(clock, self._report, self._report_now)
         self._wake = asyncio.Event()
@@ -108,19 +99,14 @@ class CampaignRunner:
     def _set_dnc(self, dnc: DncList) -> None:
         self.dnc = dnc
 
-    def _set_ledger(self, ledger: AbandonmentLedger) -> None:
-        self.observe(LedgerObservation(self.clock(), ledger))
-
     def observe(self, observation: Observation) -> None:
         """The one way into the policy from outside the calls: settings, ledger, previews."""
         self.policy.observe(observation)
         self._wake.set()
 
     def reconfigure(self, campaign: CampaignConfig) -> None:
-        """Take a campaign config whose live pacing keys changed (others need a restart)."""
+        """Take a campaign config whose live keys changed (the policy hears of it separately)."""
         self.campaign = self.launcher.campaign = self.chores.campaign = campaign
-        p = campaign.pacing
-        self.observe(SettingsObservation(self.clock(), p.target_abandon_rate, p.lines_per_agent))
 
     def view(self, now: float) -> PacingView:
         """What the pacing policy may know right now."""
@@ -215,18 +201,13 @@ class CampaignRunner:
         now = self.clock()
         if isinstance(event, AgentEvent):
             self._agent_changed(event.state.agent, event.state.queue, event.state.state, now)
-        elif (call := self.inflight.get(getattr(event, "call_id", ""))) is not None:
-            if isinstance(event, PbxRinging):
-                await self._feed(call, c.Rang(now))
-            elif isinstance(event, Answered):
-                await self._feed(call, c.Answer(now))
-            elif isinstance(event, AgentConnected):
-                await self._feed(call, c.AgentJoined(now, event.agent, event.wait))
-            elif isinstance(event, Hangup):
-                self._spawn(self._feed(call, c.Ended(now, event)))
-            elif isinstance(event, OriginateFailed):
-                end = Hangup(call.call_id, 0, event.reason, False, Result.FAILED)
-                self._spawn(self._feed(call, c.Ended(now, end)))
+        elif (call := self.inflight.get(getattr(event, "call_id", ""))) is not None and (
+            happened := c.from_pbx(event, now)
+        ) is not None:
+            if isinstance(happened, c.Ended):  # closing writes the result: off the event path
+                self._spawn(self._feed(call, happened))
+            else:
+                await self._feed(call, happened)
         self._wake.set()
 
     def _agent_changed(self, agent: str, queue: str, state: str, now: float) -> None:
@@ -257,6 +238,8 @@ class CampaignRunner:
         try:
             return call.handle(event)
         except c.IllegalTransition as exc:
+            if call.state is c.State.CLOSED:  # closing right now: only the facts are stored
+                return c.late_report_effects(call.call_id, event)
             log.warning("%s: ignored", exc)
             return []
 
@@ -290,13 +273,8 @@ class CampaignRunner:
                 self._wake.set()
 
     async def _originate(self, call: c.Call, e: c.Originate) -> None:
-        req = e.request
-        log.info(
-            "originate call=%s case=%s to=%s",
-            req.call_id,
-            call.contact.external_id,
-            mask(req.destination),
-        )
+        req, case = e.request, call.contact.external_id
+        log.info("originate call=%s case=%s to=%s", req.call_id, case, mask(req.destination))
         try:
             await self.driver.originate(req)
         except Exception as exc:  # link lost mid-send: the call may exist; reconcile decides
