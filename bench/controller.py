@@ -45,7 +45,8 @@ from dialer_core.cases_csv import parse_cases_csv  # noqa: E402
 from dialer_core.clock import ScaledClock, next_local_time  # noqa: E402
 from dialer_core.demo_data import demo_cases_csv  # noqa: E402
 from dialer_core.face.service import run_campaign  # noqa: E402
-from dialer_core.store.cases import ensure_campaign, import_cases  # noqa: E402
+from dialer_core.store.campaigns import ensure_campaign  # noqa: E402
+from dialer_core.store.cases import import_cases  # noqa: E402
 from dialer_core.store.database import create_pool  # noqa: E402
 from dialer_core.store.embedded import EmbeddedPostgres  # noqa: E402
 from dialer_core.store.migrate import migrate  # noqa: E402

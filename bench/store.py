@@ -30,7 +30,8 @@ from dialer_core.cases_csv import parse_cases_csv  # noqa: E402
 from dialer_core.demo_data import demo_cases_csv  # noqa: E402
 from dialer_core.store import attempts as store  # noqa: E402
 from dialer_core.store.attempt_batches import create_attempts, finish_attempts  # noqa: E402
-from dialer_core.store.cases import ensure_campaign, import_cases  # noqa: E402
+from dialer_core.store.campaigns import ensure_campaign  # noqa: E402
+from dialer_core.store.cases import import_cases  # noqa: E402
 from dialer_core.store.database import create_pool  # noqa: E402
 from dialer_core.store.embedded import EmbeddedPostgres  # noqa: E402
 from dialer_core.store.migrate import migrate  # noqa: E402

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from pbx.sim.clock import LoopClock
 
-class ScaledClock:
-    """Epoch seconds that start at ``start`` and run ``scale`` times faster than real time.
 
-    The simulated PBX runs its callees and agents ``time_scale`` times faster; giving the runner
-    and the driver this clock with the same scale keeps every duration (ring timeout, talk time,
-    redial delay, pacing estimates) in one consistent simulated time.
+class ScaledClock(LoopClock):
+    """Epoch seconds that start at ``start`` and run ``scale`` times faster than the loop's clock.
+
+    The simulated PBX runs its callees and agents ``time_scale`` times faster; giving the runner,
+    the driver and the simulated PBX this one clock keeps every duration (ring timeout, talk time,
+    redial delay, pacing estimates) in one consistent simulated time. It reads the running event
+    loop's clock (``pbx.sim.clock.LoopClock``): under a virtual-time loop everything runs in
+    virtual time.
     """
 
     def __init__(self, start: float, scale: float = 1.0) -> None:
-        self.start, self.scale = start, scale
-        self._t0 = time.monotonic()
-
-    def __call__(self) -> float:
-        return self.start + (time.monotonic() - self._t0) * self.scale
+        super().__init__(start, scale)
 
 
 def next_local_time(hour: int, zone: str, after: float) -> float:

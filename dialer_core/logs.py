@@ -20,6 +20,8 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
+from dialer_core.log_limits import RepeatLimitFilter
+
 current_call_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "pacedial_call_id", default=None
 )
@@ -77,9 +79,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_json_logging(level: int = logging.INFO, stream: TextIO | None = None) -> logging.Handler:
-    """Send every log record to ``stream`` (stderr) as masked JSON lines; returns the handler."""
+    """Send every log record to ``stream`` (stderr) as masked JSON lines; returns the handler.
+
+    Repeated warnings are rate-limited with a count (dialer_core.log_limits).
+    """
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RepeatLimitFilter())  # before masking: it keys on the message template
     handler.addFilter(PhoneMaskFilter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h.formatter, JsonFormatter)]:

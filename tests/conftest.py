@@ -19,6 +19,8 @@ from dialer_core.store.embedded import EmbeddedPostgres  # noqa: E402
 from dialer_core.store.migrate import migrate  # noqa: E402
 
 TEMPLATE = "pacedial_template"
+# Runners journal held results to disk (dialer_core/store/journal.py): one place per test run.
+os.environ.setdefault("PACEDIAL_JOURNAL_DIR", tempfile.mkdtemp(prefix="pacedial-journal-"))
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,8 @@ from dialer_core.clock import ScaledClock, next_local_time
 from dialer_core.demo_data import demo_cases_csv
 from dialer_core.face.pbx_link import OutboundAnsweredServer
 from dialer_core.face.service import AnsweredCallServer, run_campaign
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
 from pbx.asterisk.driver import AsteriskDriver
 from pbx.freeswitch.client import EslClient
 from pbx.freeswitch.driver import FreeSwitchDriver
@@ -183,7 +184,7 @@ class AsteriskRig(Rig):
     async def start(self) -> None:
         self.answered = await AnsweredCallServer.start("127.0.0.1", 0)
         agi = f"agi://127.0.0.1:{self.answered.server.port}/router"
-        self.sim = SimPbx(self.sim_config({AMI_CONTEXT: agi}))
+        self.sim = SimPbx(self.sim_config({AMI_CONTEXT: agi}), clock=self.clock)
         await self.sim.start()
         self.driver = AsteriskDriver(
             host="127.0.0.1",
@@ -231,7 +232,7 @@ class FreeSwitchRig(Rig):
 
     async def start(self) -> None:
         self.answered = await OutboundAnsweredServer.start("127.0.0.1", 0)
-        self.sim = SimPbx(self.sim_config())
+        self.sim = SimPbx(self.sim_config(), clock=self.clock)
         await self.sim.start()
         socket = f"socket 127.0.0.1:{self.answered.server.port} async full"
         self.esl = SimEsl(self.sim, dialplan={ESL_EXTENSION: socket})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
@@ -15,7 +14,9 @@ from dialer_core.face.cases_cli import main as cases_main
 from dialer_core.store import allocation as store
 from dialer_core.store import followup as followup_store
 from dialer_core.store.attempts import lease_contacts
+from dialer_core.store.campaigns import ensure_campaign
 from dialer_core.store.database import create_pool
+from dialer_core.store.seed import add_attempt, add_case
 
 NOW = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
 
@@ -80,7 +81,7 @@ def test_promise_settlement_rules():
 
 
 async def seed(conn) -> tuple[int, dict[str, int]]:
-    cid = await conn.fetchval("INSERT INTO campaigns (name) VALUES ('spring') RETURNING id")
+    cid = await ensure_campaign(conn, "spring")
     ids: dict[str, int] = {}
     for ext, dpd, amount, province in [
         ("gd1", 40, 900_00, "Guangdong"),
@@ -88,30 +89,17 @@ async def seed(conn) -> tuple[int, dict[str, int]]:
         ("fj1", 10, 300_00, "Fujian"),
         ("fj2", 20, 100_00, "Fujian"),
     ]:
-        case = await conn.fetchval(
-            """INSERT INTO cases (campaign_id, external_id, debtor_name, amount_minor,
-                                  days_past_due) VALUES ($1, $2, 'debtor', $3, $4) RETURNING id""",
+        case = await add_case(
+            conn,
             cid,
             ext,
-            amount,
-            dpd,
+            [f"+8613800{len(ids) + 1:06d}"],
+            phone={"country": "CN", "province": province},
+            schedule_at=NOW + timedelta(days=1),
+            amount_minor=amount,
+            days_past_due=dpd,
         )
-        phone = await conn.fetchval(
-            """INSERT INTO phones (case_id, position, e164, country, province)
-               VALUES ($1, 0, $2, 'CN', $3) RETURNING id""",
-            case,
-            f"+8613800{case:06d}",
-            province,
-        )
-        await conn.execute(
-            "INSERT INTO schedule (case_id, campaign_id, phone_id, next_attempt_at) "
-            "VALUES ($1, $2, $3, $4)",
-            case,
-            cid,
-            phone,
-            NOW + timedelta(days=1),
-        )
-        ids[ext] = case
+        ids[ext] = case.id
     await store.upsert_manager(conn, "lin", regions=("Guangdong",))
     await store.upsert_manager(conn, "wu")
     await store.upsert_manager(conn, "zhao", dpd_buckets=("M7",), max_cases=5)
@@ -245,16 +233,13 @@ async def test_robot_promises_from_attempts_become_promises_once(db):
     async with db.acquire() as conn:
         cid, ids = await seed(conn)
         phone = await conn.fetchval("SELECT id FROM phones WHERE case_id = $1", ids["gd1"])
-        call = str(uuid.uuid4())
-        await conn.execute(
-            """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no, runner,
-                                     state, disposition, detail)
-               VALUES ($1, $2, $3, $4, 1, 'r', 'done', 'promise_to_pay', $5)""",
-            call,
+        call = await add_attempt(
+            conn,
             cid,
             ids["gd1"],
             phone,
-            {
+            disposition="promise_to_pay",
+            detail={
                 "handled_by": "robot",
                 "robot_outcome": "promise_to_pay",
                 "ptp_amount_minor": 12_345,
@@ -279,15 +264,8 @@ async def test_agent_outcome_after_a_call_is_written_to_the_attempt(db):
     async with db.acquire() as conn:
         cid, ids = await seed(conn)
         phone = await conn.fetchval("SELECT id FROM phones WHERE case_id = $1", ids["fj1"])
-        call = str(uuid.uuid4())
-        await conn.execute(
-            """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no, runner,
-                                     state, disposition, agent)
-               VALUES ($1, $2, $3, $4, 1, 'r', 'done', 'agent_talked', 'wu')""",
-            call,
-            cid,
-            ids["fj1"],
-            phone,
+        call = await add_attempt(
+            conn, cid, ids["fj1"], phone, disposition="agent_talked", agent="wu"
         )
         await store.upsert_manager(conn, "wu")
         await followup_store.record_outcome(

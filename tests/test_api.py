@@ -15,12 +15,14 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from e2e_rig import AsteriskRig, campaign_doc
+from virtual_time import in_virtual_time
 
 from dialer_core.api.app import ROUTES_KEY, create_app
 from dialer_core.api.auth import InsecureBind, TokenTable, check_bind
 from dialer_core.api.metrics import families
 from dialer_core.campaign.manager import CampaignManager
 from dialer_core.face.serve import run_serve, serve_api
+from dialer_core.store.seed import add_attempts
 
 TOKENS = {"R": ["read"], "C": ["read", "control"], "P": ["read", "pii"]}
 CAMPAIGN_TOML = """
@@ -329,6 +331,7 @@ async def sse_events(client, path: str, n: int, token="R") -> list[dict]:
     return events[:n]
 
 
+@in_virtual_time
 async def test_a_campaign_runs_pauses_and_stops_over_the_api_with_live_numbers(db):
     async with AsteriskRig(db, agents=3, time_scale=40) as rig, api(db, rig) as (client, manager):
         await seeded(client, db, rig)
@@ -438,19 +441,19 @@ async def test_abandon_rate_windows_are_summed_from_the_attempts_table(db):
             rows = [("agent_talked", False, timedelta(minutes=10))] * 3
             rows += [("abandoned", True, timedelta(minutes=5))]
             rows += [("abandoned", True, timedelta(days=2))] * 2
-            for disposition, abandoned, age in rows:
-                await conn.execute(
-                    """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no,
-                           runner, state, created_at, disposition, abandoned)
-                       VALUES (gen_random_uuid(), $1, $2, $3, 1, 't', 'done',
-                               now() - $4::interval, $5, $6)""",
-                    cid,
-                    phone["case_id"],
-                    phone["id"],
-                    age,
-                    disposition,
-                    abandoned,
-                )
+            now = await conn.fetchval("SELECT now()")
+            await add_attempts(
+                conn,
+                cid,
+                [
+                    (
+                        phone["case_id"],
+                        phone["id"],
+                        {"created_at": now - age, "disposition": d, "abandoned": a},
+                    )
+                    for d, a, age in rows
+                ],
+            )
         snap = await (await client.get("/api/campaigns/north/stats", headers=auth("R"))).json()
     by = {w["label"]: w for w in snap["windows"]}
     assert (by["1h"]["connected"], by["1h"]["abandoned"]) == (3, 1)

@@ -10,7 +10,8 @@ import pytest
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.demo_data import demo_cases_csv
 from dialer_core.store import attempts as store
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
 
 NOW = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
 LEASE = timedelta(minutes=10)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from dialer_core.face.audit_cli import audit_campaign, main
-from dialer_core.store.cases import ensure_campaign
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.dnc import add_entry
+from dialer_core.store.seed import add_attempt, add_case
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALLER = "+862088880000"
@@ -46,21 +47,12 @@ class Seeded:
         cid = await ensure_campaign(conn, name, "progressive", doc(name, **extra))
         self = cls(conn, cid)
         for external, phones in cases.items():
-            case_id = await conn.fetchval(
-                """INSERT INTO cases (campaign_id, external_id, debtor_name, amount_minor,
-                                      days_past_due) VALUES ($1, $2, '张伟', 120000, 30)
-                   RETURNING id""",
-                cid,
-                external,
-            )
-            for pos, e164 in enumerate(phones):
-                pid = await conn.fetchval(
-                    "INSERT INTO phones (case_id, position, e164) VALUES ($1, $2, $3) RETURNING id",
-                    case_id,
-                    pos,
-                    e164,
-                )
-                self.phones[e164] = (case_id, pid)
+            case = await add_case(
+                conn, cid, external, phones, debtor_name="张伟", amount_minor=120000,
+                days_past_due=30,
+            )  # fmt: skip
+            for e164, pid in zip(phones, case.phone_ids, strict=True):
+                self.phones[e164] = (case.id, pid)
         return self
 
     async def attempt(
@@ -75,21 +67,18 @@ class Seeded:
     ) -> None:
         case_id, phone_id = self.phones[e164]
         answered = at + timedelta(seconds=10) if talked or abandoned else None
-        await self.conn.execute(
-            """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no,
-                   caller_id, runner, state, created_at, answered_at, ended_at, disposition,
-                   abandoned)
-               VALUES ($1, $2, $3, $4, 1, $5, 'test', 'done', $6, $7, $8, $9, $10)""",
-            uuid.uuid4(),
+        await add_attempt(
+            self.conn,
             self.campaign_id,
             case_id,
             phone_id,
-            caller_id,
-            at,
-            answered,
-            at + timedelta(seconds=60),
-            disposition,
-            abandoned,
+            caller_id=caller_id,
+            runner="test",
+            created_at=at,
+            answered_at=answered,
+            ended_at=at + timedelta(seconds=60),
+            disposition=disposition,
+            abandoned=abandoned,
         )
 
 
@@ -158,15 +147,8 @@ async def test_dnc_binds_only_calls_made_after_the_entry_existed(db):
         await s.attempt(PHONE_A, local(3, 9), "refused")
         await s.attempt(PHONE_A, local(5, 9), "refused")
         await s.attempt(PHONE_B, local(3, 9), "no_answer")
-        await conn.execute(
-            "INSERT INTO dnc_entries (pattern, source, created_at) VALUES ($1, 'global', $2)",
-            PHONE_A,
-            local(4, 12),
-        )
-        await conn.execute(
-            "INSERT INTO dnc_entries (pattern, source, created_at) VALUES ('+86139*', 'other', $1)",
-            local(1, 12),
-        )
+        await add_entry(conn, PHONE_A, "global", created_at=local(4, 12))
+        await add_entry(conn, "+86139*", "other", created_at=local(1, 12))
     report = await audit_campaign(db, "dnc")
     assert [(v.code, v.at) for v in report.violations] == [("dnc", local(5, 9))]
     assert "(global)" in report.violations[0].detail

@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from e2e_rig import AsteriskRig, attempts_of, campaign_doc
+from virtual_time import in_virtual_time
 
 from dialer_core.callerid.config import load_callerid
 from dialer_core.campaign.callerid_book import CallerIdBook
@@ -14,7 +15,9 @@ from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.compliance.region import region_of
 from dialer_core.demo_data import demo_cases_csv
 from dialer_core.store import callerid as cid_store
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
+from dialer_core.store.seed import add_attempts
 
 POOL = {
     "daily_cap": 1000,
@@ -27,6 +30,7 @@ POOL = {
 }
 
 
+@in_virtual_time
 async def test_each_call_presents_a_number_from_the_callees_region(db):
     doc = campaign_doc("presence")
     doc["callerid"] = POOL
@@ -87,14 +91,15 @@ async def test_a_number_whose_answer_rate_collapses_is_warned_then_rested(db):
                 phone = phones[i % len(phones)]
                 at = now - timedelta(hours=rng.randrange(1, 72))
                 answered = at if rng.random() < rate else None
-                rows.append((phone["case_id"], phone["id"], number, at, answered))
-        await conn.executemany(
-            """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no,
-                   caller_id, runner, state, created_at, answered_at, ended_at, disposition)
-               VALUES (gen_random_uuid(), $1, $2, $3, 1, $4, 'x', 'done', $5, $6, $5,
-                       'no_answer')""",
-            [(cid, *r) for r in rows],
-        )
+                columns = {
+                    "caller_id": number,
+                    "created_at": at,
+                    "answered_at": answered,
+                    "ended_at": at,
+                    "disposition": "no_answer",
+                }
+                rows.append((phone["case_id"], phone["id"], columns))
+        await add_attempts(conn, cid, rows)
         stats = await cid_store.health_cells(conn, cid, now - timedelta(days=7))
     from dialer_core.callerid.health import pool_health
 

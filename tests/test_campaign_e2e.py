@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from e2e_rig import PBX_KINDS, attempts_of, campaign_doc, rig_for
+from virtual_time import in_virtual_time
 
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.compliance.region import region_of
@@ -23,6 +24,7 @@ def pbx(request) -> str:
     return request.param
 
 
+@in_virtual_time
 async def test_every_dial_ends_as_one_attempt_with_one_disposition(db, pbx):
     async with rig_for(pbx, db, agents=3, time_scale=40) as rig:
         cid, campaign = await rig.seed_cases("e2e", 200)
@@ -60,6 +62,7 @@ async def test_every_dial_ends_as_one_attempt_with_one_disposition(db, pbx):
             assert start >= end
 
 
+@in_virtual_time
 async def test_redial_times_follow_the_campaign_rules(db, pbx):
     async with rig_for(pbx, db, agents=3, time_scale=40, seed=9) as rig:
         cid, campaign = await rig.seed_cases("rules", 150)
@@ -90,6 +93,7 @@ async def test_redial_times_follow_the_campaign_rules(db, pbx):
     assert checked >= 3
 
 
+@in_virtual_time
 async def test_link_cut_with_originates_in_flight_resends_nothing(db, pbx):
     async with rig_for(pbx, db, agents=4, time_scale=20, seed=3) as rig:
         cid, campaign = await rig.seed_cases("cut", 120)
@@ -121,6 +125,7 @@ async def test_link_cut_with_originates_in_flight_resends_nothing(db, pbx):
     assert runner.stats.finished == len(rows)
 
 
+@in_virtual_time
 async def test_no_agent_within_two_seconds_is_counted_abandoned(db, pbx):
     # Lines per agent well above 1 with few agents: some answered calls find no agent. The
     # 2 seconds are app_queue's timeout on Asterisk and EslSession.enqueue's wait on FreeSWITCH.

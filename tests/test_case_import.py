@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dialer_core.cases_csv import CsvFileError, parse_cases_csv
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
 
 HEADER = "external_id,debtor_name,amount,days_past_due,phone1,phone2,product\n"
 GOOD = (

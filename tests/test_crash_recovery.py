@@ -8,6 +8,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from e2e_rig import attempts_of, rig_for
+from virtual_time import in_virtual_time
 
 from dialer_core.campaign.runner import CampaignRunner
 from dialer_core.face.service import run_campaign
@@ -31,6 +32,7 @@ async def _orphans(db, cid: int, ident: RunnerIdentity, now: datetime, n: int, a
     return ids, contacts
 
 
+@in_virtual_time
 async def test_attempts_of_a_gone_runner_are_closed_as_lost_and_redialed_not_a_live_ones(db):
     async with rig_for("asterisk", db, agents=2, time_scale=40) as rig:
         cid, campaign = await rig.seed_cases("crashed", 30)
@@ -73,6 +75,7 @@ def test_an_owner_is_gone_only_when_stopped_silent_unknown_or_dead_on_this_host(
     assert RunnerIdentity.of_this_process().id.split(":")[1] == str(os.getpid())
 
 
+@in_virtual_time
 async def test_a_second_runner_started_mid_campaign_touches_no_live_call_of_the_first(db):
     async with rig_for("asterisk", db, agents=3, time_scale=40) as rig:
         cid, campaign = await rig.seed_cases("shared", 60)

@@ -6,8 +6,10 @@ import asyncio
 
 import asyncpg
 from e2e_rig import attempts_of, rig_for
+from virtual_time import in_virtual_time
 
 
+@in_virtual_time
 async def test_a_database_outage_mid_campaign_leaves_every_attempt_closed_once(db, db_dsn):
     server, name = db_dsn.rsplit("/", 1)
 

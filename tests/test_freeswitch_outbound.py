@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from test_esl_client import _reencode, segments
+from virtual_time import in_virtual_time
 
 from pbx.freeswitch.esl import EslCommandParser
 from pbx.freeswitch.outbound import EslSession, OutboundServer
@@ -47,6 +48,7 @@ async def run(relpath: str, handler, **opts) -> list[bytes]:
         await server.close()
 
 
+@in_virtual_time
 async def test_robot_session_answer_play_hangup_matches_the_recording() -> None:
     seen: dict[str, object] = {}
 
@@ -72,6 +74,7 @@ async def test_robot_session_answer_play_hangup_matches_the_recording() -> None:
     assert received[-1] == b"exit\n\n"
 
 
+@in_virtual_time
 async def test_sip_robot_session_replays_too() -> None:
     async def robot(session: CallSession) -> None:
         await session.answer()
@@ -84,6 +87,7 @@ async def test_sip_robot_session_replays_too() -> None:
     assert len(received) == 7
 
 
+@in_virtual_time
 async def test_callee_hangup_during_playback_raises_caller_hung_up() -> None:
     outcome: list[str] = []
 
@@ -104,6 +108,7 @@ async def test_callee_hangup_during_playback_raises_caller_hung_up() -> None:
     assert received[-1] == b"exit\n\n"
 
 
+@in_virtual_time
 async def test_quick_hangup_without_linger_closes_without_exit() -> None:
     outcome: list[str] = []
 

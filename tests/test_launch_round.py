@@ -16,7 +16,8 @@ from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.clock import next_local_time
 from dialer_core.compliance.dnc import DncList
 from dialer_core.demo_data import demo_cases_csv
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
 
 
 async def test_every_call_of_a_round_is_written_and_launched_at_the_rounds_instant(db):

@@ -1,4 +1,5 @@
-"""The layers hold: pure rules stay pure and no two packages import each other.
+"""The layers hold: pure rules stay pure, SQL stays in the store, no two packages import each
+other.
 
 A "package" here is a sub-package (``dialer_core.store``, ``pbx.sim``, ``agi_scripts.robot``) or a
 single top-level module (``dialer_core.clock``); docs/architecture.md draws the layers.
@@ -7,7 +8,9 @@ single top-level module (``dialer_core.clock``); docs/architecture.md draws the 
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,9 +30,16 @@ def _modules() -> dict[str, Path]:
     return found
 
 
+def _parse(path: Path) -> ast.Module:
+    """Parse on a fresh thread: CPython 3.11's AST constructor can raise "recursion depth
+    mismatch" (gh-106905) on a thread whose recursion limit another test changed."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(ast.parse, path.read_text(encoding="utf-8")).result()
+
+
 def _imports(path: Path) -> set[str]:
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(_parse(path)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -96,3 +106,20 @@ def test_no_import_cycle_between_packages():
 def test_the_cycle_finder_finds_a_cycle():
     edges = defaultdict(set, {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})
     assert _cycles(edges) == [["a", "b", "c"]]
+
+
+SQL = re.compile(
+    r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b"
+)
+
+
+def test_no_sql_outside_the_store():
+    offenders = []
+    for module, path in _modules().items():
+        if module.startswith("dialer_core.store"):
+            continue
+        for node in ast.walk(_parse(path)):
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and SQL.search(" ".join(text.split())):
+                offenders.append(f"{module}:{node.lineno}")
+    assert offenders == []

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from virtual_time import in_virtual_time
 
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.campaign.runner import CampaignRunner
@@ -23,7 +24,9 @@ from dialer_core.clock_jump import JumpClock
 from dialer_core.demo_data import demo_cases_csv
 from dialer_core.face.audit_cli import audit_campaign, main
 from dialer_core.face.service import AnsweredCallServer, run_campaign
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
+from dialer_core.store.seed import add_attempt
 from pbx.asterisk.driver import AsteriskDriver
 from pbx.sim import AgentConfig, CalleeConfig, CalleeMix, SimConfig, SimPbx
 
@@ -92,6 +95,7 @@ async def run_days(db, clock: JumpClock, campaign, campaign_id: int, driver, reg
     return {"stats": stats, "skipped": skipped, "emptied": emptied, "end": end}
 
 
+@in_virtual_time
 async def test_three_cn_days_audit_clean_then_a_2330_call_is_the_only_violation(db, db_dsn):
     name = "multiday"
     start = next_local_time(10, "Asia/Shanghai", time.time())
@@ -118,7 +122,8 @@ async def test_three_cn_days_audit_clean_then_a_2330_call_is_the_only_violation(
                 talk_mean=25.0,
             ),
             agents=AgentConfig(count=8, talk_mean=25, wrapuptime=5),
-        )
+        ),
+        clock=clock,
     )
     await sim.start()
     driver = AsteriskDriver(
@@ -193,17 +198,17 @@ async def test_three_cn_days_audit_clean_then_a_2330_call_is_the_only_violation(
     if late <= last:
         late += timedelta(days=1)
     async with db.acquire() as conn:
-        await conn.execute(
-            """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no,
-                   caller_id, runner, state, created_at, ended_at, disposition)
-               VALUES ($1, $2, $3, $4, 99, '+862088880000', 'forged', 'done', $5, $6,
-                       'no_answer')""",
-            uuid.uuid4(),
+        await add_attempt(
+            conn,
             cid,
             victim["case_id"],
             victim["phone_id"],
-            late,
-            late + timedelta(seconds=30),
+            attempt_no=99,
+            caller_id="+862088880000",
+            runner="forged",
+            created_at=late,
+            ended_at=late + timedelta(seconds=30),
+            disposition="no_answer",
         )
     report = await audit_campaign(db, name)
     assert [(v.code, v.at) for v in report.violations] == [("window", late.astimezone(UTC))]

@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from e2e_rig import AsteriskRig, attempts_of, campaign_doc
+from virtual_time import in_virtual_time
 
 from dialer_core.campaign.assembly import make_runner
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.demo_data import demo_cases_csv
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
 from dialer_core.store.ledger import load_ledger
+from dialer_core.store.seed import add_attempts
 
 WINDOWS = (3600, 86400, 2592000)
 
@@ -31,13 +34,24 @@ async def test_ledger_is_summed_from_the_attempts_of_every_runner(db):
             (60 * 30, "agent_talked", False, "node-a"),
             (60 * 24 * 40, "abandoned", True, "x"),
         ]
-        await conn.executemany(
-            """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no,
-                   runner, state, created_at, answered_at, ended_at, disposition, abandoned)
-               VALUES (gen_random_uuid(), $1, $2, $3, 1, $4, 'done', $5, $5, $5, $6, $7)""",
+        at = [now - timedelta(minutes=m) for m, _, _, _ in rows]
+        await add_attempts(
+            conn,
+            cid,
             [
-                (cid, phone["case_id"], phone["id"], r, now - timedelta(minutes=m), d, a)
-                for m, d, a, r in rows
+                (
+                    phone["case_id"],
+                    phone["id"],
+                    {
+                        "runner": r,
+                        "created_at": t,
+                        "answered_at": t,
+                        "ended_at": t,
+                        "disposition": d,
+                        "abandoned": a,
+                    },
+                )
+                for t, (_, d, a, r) in zip(at, rows, strict=True)
             ],
         )
         ledger = await load_ledger(conn, cid, now, WINDOWS)
@@ -47,6 +61,7 @@ async def test_ledger_is_summed_from_the_attempts_of_every_runner(db):
     assert (month.answers, month.abandons) == (4, 1)  # 40 days ago is outside every window
 
 
+@in_virtual_time
 async def test_predictive_campaign_runs_live_and_a_restart_keeps_the_ledger(db):
     async with AsteriskRig(db, agents=4, time_scale=40, seed=6) as rig:
         cid, _ = await rig.seed_cases("predictive", 300)

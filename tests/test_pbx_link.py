@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import pytest
+from virtual_time import in_virtual_time
 
 from agi_scripts.registry import CallRegistry
 from dialer_core.config_errors import ConfigError
@@ -93,6 +94,7 @@ def test_build_driver_follows_the_site_kind() -> None:
 
 
 @pytest.mark.parametrize("kind", ["asterisk", "freeswitch"])
+@in_virtual_time
 async def test_answered_server_exposes_a_registry_and_closes(kind) -> None:
     site = SiteConfig(
         pbx=kind,
@@ -113,6 +115,7 @@ async def test_answered_server_exposes_a_registry_and_closes(kind) -> None:
         await asyncio.open_connection("127.0.0.1", port)
 
 
+@in_virtual_time
 async def test_a_freeswitch_site_places_a_call_on_the_simulated_pbx_and_hangs_up_strangers():
     """build_driver + start_answered_server over ESL: an answered call nobody registered is
     hung up by the answered-call handler, and the call ends as answered."""

@@ -22,7 +22,8 @@ from dialer_core.face.users_cli import main as users_main
 from dialer_core.reports.cycle import build_cycle_report
 from dialer_core.store import attempts as attempt_store
 from dialer_core.store import users as user_store
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
 
 SEAT = "Local/agent1@sim-agents/n"
 PASSWORD = "correct horse battery"

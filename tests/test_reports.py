@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-import uuid
+import itertools
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
@@ -15,6 +15,9 @@ from dialer_core.dpd import dpd_bucket
 from dialer_core.face.report_cli import main as report_main
 from dialer_core.period import PeriodError, bin_seconds, day_slices, local_period
 from dialer_core.reports.cycle import ReportError, build_cycle_report, write_cycle_report
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.seed import add_attempt as seed_attempt
+from dialer_core.store.seed import add_case as seed_case
 
 SH = ZoneInfo("Asia/Shanghai")
 D1, D2 = date(2025, 3, 1), date(2025, 3, 2)
@@ -24,22 +27,20 @@ def local(day: date, hh: int, mm: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hh, mm, tzinfo=SH)
 
 
+_NUMBERS = itertools.count(1)
+
+
 async def add_case(conn, campaign_id: int, ext: str, dpd: int, province: str) -> tuple[int, int]:
-    case_id = await conn.fetchval(
-        """INSERT INTO cases (campaign_id, external_id, debtor_name, amount_minor, days_past_due)
-           VALUES ($1, $2, 'd', 100000, $3) RETURNING id""",
+    case = await seed_case(
+        conn,
         campaign_id,
         ext,
-        dpd,
+        [f"+86138{next(_NUMBERS):08d}"],
+        phone={"country": "CN", "province": province},
+        debtor_name="d",
+        days_past_due=dpd,
     )
-    phone_id = await conn.fetchval(
-        """INSERT INTO phones (case_id, position, e164, country, province)
-           VALUES ($1, 0, $2, 'CN', $3) RETURNING id""",
-        case_id,
-        f"+86138{case_id:08d}",
-        province,
-    )
-    return case_id, phone_id
+    return case.id, case.phone_id
 
 
 async def add_attempt(
@@ -59,35 +60,31 @@ async def add_attempt(
     detail: dict | None = None,
     ended: datetime | None = None,
 ) -> None:
-    await conn.execute(
-        """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no, caller_id,
-                                 runner, state, created_at, answered_at, ended_at, pbx_result,
-                                 disposition, talk_seconds, agent, abandoned, detail)
-           VALUES ($1, $2, $3, $4, $5, $6, 't', 'done', $7, $8, $9, $10, $11, $12, $13, $14,
-                   $15)""",
-        str(uuid.uuid4()),
+    await seed_attempt(
+        conn,
         campaign_id,
         case[0],
         case[1],
-        attempt_no,
-        caller_id,
-        at,
-        at + timedelta(seconds=8) if answered else None,
-        ended or at + timedelta(seconds=30),
-        pbx_result or ("answered" if answered else disposition),
-        disposition,
-        talk,
-        agent,
-        abandoned,
-        detail or {},
+        attempt_no=attempt_no,
+        caller_id=caller_id,
+        runner="t",
+        created_at=at,
+        answered_at=at + timedelta(seconds=8) if answered else None,
+        ended_at=ended or at + timedelta(seconds=30),
+        pbx_result=pbx_result or ("answered" if answered else disposition),
+        disposition=disposition,
+        talk_seconds=talk,
+        agent=agent,
+        abandoned=abandoned,
+        detail=detail or {},
     )
 
 
 async def seed(db) -> None:
     """Ten attempts; the expected figures are worked out in the tests below."""
     async with db.acquire() as conn:
-        cid = await conn.fetchval("INSERT INTO campaigns (name) VALUES ('spring') RETURNING id")
-        other = await conn.fetchval("INSERT INTO campaigns (name) VALUES ('other') RETURNING id")
+        cid = await ensure_campaign(conn, "spring")
+        other = await ensure_campaign(conn, "other")
         c1 = await add_case(conn, cid, "c1", 0, "Guangdong")  # M0
         c2 = await add_case(conn, cid, "c2", 45, "Fujian")  # M2
         c3 = await add_case(conn, cid, "c3", 200, "")  # M7, region unknown
@@ -208,7 +205,7 @@ async def test_days_follow_the_report_time_zone(db):
 async def test_sql_dpd_buckets_match_the_router(db):
     dpds = [0, 1, 30, 31, 60, 61, 90, 150, 180, 181, 999]
     async with db.acquire() as conn:
-        cid = await conn.fetchval("INSERT INTO campaigns (name) VALUES ('b') RETURNING id")
+        cid = await ensure_campaign(conn, "b")
         for i, dpd in enumerate(dpds):
             case = await add_case(conn, cid, f"b{i}", dpd, "Hunan")
             await add_attempt(conn, cid, case, 1, "x", local(D1, 10), "busy")
@@ -345,7 +342,7 @@ def test_bins_never_straddle_a_local_hour():
 async def test_slices_add_up_to_the_single_statement(db):
     """Agents working on several days, split into 1, 2 or 4 slices: the same report."""
     async with db.acquire() as conn:
-        cid = await conn.fetchval("INSERT INTO campaigns (name) VALUES ('long') RETURNING id")
+        cid = await ensure_campaign(conn, "long")
         cases = [await add_case(conn, cid, f"l{i}", 20 * i, "Hunan") for i in range(4)]
         for day in range(6):
             d = date(2025, 3, 1 + day)
@@ -379,7 +376,7 @@ async def test_hours_follow_a_half_hour_clock_change(db):
     start = datetime(2025, 4, 5, 13, 0, tzinfo=UTC)  # local midnight, +11:00
     instants = [start + timedelta(minutes=m) for m in (10, 85, 100, 115, 130, 160, 200)]
     async with db.acquire() as conn:
-        cid = await conn.fetchval("INSERT INTO campaigns (name) VALUES ('lh') RETURNING id")
+        cid = await ensure_campaign(conn, "lh")
         case = await add_case(conn, cid, "lh1", 5, "NSW")
         for n, at in enumerate(instants, 1):
             await add_attempt(conn, cid, case, n, "x", at, "busy")

@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 from e2e_rig import PBX_KINDS, attempts_of, campaign_doc, rig_for
+from virtual_time import in_virtual_time
 
 from dialer_core.campaign.config import parse_campaign
 
@@ -40,6 +41,7 @@ def pbx(request) -> str:
     return request.param
 
 
+@in_virtual_time
 async def test_mixed_campaign_routes_by_dpd_and_records_robot_outcomes(
     db, pbx, tmp_path, monkeypatch
 ):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 from transcripts import load
+from virtual_time import in_virtual_time
 
 from pbx.freeswitch.esl import EslCommandParser, EslMessage, EslParser, command_line
 from pbx.sim import SimConfig, SimPbx
@@ -211,6 +212,7 @@ def assert_events_match(sim_msgs: list[EslMessage], fs_msgs: list[EslMessage], u
 # --- inbound: auth -------------------------------------------------------------------------
 
 
+@in_virtual_time
 async def test_auth_status_version_and_exit_answer_like_freeswitch():
     fs, commands = fixture_messages("freeswitch/inbound/auth_status.txt")
     sim, esl = await start_sim()
@@ -228,6 +230,7 @@ async def test_auth_status_version_and_exit_answer_like_freeswitch():
         await stop_sim(sim, esl)
 
 
+@in_virtual_time
 async def test_wrong_password_is_refused_with_a_notice_and_the_socket_closes():
     fs, commands = fixture_messages("freeswitch/inbound/auth_failed.txt")
     sim, esl = await start_sim()
@@ -257,6 +260,7 @@ CALLEES = [
 
 
 @pytest.mark.parametrize("name", CALLEES)
+@in_virtual_time
 async def test_originate_events_match_the_capture(name):
     fs, commands = fixture_messages(f"freeswitch/inbound/{name}.txt")
     uuid = origination_uuid(commands)
@@ -304,6 +308,7 @@ PAIRS = [
 
 
 @pytest.mark.parametrize(("inbound", "outbound", "config"), PAIRS)
+@in_virtual_time
 async def test_outbound_socket_session_matches_the_capture(inbound, outbound, config):
     fs_in, in_commands = fixture_messages(f"freeswitch/inbound/{inbound}.txt")
     fs_out, out_commands = fixture_messages(f"freeswitch/outbound/{outbound}.txt")

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from test_sim_esl import Peer
+from virtual_time import in_virtual_time
 
 from dialer_core.clock import ScaledClock
 from pbx.asterisk.driver import AsteriskDriver
@@ -85,6 +86,7 @@ async def collect_ends(driver, count: int, timeout: float) -> list:
         ("+5551239", Result.INVALID_NUMBER, 1, "UNALLOCATED_NUMBER"),
     ],
 )
+@in_virtual_time
 async def test_driver_originate_ends_with_the_callee_result(number, result, cause, cause_text):
     config = SimConfig(seed=1, time_scale=40, behaviour="last_digit")
     async with esl_rig(config, target="&park()") as (_, esl, driver):
@@ -115,6 +117,7 @@ async def test_driver_originate_ends_with_the_callee_result(number, result, caus
         (CalleeMix(0, 0, 0, 0, 0, 0, 0, 1), Result.REJECTED, 21),  # CALL_REJECTED
     ],
 )
+@in_virtual_time
 async def test_stochastic_callees_absent_and_rejected_map_to_their_causes(mix, result, cause):
     config = SimConfig(seed=3, time_scale=100, callees=CalleeConfig(mix=mix))
     async with esl_rig(config, target="&park()") as (_, _, driver):
@@ -123,6 +126,7 @@ async def test_stochastic_callees_absent_and_rejected_map_to_their_causes(mix, r
     assert (end.result, end.cause) == (result, cause)
 
 
+@in_virtual_time
 async def test_same_seed_gives_the_same_fates_over_ami_and_esl():
     numbers = [f"+86138001{i:05d}" for i in range(16)]
     config = SimConfig(
@@ -163,6 +167,7 @@ async def test_same_seed_gives_the_same_fates_over_ami_and_esl():
     assert len(set(fates[0].values())) >= 3  # a real mix, not one fate for all
 
 
+@in_virtual_time
 async def test_only_subscribed_events_are_sent_and_heartbeats_come_on_time():
     sim = SimPbx(SimConfig(seed=1, time_scale=40, behaviour="last_digit"))
     await sim.start()
@@ -191,6 +196,7 @@ async def test_only_subscribed_events_are_sent_and_heartbeats_come_on_time():
     assert beats[0].get("Event-Info") == "System Ready"
 
 
+@in_virtual_time
 async def test_outbound_session_runs_the_answered_call_with_eslsession():
     """EslSession (the project's outbound server) answers, reads DTMF, queues to an agent."""
     results: dict[str, object] = {}
@@ -242,6 +248,7 @@ async def test_outbound_session_runs_the_answered_call_with_eslsession():
     assert AgentState("agent1@default", "collectors", "talking") in agent_states
 
 
+@in_virtual_time
 async def test_agent_states_follow_the_call_talking_wrap_up_idle():
     """Over ESL alone: the agent takes the call, wraps up, and is offered calls again."""
 
@@ -270,6 +277,7 @@ async def test_agent_states_follow_the_call_talking_wrap_up_idle():
     assert seen == ["talking", "wrapup", "idle"]
 
 
+@in_virtual_time
 async def test_no_free_agent_breaks_the_queue_and_the_call_is_hung_up():
     outcome: dict[str, object] = {}
 

@@ -11,6 +11,7 @@ import collections
 from collections.abc import Awaitable, Callable
 
 from transcripts import stream
+from virtual_time import in_virtual_time
 
 from pbx.asterisk.ami import AmiMessage, AmiParser, encode
 from pbx.sim import AgentConfig, SimConfig, SimPbx
@@ -174,6 +175,7 @@ async def stop_pair(agi: FastAgiServer, sim: SimPbx, ami: AmiReader) -> None:
     await agi.close()
 
 
+@in_virtual_time
 async def test_agi_block_like_asterisk_and_callee_hangup_gives_hangup_then_511():
     async def script(s: AgiScriptSession) -> None:
         assert await s.cmd("ANSWER") == "200 result=0"
@@ -228,6 +230,7 @@ async def test_agi_block_like_asterisk_and_callee_hangup_gives_hangup_then_511()
         await stop_pair(agi, sim, ami)
 
 
+@in_virtual_time
 async def test_script_hangup_answers_1_then_hangup_line_and_amd_reports_the_callee():
     async def script(s: AgiScriptSession) -> None:
         assert await s.cmd("EXEC AMD") == "200 result=0"
@@ -253,6 +256,7 @@ async def test_script_hangup_answers_1_then_hangup_line_and_amd_reports_the_call
         await stop_pair(agi, sim, ami)
 
 
+@in_virtual_time
 async def test_queue_with_one_agent_second_caller_times_out_while_first_talks():
     results: dict[str, list[str]] = collections.defaultdict(list)
 
@@ -306,6 +310,7 @@ async def test_queue_with_one_agent_second_caller_times_out_while_first_talks():
         await stop_pair(agi, sim, ami)
 
 
+@in_virtual_time
 async def test_unreachable_fastagi_server_hangs_up_the_answered_call():
     sim = SimPbx(SimConfig(behaviour="last_digit", time_scale=FAST))
     await sim.start()

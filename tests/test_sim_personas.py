@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from test_sim_pbx_agi import AmiReader, originate
+from virtual_time import in_virtual_time
 
 from agi_scripts.robot import CaseInfo, Outcome, RobotOutcome, load_script, run_robot
 from agi_scripts.speech import EspeakEngine, TtsPromptSource
@@ -241,6 +242,7 @@ def visits(outcome: RobotOutcome) -> list[tuple[str, tuple[str, ...]]]:
     return [(v.node, v.digits) for v in outcome.transcript]
 
 
+@in_virtual_time
 async def test_promiser_gives_promise_to_pay_with_date_and_amount(sound_dir):
     async with RobotRig(sim_table(promiser=1.0), "reminder_zh", sound_dir) as rig:
         (out,) = await rig.call("ptp-1")
@@ -251,6 +253,7 @@ async def test_promiser_gives_promise_to_pay_with_date_and_amount(sound_dir):
     assert not out.caller_hung_up
 
 
+@in_virtual_time
 async def test_promiser_works_with_the_english_script_too(sound_dir):
     async with RobotRig(sim_table(promiser=1.0), "reminder_en", sound_dir) as rig:
         (out,) = await rig.call("ptp-en-1")
@@ -271,6 +274,7 @@ async def test_promiser_works_with_the_english_script_too(sound_dir):
         ("asks_agent", Outcome.TRANSFERRED, "to_agent"),
     ],
 )
+@in_virtual_time
 async def test_each_persona_gives_its_robot_outcome(sound_dir, persona, outcome, last_node):
     async with RobotRig(sim_table(**{persona: 1.0}), "reminder_zh", sound_dir) as rig:
         (out,) = await rig.call(f"{persona}-1")
@@ -281,6 +285,7 @@ async def test_each_persona_gives_its_robot_outcome(sound_dir, persona, outcome,
         assert ("identity", ("", "", "")) in visits(out)
 
 
+@in_virtual_time
 async def test_hang_up_mid_script_confirms_identity_then_leaves_during_a_prompt(sound_dir):
     async with RobotRig(sim_table(hang_up_mid_script=1.0), "reminder_zh", sound_dir) as rig:
         (out,) = await rig.call("hup-1")
@@ -291,6 +296,7 @@ async def test_hang_up_mid_script_confirms_identity_then_leaves_during_a_prompt(
     assert out.last_node in {"disclosure", "reminder", "main_menu"}
 
 
+@in_virtual_time
 async def test_mixed_personas_over_one_pbx_match_the_seeded_draws(sound_dir):
     table = sim_table()
     expected = {

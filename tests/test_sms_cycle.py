@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,7 +11,9 @@ from sms_gateway import Gateway
 
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.sms import run_sms_cycle
-from dialer_core.store.cases import ensure_campaign
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.dnc import add_entry
+from dialer_core.store.seed import add_attempts, add_case
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STREAK, PROMISE, DUE, DNC, LANDLINE, QUIET = (
@@ -53,32 +54,25 @@ async def seed(db, camp, cases: dict[str, tuple[str, date | None, list[tuple[dat
     async with db.acquire() as conn:
         cid = await ensure_campaign(conn, camp.name, "progressive", camp.raw)
         for ext, (phone, due, attempts) in cases.items():
-            case_id = await conn.fetchval(
-                """INSERT INTO cases (campaign_id, external_id, debtor_name, amount_minor,
-                       days_past_due, due_date) VALUES ($1, $2, '李娜', 123456, 20, $3)
-                   RETURNING id""",
+            case = await add_case(
+                conn,
                 cid,
                 ext,
-                due,
+                [phone],
+                debtor_name="李娜",
+                amount_minor=123456,
+                days_past_due=20,
+                due_date=due,
             )
-            pid = await conn.fetchval(
-                "INSERT INTO phones (case_id, position, e164) VALUES ($1, 0, $2) RETURNING id",
-                case_id,
-                phone,
+            await add_attempts(
+                conn,
+                cid,
+                [
+                    (case.id, case.phone_id, {"created_at": at, "ended_at": at, "disposition": d})
+                    for at, d in attempts
+                ],
             )
-            for at, disp in attempts:
-                await conn.execute(
-                    """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id,
-                           attempt_no, runner, state, created_at, ended_at, disposition)
-                       VALUES ($1, $2, $3, $4, 1, 't', 'done', $5, $5, $6)""",
-                    uuid.uuid4(),
-                    cid,
-                    case_id,
-                    pid,
-                    at,
-                    disp,
-                )
-        await conn.execute("INSERT INTO dnc_entries (pattern, source) VALUES ($1, 'global')", DNC)
+        await add_entry(conn, DNC, "global")
     return cid
 
 

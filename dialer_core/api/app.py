@@ -31,6 +31,13 @@ from dialer_core.api import (
     users,
 )
 from dialer_core.api.auth import SCOPES_KEY, TokenTable, require
+from dialer_core.api.browser_guard import (
+    HOSTS,
+    SESSION_CHECK,
+    HostPolicy,
+    browser_guard,
+    security_headers,
+)
 from dialer_core.api.context import CTX, ApiContext
 from dialer_core.api.errors import error_middleware
 from dialer_core.api.live_stats import LiveStats
@@ -84,11 +91,6 @@ def _guarded(route: Route):  # noqa: ANN202
     return handler
 
 
-async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-
-
 def create_app(
     pool: asyncpg.Pool,
     manager: CampaignManager,
@@ -98,12 +100,15 @@ def create_app(
     recordings_dir: str | Path | None = None,
     clock: Callable[[], float] | None = None,
     live_interval: float = 1.0,
+    bind_host: str = "127.0.0.1",
+    allowed_hosts: Iterable[str] = (),
 ) -> web.Application:
     """The application. ``token`` grants every scope; ``tokens`` maps tokens to scope lists.
 
     With neither, requests are unauthenticated (read + control, never pii) and the caller must
     bind loopback only (``dialer_core.api.auth.check_bind``; ``serve`` does). ``clock``
-    defaults to the manager's.
+    defaults to the manager's. Requests must name in ``Host`` a loopback name, ``bind_host`` or
+    one of ``allowed_hosts`` (see dialer_core.api.browser_guard).
     """
     table = TokenTable.build(token, tokens)
     # The manager's clock: the runners write attempt times with it (simulated in the demo).
@@ -117,14 +122,16 @@ def create_app(
         live_interval=live_interval,
         live=LiveStats(pool, manager, clock, ttl=min(0.9, live_interval * 0.9)),
     )
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[error_middleware, browser_guard], client_max_size=MAX_BODY)
     app[CTX] = ctx
+    app[HOSTS] = HostPolicy.build(bind_host, allowed_hosts)
+    app[SESSION_CHECK] = sessions.csrf_vouched
     routes = resource_routes()
     routes.append(openapi_route(list(routes), _version()))
     app[ROUTES_KEY] = routes
     for route in routes:
         app.router.add_route(route.method, route.path, _guarded(route))
-    app.on_response_prepare.append(_security_headers)
+    app.on_response_prepare.append(security_headers)
 
     async def on_shutdown(app: web.Application) -> None:
         ctx.closing.set()

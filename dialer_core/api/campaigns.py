@@ -15,6 +15,9 @@ from dialer_core.campaign.config import parse_campaign
 from dialer_core.campaign.manager import CampaignNotFound
 from dialer_core.config_errors import ConfigError
 from dialer_core.pacing.config import PacingConfigError
+from dialer_core.store.campaigns import campaign_counts, set_campaign_config
+from dialer_core.store.campaigns import campaign_id as find_id
+from dialer_core.store.campaigns import list_campaigns as list_stored_campaigns
 
 log = logging.getLogger(__name__)
 TAG = "campaigns"
@@ -28,22 +31,18 @@ def _state(request: web.Request, name: str, db_state: str) -> str:
 async def list_campaigns(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     async with ctx.pool.acquire() as conn:
-        rows = await conn.fetch(
-            """SELECT c.id, c.name, c.mode, c.state, c.created_at,
-                      (SELECT count(*) FROM schedule s WHERE s.campaign_id = c.id) AS scheduled
-               FROM campaigns c ORDER BY c.name"""
-        )
+        rows = await list_stored_campaigns(conn)
     out = []
     for r in rows:
-        rc = ctx.manager.running.get(r["name"])
+        rc = ctx.manager.running.get(r.name)
         out.append(
             {
-                "name": r["name"],
-                "mode": r["mode"],
-                "state": _state(request, r["name"], r["state"]),
+                "name": r.name,
+                "mode": r.mode,
+                "state": _state(request, r.name, r.state),
                 "running_here": rc is not None and not rc.task.done(),
-                "scheduled_cases": r["scheduled"],
-                "created_at": r["created_at"].isoformat(),
+                "scheduled_cases": r.scheduled,
+                "created_at": r.created_at.isoformat(),
             }
         )
     return web.json_response({"campaigns": out})
@@ -58,7 +57,7 @@ async def create_campaign(request: web.Request) -> web.Response:
         raise ApiError(422, "invalid_campaign", str(exc)) from None
     replace = request.query.get("replace", "").lower() in ("1", "true", "yes")
     async with ctx.pool.acquire() as conn:
-        exists = await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", config.name)
+        exists = await find_id(conn, config.name)
     if exists is not None and not replace:
         raise ApiError(
             409, "campaign_exists", f"campaign {config.name!r} exists; add ?replace=true to replace"
@@ -84,25 +83,17 @@ async def get_campaign(request: web.Request) -> web.Response:
     except CampaignNotFound:
         raise ApiError(404, "campaign_not_found", f"no campaign named {name!r}") from None
     async with ctx.pool.acquire() as conn:
-        row = await conn.fetchrow(
-            """SELECT c.state,
-                      (SELECT count(*) FROM cases WHERE campaign_id = c.id) AS cases,
-                      (SELECT count(*) FROM schedule WHERE campaign_id = c.id) AS scheduled,
-                      (SELECT count(*) FROM schedule WHERE campaign_id = c.id
-                          AND next_attempt_at <= now()) AS due
-               FROM campaigns c WHERE c.id = $1""",
-            campaign_id,
-        )
+        counts = await campaign_counts(conn, campaign_id)
     rc = ctx.manager.running.get(name)
     live_config = rc.config if rc is not None else config
     body = {
         "id": campaign_id,
         "name": name,
         "mode": live_config.mode,
-        "state": _state(request, name, row["state"]),
-        "cases": row["cases"],
-        "scheduled_cases": row["scheduled"],
-        "due_cases": row["due"],
+        "state": _state(request, name, counts.state),
+        "cases": counts.cases,
+        "scheduled_cases": counts.scheduled,
+        "due_cases": counts.due,
         "pacing": dataclasses.asdict(live_config.pacing),
         "config": live_config.raw,
         "runner": None,
@@ -179,7 +170,7 @@ async def change_pacing(request: web.Request) -> web.Response:
         raise ApiError(422, "invalid_pacing", str(exc)) from None
     raw = {**current.raw, "pacing": {**current.raw.get("pacing", {}), **change}}
     async with ctx.pool.acquire() as conn:
-        await conn.execute("UPDATE campaigns SET config = $2 WHERE id = $1", campaign_id, raw)
+        await set_campaign_config(conn, campaign_id, raw)
     applied = ctx.manager.change_pacing(name, dataclasses.replace(current, pacing=pacing, raw=raw))
     log.info("campaign %s pacing changed: %s", name, change)
     return web.json_response(

@@ -11,6 +11,7 @@ from dialer_core.api.context import ctx_of, name_out, phone_out
 from dialer_core.api.errors import ApiError, query_int, read_csv_bytes
 from dialer_core.api.table import CONTROL, READ, Param, Route
 from dialer_core.cases_csv import CsvFileError, parse_cases_csv
+from dialer_core.store import case_views as views
 from dialer_core.store.cases import import_cases
 
 TAG = "cases"
@@ -78,17 +79,6 @@ def _case_json(request: web.Request, r) -> dict:  # noqa: ANN001 - asyncpg.Recor
     }
 
 
-_CASES_SQL = """
-    SELECT c.id, c.external_id, c.debtor_name, c.amount_minor, c.currency, c.days_past_due,
-           c.product, c.due_date, s.next_attempt_at,
-           (SELECT count(*) FROM attempts a WHERE a.case_id = c.id) AS attempts,
-           (SELECT json_agg(json_build_object('e164', p.e164, 'country', p.country,
-                   'province', p.province, 'city', p.city, 'status', p.status)
-                   ORDER BY p.position) FROM phones p WHERE p.case_id = c.id) AS phones
-    FROM cases c LEFT JOIN schedule s ON s.case_id = c.id
-    WHERE c.campaign_id = $1"""
-
-
 async def list_cases(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     campaign_id = await ctx.campaign_id(request.match_info["name"])
@@ -98,16 +88,7 @@ async def list_cases(request: web.Request) -> web.Response:
     if phone and not has_pii(request):
         raise ApiError(403, "forbidden", "searching by phone number needs the 'pii' scope")
     async with ctx.pool.acquire() as conn:
-        rows = await conn.fetch(
-            _CASES_SQL
-            + """ AND ($2 = '' OR EXISTS (SELECT 1 FROM phones p
-                                          WHERE p.case_id = c.id AND p.e164 = $2))
-                  ORDER BY c.id LIMIT $3 OFFSET $4""",
-            campaign_id,
-            phone,
-            limit,
-            offset,
-        )
+        rows = await views.list_cases(conn, campaign_id, phone, limit, offset)
     return web.json_response({"cases": [_case_json(request, r) for r in rows]})
 
 
@@ -116,24 +97,13 @@ async def get_case(request: web.Request) -> web.Response:
     campaign_id = await ctx.campaign_id(request.match_info["name"])
     external_id = request.match_info["external_id"]
     async with ctx.pool.acquire() as conn:
-        row = await conn.fetchrow(_CASES_SQL + " AND c.external_id = $2", campaign_id, external_id)
+        row = await views.find_case(conn, campaign_id, external_id)
         if row is None:
             raise ApiError(404, "case_not_found", f"no case {external_id!r} in this campaign")
-        attempts = await conn.fetch(
-            _ATTEMPTS_SQL + " WHERE a.case_id = $1 ORDER BY a.created_at", row["id"]
-        )
+        attempts = await views.case_attempts(conn, row["id"])
     body = _case_json(request, row)
     body["attempt_history"] = [_attempt_json(request, a) for a in attempts]
     return web.json_response(body)
-
-
-_ATTEMPTS_SQL = """
-    SELECT a.call_id::text AS call_id, a.attempt_no, a.caller_id, a.state, a.created_at,
-           a.answered_at, a.ended_at, a.disposition, a.pbx_result, a.q850_cause, a.cause_text,
-           a.talk_seconds, a.agent, a.abandoned, a.next_attempt_at, p.e164,
-           c.external_id, cp.name AS campaign
-    FROM attempts a JOIN phones p ON p.id = a.phone_id JOIN cases c ON c.id = a.case_id
-    JOIN campaigns cp ON cp.id = a.campaign_id"""
 
 
 def _iso(value) -> str | None:  # noqa: ANN001
@@ -169,14 +139,7 @@ async def list_attempts(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 100, 1, 1000)
     disposition = request.query.get("disposition", "")
     async with ctx.pool.acquire() as conn:
-        rows = await conn.fetch(
-            _ATTEMPTS_SQL
-            + """ WHERE a.campaign_id = $1 AND ($2 = '' OR a.disposition = $2)
-                  ORDER BY a.created_at DESC LIMIT $3""",
-            campaign_id,
-            disposition,
-            limit,
-        )
+        rows = await views.list_attempts(conn, campaign_id, disposition, limit)
     return web.json_response({"attempts": [_attempt_json(request, r) for r in rows]})
 
 
@@ -188,7 +151,7 @@ async def get_attempt(request: web.Request) -> web.Response:
     except ValueError:
         raise ApiError(400, "invalid_call_id", f"call id {raw!r} is not a UUID") from None
     async with ctx.pool.acquire() as conn:
-        row = await conn.fetchrow(_ATTEMPTS_SQL + " WHERE a.call_id = $1::uuid", call_id)
+        row = await views.find_attempt(conn, call_id)
     if row is None:
         raise ApiError(404, "attempt_not_found", f"no attempt with call id {call_id}")
     return web.json_response(_attempt_json(request, row))

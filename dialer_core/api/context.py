@@ -15,6 +15,7 @@ from dialer_core.api.errors import ApiError
 from dialer_core.api.live_stats import LiveStats
 from dialer_core.campaign.manager import CampaignManager, CampaignNotFound, RunningCampaign
 from dialer_core.compliance.model import mask
+from dialer_core.store.campaigns import campaign_id as store_campaign_id
 
 
 @dataclass
@@ -39,7 +40,7 @@ class ApiContext:
     async def campaign_id(self, name: str) -> int:
         """The campaign's id, or a 404 naming it."""
         async with self.pool.acquire() as conn:
-            cid = await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", name)
+            cid = await store_campaign_id(conn, name)
         if cid is None:
             raise ApiError(404, "campaign_not_found", f"no campaign named {name!r}")
         return cid

@@ -8,17 +8,19 @@ from dialer_core.api.context import ctx_of, phone_out
 from dialer_core.api.errors import ApiError, field, query_int, read_csv_bytes, read_json_object
 from dialer_core.api.table import CONTROL, READ, Param, Route
 from dialer_core.compliance.dnc import DncError, normalize_number, parse_dnc_csv
+from dialer_core.store import dnc as store
+from dialer_core.store.dnc import StoredDncEntry
 
 TAG = "dnc"
 
 
-def _entry_json(request: web.Request, r) -> dict:  # noqa: ANN001 - asyncpg.Record
+def _entry_json(request: web.Request, e: StoredDncEntry) -> dict:
     return {
-        "id": r["id"],
-        "pattern": phone_out(request, r["pattern"]),
-        "source": r["source"],
-        "reason": r["reason"],
-        "created_at": r["created_at"].isoformat(),
+        "id": e.id,
+        "pattern": phone_out(request, e.pattern),
+        "source": e.source,
+        "reason": e.reason,
+        "created_at": e.created_at.isoformat(),
     }
 
 
@@ -28,16 +30,7 @@ async def list_dnc(request: web.Request) -> web.Response:
     offset = query_int(request, "offset", 0, 0, 100_000_000)
     source = request.query.get("source", "")
     async with ctx.pool.acquire() as conn:
-        rows = await conn.fetch(
-            """SELECT * FROM dnc_entries WHERE ($1 = '' OR source = $1)
-               ORDER BY id LIMIT $2 OFFSET $3""",
-            source,
-            limit,
-            offset,
-        )
-        total = await conn.fetchval(
-            "SELECT count(*) FROM dnc_entries WHERE ($1 = '' OR source = $1)", source
-        )
+        total, rows = await store.list_entries(conn, source, limit, offset)
     return web.json_response({"total": total, "entries": [_entry_json(request, r) for r in rows]})
 
 
@@ -53,15 +46,8 @@ async def add_dnc(request: web.Request) -> web.Response:
     except DncError as exc:
         raise ApiError(422, "invalid_number", f"body.number: {exc}") from None
     async with ctx.pool.acquire() as conn:
-        row = await conn.fetchrow(
-            """INSERT INTO dnc_entries (pattern, source, reason) VALUES ($1, $2, $3)
-               ON CONFLICT (pattern, source) DO UPDATE SET reason = excluded.reason
-               RETURNING *, (xmax = 0) AS inserted""",
-            pattern,
-            source,
-            reason,
-        )
-    return web.json_response(_entry_json(request, row), status=201 if row["inserted"] else 200)
+        entry, inserted = await store.add_entry(conn, pattern, source, reason)
+    return web.json_response(_entry_json(request, entry), status=201 if inserted else 200)
 
 
 async def import_dnc(request: web.Request) -> web.Response:
@@ -78,16 +64,7 @@ async def import_dnc(request: web.Request) -> web.Response:
     if not parsed.entries and parsed.errors and parsed.errors[0].column == "-":
         raise ApiError(400, "invalid_csv", str(parsed.errors[0]))
     async with ctx.pool.acquire() as conn:
-        added = await conn.fetchval(
-            """WITH ins AS (
-                   INSERT INTO dnc_entries (pattern, source, reason)
-                   SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-                   ON CONFLICT (pattern, source) DO NOTHING RETURNING 1)
-               SELECT count(*) FROM ins""",
-            [e.pattern for e in parsed.entries],
-            [source] * len(parsed.entries),
-            [e.reason for e in parsed.entries],
-        )
+        added = await store.add_entries(conn, parsed.entries)
     return web.json_response(
         {
             "added": added,
@@ -104,7 +81,7 @@ async def delete_dnc(request: web.Request) -> web.Response:
     if not raw.isdigit():
         raise ApiError(400, "invalid_id", f"DNC entry id {raw!r} is not a number")
     async with ctx.pool.acquire() as conn:
-        gone = await conn.fetchval("DELETE FROM dnc_entries WHERE id = $1 RETURNING id", int(raw))
+        gone = await store.delete_entry(conn, int(raw))
     if gone is None:
         raise ApiError(404, "dnc_entry_not_found", f"no DNC entry {raw}")
     return web.json_response({"deleted": gone})

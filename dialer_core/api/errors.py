@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import tomllib
 from typing import Any
 
 from aiohttp import web
 
+from pbx import json_limits
+
 log = logging.getLogger(__name__)
+MAX_JSON_DEPTH = 16  # no request body of this API nests deeper than 3
+JSON_INT_RANGE = (-(2**63), 2**63 - 1)  # what PostgreSQL's bigint holds
 
 
 class ApiError(Exception):
@@ -65,9 +68,11 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     _require_type(request, ("application/json",))
     raw = await request.read()
     try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from None
+        doc = json_limits.loads(
+            raw, max_depth=MAX_JSON_DEPTH, int_range=JSON_INT_RANGE, allow_nul=False
+        )
+    except json_limits.JsonLimitError as exc:
+        raise ApiError(400, "malformed_json", f"request body: {exc}") from None
     if not isinstance(doc, dict):
         raise ApiError(400, "malformed_json", "request body must be a JSON object")
     return doc
@@ -80,11 +85,17 @@ async def read_toml_or_json(request: web.Request) -> dict[str, Any]:
     _require_type(request, ("application/toml", "text/plain", "application/json"))
     raw = await request.read()
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        doc = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ApiError(400, "malformed_toml", f"request body is not UTF-8: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ApiError(400, "malformed_toml", f"request body is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "malformed_toml", "request body is nested too deeply") from None
+    why = json_limits.violation(doc, MAX_JSON_DEPTH, allow_nul=False)
+    if why:
+        raise ApiError(400, "malformed_toml", f"request body: {why}")
+    return doc
 
 
 async def read_csv_bytes(request: web.Request) -> bytes:

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 import asyncpg
 
 from dialer_core.campaign.manager import CampaignManager
+from dialer_core.store.campaigns import campaign_state
+from dialer_core.store.live import window_counts
 
 DIAL_RATE_SECONDS = 60
 
@@ -71,36 +73,6 @@ def window_label(seconds: int) -> str:
     return f"{seconds}s"
 
 
-async def window_counts(
-    conn: asyncpg.Connection, campaign_id: int, now: datetime, windows: tuple[int, ...]
-) -> tuple[dict[int, tuple[int, int]], int, int]:
-    """Per window (connected, abandoned), plus attempts and connects in the last minute."""
-    rows = await conn.fetch(
-        """SELECT w,
-                  count(*) FILTER (WHERE a.disposition = 'agent_talked') AS connected,
-                  count(*) FILTER (WHERE a.abandoned) AS abandoned
-           FROM unnest($3::int[]) AS w
-           LEFT JOIN attempts a
-             ON a.campaign_id = $1 AND a.created_at > $2::timestamptz - make_interval(secs => w)
-            AND a.created_at <= $2::timestamptz
-           GROUP BY w""",
-        campaign_id,
-        now,
-        list(windows),
-    )
-    minute = await conn.fetchrow(
-        """SELECT count(*) AS dialed,
-                  count(*) FILTER (WHERE disposition = 'agent_talked') AS connects
-           FROM attempts
-           WHERE campaign_id = $1 AND created_at > $2::timestamptz - make_interval(secs => $3)""",
-        campaign_id,
-        now,
-        DIAL_RATE_SECONDS,
-    )
-    counts = {r["w"]: (r["connected"], r["abandoned"]) for r in rows}
-    return counts, minute["dialed"], minute["connects"]
-
-
 class LiveStats:
     """Builds (and briefly caches) live snapshots for the campaigns of one manager."""
 
@@ -131,9 +103,9 @@ class LiveStats:
         windows = config.pacing.ledger_windows_seconds
         async with self.pool.acquire() as conn:
             counts, dialed, connects = await window_counts(
-                conn, campaign_id, datetime.fromtimestamp(now, UTC), windows
+                conn, campaign_id, datetime.fromtimestamp(now, UTC), windows, DIAL_RATE_SECONDS
             )
-            db_state = await conn.fetchval("SELECT state FROM campaigns WHERE id = $1", campaign_id)
+            db_state = await campaign_state(conn, campaign_id)
         rates = []
         for w in windows:
             connected, abandoned = counts.get(w, (0, 0))

@@ -16,6 +16,7 @@ from aiohttp import web
 from dialer_core.api.context import ApiContext, ctx_of
 from dialer_core.api.table import READ, Route
 from dialer_core.campaign.manager import CampaignNotFound
+from dialer_core.store.database import ping
 
 PROBE_TIMEOUT = 1.0
 
@@ -180,7 +181,7 @@ async def collect(ctx: ApiContext) -> Exposition:
         )
     started = time.perf_counter()
     async with ctx.pool.acquire() as conn:
-        await conn.fetchval("SELECT 1")
+        await ping(conn)
     ex.add(
         "pacedial_db_roundtrip_seconds",
         "gauge",

@@ -16,6 +16,7 @@ from dialer_core.api.context import ctx_of, name_out, phone_out
 from dialer_core.api.errors import ApiError, field, read_json_object
 from dialer_core.api.table import CONTROL, READ, Route
 from dialer_core.campaign.manager import AgentNotHere, NotPreview
+from dialer_core.store.preview import next_preview_case, skip_case
 
 TAG = "preview"
 
@@ -27,17 +28,7 @@ async def next_case(request: web.Request) -> web.Response:
     _, config = await ctx.manager.load(name)
     now = datetime.fromtimestamp(ctx.clock(), UTC)
     async with ctx.pool.acquire() as conn:
-        row = await conn.fetchrow(
-            """SELECT s.case_id, s.attempts, s.next_attempt_at, c.external_id, c.debtor_name,
-                      c.amount_minor, c.currency, c.days_past_due, c.product, p.e164,
-                      p.province, p.city
-               FROM schedule s JOIN cases c ON c.id = s.case_id JOIN phones p ON p.id = s.phone_id
-               WHERE s.campaign_id = $1 AND s.next_attempt_at <= $2
-                 AND (s.lease_until IS NULL OR s.lease_until < $2)
-               ORDER BY s.priority DESC, s.next_attempt_at LIMIT 1""",
-            campaign_id,
-            now,
-        )
+        row = await next_preview_case(conn, campaign_id, now)
     case = None
     if row is not None:
         case = {
@@ -90,15 +81,7 @@ async def skip(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_field", f"body.minutes: expected 1..10080, got {minutes}")
     until = datetime.fromtimestamp(ctx.clock(), UTC) + timedelta(minutes=minutes)
     async with ctx.pool.acquire() as conn:
-        done = await conn.fetchval(
-            """UPDATE schedule SET next_attempt_at = $3
-               WHERE case_id = $1 AND campaign_id = $2
-                 AND (lease_until IS NULL OR lease_until < now())
-               RETURNING case_id""",
-            case_id,
-            campaign_id,
-            until,
-        )
+        done = await skip_case(conn, case_id, campaign_id, until)
     if done is None:
         raise ApiError(409, "case_unavailable", f"case {case_id} is not waiting in this campaign")
     return web.json_response({"case_id": case_id, "next_attempt_at": until.isoformat()})

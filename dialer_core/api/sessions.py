@@ -51,6 +51,21 @@ async def identify(request: web.Request) -> frozenset[str]:
     return ctx.tokens.scopes_for(request)
 
 
+async def csrf_vouched(request: web.Request) -> bool:
+    """True when the request rides on a live session and echoes that session's CSRF token.
+
+    The browser guard's other way in for a state-changing request whose ``Origin`` is not the
+    server's own (a reverse proxy that rewrites ``Host``, a browser that sends no origin).
+    """
+    token = request.cookies.get(COOKIE)
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not token or not sent:
+        return False
+    async with ctx_of(request).pool.acquire() as conn:
+        found = await user_store.session(conn, token, _now())
+    return found is not None and hmac.compare_digest(sent.encode(), found.csrf.encode())
+
+
 def current_user(request: web.Request) -> user_store.User:
     """The logged-in person, or 401 (API tokens are machines, not people)."""
     user = request.get(USER_KEY)

@@ -15,7 +15,7 @@ from dialer_core.campaign.runner import CampaignRunner
 from dialer_core.ownership import RunnerIdentity
 from dialer_core.pacing.factory import make_policy
 from dialer_core.paths import sound_dir
-from dialer_core.store.cases import ensure_campaign
+from dialer_core.store.campaigns import ensure_campaign
 from dialer_core.store.dnc import load_dnc
 from dialer_core.store.ledger import load_ledger
 from pbx.driver import PbxDriver

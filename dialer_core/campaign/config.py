@@ -11,6 +11,7 @@ from dialer_core.callerid.config import CallerIdConfig, load_callerid
 from dialer_core.compliance.config import load_compliance
 from dialer_core.compliance.rules import ComplianceRules
 from dialer_core.config_errors import ConfigError, parse_duration, reject_unknown, take
+from dialer_core.names import NAME_RULE, name_problem
 from dialer_core.pacing.config import PacingConfig, parse_pacing
 
 
@@ -35,8 +36,8 @@ def parse_campaign(doc: dict[str, Any], source: str) -> CampaignConfig:
     camp = take(doc, "campaign", dict, {}, source, "")
     reject_unknown(camp, {"name"}, source, "campaign.")
     name = take(camp, "name", str, "", source, "campaign.")
-    if not name:
-        raise ConfigError(source, "campaign.name", "a non-empty campaign name")
+    if name_problem(name):
+        raise ConfigError(source, "campaign.name", f"a campaign name of {NAME_RULE}", name)
     pacing = parse_pacing(take(doc, "pacing", dict, {}, source, ""), source)
     dialing = take(doc, "dialing", dict, {}, source, "")
     reject_unknown(

@@ -21,7 +21,7 @@ from dialer_core.campaign.assembly import make_runner
 from dialer_core.campaign.config import CampaignConfig, parse_campaign
 from dialer_core.campaign.runner import CampaignRunner, RunnerStats
 from dialer_core.pacing.interface import AgentStatus, PreviewRequest, SettingsObservation
-from dialer_core.store.cases import ensure_campaign
+from dialer_core.store.campaigns import ensure_campaign, find_campaign, set_campaign_state
 from pbx.driver import PbxDriver
 
 log = logging.getLogger(__name__)
@@ -99,17 +99,17 @@ class CampaignManager:
 
     async def _set_state(self, campaign_id: int, state: str) -> None:
         async with self.pool.acquire() as conn:
-            await conn.execute("UPDATE campaigns SET state = $2 WHERE id = $1", campaign_id, state)
+            await set_campaign_state(conn, campaign_id, state)
 
     async def load(self, name: str) -> tuple[int, CampaignConfig]:
         """A campaign's id and validated config from the database."""
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow("SELECT id, config FROM campaigns WHERE name = $1", name)
+            row = await find_campaign(conn, name)
         if row is None:
             raise CampaignNotFound(name)
-        doc = row["config"] or {}
+        doc = row.config
         doc.setdefault("campaign", {})["name"] = name
-        return row["id"], parse_campaign(doc, f"campaign {name!r} (database)")
+        return row.id, parse_campaign(doc, f"campaign {name!r} (database)")
 
     async def create(self, config: CampaignConfig) -> int:
         """Store (or replace) a campaign's config; returns its id."""

@@ -34,6 +34,7 @@ from dialer_core.compliance.model import mask
 from dialer_core.ownership import Heartbeat, RunnerIdentity
 from dialer_core.pacing.interface import AgentStatus, Observation, PacingPolicy, PacingView
 from dialer_core.store.database import DATABASE_ERRORS
+from dialer_core.store.journal import ResultJournal
 from pbx.driver import PbxDriver
 from pbx.model import AgentEvent
 
@@ -71,7 +72,7 @@ class CampaignRunner:
         self.callerids = CallerIdBook(campaign.callerid, fallback=campaign.caller_id)
         self.stats = RunnerStats()
         self.book = AgentBook(campaign.queue, self.stats)
-        self.results = ResultWriter(pool)
+        self.results = ResultWriter(pool, ResultJournal.for_campaign(campaign.name, self.runner_id))
         self.inflight: dict[str, c.Call] = {}
         self.paused = False
         self.launcher = Launcher(
@@ -121,6 +122,7 @@ class CampaignRunner:
     async def run(self, stop: asyncio.Event) -> RunnerStats:
         """Launch calls until ``stop`` is set, then let calls in flight finish (bounded)."""
         await self.heartbeat.start()  # registered before any attempt row names this runner
+        await self.results.adopt_journal()  # results a runner that died here still held
         await recover_orphans(
             self.pool, self.driver, self.campaign_id, self.identity,
             self.campaign.compliance, self.clock(), self.results.write,

@@ -28,6 +28,7 @@ from dialer_core.compliance.model import mask
 from dialer_core.compliance.region import ZoneUnknown, region_of
 from dialer_core.compliance.windows import zone
 from dialer_core.store import audit as store
+from dialer_core.store.campaigns import find_campaign
 
 EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
 
@@ -134,7 +135,7 @@ async def audit_campaign(
     violations inside the period are reported.
     """
     async with pool.acquire() as conn:
-        stored = await store.find_campaign(conn, name)
+        stored = await find_campaign(conn, name)
         if stored is None:
             raise AuditError(f"no campaign named {name!r} in the database")
         campaign = _campaign_from(stored, config_path)

@@ -25,6 +25,7 @@ from dialer_core.allocation.rules import BALANCES
 from dialer_core.dpd import DPD_BUCKETS
 from dialer_core.store import allocation as store
 from dialer_core.store import followup as followup_store
+from dialer_core.store.campaigns import campaign_id as find_campaign_id
 from dialer_core.store.database import open_database
 
 BY = "cli"
@@ -135,9 +136,7 @@ async def _run(args: argparse.Namespace) -> int:
             )
             print(f"{args.case} → {args.manager}" if moved else f"{args.case}: no change")
         elif args.action == "assign":
-            campaign_id = await conn.fetchval(
-                "SELECT id FROM campaigns WHERE name = $1", args.campaign
-            )
+            campaign_id = await find_campaign_id(conn, args.campaign)
             if campaign_id is None:
                 raise store.AllocationError(f"no campaign named {args.campaign!r}")
             plan = await store.assign_by_rules(

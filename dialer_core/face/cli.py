@@ -15,7 +15,9 @@ from pbx.sim.config import SimConfigError
 
 
 def _setup_logging(verbose: bool, json_logs: bool) -> None:
-    """Plain or JSON lines on stderr; either way phone numbers are masked by a filter."""
+    """Plain or JSON lines on stderr; either way phone numbers are masked by a filter and
+    repeated warnings are rate-limited with a count."""
+    from dialer_core.log_limits import RepeatLimitFilter
     from dialer_core.logs import PhoneMaskFilter, setup_json_logging
 
     level = logging.INFO if verbose else logging.WARNING
@@ -24,6 +26,7 @@ def _setup_logging(verbose: bool, json_logs: bool) -> None:
         return
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatLimitFilter())  # repeated warnings: a few, then a count
         handler.addFilter(PhoneMaskFilter())
 
 
@@ -38,7 +41,8 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 async def _cmd_import(args: argparse.Namespace) -> int:
     from dialer_core.cases_csv import parse_cases_csv
-    from dialer_core.store.cases import ensure_campaign, import_cases
+    from dialer_core.store.campaigns import ensure_campaign
+    from dialer_core.store.cases import import_cases
     from dialer_core.store.database import open_database
 
     path = Path(args.csv)

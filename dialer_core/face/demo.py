@@ -25,9 +25,11 @@ from dialer_core.demo_data import demo_cases_csv
 from dialer_core.face.pbx_link import build_driver, start_answered_server
 from dialer_core.face.serve import serve_api
 from dialer_core.face.site import AsteriskSite, FreeSwitchSite, SiteConfig
-from dialer_core.reports.summary import campaign_summary, format_summary
-from dialer_core.store.cases import ensure_campaign, import_cases
+from dialer_core.reports.summary import format_summary
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
 from dialer_core.store.database import open_database
+from dialer_core.store.summary import campaign_summary
 from pbx.sim.config import AgentConfig, CalleeConfig, SimConfig
 from pbx.sim.esl_pbx import SimEsl
 from pbx.sim.pbx import SimPbx
@@ -150,7 +152,8 @@ async def run_demo(
                     ),
                     today=start.date().isoformat(),
                 ),
-            )
+            ),
+            clock=clock,  # one clock for the runner and the simulated PBX
         )
         await sim.start()
         esl: SimEsl | None = None

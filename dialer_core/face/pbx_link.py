@@ -7,6 +7,8 @@ outbound socket) is on the other end.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,6 +21,9 @@ from pbx.asterisk.driver import AsteriskDriver
 from pbx.driver import PbxDriver
 from pbx.freeswitch.driver import FreeSwitchDriver
 from pbx.freeswitch.outbound import OutboundServer
+from pbx.peer_gate import PeerGate
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -29,10 +34,12 @@ class OutboundAnsweredServer:
     server: OutboundServer
 
     @classmethod
-    async def start(cls, host: str = "127.0.0.1", port: int = 0) -> OutboundAnsweredServer:
+    async def start(
+        cls, host: str = "127.0.0.1", port: int = 0, gate: PeerGate | None = None
+    ) -> OutboundAnsweredServer:
         """Listen on ``host:port`` (0: any free port, read back from ``server.port``)."""
         registry = CallRegistry()
-        server = OutboundServer(make_answered_handler(registry), host, port)
+        server = OutboundServer(make_answered_handler(registry), host, port, gate=gate)
         await server.start()
         return cls(registry, server)
 
@@ -85,5 +92,19 @@ async def start_answered_server(site: SiteConfig) -> AnsweredCallServer | Outbou
     """Start the site's answered-call server: ``[fastagi]`` or ``[freeswitch] outbound_*``."""
     if site.pbx == "freeswitch":
         fs = site.freeswitch
-        return await OutboundAnsweredServer.start(fs.outbound_host, fs.outbound_port)
-    return await AnsweredCallServer.start(site.fastagi_host, site.fastagi_port)
+        peers = [*fs.outbound_allowed_peers, *await _addresses(fs.host)]
+        gate = PeerGate.build(peers, fs.outbound_max_connections)
+        return await OutboundAnsweredServer.start(fs.outbound_host, fs.outbound_port, gate)
+    peers = [*site.fastagi_allowed_peers, *await _addresses(site.asterisk.host)]
+    gate = PeerGate.build(peers, site.fastagi_max_connections)
+    return await AnsweredCallServer.start(site.fastagi_host, site.fastagi_port, gate)
+
+
+async def _addresses(host: str) -> list[str]:
+    """The PBX host's IP addresses (it connects back to us for answered calls)."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError as exc:
+        log.warning("cannot resolve PBX host %s for the answered-call allow-list: %s", host, exc)
+        return []
+    return sorted({str(info[4][0]).split("%", 1)[0] for info in infos})

@@ -39,6 +39,7 @@ async def serve_api(
     token: str | None = None,
     tokens: Mapping[str, Iterable[str]] | None = None,
     recordings_dir: Path | None = None,
+    allowed_hosts: Iterable[str] = (),
     out: TextIO | None = None,
 ) -> AsyncIterator[str]:
     """Serve the API and dashboard for ``manager``; yields the dashboard URL (printed to ``out``).
@@ -46,7 +47,15 @@ async def serve_api(
     Refuses (InsecureBind) a non-loopback ``host`` when no token is configured.
     """
     check_bind(host, TokenTable.build(token, tokens))
-    app = create_app(pool, manager, token=token, tokens=tokens, recordings_dir=recordings_dir)
+    app = create_app(
+        pool,
+        manager,
+        token=token,
+        tokens=tokens,
+        recordings_dir=recordings_dir,
+        bind_host=host,
+        allowed_hosts=allowed_hosts,
+    )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -81,6 +90,7 @@ async def run_serve(site_path: str | None, stop: asyncio.Event, *, out: TextIO =
                 token=site.api_token,
                 tokens=site.api_tokens,
                 recordings_dir=site.recordings_dir,
+                allowed_hosts=site.api_allowed_hosts,
                 out=out,
             ):
                 await stop.wait()

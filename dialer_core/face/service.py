@@ -16,6 +16,7 @@ from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.runner import CampaignRunner, RunnerStats
 from pbx.asterisk.agi_server import FastAgiServer
 from pbx.driver import PbxDriver
+from pbx.peer_gate import PeerGate
 
 
 @dataclass
@@ -26,9 +27,11 @@ class AnsweredCallServer:
     server: FastAgiServer
 
     @classmethod
-    async def start(cls, host: str = "127.0.0.1", port: int = 0) -> AnsweredCallServer:
+    async def start(
+        cls, host: str = "127.0.0.1", port: int = 0, gate: PeerGate | None = None
+    ) -> AnsweredCallServer:
         registry = CallRegistry()
-        server = FastAgiServer(make_answered_handler(registry), host=host, port=port)
+        server = FastAgiServer(make_answered_handler(registry), host=host, port=port, gate=gate)
         await server.start()
         return cls(registry, server)
 

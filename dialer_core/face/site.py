@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dialer_core.config_errors import ConfigError, reject_unknown, take
+from pbx.peer_gate import DEFAULT_MAX_CONNECTIONS, parse_networks
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class FreeSwitchSite:
     queues: tuple[str, ...] = ()  # mod_callcenter queues whose agents pacedial follows
     outbound_host: str = "127.0.0.1"
     outbound_port: int = 8084
+    outbound_allowed_peers: tuple[str, ...] = ()  # besides loopback and `host`
+    outbound_max_connections: int = DEFAULT_MAX_CONNECTIONS
 
 
 @dataclass(frozen=True)
@@ -41,13 +44,16 @@ class SiteConfig:
     pbx: str = "asterisk"
     asterisk: AsteriskSite = AsteriskSite()
     freeswitch: FreeSwitchSite = FreeSwitchSite()
-    fastagi_host: str = "0.0.0.0"
+    fastagi_host: str = "127.0.0.1"
     fastagi_port: int = 4573
+    fastagi_allowed_peers: tuple[str, ...] = ()  # besides loopback and [asterisk] host
+    fastagi_max_connections: int = DEFAULT_MAX_CONNECTIONS
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     api_token: str | None = field(default=None, repr=False)
     api_tokens: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     recordings_dir: Path | None = None
+    api_allowed_hosts: tuple[str, ...] = ()  # names besides loopback and api.host (Host header)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -63,8 +69,15 @@ def parse_site(doc: dict[str, Any], source: str) -> SiteConfig:
         "asterisk.",
     )
     agi = take(doc, "fastagi", dict, {}, source, "")
+    reject_unknown(agi, {"host", "port", "allowed_peers", "max_connections"}, source, "fastagi.")
     api = take(doc, "api", dict, {}, source, "")
-    reject_unknown(api, {"host", "port", "token", "tokens", "recordings_dir"}, source, "api.")
+    reject_unknown(
+        api, {"host", "port", "token", "tokens", "recordings_dir", "allowed_hosts"}, source, "api."
+    )
+    allowed_hosts = take(api, "allowed_hosts", list, [], source, "api.")
+    if not all(isinstance(h, str) and h.strip() and "/" not in h for h in allowed_hosts):
+        expected = 'a list of host names such as "dialer.example"'
+        raise ConfigError(source, "api.allowed_hosts", expected, allowed_hosts)
     tokens = take(api, "tokens", dict, {}, source, "api.")
     scopes = {"read", "control", "pii"}
     for tok, granted in tokens.items():
@@ -101,14 +114,17 @@ def parse_site(doc: dict[str, Any], source: str) -> SiteConfig:
             ),
         ),
         freeswitch=_freeswitch(take(doc, "freeswitch", dict, {}, source, ""), source),
-        fastagi_host=take(agi, "host", str, "0.0.0.0", source, "fastagi."),
+        fastagi_host=take(agi, "host", str, "127.0.0.1", source, "fastagi."),
         fastagi_port=take(agi, "port", int, 4573, source, "fastagi."),
+        fastagi_allowed_peers=_peers(agi, "allowed_peers", source, "fastagi."),
+        fastagi_max_connections=_cap(agi, "max_connections", source, "fastagi."),
         api_host=take(api, "host", str, "127.0.0.1", source, "api."),
         api_port=take(api, "port", int, 8080, source, "api."),
         api_token=os.environ.get("PACEDIAL_API_TOKEN")
         or take(api, "token", str, None, source, "api."),
         api_tokens={k: tuple(v) for k, v in tokens.items()},
         recordings_dir=Path(recordings) if recordings else None,
+        api_allowed_hosts=tuple(allowed_hosts),
         raw=doc,
     )
 
@@ -126,6 +142,8 @@ def _freeswitch(fs: dict[str, Any], source: str) -> FreeSwitchSite:
             "queues",
             "outbound_host",
             "outbound_port",
+            "outbound_allowed_peers",
+            "outbound_max_connections",
         },
         source,
         "freeswitch.",
@@ -151,7 +169,29 @@ def _freeswitch(fs: dict[str, Any], source: str) -> FreeSwitchSite:
         queues=tuple(queues),
         outbound_host=take(fs, "outbound_host", str, "127.0.0.1", source, p),
         outbound_port=take(fs, "outbound_port", int, 8084, source, p),
+        outbound_allowed_peers=_peers(fs, "outbound_allowed_peers", source, p),
+        outbound_max_connections=_cap(fs, "outbound_max_connections", source, p),
     )
+
+
+def _peers(table: dict[str, Any], key: str, source: str, prefix: str) -> tuple[str, ...]:
+    """An allow-list of PBX addresses / CIDR blocks for an answered-call server."""
+    peers = take(table, key, list, [], source, prefix)
+    expected = 'a list of PBX addresses or CIDR blocks such as "10.0.0.5", "10.0.0.0/24"'
+    if not all(isinstance(p, str) for p in peers):
+        raise ConfigError(source, f"{prefix}{key}", expected, peers)
+    try:
+        parse_networks(peers)
+    except ValueError as exc:
+        raise ConfigError(source, f"{prefix}{key}", f"{expected} ({exc})", peers) from None
+    return tuple(peers)
+
+
+def _cap(table: dict[str, Any], key: str, source: str, prefix: str) -> int:
+    cap = take(table, key, int, DEFAULT_MAX_CONNECTIONS, source, prefix)
+    if cap < 1:
+        raise ConfigError(source, f"{prefix}{key}", "a connection cap of at least 1", cap)
+    return cap
 
 
 def load_site(path: str | Path | None) -> SiteConfig:

@@ -19,11 +19,11 @@ from dialer_core.config_errors import InputError
 from dialer_core.period import PeriodError, local_period
 from dialer_core.reports.html import render_html
 from dialer_core.reports.tables import Table, build_tables
+from dialer_core.store.campaigns import campaign_id as find_id
 from dialer_core.store.reports import (
     DEFAULT_SLICES,
     Group,
     Metrics,
-    campaign_id_by_name,
     cycle_groups,
 )
 
@@ -80,7 +80,7 @@ async def build_cycle_report(
     except PeriodError as exc:
         raise ReportError(str(exc)) from exc
     async with pool.acquire() as conn:
-        campaign_id = await campaign_id_by_name(conn, campaign)
+        campaign_id = await find_id(conn, campaign)
     if campaign_id is None:
         raise ReportError(f"report: no campaign named {campaign!r}")
     groups = await cycle_groups(pool, campaign_id, period, slices=slices)

@@ -30,6 +30,7 @@ from dialer_core.compliance.windows import window_check, zone
 from dialer_core.sms.config import SmsCampaign, SmsConfig, sms_config_for
 from dialer_core.sms.sender import GAVE_UP, SendOutcome, post_with_retries
 from dialer_core.store import sms as store
+from dialer_core.store.campaigns import campaign_id
 from dialer_core.store.dnc import load_dnc
 
 log = logging.getLogger(__name__)
@@ -223,7 +224,7 @@ async def run_sms_cycle(
         return SmsCycleResult()
     token = os.environ.get(sms.auth_env, "") if sms.auth_env else ""
     async with pool.acquire() as lock_conn:
-        cid = await store.campaign_id(lock_conn, campaign.name)
+        cid = await campaign_id(lock_conn, campaign.name)
         if cid is None:
             return SmsCycleResult()
         if not await store.try_lock_campaign(lock_conn, cid):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
@@ -19,15 +18,6 @@ from dialer_core.compliance.audit import AuditRecord
 from dialer_core.compliance.dnc import DncEntry
 from dialer_core.compliance.model import PastAttempt
 from dialer_core.store.attempts import NOT_DIALED, RULE_COLUMNS
-
-
-@dataclass(frozen=True)
-class StoredCampaign:
-    """A campaign row: its id and the campaign document it was last started with."""
-
-    id: int
-    name: str
-    config: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -44,14 +34,6 @@ class TimedDncEntry:
 
     entry: DncEntry
     since: datetime
-
-
-async def find_campaign(conn: asyncpg.Connection, name: str) -> StoredCampaign | None:
-    """The campaign called ``name``, or None."""
-    row = await conn.fetchrow("SELECT id, name, config FROM campaigns WHERE name = $1", name)
-    if row is None:
-        return None
-    return StoredCampaign(row["id"], row["name"], dict(row["config"] or {}))
 
 
 async def campaign_attempts(

@@ -24,24 +24,6 @@ class ImportSummary:
         )
 
 
-async def ensure_campaign(
-    conn: asyncpg.Connection, name: str, mode: str = "progressive", config: dict | None = None
-) -> int:
-    """The campaign's id, creating it if needed (config is replaced when given)."""
-    row = await conn.fetchrow(
-        """INSERT INTO campaigns (name, mode, config) VALUES ($1, $2, $3)
-           ON CONFLICT (name) DO UPDATE SET
-               config = CASE WHEN $4 THEN excluded.config ELSE campaigns.config END,
-               mode = CASE WHEN $4 THEN excluded.mode ELSE campaigns.mode END
-           RETURNING id""",
-        name,
-        mode,
-        config or {},
-        config is not None,
-    )
-    return row["id"]
-
-
 async def import_cases(
     conn: asyncpg.Connection,
     campaign_id: int,

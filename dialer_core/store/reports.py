@@ -303,8 +303,3 @@ async def cycle_groups(
         )
     )
     return merge_groups(parts)
-
-
-async def campaign_id_by_name(conn: asyncpg.Connection, name: str) -> int | None:
-    """The id of the campaign called ``name``, or None."""
-    return await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", name)

@@ -44,11 +44,6 @@ class SendRecord:
     status: str
 
 
-async def campaign_id(conn: asyncpg.Connection, name: str) -> int | None:
-    """The id of the campaign called ``name``, or None."""
-    return await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", name)
-
-
 async def try_lock_campaign(conn: asyncpg.Connection, campaign: int) -> bool:
     """Take the campaign's SMS cycle lock on this connection, or False if another holds it."""
     return await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", _LOCK_CLASS, campaign)

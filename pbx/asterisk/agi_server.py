@@ -5,6 +5,10 @@ health check that connects and closes, or never writes, is dropped without touch
 else), build an :class:`AgiSession`, fetch the call id, and ``await handler(session)``.
 Exceptions are logged with the call id; the socket is always closed. Routing by
 ``session.env.network_script`` is the handler's job.
+
+FastAGI has no authentication, so a connection is admitted only from a peer on the
+:class:`~pbx.peer_gate.PeerGate` allow-list (loopback by default) and while fewer than its cap
+are open; the environment block may not exceed ``max_env_bytes``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Awaitable, Callable
 
 from pbx.asterisk.agi import NEED_DATA, AgiConnection, AgiEnvironment, AgiProtocolError
 from pbx.asterisk.agi_session import AgiSession, AgiTimeouts
+from pbx.peer_gate import PeerGate
 from pbx.session import CallerHungUp
 
 __all__ = ["AgiHandler", "FastAgiServer"]
@@ -25,6 +30,7 @@ log = logging.getLogger(__name__)
 
 AgiHandler = Callable[[AgiSession], Awaitable[None]]
 _READ_SIZE = 16 * 1024
+MAX_ENV_BYTES = 64 * 1024  # a real agi_ block is 1-2 KiB
 
 
 class FastAgiServer:
@@ -39,8 +45,12 @@ class FastAgiServer:
         env_timeout: float = 5.0,
         close_timeout: float = 10.0,
         timeouts: AgiTimeouts | None = None,
+        gate: PeerGate | None = None,
+        max_env_bytes: int = MAX_ENV_BYTES,
     ) -> None:
         self._handler = handler
+        self._gate = gate or PeerGate()
+        self._max_env_bytes = max_env_bytes
         self._host = host
         self._port = port
         self._env_timeout = env_timeout
@@ -49,6 +59,7 @@ class FastAgiServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.dropped = 0  # connections closed before a complete agi_ environment
+        self.refused = 0  # connections closed at once: peer not allowed, or at the cap
 
     @property
     def port(self) -> int:
@@ -95,6 +106,12 @@ class FastAgiServer:
 
     # ----- per connection ---------------------------------------------------------------------
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        why = self._gate.refusal(writer.get_extra_info("peername"), len(self._tasks))
+        if why:
+            self.refused += 1
+            log.warning("FastAGI connection refused: %s", why)
+            writer.transport.abort()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
@@ -140,11 +157,20 @@ class FastAgiServer:
     ) -> AgiEnvironment | None:
         """Read until the agi_ block is complete; None if the peer closed, stalled or sent junk."""
         try:
+            received = 0
             async with asyncio.timeout(self._env_timeout):
                 while True:
                     data = await reader.read(_READ_SIZE)
                     if not data:
                         log.debug("FastAGI %s closed before the agi_ environment", peer)
+                        return None
+                    received += len(data)
+                    if received > self._max_env_bytes:
+                        log.warning(
+                            "FastAGI %s: agi_ environment over %d bytes: dropped",
+                            peer,
+                            self._max_env_bytes,
+                        )
                         return None
                     conn.receive_data(data)
                     event = conn.next_event()

@@ -34,6 +34,7 @@ MAX_MESSAGE_SIZE = 1024 * 1024  # one AMI message (or the banner line), in bytes
 _BANNER_MARK = "Call Manager/"
 _END = re.compile(rb"\n\r?\n")  # end of the last header line + the empty line
 _CRLF2 = b"\r\n\r\n"
+_CONTENT = re.compile(rb"[^\r\n]")  # the first byte of a message (after stray empty lines)
 _PREVIEW = 40  # bytes quoted in error messages
 
 
@@ -270,6 +271,7 @@ class AmiParser:
         """Queue every message complete in the buffer (or record the protocol error)."""
         buf = self._buf
         while True:
+            self._skip_empty_lines()
             start = self._start
             lo = max(start, self._scan - 3)  # a b"\r\n\r\n" may straddle _scan
             end = buf.rfind(_CRLF2, lo)
@@ -317,6 +319,7 @@ class AmiParser:
         """Message by message: find each end (CRLF or bare LF), decode, split the lines."""
         buf = self._buf
         while True:
+            self._skip_empty_lines()
             match = _END.search(buf, self._scan)
             if match is None:
                 self._scan = max(self._start, len(buf) - 2)
@@ -341,6 +344,17 @@ class AmiParser:
             except AmiProtocolError as exc:
                 self._failure = exc
                 return
+
+    def _skip_empty_lines(self) -> None:
+        """Drop CR/LF bytes before the next message in one search, so that a flood of empty
+        lines costs no more than the same bytes of real messages (a message never starts with
+        CR or LF)."""
+        start = self._start
+        buf = self._buf
+        if start < len(buf) and buf[start] in b"\r\n":
+            found = _CONTENT.search(buf, start)
+            self._start = len(buf) if found is None else found.start()
+            self._scan = max(self._scan, self._start)
 
     def _decode(self, raw: bytes, start: int) -> AmiMessage:
         try:

@@ -304,6 +304,9 @@ class AmiClient:
             why = str(exc)
         except OSError as exc:
             why = f"read error: {exc}"
+        except Exception as exc:  # whatever a peer sends, the link must never go blind
+            why = f"reader failed: {exc!r}"
+            log.exception("AMI %s: reader failed", self.peer)
         if self._closing:  # we logged off: the peer closing is expected
             log.info("AMI %s: closed after Logoff", self.peer)
         else:

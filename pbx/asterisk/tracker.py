@@ -83,17 +83,20 @@ def agent_state_from_member(msg: AmiMessage) -> AgentState:
 
 
 def _int(value: str | None, default: int = 0) -> int:
+    if value is None or len(value) > 20:  # a cause or a reason is a few digits
+        return default
     try:
-        return int(value) if value is not None else default
+        return int(value)
     except ValueError:
         return default
 
 
 def _seconds(value: str | None) -> float:
     try:
-        return max(0.0, float(value)) if value is not None else 0.0
+        seconds = float(value) if value is not None and len(value) <= 32 else 0.0
     except ValueError:
         return 0.0
+    return seconds if 0.0 < seconds < 1e9 else 0.0
 
 
 def _local_partner(name: str) -> str | None:

@@ -75,7 +75,7 @@ class AgentRow:
 
 
 def _int(cell: str) -> int:
-    return int(cell) if cell.isdigit() else 0
+    return int(cell) if 0 < len(cell) <= 15 and cell.isascii() and cell.isdigit() else 0
 
 
 def parse_agent_rows(body: str, queue: str, *, where: str = "callcenter_config") -> list[AgentRow]:

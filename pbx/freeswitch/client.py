@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
+from pbx import json_limits
 from pbx.freeswitch.esl import (
     API_RESPONSE,
     AUTH_REQUEST,
@@ -340,9 +340,12 @@ class EslClient:
                     await self._route(link, message)
         except EslProtocolError as exc:
             why = str(exc)
-            log.error("ESL %s: %s", self.peer, exc)
+            log.error("ESL %s: %s; reconnecting", self.peer, exc)
         except OSError as exc:
             why = repr(exc)
+        except Exception as exc:  # whatever a peer sends, the link must never go blind
+            why = f"reader failed: {exc!r}"
+            log.exception("ESL %s: reader failed; reconnecting", self.peer)
         await self._teardown(link, why)
 
     async def _route(self, link: _Link, message: EslMessage) -> None:
@@ -399,8 +402,8 @@ def parse_show_channels(body: str, where: str = "show channels") -> list[dict[st
     if text.startswith("-ERR"):
         raise EslError(f"{where}: show channels failed: FreeSWITCH said {text!r}")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise EslError(f"{where}: show channels answer is not JSON: {exc}") from None
+        data = json_limits.loads(text)
+    except json_limits.JsonLimitError as exc:
+        raise EslError(f"{where}: show channels answer: {exc}") from None
     rows = data.get("rows", []) if isinstance(data, dict) else []
     return [{str(k): str(v) for k, v in row.items()} for row in rows if isinstance(row, dict)]

@@ -22,6 +22,8 @@ from functools import cached_property
 from types import MappingProxyType
 from urllib.parse import unquote
 
+from pbx import json_limits
+
 # Content types FreeSWITCH sends on an event socket.
 AUTH_REQUEST = "auth/request"
 COMMAND_REPLY = "command/reply"
@@ -140,9 +142,9 @@ def parse_event_json(body: bytes) -> EslEvent:
     # the slower first-wins hook.
     hook = _first_wins if body.count(b'"Hangup-Cause"') > 1 else None
     try:
-        obj = json.loads(body, object_pairs_hook=hook)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EslProtocolError(f"event-json body is not JSON: {exc}", 0) from None
+        obj = json_limits.loads(body, object_pairs_hook=hook)
+    except json_limits.JsonLimitError as exc:
+        raise EslProtocolError(f"event-json body: {exc}", 0) from None
     if not isinstance(obj, dict):
         raise EslProtocolError("event-json body is not a JSON object", 0)
     inner = obj.pop("_body", "")

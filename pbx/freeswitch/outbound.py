@@ -10,6 +10,12 @@ Session protocol (recorded from FreeSWITCH 1.10.12, ``tests/fixtures/freeswitch/
 result is the ``CHANNEL_EXECUTE_COMPLETE`` event (``Application-Response``), matched here to
 our commands in order by application name. ``CHANNEL_HANGUP`` (or a disconnect notice, or EOF)
 marks the callee gone: every pending and later call raises CallerHungUp.
+
+The socket has no authentication: connections are admitted only from peers on the
+:class:`~pbx.peer_gate.PeerGate` allow-list (loopback by default) while fewer than its cap are
+open, and each session's parser holds at most :data:`SESSION_MAX_HEADER_BYTES` of headers and
+:data:`SESSION_MAX_BODY_BYTES` of body. A callee who hangs up while the session is being set up
+ends it quietly (logged), like a hang-up at any later point.
 """
 
 from __future__ import annotations
@@ -38,11 +44,14 @@ from pbx.freeswitch.esl import (
     encode_sendmsg_execute,
     encode_sendmsg_hangup,
 )
+from pbx.peer_gate import PeerGate
 from pbx.session import CallerHungUp, CallSession, amd_status, recording_file
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[CallSession], Awaitable[None]]
+SESSION_MAX_HEADER_BYTES = 256 * 1024  # the connect reply (all channel variables) is ~10 KiB
+SESSION_MAX_BODY_BYTES = 1024 * 1024  # one channel's events: a few KiB each
 
 
 class EslSessionError(Exception):
@@ -81,7 +90,7 @@ class EslSession:
     ) -> None:
         self._reader = reader
         self._writer = writer
-        self._parser = EslParser()
+        self._parser = EslParser(SESSION_MAX_HEADER_BYTES, SESSION_MAX_BODY_BYTES)
         self._format = event_format
         self._linger = linger
         self._ext = sound_extension
@@ -128,6 +137,14 @@ class EslSession:
                 with contextlib.suppress(EslSessionError, CallerHungUp):
                     self._writer.write(encode_exit())
                     await asyncio.wait_for(s.closed.wait(), grace)
+        self._writer.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def abort(self) -> None:
+        """Close the socket at once and stop the reader (a session that never got going)."""
         self._writer.close()
         if self._task is not None:
             self._task.cancel()
@@ -405,8 +422,11 @@ class OutboundServer:
         linger: bool = True,
         sound_extension: str = ".wav",
         command_timeout: float = 10.0,
+        gate: PeerGate | None = None,
     ) -> None:
         self.handler = handler
+        self.gate = gate or PeerGate()
+        self.refused = 0  # connections closed at once: peer not allowed, or at the cap
         self.host = host
         self.port = port
         self._opts = {
@@ -437,6 +457,12 @@ class OutboundServer:
                 await task
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        why = self.gate.refusal(writer.get_extra_info("peername"), len(self._sessions))
+        if why:
+            self.refused += 1
+            log.warning("outbound ESL connection refused: %s", why)
+            writer.transport.abort()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._sessions.add(task)
@@ -444,9 +470,13 @@ class OutboundServer:
         try:
             try:
                 await session.start()
+            except CallerHungUp:
+                log.info("call %s: callee hung up during session setup", session.call_id or "?")
+                await session.finish(grace=1.0)
+                return
             except (EslSessionError, EslProtocolError, OSError, TimeoutError) as exc:
                 log.error("outbound ESL session setup failed: %s", exc)
-                writer.close()
+                await session.abort()
                 return
             try:
                 await self.handler(session)

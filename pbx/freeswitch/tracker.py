@@ -108,7 +108,7 @@ def resolve_cause(name: str, q850: str | None = None) -> CauseInfo:
     if name in FS_EXTRA_CAUSES:
         code, result = FS_EXTRA_CAUSES[name]
         return CauseInfo(name, code, result)
-    if q850 is not None and q850.isdigit():
+    if q850 is not None and _is_small_number(q850):
         code = int(q850)
         return CauseInfo(name, code, result_for_unanswered(code))
     return CauseInfo(name or "UNKNOWN", 0, Result.FAILED)
@@ -256,7 +256,12 @@ def _answered_in(event: EslEvent) -> bool:
 
 def _talk_seconds(event: EslEvent) -> float:
     msec = event.get("variable_billmsec") or ""
-    if msec.isdigit():
+    if _is_small_number(msec):
         return int(msec) / 1000.0
     sec = event.get("variable_billsec") or ""
-    return float(sec) if sec.isdigit() else 0.0
+    return float(sec) if _is_small_number(sec) else 0.0
+
+
+def _is_small_number(text: str) -> bool:
+    """ASCII digits only, at most 15 of them: what a peer's count or cause can sensibly be."""
+    return 0 < len(text) <= 15 and text.isascii() and text.isdigit()

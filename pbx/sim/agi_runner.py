@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -220,9 +219,9 @@ class AgiRunner:
 
     async def _pause(self, seconds: float) -> tuple[bool, float]:
         """Wait ``seconds`` simulated; (hung up?, simulated seconds elapsed)."""
-        start = time.monotonic()
+        start = self.ctx.clock()
         gone = await wait_for(self.call.dead, self.ctx.scaled(seconds))
-        elapsed = (time.monotonic() - start) / self.ctx.scaled(1.0)
+        elapsed = self.ctx.clock() - start
         return gone, min(elapsed, seconds)
 
     # --- commands -----------------------------------------------------------------------------

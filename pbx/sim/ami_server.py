@@ -7,12 +7,12 @@ answers through ``AmiConnection.send``. Bytes are parsed and written with ``pbx.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pbx.asterisk.ami import AmiMessage, AmiParser, AmiProtocolError, encode
 from pbx.sim.channels import Headers
+from pbx.sim.clock import LoopClock, SimClock
 from pbx.sim.line_server import LineConnection, LineServer
 
 __all__ = ["AmiConnection", "AmiServer", "BANNER"]
@@ -66,6 +66,7 @@ class AmiServer(LineServer[AmiConnection]):
         username: str = "pacedial",
         secret: str = "pacedial",
         login_failure_delay: float = 1.0,
+        clock: SimClock | None = None,
     ) -> None:
         super().__init__(host=host, port=port)
         self._handler = handler
@@ -73,7 +74,8 @@ class AmiServer(LineServer[AmiConnection]):
         self.secret = secret
         self.login_failure_delay = login_failure_delay
         self._count = 0
-        self.started_at = time.time()
+        self.clock = clock or LoopClock()
+        self.started_at = self.clock()
 
     def broadcast(self, headers: Headers) -> None:
         data = encode(headers)
@@ -110,7 +112,7 @@ class AmiServer(LineServer[AmiConnection]):
                 conn.send(response(msg, "Error", "Must specify AuthType"))
             return True
         if action == "ping":
-            stamp = f"{time.time():.6f}"
+            stamp = f"{self.clock():.6f}"
             conn.send(response(msg, "Success", None, ("Ping", "Pong"), ("Timestamp", stamp)))
             return True
         self._handler(conn, msg)
@@ -125,7 +127,7 @@ class AmiServer(LineServer[AmiConnection]):
         conn.logged_in = True
         conn.events_on = (msg.get("Events") or "on").lower() not in ("off", "no", "false")
         conn.send(response(msg, "Success", "Authentication accepted"))
-        uptime = str(int(time.time() - self.started_at))
+        uptime = str(int(self.clock() - self.started_at))
         if conn.events_on:
             conn.send(
                 (

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Coroutine
 from typing import Any
+
+from pbx.sim.clock import loop_time
 
 __all__ = ["CallTasks"]
 
@@ -27,10 +28,11 @@ class CallTasks:
         task.add_done_callback(self._tasks.discard)
 
     async def wait_idle(self, timeout: float) -> bool:
-        """Wait until no call is in progress; False if ``timeout`` real seconds passed first."""
-        deadline = time.monotonic() + timeout
+        """Wait until no call is in progress; False if ``timeout`` seconds of the loop's clock
+        passed first."""
+        deadline = loop_time() + timeout
         while self._tasks:
-            if time.monotonic() >= deadline:
+            if loop_time() >= deadline:
                 return False
             await asyncio.sleep(0.01)
         return True

@@ -16,6 +16,7 @@ from typing import Protocol
 from pbx.sim import channels as ev
 from pbx.sim.callees import CalleeOutcome, CalleePlan
 from pbx.sim.channels import BUSY, RING, RINGING, UP, Channel, Headers
+from pbx.sim.clock import SimClock
 
 __all__ = ["CallContext", "Dest", "SimCall", "parse_dest", "run_call"]
 
@@ -112,6 +113,9 @@ class CallContext(Protocol):
     def run_answered(self, call: SimCall) -> Awaitable[None]: ...
 
     def scaled(self, seconds: float) -> float: ...
+
+    @property
+    def clock(self) -> SimClock: ...
 
 
 async def wait_for(event: asyncio.Event, real_seconds: float) -> bool:

@@ -6,7 +6,6 @@ Each builder returns the ordered header tuple of one event; ``pbx.asterisk.ami.e
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 __all__ = ["CAUSE_TEXT", "Channel", "Headers", "STATE_DESC", "cause_text"]
@@ -58,7 +57,7 @@ class Channel:
     application: str = ""
     appdata: str = ""
     variables: dict[str, str] = field(default_factory=dict)
-    created: float = field(default_factory=time.monotonic)
+    created: float = 0.0  # the PBX clock when it was registered
     hung_up: bool = False
 
     @property
@@ -179,8 +178,10 @@ def originate_response(
     )
 
 
-def core_show_channel(action_id: str | None, ch: Channel, bridge_id: str = "") -> Headers:
-    seconds = int(time.monotonic() - ch.created)
+def core_show_channel(
+    action_id: str | None, ch: Channel, now: float, bridge_id: str = ""
+) -> Headers:
+    seconds = int(now - ch.created)
     duration = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
     aid = (("ActionID", action_id),) if action_id is not None else ()
     return (

@@ -13,6 +13,7 @@ import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pbx.sim.clock import LoopClock
 from pbx.sim.esl_wire import FsEvent, Pairs
 
 __all__ = ["CAUSE_Q850", "EventFactory", "FsChannel", "STATE_NUMBER"]
@@ -246,14 +247,14 @@ class EventFactory:
         self,
         hostname: str = "sim",
         switchname: str = "pacedial-sim",
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         core_uuid: str | None = None,
     ) -> None:
         self.hostname = hostname
         self.switchname = switchname
-        self.clock = clock
+        self.clock = clock or LoopClock()
         self.core_uuid = core_uuid or str(uuidlib.uuid4())
-        self.started = clock()
+        self.started = self.clock()
         self._seq = 0
 
     def now_us(self) -> int:

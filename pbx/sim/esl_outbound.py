@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import time
 import uuid as uuidlib
 from collections import deque
 from collections.abc import Callable
@@ -64,7 +63,7 @@ class _Running:
     app: str
     data: str
     app_uuid: str
-    started: float = 0.0  # time.monotonic()
+    started: float = 0.0  # the switch's clock (simulated seconds)
     done: bool = False
 
 
@@ -279,7 +278,7 @@ class OutboundLeg:
             self.call.request_hangup("DESTINATION_OUT_OF_ORDER")
             return
         self._stop.clear()
-        running = _Running(app, data, str(uuidlib.uuid4()), time.monotonic())
+        running = _Running(app, data, str(uuidlib.uuid4()), self._f.clock())
         self._current = running
         a.application, a.application_data = app, data
         a.variables["current_application"] = app
@@ -370,7 +369,7 @@ class OutboundLeg:
             key = self.call.sim_call.next_dtmf(terminators)
         delay = self.call.plan.dtmf_delay
         pressed = bool(key) and delay < self.prompt_seconds
-        started = time.monotonic()
+        started = self._f.clock()
         stopped = await self._pause(delay if pressed else self.prompt_seconds)
         self._played(started)
         if stopped:
@@ -382,7 +381,7 @@ class OutboundLeg:
 
     def _played(self, started: float) -> None:
         """The playback_* variables FreeSWITCH sets when a playback ends (simulated time)."""
-        played = min((time.monotonic() - started) / self._scaled(1.0), self.prompt_seconds)
+        played = min(self._f.clock() - started, self.prompt_seconds)
         ms = int(played * 1000)
         v = self.call.a.variables
         v["playback_last_offset_pos"] = str(ms * 8)

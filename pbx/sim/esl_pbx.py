@@ -18,7 +18,6 @@ import contextlib
 import json
 import logging
 import re
-import time
 import uuid as uuidlib
 from collections.abc import Mapping
 
@@ -91,7 +90,7 @@ class SimEsl:
         for ext, action in (dialplan or {}).items():
             self.set_dialplan(ext, action)
         self.heartbeat_interval = heartbeat_interval
-        self.factory = EventFactory(hostname=hostname, switchname=hostname)
+        self.factory = EventFactory(hostname=hostname, switchname=hostname, clock=sim.clock)
         self.time_scale = sim.config.time_scale
         self.originates_received: list[str] = []  # origination_uuid of every originate, in order
         self.calls_finished: list[CallRecord] = []
@@ -386,7 +385,7 @@ class SimEsl:
             self.sim.calls_finished.append(record)
 
     def _status(self) -> str:
-        up = int((time.time() - self.factory.started) * 1000)
+        up = int((self.factory.clock() - self.factory.started) * 1000)
         s, ms = divmod(up, 1000)
         m, s = divmod(s, 60)
         h, m = divmod(m, 60)
@@ -474,7 +473,7 @@ class SimEsl:
         self, action: str, member: str, agent: str, agent_uuid: str, fields: dict[str, str]
     ) -> None:
         """mod_callcenter's ``bridge-agent-start`` / ``-end`` (times in epoch seconds)."""
-        now = int(time.time())
+        now = int(self.factory.clock())
         answered = now - int(fields.get("TalkTime") or 0)
         extra = [
             ("CC-Queue", self.sim.queue.name),

@@ -26,6 +26,7 @@ from pbx.sim.call_tasks import CallTasks
 from pbx.sim.callees import CalleePlan, plan_callee
 from pbx.sim.calls import SimCall, callee_hangs_up, parse_dest, run_call
 from pbx.sim.channels import Channel, Headers
+from pbx.sim.clock import LoopClock, SimClock, loop_seconds
 from pbx.sim.config import SimConfig
 from pbx.sim.queue import SimQueue
 from pbx.sim.queue_events import queue_config_lines, queue_status_complete
@@ -80,9 +81,15 @@ class SimPbx:
     """The simulated PBX. Not thread-safe; runs in the caller's event loop."""
 
     def __init__(
-        self, config: SimConfig | None = None, *, dialplan: Mapping[str, str] | None = None
+        self,
+        config: SimConfig | None = None,
+        *,
+        dialplan: Mapping[str, str] | None = None,
+        clock: SimClock | None = None,
     ):
         self.config = config or SimConfig()
+        # The one clock of this PBX (and of its ESL face): simulated epoch seconds.
+        self.clock: SimClock = clock or LoopClock(scale=self.config.time_scale)
         self.dialplan: dict[str, str] = dict(self.config.dialplan)
         if dialplan:
             self.dialplan.update(dialplan)
@@ -98,6 +105,7 @@ class SimPbx:
             username=self.config.username,
             secret=self.config.secret,
             login_failure_delay=self.config.login_failure_delay,
+            clock=self.clock,
         )
         self._queue = SimQueue(self, self.config.agents, self.config.seed)
         self._channels: dict[str, tuple[Channel, SimCall]] = {}
@@ -183,15 +191,16 @@ class SimPbx:
         await asyncio.sleep(self.scaled(seconds))
 
     def scaled(self, seconds: float) -> float:
-        return seconds / self.config.time_scale
+        return loop_seconds(self.clock, seconds)
 
     def new_uniqueid(self) -> str:
-        return f"{int(time.time())}.{next(self._uid_seq)}"
+        return f"{int(self.clock())}.{next(self._uid_seq)}"
 
     def channel_name(self, prefix: str, local: bool) -> str:
         return f"{prefix}-{next(self._name_seq[local]):08x}"
 
     def register(self, ch: Channel, call: SimCall) -> None:
+        ch.created = self.clock()
         self._channels[ch.name] = (ch, call)
 
     def unregister(self, ch: Channel) -> None:
@@ -368,7 +377,7 @@ class SimPbx:
         )
         items = [ch for ch, _ in self._channels.values()]
         for ch in items:
-            conn.send(ev.core_show_channel(aid, ch))
+            conn.send(ev.core_show_channel(aid, ch, self.clock()))
         tail: list[tuple[str, str]] = [("Event", "CoreShowChannelsComplete")]
         if aid is not None:
             tail.append(("ActionID", aid))

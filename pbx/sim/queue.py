@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import time
 from dataclasses import dataclass, field
 
 from pbx.sim import channels as ev
@@ -47,7 +46,7 @@ class SimQueue:
         self.name = cfg.queue
         self.board = AgentBoard(cfg)
         self.seed = seed
-        self.login_time = int(time.time())
+        self.login_time = int(ctx.clock())
         self.waiting: list[_Waiting] = []
         self.completed = 0
         self.abandoned = 0
@@ -190,7 +189,7 @@ class SimQueue:
         ctx.emit(qe.agent_complete(caller, a1, self.name, agent, hold, talk, reason))
         self._hang_agent_legs(a1, a2)
         self.completed += 1
-        self.board.finish_call(agent, int(time.time()))
+        self.board.finish_call(agent, int(self.ctx.clock()))
         agent.wrap_until = loop.time() + ctx.scaled(self.board.cfg.wrapuptime)
         ctx.emit(qe.queue_member_status(self.name, agent, self.login_time))
         self._spawn(self._after_call(agent, rng))
@@ -209,7 +208,7 @@ class SimQueue:
         if agent is None:
             return False
         if paused:
-            self.board.hold(agent, int(time.time()), reason or "paused")
+            self.board.hold(agent, int(self.ctx.clock()), reason or "paused")
         else:
             agent.held = ""
             left = agent.wrap_until - asyncio.get_running_loop().time()
@@ -235,7 +234,7 @@ class SimQueue:
             return
         pause = self.board.pause_after_wrapup(rng)
         if pause > 0:
-            self.board.pause(agent, int(time.time()), "break")
+            self.board.pause(agent, int(self.ctx.clock()), "break")
             self.ctx.emit(qe.queue_member_pause(self.name, agent, self.login_time))
             await self.ctx.sleep(pause)
         self.board.release(agent, asyncio.get_running_loop().time())

@@ -1,0 +1,208 @@
+"""Virtual time for end-to-end tests: minutes of calls in milliseconds, the same for a seed.
+
+``VirtualTimeLoop`` is an asyncio event loop whose clock stands still while anything can run
+and jumps to the next timer when nothing can: no callback is ready, no socket has data, and no
+database query or worker thread is in flight. The runner's ``ScaledClock`` and the simulated
+PBX's clock both read the loop's clock (``pbx.sim.clock.loop_time``), so the dialer, the drivers,
+the answered-call servers and the simulated PBX all live in the same virtual time over real
+loopback sockets and a real PostgreSQL.
+
+Work outside the loop is waited for in real time before the clock may move: database queries
+(pool connections made with :class:`CountingConnection`), ``run_in_executor`` /
+``asyncio.to_thread`` calls and child processes. Loopback TCP delivers a write to the peer
+before ``send`` returns, so a quiet selector means a quiet system. Machine load then changes
+how long a test takes, not what happens in it.
+
+``@in_virtual_time`` runs an ``async def test_...(db, ...)`` body in its own virtual-time loop,
+with ``db`` a pool opened inside that loop on the test's ``db_dsn`` database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import selectors
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from dialer_core.store.database import create_pool
+
+QUIET = 0.0005  # real seconds the selector must stay quiet before the clock jumps
+EXTERNAL_POLL = 1.0  # real seconds per wait on outside work (a query, a thread) in flight
+
+
+class _JumpingSelector(selectors.BaseSelector):
+    """The loop's selector: real readiness, but an idle wait moves virtual time instead."""
+
+    def __init__(self, loop: VirtualTimeLoop) -> None:
+        self._inner = selectors.DefaultSelector()
+        self._loop = loop
+
+    def register(self, fileobj, events, data=None):  # noqa: ANN001, ANN201
+        return self._inner.register(fileobj, events, data)
+
+    def unregister(self, fileobj):  # noqa: ANN001, ANN201
+        return self._inner.unregister(fileobj)
+
+    def modify(self, fileobj, events, data=None):  # noqa: ANN001, ANN201
+        return self._inner.modify(fileobj, events, data)
+
+    def get_key(self, fileobj):  # noqa: ANN001, ANN201
+        return self._inner.get_key(fileobj)
+
+    def get_map(self):  # noqa: ANN201
+        return self._inner.get_map()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def select(self, timeout: float | None = None):  # noqa: ANN201
+        events = self._inner.select(0)
+        if events or timeout == 0:
+            return events
+        while True:
+            events = self._inner.select(QUIET)
+            if events:
+                return events
+            if not self._loop.external:
+                break
+            events = self._inner.select(EXTERNAL_POLL)  # outside work: wait for it for real
+            if events:
+                return events
+        if timeout is None:  # no timer at all: only the outside world can wake us
+            return self._inner.select(None)
+        self._loop.advance(timeout)
+        return []
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """A selector event loop on a virtual clock (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._now = 0.0
+        self.external = 0  # queries and threads in flight
+        super().__init__(_JumpingSelector(self))
+
+    def time(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += max(seconds, 0.0)
+
+    async def outside(self, work: Awaitable[Any]) -> Any:
+        """Await ``work`` done outside the loop; the clock holds still until it is done."""
+        self.external += 1
+        try:
+            return await work
+        finally:
+            self.external -= 1
+
+    def run_in_executor(self, executor, func, *args):  # noqa: ANN001, ANN201
+        future = super().run_in_executor(executor, func, *args)
+        self.external += 1
+        future.add_done_callback(self._outside_done)
+        return future
+
+    def _outside_done(self, _future: asyncio.Future) -> None:
+        self.external -= 1
+
+    async def _make_subprocess_transport(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        """A child process is outside work until it exits (e.g. a speech engine rendering)."""
+        transport = await super()._make_subprocess_transport(*args, **kwargs)
+        if transport.get_returncode() is None:
+            self.external += 1
+            exited = transport._process_exited
+
+            def process_exited(returncode: int) -> None:
+                self.external -= 1
+                exited(returncode)
+
+            transport._process_exited = process_exited
+        return transport
+
+
+class _CountingProtocol:
+    """An asyncpg protocol whose awaited calls count as outside work on a virtual loop."""
+
+    def __init__(self, protocol: Any) -> None:
+        self._protocol = protocol
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._protocol, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            loop = asyncio.get_running_loop()
+            if inspect.isawaitable(result) and isinstance(loop, VirtualTimeLoop):
+                return loop.outside(result)
+            return result
+
+        return call
+
+
+class CountingConnection(asyncpg.Connection):
+    """A connection whose queries hold a virtual clock still while PostgreSQL works."""
+
+    def __init__(self, protocol: Any, *args: Any) -> None:
+        super().__init__(_CountingProtocol(protocol), *args)
+
+
+def run_in_virtual_time(main: Awaitable[Any]) -> Any:
+    """Run ``main`` to completion on a fresh virtual-time loop."""
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+
+
+async def open_pool(dsn: str) -> asyncpg.Pool:
+    """All connections opened up front (opening one later would be untracked outside work)."""
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualTimeLoop)
+    return await loop.outside(
+        create_pool(dsn, min_size=10, max_size=10, connection_class=CountingConnection)
+    )
+
+
+def in_virtual_time(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+    """Run an async test in virtual time; a ``db`` it takes is a pool opened in that loop."""
+    signature = inspect.signature(test)
+    if "db" not in signature.parameters:  # no database: just the loop
+
+        @functools.wraps(test)
+        def run_plain(**kwargs: Any) -> None:
+            run_in_virtual_time(test(**kwargs))
+
+        del run_plain.__wrapped__
+        run_plain.__signature__ = signature
+        return run_plain
+    wants_dsn = "db_dsn" in signature.parameters
+    params = [
+        p.replace(name="db_dsn") if p.name == "db" else p
+        for p in signature.parameters.values()
+        if not (wants_dsn and p.name == "db_dsn")
+    ]
+
+    async def body(kwargs: dict[str, Any]) -> None:
+        dsn = kwargs["db_dsn"] if wants_dsn else kwargs.pop("db_dsn")
+        pool = await open_pool(dsn)
+        try:
+            await test(db=pool, **kwargs)
+        finally:
+            await asyncio.get_running_loop().outside(pool.close())
+
+    @functools.wraps(test)
+    def run(**kwargs: Any) -> None:
+        run_in_virtual_time(body(kwargs))
+
+    del run.__wrapped__
+    run.__signature__ = signature.replace(parameters=params)
+    return run
