@@ -32,7 +32,12 @@ async def test_every_call_of_a_round_is_written_and_launched_at_the_rounds_insta
         stats, dnc=DncList, paused=lambda: False,
     )  # fmt: skip
     now = next_local_time(10, "Asia/Shanghai", time.time())  # inside the calling window
-    launched = await launcher.round(4, now)
+    launched: list[tuple[c.Call, c.Event]] = []
+
+    async def start(call: c.Call, event: c.Event) -> None:
+        launched.append((call, event))
+
+    await launcher.round(4, now, start)
     assert launched, "the round wrote calls"
     assert all(isinstance(event, c.Launch) and event.at == now for _, event in launched)
     rows = {r["cid"]: r for r in await attempts_of(db, cid)}

@@ -7,7 +7,7 @@ attempts' ``created_at``, the caller-ID use and the calls' launch time are that 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -59,16 +59,18 @@ class Launcher:
     dnc: Callable[[], DncList]
     paused: Callable[[], bool]
 
-    async def round(self, n: int, now: float) -> list[tuple[Call, Event]]:
-        """Lease up to ``n`` contacts at ``now``; each written call with its Launch or Hold."""
-        out: list[tuple[Call, Event]] = []
+    async def round(
+        self, n: int, now: float, start: Callable[[Call, Event], Awaitable[None]]
+    ) -> None:
+        """Lease up to ``n`` contacts at ``now``; ``start`` each call with its Launch or Hold
+        as soon as its attempt is written (a round cut short keeps the calls it wrote)."""
         async with self.pool.acquire() as conn:
             lease = timedelta(seconds=self.campaign.lease)
             contacts = await store.lease_contacts(
                 conn, self.campaign_id, self.runner_id, n, _dt(now), lease
             )
             if not contacts:
-                return out
+                return
             histories = await store.case_histories(conn, [c.case_id for c in contacts])
             for contact in contacts:
                 if self.paused():  # paused mid-round: hand the rest back undialed
@@ -77,8 +79,7 @@ class Launcher:
                 call = await self._write(conn, contact, histories[contact.case_id], now)
                 if call is not None:
                     blocked = last_check(contact, now, self.campaign, self.dnc())
-                    out.append((call, Hold(now, blocked) if blocked else Launch(now)))
-        return out
+                    await start(call, Hold(now, blocked) if blocked else Launch(now))
 
     async def _write(
         self, conn, contact: store.Contact, history: list[PastAttempt], now: float

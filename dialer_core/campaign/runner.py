@@ -169,9 +169,11 @@ class CampaignRunner:
         n = max(0, min(want, self.campaign.max_in_flight - len(self.inflight)))
         if n == 0:
             return
-        for call, event in await self.launcher.round(n, now):
-            self.inflight[call.call_id] = call
-            await self._feed(call, event)
+        await self.launcher.round(n, now, self._start)
+
+    async def _start(self, call: c.Call, event: c.Event) -> None:
+        self.inflight[call.call_id] = call
+        await self._feed(call, event)
 
     async def _drain(self) -> None:
         """Wait (clock seconds) for calls in flight to end; hang up the rest; close the lost."""
