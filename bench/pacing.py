@@ -1,8 +1,12 @@
-"""Pacing benchmark: every shipped scenario × {progressive 1:1, fixed ratio 2.0, VICIdial-style,
-predictive} × several seeds, printed as a Markdown table, plus the acceptance checks of issue 3
-and the wall time of an 8-hour, 100-agent day (median of three runs on one core).
+"""Pacing benchmark: every shipped scenario × {progressive 1:1, VICIdial-style, binomial textbook,
+predictive} × several seeds, printed as a Markdown table, with the acceptance checks of issue 14
+and the CPU time of an 8-hour, 100-agent day (median of three runs on one core).
 
-    python bench/pacing.py [--seeds 3] [--jobs 2] [--json out.json]
+Utilization is talk time over agents' logged-in available time (breaks excluded); the physical
+limit talk / (talk + wrap-up) is printed beside it. False positives of AMD count as abandoned
+where the scenario says so (Ofcom).
+
+    python bench/pacing.py [--seeds 5] [--jobs 2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ sys.path.insert(0, str(ROOT))
 from dialer_core.pacing.config import load_pacing  # noqa: E402
 from dialer_core.simulate import load_scenario, run_simulation  # noqa: E402
 
-POLICIES = ("progressive1", "fixed2", "vicidial", "predictive")
+POLICIES = ("progressive1", "vicidial", "binomial", "predictive")
 LABELS = {
     "progressive1": "progressive 1:1",
-    "fixed2": "fixed ratio 2.0",
     "vicidial": "VICIdial-style",
+    "binomial": "binomial textbook",
     "predictive": "predictive",
 }
 CAMPAIGN = ROOT / "conf" / "campaigns" / "predictive.toml"
@@ -33,21 +37,33 @@ CAMPAIGN = ROOT / "conf" / "campaigns" / "predictive.toml"
 
 def _one(job: tuple[str, str, int]) -> dict:
     path, policy, seed = job
-    result = run_simulation(load_pacing(CAMPAIGN), load_scenario(path), policy, seed)
+    scenario = load_scenario(path)
+    cpu = time.process_time()
+    result = run_simulation(load_pacing(CAMPAIGN), scenario, policy, seed)
     data = result.to_json()
-    data["agents"] = load_scenario(path).agents.count
+    data["cpu_seconds"] = time.process_time() - cpu
+    data["agents"] = scenario.agents.count
     return data
 
 
-def run(seeds: int, jobs: int) -> list[dict]:
+def run(seeds: int, jobs: int, partial: Path | None = None) -> list[dict]:
+    """Every (scenario, policy, seed), seed by seed (so an interrupted run still covers every
+    scenario); with ``partial`` each finished run is appended there as one JSON line."""
     scenarios = sorted((ROOT / "conf" / "scenarios").glob("*.toml"))
     work = [
         (str(p), pol, seed) for p in scenarios for pol in POLICIES for seed in range(1, seeds + 1)
     ]
-    # longest first keeps both workers busy to the end
-    work.sort(key=lambda j: (load_scenario(j[0]).agents.count, j[1] == "predictive"), reverse=True)
+    # seed by seed, the longest first within a seed keeps both workers busy to the end
+    work.sort(key=lambda j: (-j[2], load_scenario(j[0]).agents.count, j[1] == "predictive"))
+    work.reverse()
+    rows = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(_one, work))
+        for row in pool.map(_one, work):
+            rows.append(row)
+            if partial is not None:
+                with partial.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(row) + "\n")
+    return rows
 
 
 def table(rows: list[dict], target: float) -> tuple[str, list[str]]:
@@ -55,44 +71,45 @@ def table(rows: list[dict], target: float) -> tuple[str, list[str]]:
     by: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         by.setdefault((r["scenario"], r["policy"]), []).append(r)
-    scenarios = sorted({r["scenario"] for r in rows})
+    scenarios = sorted(
+        {r["scenario"] for r in rows}, key=lambda s: (by[(s, POLICIES[0])][0]["agents"], s)
+    )
     lines = [
-        "| scenario | policy | worst-hour abandon (mean / max) | overall abandon | talk util "
-        "| talk+wrap util | × progressive |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | agents | policy | worst hour (mean / max) | shift abandon (min) "
+        "| talk util | physical limit | × limit | × progressive | no budget |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     failures: list[str] = []
-    big_ratios: list[float] = []
     for sc in scenarios:
         base = mean(r["talk_utilization"] for r in by[(sc, "progressive1")])
+        agents = by[(sc, POLICIES[0])][0]["agents"]
         for pol in POLICIES:
             rs = by[(sc, pol)]
             worst = [r["worst_hour_rate"] for r in rs]
             util = mean(r["talk_utilization"] for r in rs)
+            limit = mean(r["physical_limit"] for r in rs)
             lines.append(
-                f"| {sc} | {LABELS[pol]} | {mean(worst):.2%} / {max(worst):.2%} "
-                f"| {mean(r['abandon_rate'] for r in rs):.2%} | {util:.3f} "
-                f"| {mean(r['busy_utilization'] for r in rs):.3f} | {util / base:.2f} |"
+                f"| {sc} | {agents} | {LABELS[pol]} | {mean(worst):.2%} / {max(worst):.2%} "
+                f"| {mean(r['abandon_rate'] for r in rs):.2%} "
+                f"({min(r['abandon_rate'] for r in rs):.2%}) | {util:.3f} | {limit:.3f} "
+                f"| {util / limit:.2f} | {util / base:.2f} "
+                f"| {mean(r['fallback_share'] for r in rs):.0%} |"
             )
-        pred, vici = by[(sc, "predictive")], by[(sc, "vicidial")]
+        pred = by[(sc, "predictive")]
+        util = mean(r["talk_utilization"] for r in pred)
+        ratio = util / mean(r["physical_limit"] for r in pred)
         if max(r["worst_hour_rate"] for r in pred) > target + 1e-12:
-            failures.append(f"{sc}: predictive worst hour above {target:.0%} on some seed")
-        if not mean(r["worst_hour_rate"] for r in pred) < mean(r["worst_hour_rate"] for r in vici):
-            failures.append(f"{sc}: predictive worst hour not below VICIdial-style")
-        p_util = mean(r["talk_utilization"] for r in pred)
-        if not p_util > mean(r["talk_utilization"] for r in vici):
-            failures.append(f"{sc}: predictive talk utilization not above VICIdial-style")
-        if p_util < base:
-            failures.append(f"{sc}: predictive below progressive")
-        if pred[0]["agents"] >= 20:
-            big_ratios.append(p_util / base)
-    avg = mean(big_ratios) if big_ratios else 0.0
-    lines.append("")
-    lines.append(
-        f"Predictive talk utilization over scenarios with >= 20 agents: {avg:.2f} × progressive"
-    )
-    if avg < 1.5:
-        failures.append(f"average ratio {avg:.2f} < 1.5 over >= 20-agent scenarios")
+            failures.append(f"{sc}: worst hour above {target:.0%} on some seed")
+        if any(r["alarm"] for r in pred):
+            failures.append(f"{sc}: the brake alarmed")
+        if agents >= 20 and min(r["abandon_rate"] for r in pred) < target - 0.005:
+            failures.append(f"{sc}: shift abandonment more than 0.5 pp below the target")
+        if agents >= 100 and ratio < 0.90:
+            failures.append(f"{sc}: utilization {ratio:.2f} × the physical limit < 0.90")
+        elif 20 <= agents < 100 and ratio < 0.85:
+            failures.append(f"{sc}: utilization {ratio:.2f} × the physical limit < 0.85")
+        if agents == 5 and util < 1.10 * base:
+            failures.append(f"{sc}: {util / base:.2f} × progressive < 1.10")
     return "\n".join(lines), failures
 
 
@@ -100,8 +117,9 @@ def time_large_day(repeats: int = 3) -> tuple[float, float, float]:
     """Simulate the 100-agent, 8-hour scenario with the predictive policy ``repeats`` times in
     this process (one core, after the parallel runs are done).
 
-    Returns (median wall seconds, fastest and slowest CPU seconds). Every repeat is the same
-    day (same seed), so the spread is the machine's noise, not the model's.
+    Returns (median wall seconds, median and slowest CPU seconds). Every repeat is the same
+    day (same seed), so the spread is the machine's noise, not the model's; on a shared machine
+    the CPU time is the figure to judge (the wall time includes other processes' turns).
     """
     cfg = load_pacing(CAMPAIGN)
     scenario = load_scenario(ROOT / "conf/scenarios/agents100.toml")
@@ -111,7 +129,7 @@ def time_large_day(repeats: int = 3) -> tuple[float, float, float]:
         run_simulation(cfg, scenario, "predictive", 1)
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
-    return median(walls), min(cpus), max(cpus)
+    return median(walls), median(cpus), max(cpus)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,20 +137,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write every run as JSON here")
+    parser.add_argument("--partial", type=Path, help="append each finished run here (JSON lines)")
+    parser.add_argument(
+        "--table-from", type=Path, help="only print the table of the runs in this JSON-lines file"
+    )
     args = parser.parse_args(argv)
-    started = time.perf_counter()
-    rows = run(args.seeds, args.jobs)
     target = load_pacing(CAMPAIGN).target_abandon_rate
+    if args.table_from:
+        done = [json.loads(line) for line in args.table_from.read_text().splitlines() if line]
+        complete = {(r["scenario"], r["policy"]) for r in done}
+        done = [r for r in done if all((r["scenario"], p) in complete for p in POLICIES)]
+        text, failures = table(done, target)
+        seeds = sorted({r["seed"] for r in done})
+        print(f"{len(done)} runs read (seeds {seeds}; scenarios missing a policy left out)")
+        print(text)
+        print("\nacceptance: " + ("all checks pass" if not failures else "; ".join(failures)))
+        return 0 if not failures else 1
+    started = time.perf_counter()
+    rows = run(args.seeds, args.jobs, args.partial)
     text, failures = table(rows, target)
     print(text)
-    day, cpu_low, cpu_high = time_large_day()
+    day, cpu_mid, cpu_high = time_large_day()
+    base = mean(r["cpu_seconds"] for r in rows if r["policy"] == "progressive1")
     print(
-        f"\n8-hour day, 100 agents, predictive: {day:.2f} s wall, median of 3 "
-        f"(CPU {cpu_low:.2f}–{cpu_high:.2f} s; one core; limit 5 s)"
+        f"\n8-hour day, 100 agents, predictive: CPU {cpu_mid:.2f} s median of 3 "
+        f"(slowest {cpu_high:.2f} s; wall {day:.2f} s; one core; limit 5 s); "
+        f"baseline in this run: progressive 1:1 averages {base:.2f} CPU-s per simulated day"
     )
     print(f"benchmark wall time: {time.perf_counter() - started:.0f} s, {args.seeds} seeds")
-    if day > 5.0:
-        failures.append(f"100-agent day took {day:.2f} s > 5 s")
+    if cpu_mid > 5.0:
+        failures.append(f"100-agent day took {cpu_mid:.2f} CPU-s > 5 s")
     print("\nacceptance: " + ("all checks pass" if not failures else "; ".join(failures)))
     if args.json:
         args.json.write_text(json.dumps({"runs": rows, "day_seconds": day}, indent=1))

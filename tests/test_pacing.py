@@ -189,7 +189,7 @@ def test_predictive_budgets_for_amd_false_positives():
 
 # ---- baselines, preview, robot -------------------------------------------------------------
 def test_vicidial_cuts_level_to_one_when_the_day_is_over_target():
-    policy = make_policy("vicidial", PacingConfig(calls_per_second=0))
+    policy = make_policy("vicidial", PacingConfig(calls_per_second=0), brake=False)
     policy.level = 2.5
     for i in range(60):
         policy.observe(CallObservation(0.0, str(i), Outcome.LAUNCHED))
@@ -200,7 +200,7 @@ def test_vicidial_cuts_level_to_one_when_the_day_is_over_target():
 
 
 def test_vicidial_raises_level_while_agents_sit_idle():
-    policy = make_policy("vicidial", PacingConfig(calls_per_second=0))
+    policy = make_policy("vicidial", PacingConfig(calls_per_second=0), brake=False)
     for t in range(0, 31):
         policy.decide(float(t), view(idle=8, talking=2, ringing=(float(t),) * 10))
     assert policy.level > 1.0

@@ -172,7 +172,7 @@ PINNED = {
             "machine": 662,
             "no_answer": 1282,
         },
-        "talk_utilization": 0.4957415393576553,
+        "talk_utilization": 0.5493262583124862,  # of available time (breaks excluded)
         "worst_hour_rate": 0.018867924528301886,
     },
     "agents20.toml": {
@@ -188,7 +188,7 @@ PINNED = {
             "machine": 3375,
             "no_answer": 6352,
         },
-        "talk_utilization": 0.6287485210854168,
+        "talk_utilization": 0.6991854547531359,
         "worst_hour_rate": 0.015463917525773196,
     },
 }
@@ -204,3 +204,35 @@ def test_seed_reproduces_the_pinned_headline_metrics(scenario):
             assert getattr(result, key) == pytest.approx(value, rel=1e-12), key
         else:
             assert getattr(result, key) == value, key
+
+
+def test_cli_verdict_line_and_check_exit_status(tmp_path, capsys):
+    sc = tmp_path / "s.toml"
+    sc.write_text("[scenario]\nshift_hours = 1.5\n[agents]\ncount = 4\n")
+    camp = tmp_path / "c.toml"
+    camp.write_text('[pacing]\nmode = "predictive"\n')
+    args = ["--campaign", str(camp), "--scenario", str(sc), "--seed", "2"]
+    assert main([*args, "--compare", "predictive,fixed2", "--check"]) == 0  # judges its own mode
+    text = capsys.readouterr().out
+    assert "verdict predictive: OK: worst rolling hour" in text
+    assert "× the physical limit" in text and "no budget (progressive) on" in text
+    assert "verdict fixed2: OVER TARGET" in text
+    camp.write_text('[pacing]\nmode = "fixed_ratio"\nfixed_ratio = 4.0\n')
+    assert main([*args, "--compare", "fixed2"]) == 0  # without --check: report only
+    assert main([*args, "--compare", "fixed2", "--check"]) == 1
+
+
+def test_breaks_as_log_outs_leave_available_time_and_rates_can_jump():
+    sc = parse_scenario(
+        {
+            "scenario": {"shift_hours": 2.0},
+            "agents": {"count": 3, "breaks_log_out": True, "break_minutes": 20},
+            "calls": {"human_rate": 0.1, "human_rate_end": 0.3, "shift_at": 0.5},
+        }
+    )
+    assert sc.human_rate_at(0.49) == 0.1 and sc.human_rate_at(0.5) == 0.3
+    cfg = load_pacing(ROOT / "conf/campaigns/predictive.toml")
+    result = run_simulation(cfg, sc, "progressive", 1)
+    # three agents over ~2 h minus two 20-minute breaks each: about 4 h available, not 6
+    assert 3.0 < result.logged_in_hours < 5.0
+    assert 0 < result.talk_utilization <= result.physical_limit <= 1

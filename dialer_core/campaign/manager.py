@@ -152,6 +152,7 @@ class CampaignManager:
     async def resume(self, name: str) -> None:
         rc = self.get(name)
         rc.runner.paused = False
+        getattr(rc.runner.policy, "resume", lambda: None)()  # clears a brake alarm
         await self._set_state(rc.campaign_id, "running")
 
     async def stop(self, name: str, timeout: float = 120.0) -> None:

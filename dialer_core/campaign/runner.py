@@ -32,6 +32,7 @@ from dialer_core.campaign.upkeep import recover_orphans, renew_leases_forever
 from dialer_core.compliance.dnc import DncList
 from dialer_core.compliance.model import mask
 from dialer_core.ownership import Heartbeat, RunnerIdentity
+from dialer_core.pacing.classify import AnswerClassifier
 from dialer_core.pacing.interface import AgentStatus, Observation, PacingPolicy, PacingView
 from dialer_core.store.database import DATABASE_ERRORS
 from dialer_core.store.journal import ResultJournal
@@ -69,6 +70,7 @@ class CampaignRunner:
         self.heartbeat = Heartbeat(pool, identity, campaign_id)
         self.dnc = dnc or DncList()
         self.handling = handling  # agi_scripts.handling.CallHandling, handed to the handlers
+        self.answers = AnswerClassifier.for_handling(handling)  # live answers, classified
         self.callerids = CallerIdBook(campaign.callerid, fallback=campaign.caller_id)
         self.stats = RunnerStats()
         self.book = AgentBook(campaign.queue, self.stats)
@@ -81,7 +83,7 @@ class CampaignRunner:
         )  # fmt: skip
         self.chores = CampaignChores(
             pool, campaign, campaign_id, clock, self.callerids, handling,
-            on_dnc=self._set_dnc,
+            on_dnc=lambda dnc: setattr(self, "dnc", dnc),
             on_ledger=self.observe if getattr(policy, "ledger", None) is not None else None,
         )  # fmt: skip
         self.sink = HandlerSink(clock, self._report, self._report_now)
@@ -89,7 +91,7 @@ class CampaignRunner:
         self._tasks: set[asyncio.Task] = set()
 
     @property
-    def agents(self) -> dict[str, tuple[AgentStatus, float]]:
+    def agents(self) -> dict[str, tuple[AgentStatus, float]]:  # seat → (status, since)
         return self.book.agents
 
     @property
@@ -97,12 +99,10 @@ class CampaignRunner:
         """Call results waiting for the database to come back (never dropped)."""
         return self.results.pending
 
-    def _set_dnc(self, dnc: DncList) -> None:
-        self.dnc = dnc
-
-    def observe(self, observation: Observation) -> None:
-        """The one way into the policy from outside the calls: settings, ledger, previews."""
-        self.policy.observe(observation)
+    def observe(self, *observations: Observation) -> None:
+        """The one way into the policy: classified call events, settings, ledger, previews."""
+        for observation in observations:
+            self.policy.observe(observation)
         self._wake.set()
 
     def reconfigure(self, campaign: CampaignConfig) -> None:
@@ -116,8 +116,6 @@ class CampaignRunner:
     def close_agent_books(self) -> None:
         """Account the time of every agent's current state up to now (for utilization)."""
         self.book.close_books(self.clock())
-
-    # -- main loop ---------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> RunnerStats:
         """Launch calls until ``stop`` is set, then let calls in flight finish (bounded)."""
@@ -166,6 +164,9 @@ class CampaignRunner:
     async def _launch_round(self) -> None:
         now = self.clock()  # the one reading of this round: lease, rules, created_at, launch
         want = self.policy.decide(now, self.view(now))
+        if (alarm := getattr(self.policy, "alarm", None)) and not self.paused:  # pacing.brake
+            self.paused = True
+            log.error("campaign %s paused by the abandonment brake: %s", self.campaign.name, alarm)
         n = max(0, min(want, self.campaign.max_in_flight - len(self.inflight)))
         if n == 0:
             return
@@ -183,16 +184,13 @@ class CampaignRunner:
             await self._feed(call, c.StopRequested(self.clock()))
         await self._wait_empty(HANGUP_WAIT)
         for call in list(self.inflight.values()):
-            why = "runner stopped before the PBX reported the end"
-            log.warning("call %s: %s", call.call_id, why)
-            await self._feed(call, c.Lost(self.clock(), why))
+            log.warning("call %s: no end from the PBX; closed as lost", call.call_id)
+            await self._feed(call, c.Lost(self.clock(), "runner stopped before the PBX's end"))
 
     async def _wait_empty(self, seconds: float) -> None:
         deadline = self.clock() + seconds
         while self.inflight and self.clock() < deadline:
             await asyncio.sleep(0.1)
-
-    # -- events in -----------------------------------------------------------------------------
 
     async def _consume_events(self) -> None:
         async for event in self.driver.events():
@@ -252,8 +250,11 @@ class CampaignRunner:
 
     async def _perform(self, call: c.Call | None, effects: list[c.Effect], call_id: str) -> None:
         for e in effects:
-            if isinstance(e, c.Observe):
-                self.policy.observe(e.observation)
+            if isinstance(e, c.Observe):  # classified first: machines never count live
+                self.observe(*self.answers.feed(e.observation))
+            elif isinstance(e, c.RecordAmd):
+                self.observe(*self.answers.amd_verdict(e.at, call_id, e.status, e.action))
+                await write_side(self.pool, call_id, e)
             elif isinstance(e, c.Count):
                 self.stats.count(e.what, e.key)
             elif isinstance(e, c.Register) and call is not None:
@@ -272,6 +273,7 @@ class CampaignRunner:
             elif isinstance(e, c.WriteResult):
                 await self.results.write(e.result)
             elif isinstance(e, c.Forget):
+                self.observe(*self.answers.ended(self.clock(), call_id))
                 self.inflight.pop(call_id, None)
                 self.registry.remove(call_id)
                 self._wake.set()

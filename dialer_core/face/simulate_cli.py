@@ -10,7 +10,7 @@ from pathlib import Path
 from dialer_core.pacing.config import PacingConfig, PacingConfigError, load_pacing
 from dialer_core.simulate.metrics import SimResult
 from dialer_core.simulate.plot import render_html
-from dialer_core.simulate.runner import POLICY_ALIASES, run_simulation
+from dialer_core.simulate.runner import POLICY_ALIASES, effective_config, run_simulation
 from dialer_core.simulate.scenario import ScenarioError, load_scenario
 
 _ROWS = (
@@ -19,8 +19,11 @@ _ROWS = (
     ("abandoned", "abandoned", "{:d}"),
     ("abandon rate (overall)", "abandon_rate", "{:.2%}"),
     ("abandon rate (worst rolling hour)", "worst_hour_rate", "{:.2%}"),
-    ("talk utilization", "talk_utilization", "{:.1%}"),
+    ("talk utilization (of available time)", "talk_utilization", "{:.1%}"),
+    ("physical limit talk / (talk + wrap-up)", "physical_limit", "{:.1%}"),
     ("talk + wrap-up utilization", "busy_utilization", "{:.1%}"),
+    ("hours over target", "hours_over_target", "{:d}"),
+    ("decisions without budget (progressive)", "fallback_share", "{:.1%}"),
     ("connects per agent-hour", "connects_per_agent_hour", "{:.1f}"),
     ("agent idle gap mean (s)", "idle_gap_mean", "{:.1f}"),
     ("agent idle gap p95 (s)", "idle_gap_p95", "{:.1f}"),
@@ -42,7 +45,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated policies side by side: " + ",".join(POLICY_ALIASES),
     )
     parser.add_argument("--plot", type=Path, help="write abandonment/utilization HTML here")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when a run breaks the target or alarms"
+    )
     return parser
+
+
+def verdict(result: SimResult, target: float) -> tuple[bool, str]:
+    """(passed, one line): hours over target, fallback share, utilization vs physical limit."""
+    ok = result.worst_hour_rate <= target + 1e-12 and not result.alarm
+    ratio = result.talk_utilization / result.physical_limit if result.physical_limit else 0.0
+    line = (
+        f"verdict {result.policy}: {'OK' if ok else 'OVER TARGET'}: "
+        f"worst rolling hour {result.worst_hour_rate:.2%} vs target {target:.2%}, "
+        f"over target in {result.hours_over_target} h; shift {result.abandon_rate:.2%}; "
+        f"no budget (progressive) on {result.fallback_share:.0%} of decisions; "
+        f"talk utilization {result.talk_utilization:.1%} = {ratio:.2f}× the physical limit "
+        f"{result.physical_limit:.1%}"
+    )
+    if result.alarm:
+        line += f"; brake alarm: {result.alarm}"
+    return ok, line
 
 
 def format_table(results: list[SimResult]) -> str:
@@ -78,9 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"scenario {scenario.name}, seed {args.seed}")
         print(format_table(results))
+    target = effective_config(campaign, scenario).target_abandon_rate
+    judged = [verdict(r, target) for r in results]
+    if not args.json:
+        for _, line in judged:
+            print(line)
     if args.plot:
         args.plot.write_text(render_html(results, campaign.target_abandon_rate), encoding="utf-8")
-    return 0
+    # --check judges the campaign's own policy (every run when no --compare names it)
+    own = [ok for (ok, _), r in zip(judged, results, strict=True) if r.policy == campaign.mode]
+    checked = own if args.compare and own else [ok for ok, _ in judged]
+    return 1 if args.check and not all(checked) else 0
 
 
 if __name__ == "__main__":

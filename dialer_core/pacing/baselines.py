@@ -1,4 +1,5 @@
-"""Baseline policies for comparison: a fixed dial level and a VICIdial ADAPT_HARD_LIMIT-style one.
+"""Baseline policies for comparison: a fixed dial level, a VICIdial ADAPT_HARD_LIMIT-style one and
+the textbook binomial rule.
 
 Both use VICIdial's dial formula: every ``dial_period`` seconds launch
 ``round(level × staffed agents) − calls in progress`` where staffed agents are logged in and not
@@ -7,7 +8,11 @@ paused, and calls in progress are calls ringing, answered calls waiting, and cal
 
 from __future__ import annotations
 
+import math
 from collections import deque
+
+import numpy as np
+from scipy.stats import binom
 
 from dialer_core.pacing.caps import HardCaps, staffed_agents, status_counts
 from dialer_core.pacing.interface import (
@@ -130,3 +135,54 @@ class VicidialAdapt:
             return 0
         self._next_dial = now + self.dial_period
         return self.caps.clamp(now, view, _vicidial_goal(self.level, view))
+
+
+class BinomialTextbook:
+    """The textbook binomial rule, for comparison: no ledger, no feedback.
+
+    Agents free within the look-ahead ``τ`` (the mean launch-to-live time) are the idle agents
+    minus answered calls waiting plus, for each busy agent, ``1 − exp(−τ / mean handle time)``;
+    live answers are Binomial(calls ringing + n, p) with ``p`` the live share of resolved calls.
+    It launches the largest ``n`` with P(live answers > free agents) <= the target.
+    """
+
+    def __init__(self, target: float, caps: HardCaps, prior_live: float = 0.15) -> None:
+        self.target = target
+        self.caps = caps
+        self._live, self._resolved = prior_live * 50.0, 50.0
+        self._to_live, self._lives = 15.0 * 10, 10.0  # sum of launch-to-live seconds, count
+        self._handle, self._handles = 210.0 * 10, 10.0  # sum of talk + wrap seconds, count
+        self._busy_since: dict[str, float] = {}
+
+    def observe(self, observation: Observation) -> None:
+        if isinstance(observation, CallObservation):
+            o = observation
+            if o.outcome is Outcome.HUMAN_ANSWERED:
+                self._live += 1
+                self._resolved += 1
+                self._to_live += o.duration
+                self._lives += 1
+            elif o.outcome in (Outcome.MACHINE_ANSWERED, Outcome.FAILED):
+                self._resolved += 1
+            return
+        a = observation
+        if a.status is AgentStatus.TALKING:
+            self._busy_since[a.agent] = a.at
+        elif a.status is not AgentStatus.WRAPUP and a.agent in self._busy_since:
+            self._handle += a.at - self._busy_since.pop(a.agent)
+            self._handles += 1
+
+    def decide(self, now: float, view: PacingView) -> int:
+        counts = status_counts(view)
+        busy = counts[AgentStatus.TALKING] + counts[AgentStatus.WRAPUP]
+        tau = self._to_live / self._lives
+        finish = 1.0 - math.exp(-tau / (self._handle / self._handles))
+        free = counts[AgentStatus.IDLE] - len(view.waiting) + busy * finish
+        if free < 1.0:
+            return 0
+        p = self._live / self._resolved
+        ringing = len(view.ringing)
+        n = np.arange(0, int(4 * free / p) + 2)
+        risk = binom.sf(math.floor(free), ringing + n, p)
+        wish = int(np.count_nonzero(risk <= self.target)) - 1
+        return self.caps.clamp(now, view, max(0, wish))

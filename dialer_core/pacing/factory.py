@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dialer_core.pacing.baselines import FixedRatio, VicidialAdapt
+from dialer_core.pacing.brake import AbandonBrake
 from dialer_core.pacing.caps import CallRateLimiter, HardCaps
 from dialer_core.pacing.config import MODES, PacingConfig
 from dialer_core.pacing.interface import PacingPolicy, PacingView
@@ -20,13 +21,30 @@ def make_caps(cfg: PacingConfig, per_agent: bool = True) -> HardCaps:
 
 
 def make_policy(
-    mode: str, cfg: PacingConfig, seed: int = 0, ledger: AbandonmentLedger | None = None
+    mode: str,
+    cfg: PacingConfig,
+    seed: int = 0,
+    ledger: AbandonmentLedger | None = None,
+    brake: bool = True,
 ) -> PacingPolicy:
     """Build the policy for ``mode`` (one of ``MODES``) from ``cfg``.
 
-    ``seed`` is accepted for policies that randomise (none of the shipped ones do: they are
-    deterministic given their inputs). ``ledger`` restores a persisted abandonment ledger.
+    Every mode that hands calls to agents runs inside the abandonment brake (pacing.brake);
+    ``brake=False`` is for baselines in comparisons only. ``seed`` is accepted for policies that
+    randomise (none of the shipped ones do). ``ledger`` restores a persisted abandonment ledger.
     """
+    policy = _bare_policy(mode, cfg, ledger)
+    if not brake or mode == "robot":  # robot answers never wait for an agent
+        return policy
+    ledger = ledger or getattr(policy, "ledger", None) or AbandonmentLedger(
+        cfg.ledger_windows_seconds
+    )
+    return AbandonBrake(policy, cfg.target_abandon_rate, cfg.amd_false_positive_rate, ledger)
+
+
+def _bare_policy(
+    mode: str, cfg: PacingConfig, ledger: AbandonmentLedger | None
+) -> PacingPolicy:
     if mode == "predictive":
         return Predictive(cfg, ledger)
     if mode == "progressive":

@@ -181,6 +181,8 @@ class Predictive:
         self._log_calibration = math.log(cfg.model_calibration_prior)
         self._rate_key: tuple[int, AbandonmentLedger, int] | None = None
         self._base_rate, self._taper = 0.0, 0.0
+        self.decisions = 0
+        self.fallbacks = 0  # decisions with no budget left: progressive dialing
 
     # ---- observations -------------------------------------------------------------------
     def observe(self, observation: Observation) -> None:
@@ -319,6 +321,11 @@ class Predictive:
             np.multiply(both, 1 - both, out=rows[:, h : 2 * h])
         return table
 
+    @property
+    def fallback_share(self) -> float:
+        """Share of decisions taken as progressive because no abandon budget was left."""
+        return self.fallbacks / self.decisions if self.decisions else 0.0
+
     def leave_probability(self) -> float:
         """Share of wrap-ups followed by a pause or logout instead of taking the next call."""
         return (self._left + 0.3) / (self._left + self._stayed + 10.0)
@@ -334,6 +341,8 @@ class Predictive:
         floor = max(0, int(idle * cfg.lines_per_agent) - in_flight)
         rate = self.allowed_rate(now)
         self.last_rate = rate
+        self.decisions += 1
+        self.fallbacks += rate <= 0
         wish = floor
         limit = int(cfg.max_lines_per_agent * staffed) - in_flight
         if rate > 0 and limit > floor:

@@ -13,12 +13,11 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from dialer_core.pacing.classify import AnswerClassifier
 from dialer_core.pacing.interface import (
     AgentObservation,
     AgentStatus,
     AgentView,
-    CallObservation,
-    Outcome,
     PacingPolicy,
     PacingView,
 )
@@ -50,6 +49,7 @@ class AgentRecord:
     pending_break: float = 0.0  # seconds of break to take after the current call
     pending_logout: bool = False
     break_until: float = 0.0
+    on_break: bool = False
     time_in: dict[AgentStatus, float] = field(default_factory=dict)
 
 
@@ -70,6 +70,9 @@ class Trace:
     end_time: float = 0.0
     decisions: int = 0
     negative_decisions: int = 0
+    alarm: str = ""  # the brake's alarm, if it paused the campaign
+    alarm_at: float = -1.0
+    pbx_events: list[tuple[str, float, str, tuple]] = field(default_factory=list)  # if recorded
 
 
 class Simulator:
@@ -83,6 +86,7 @@ class Simulator:
         tick: float = 1.0,
         robot: bool = False,
         decide_on_events: bool = True,
+        record_events: bool = False,
     ) -> None:
         self.sc = scenario
         self.policy = policy
@@ -90,6 +94,8 @@ class Simulator:
         self.tick = tick
         self.robot = robot
         self.decide_on_events = decide_on_events
+        self.record_events = record_events
+        self.answers = AnswerClassifier(amd_enabled=True)  # the live runner's classification
         self.shift_end = scenario.shift_hours * 3600.0
         self.now = 0.0
         self._heap: list[tuple[float, int, int, object]] = []
@@ -109,6 +115,10 @@ class Simulator:
         self._staffed = 0  # agents idle, talking or in wrap-up
         self._idle: dict[str, AgentRecord] = {}  # insertion order = longest idle first
         self._last_decision = -math.inf
+        for i in range(scenario.agents.phantom):  # seen idle all day, never there
+            name = f"phantom{i:03d}"
+            self._views[name] = AgentView(name, AgentStatus.IDLE, 0.0)
+            policy.observe(AgentObservation(0.0, name, AgentStatus.IDLE))
 
     # ---- scheduling -------------------------------------------------------------------
     def _push(self, at: float, kind: int, payload: object = None) -> None:
@@ -178,9 +188,7 @@ class Simulator:
             self._set_status(agent, AgentStatus.LOGGED_OUT)
             return
         if agent.pending_break > 0:
-            self._set_status(agent, AgentStatus.PAUSED)
-            agent.break_until = self.now + agent.pending_break
-            self._push(agent.break_until, _BREAK_END, agent)
+            self._start_break(agent, agent.pending_break)
             agent.pending_break = 0.0
             return
         self._set_status(agent, AgentStatus.IDLE)
@@ -194,7 +202,8 @@ class Simulator:
         verdict_at = self._waiting.pop(call_id)
         wait = self.now - verdict_at
         self.trace.connect_waits.append(wait)
-        self.policy.observe(CallObservation(self.now, str(call_id), Outcome.CONNECTED, wait=wait))
+        self._pbx("connected", call_id, wait)
+        self._pbx("ended", call_id)  # what follows is the agent's, not pacing's
         self._count("connected")
         self._set_status(agent, AgentStatus.TALKING)
         talk = self.sc.talk
@@ -205,6 +214,14 @@ class Simulator:
         self._push(self.now + seconds, _TALK_END, agent)
 
     # ---- calls ------------------------------------------------------------------------
+    def _pbx(self, event: str, call_id: int, *args: object) -> None:
+        """Hand a PBX-side call event to the classifier and its observations to the policy."""
+        cid = str(call_id)
+        if self.record_events:
+            self.trace.pbx_events.append((event, self.now, cid, args))
+        for observation in getattr(self.answers, event)(self.now, cid, *args):
+            self.policy.observe(observation)
+
     def _count(self, outcome: str) -> None:
         self.trace.outcomes[outcome] = self.trace.outcomes.get(outcome, 0) + 1
 
@@ -213,7 +230,7 @@ class Simulator:
         call_id = self._next_call
         self._next_call += 1
         self.trace.launched += 1
-        self.policy.observe(CallObservation(now, str(call_id), Outcome.LAUNCHED))
+        self._pbx("launched", call_id)
         if c.trunk_channels and self._channels >= c.trunk_channels:
             self._calls[call_id] = now
             self._push(now + 0.2, _FAIL, (call_id, CAUSE_CONGESTION, "congestion"))
@@ -240,30 +257,28 @@ class Simulator:
         else:
             self._push(now + pdd + c.ring_timeout, _FAIL, (call_id, CAUSE_NO_ANSWER, "no_answer"))
 
-    def _end_ringing(self, call_id: int) -> float:
-        launch = self._calls.pop(call_id)
+    def _end_ringing(self, call_id: int) -> None:
+        del self._calls[call_id]
         self._dirty()
-        return self.now - launch
 
     def _on_fail(self, payload: tuple[int, int, str]) -> None:
         call_id, cause, outcome = payload
-        duration = self._end_ringing(call_id)
+        self._end_ringing(call_id)
         if cause != CAUSE_CONGESTION:
             self._channels -= 1
         self._count(outcome)
-        self.policy.observe(
-            CallObservation(self.now, str(call_id), Outcome.FAILED, cause=cause, duration=duration)
-        )
+        self._pbx("failed", call_id, cause)
+        self._pbx("ended", call_id)
 
     def _on_verdict(self, call_id: int) -> None:
-        duration = self._end_ringing(call_id)
+        self._end_ringing(call_id)
         c = self.sc.calls
+        self._pbx("answered", call_id)
         if not self._fates.pop(call_id):
             self._channels -= 1
             self._count("machine")
-            self.policy.observe(
-                CallObservation(self.now, str(call_id), Outcome.MACHINE_ANSWERED, duration=duration)
-            )
+            self._pbx("amd_verdict", call_id, "MACHINE", "hangup")
+            self._pbx("ended", call_id)
             return
         if c.amd_false_positive_rate and self.rng.random() < c.amd_false_positive_rate:
             self._channels -= 1
@@ -271,17 +286,15 @@ class Simulator:
             if c.false_positives_count_as_abandoned:
                 self.trace.answer_times.append(self.now)
                 self.trace.abandon_times.append(self.now)
-            self.policy.observe(
-                CallObservation(self.now, str(call_id), Outcome.MACHINE_ANSWERED, duration=duration)
-            )
+            self._pbx("amd_verdict", call_id, "MACHINE", "hangup")
+            self._pbx("ended", call_id)
             return
         self.trace.answer_times.append(self.now)
-        self.policy.observe(
-            CallObservation(self.now, str(call_id), Outcome.HUMAN_ANSWERED, duration=duration)
-        )
+        self._pbx("amd_verdict", call_id, "HUMAN", "human")
         if self.robot:
             self._count("robot")
             self._robot_sessions += 1
+            self._pbx("ended", call_id)
             talk = self.sc.talk
             seconds = _lognormal(self.rng, talk.wrong_party_mean, talk.wrong_party_cv)
             self._push(self.now + seconds, _ROBOT_END, None)
@@ -301,9 +314,8 @@ class Simulator:
         self._channels -= 1
         self._count("abandoned")
         self.trace.abandon_times.append(self.now)
-        self.policy.observe(
-            CallObservation(self.now, str(call_id), Outcome.ABANDONED, wait=self.now - verdict_at)
-        )
+        self._pbx("abandoned", call_id, self.now - verdict_at)
+        self._pbx("ended", call_id)
 
     # ---- policy -----------------------------------------------------------------------
     def _decide(self) -> None:
@@ -313,6 +325,9 @@ class Simulator:
         self._last_decision = self.now
         n = self.policy.decide(self.now, view)
         self.trace.decisions += 1
+        alarm = getattr(self.policy, "alarm", None)
+        if alarm and not self.trace.alarm:  # the live runner pauses the campaign here
+            self.trace.alarm, self.trace.alarm_at = alarm, self.now
         if n < 0:
             self.trace.negative_decisions += 1
             return
@@ -369,6 +384,14 @@ class Simulator:
         if self.now + self.tick < self.shift_end:
             self._push(self.now + self.tick, _TICK, None)
 
+    def _start_break(self, agent: AgentRecord, seconds: float) -> None:
+        """A pause, or a log-out and back in when the scenario's agents log out for breaks."""
+        away = AgentStatus.LOGGED_OUT if self.sc.agents.breaks_log_out else AgentStatus.PAUSED
+        self._set_status(agent, away)
+        agent.on_break = True
+        agent.break_until = self.now + seconds
+        self._push(agent.break_until, _BREAK_END, agent)
+
     def _on_agent_event(self, kind: int, payload: object) -> None:
         if kind == _LOGIN:
             agent: AgentRecord = payload  # type: ignore[assignment]
@@ -376,22 +399,23 @@ class Simulator:
             self._become_available(agent)
         elif kind == _LOGOUT:
             agent = payload  # type: ignore[assignment]
-            if agent.status in (AgentStatus.IDLE, AgentStatus.PAUSED):
-                self._set_status(agent, AgentStatus.LOGGED_OUT)
+            if agent.status in (AgentStatus.IDLE, AgentStatus.PAUSED) or agent.on_break:
+                agent.on_break = False
+                if agent.status is not AgentStatus.LOGGED_OUT:
+                    self._set_status(agent, AgentStatus.LOGGED_OUT)
             elif agent.status is not AgentStatus.LOGGED_OUT:
                 agent.pending_logout = True
         elif kind == _BREAK:
             agent, seconds = payload  # type: ignore[misc]
             if agent.status is AgentStatus.IDLE:
-                self._set_status(agent, AgentStatus.PAUSED)
-                agent.break_until = self.now + seconds
-                self._push(agent.break_until, _BREAK_END, agent)
-            elif agent.status is AgentStatus.PAUSED:
+                self._start_break(agent, seconds)
+            elif agent.on_break:
                 agent.break_until = max(agent.break_until, self.now + seconds)
                 self._push(agent.break_until, _BREAK_END, agent)
             elif agent.status is not AgentStatus.LOGGED_OUT:
                 agent.pending_break = max(agent.pending_break, seconds)
         elif kind == _BREAK_END:
             agent = payload  # type: ignore[assignment]
-            if agent.status is AgentStatus.PAUSED and self.now >= agent.break_until - 1e-9:
+            if agent.on_break and self.now >= agent.break_until - 1e-9:
+                agent.on_break = False
                 self._become_available(agent)

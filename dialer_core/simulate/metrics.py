@@ -33,13 +33,17 @@ class SimResult:
     abandoned: int
     abandon_rate: float
     worst_hour_rate: float
-    talk_utilization: float
-    busy_utilization: float  # (talk + wrap-up) / logged-in
+    talk_utilization: float  # talk / logged-in available time (breaks and pauses excluded)
+    busy_utilization: float  # (talk + wrap-up) / logged-in available time
+    physical_limit: float  # talk / (talk + wrap-up): the utilization of agents never idle
     connects_per_agent_hour: float
     idle_gap_mean: float
     idle_gap_p95: float
     connect_wait_mean: float
-    logged_in_hours: float
+    logged_in_hours: float  # available (breaks and pauses excluded)
+    hours_over_target: int = 0  # clock hours in which some rolling hour ended over the target
+    fallback_share: float = 0.0  # predictive decisions taken with no budget (as progressive)
+    alarm: str = ""
     outcomes: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     series: tuple[SeriesPoint, ...] = ()
@@ -64,15 +68,28 @@ def rolling_rates(answers: list[float], abandons: list[float], end: float, step:
     return ends, rates
 
 
-def summarise(trace: Trace, scenario: str, policy: str, seed: int, shift_end: float) -> SimResult:
-    """Compute the headline metrics from ``trace``."""
+def summarise(
+    trace: Trace,
+    scenario: str,
+    policy: str,
+    seed: int,
+    shift_end: float,
+    target: float = 0.03,
+    fallback_share: float = 0.0,
+) -> SimResult:
+    """Compute the headline metrics from ``trace`` (``target``: the abandonment cap)."""
     talk = sum(a.time_in.get(AgentStatus.TALKING, 0.0) for a in trace.agents)
     wrap = sum(a.time_in.get(AgentStatus.WRAPUP, 0.0) for a in trace.agents)
-    logged = sum(sum(a.time_in.values()) for a in trace.agents)
+    logged = sum(
+        t for a in trace.agents for s, t in a.time_in.items() if s is not AgentStatus.PAUSED
+    )
     answers = len(trace.answer_times)
     abandoned = len(trace.abandon_times)
     end = min(trace.end_time, shift_end + 60.0)
-    _, rates = rolling_rates(trace.answer_times, trace.abandon_times, end)
+    window_ends, rates = rolling_rates(trace.answer_times, trace.abandon_times, end)
+    over = {
+        int((t - 1e-9) // WINDOW) for t, r in zip(window_ends, rates, strict=True) if r > target
+    }
     gaps = np.asarray(trace.idle_gaps) if trace.idle_gaps else np.zeros(1)
     waits = trace.connect_waits
     connects = trace.outcomes.get("connected", 0)
@@ -93,11 +110,15 @@ def summarise(trace: Trace, scenario: str, policy: str, seed: int, shift_end: fl
         worst_hour_rate=float(rates.max()) if len(rates) else 0.0,
         talk_utilization=talk / logged if logged else 0.0,
         busy_utilization=(talk + wrap) / logged if logged else 0.0,
+        physical_limit=talk / (talk + wrap) if talk + wrap else 0.0,
         connects_per_agent_hour=connects / (logged / 3600.0) if logged else 0.0,
         idle_gap_mean=float(gaps.mean()),
         idle_gap_p95=float(np.percentile(gaps, 95)),
         connect_wait_mean=sum(waits) / len(waits) if waits else 0.0,
         logged_in_hours=logged / 3600.0,
+        hours_over_target=len(over),
+        fallback_share=fallback_share,
+        alarm=trace.alarm,
         outcomes=dict(sorted(trace.outcomes.items())),
         series=tuple(series),
     )

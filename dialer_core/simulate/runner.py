@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+from dialer_core.pacing.baselines import BinomialTextbook
 from dialer_core.pacing.config import PacingConfig, with_overrides
-from dialer_core.pacing.factory import make_policy
+from dialer_core.pacing.factory import make_caps, make_policy
+from dialer_core.pacing.interface import PacingPolicy
 from dialer_core.simulate.engine import Simulator
 from dialer_core.simulate.metrics import SimResult, summarise
 from dialer_core.simulate.scenario import Scenario
@@ -17,6 +19,7 @@ POLICY_ALIASES: dict[str, tuple[str, dict[str, float]]] = {
     "fixed_ratio": ("fixed_ratio", {}),
     "fixed2": ("fixed_ratio", {"fixed_ratio": 2.0}),
     "vicidial": ("vicidial", {}),
+    "binomial": ("binomial", {}),
     "predictive": ("predictive", {}),
     "preview": ("preview", {}),
     "robot": ("robot", {}),
@@ -41,10 +44,17 @@ def run_simulation(
     mode, overrides = POLICY_ALIASES[name]
     if overrides:
         cfg = with_overrides(cfg, overrides, f"policy {name}")
-    policy = make_policy(mode, cfg, seed)
+    baseline = name in ("vicidial", "fixed_ratio", "fixed2")  # compared as published, unbraked
+    if mode == "binomial":
+        policy: PacingPolicy = BinomialTextbook(cfg.target_abandon_rate, make_caps(cfg))
+    else:
+        policy = make_policy(mode, cfg, seed, brake=not baseline)
     started = time.perf_counter()
     sim = Simulator(scenario, policy, seed, robot=mode == "robot")
     trace = sim.run()
-    result = summarise(trace, scenario.name, name, seed, sim.shift_end)
+    fallback = float(getattr(policy, "fallback_share", 0.0))
+    result = summarise(
+        trace, scenario.name, name, seed, sim.shift_end, cfg.target_abandon_rate, fallback
+    )
     wall = time.perf_counter() - started
     return SimResult(**{**result.__dict__, "wall_seconds": wall})

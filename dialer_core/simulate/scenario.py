@@ -32,12 +32,15 @@ class AgentsSpec:
     break_minutes: float = 15.0
     lunch_share: float = 0.6  # share of agents who take lunch in the middle of the shift
     lunch_minutes: float = 30.0
+    breaks_log_out: bool = False  # breaks and lunch as log-outs (else pauses)
+    phantom: int = 0  # agents the dialer sees idle who never take a call (a wrong agent count)
 
 
 @dataclass(frozen=True)
 class CallsSpec:
     human_rate: float = 0.15  # at shift start
     human_rate_end: float = -1.0  # at shift end (linear drift); < 0 → same as human_rate
+    shift_at: float = -1.0  # fraction of the shift where the rate jumps to human_rate_end
     machine_rate: float = 0.25
     busy_rate: float = 0.04
     invalid_rate: float = 0.10  # the rest of the calls ring out unanswered
@@ -76,6 +79,8 @@ class Scenario:
     def human_rate_at(self, fraction: float) -> float:
         """Human-answer probability at ``fraction`` (0..1) of the shift."""
         end = self.calls.human_rate if self.calls.human_rate_end < 0 else self.calls.human_rate_end
+        if self.calls.shift_at >= 0:  # a sudden shift instead of a drift
+            return end if fraction >= self.calls.shift_at else self.calls.human_rate
         return self.calls.human_rate + (end - self.calls.human_rate) * fraction
 
 
@@ -87,8 +92,10 @@ _RANGES: dict[str, tuple[float, float]] = {
     "break_minutes": (0, 120),
     "lunch_share": (0, 1),
     "lunch_minutes": (0, 180),
+    "phantom": (0, 5000),
     "human_rate": (0, 1),
     "human_rate_end": (-1, 1),
+    "shift_at": (-1, 1),
     "machine_rate": (0, 1),
     "busy_rate": (0, 1),
     "invalid_rate": (0, 1),
