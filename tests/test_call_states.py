@@ -11,6 +11,7 @@ from dialer_core.campaign.calls import State
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.pacing.interface import Outcome
 from dialer_core.store.attempts import Contact
+from pbx import model as pbx
 from pbx.model import Hangup, Result
 
 T0 = datetime(2026, 6, 2, 2, 0, tzinfo=UTC).timestamp()  # 10:00 in Shenzhen
@@ -234,3 +235,13 @@ def test_the_pacing_view_counts_ringing_waiting_and_robot_calls() -> None:
     assert view.ringing == (T0,)
     assert view.waiting == (queued.waiting_since,)
     assert view.extra["robot_sessions"] == 1.0
+
+
+def test_pbx_events_become_call_events_at_the_time_they_are_read() -> None:
+    assert c.from_pbx(pbx.Ringing("c1"), T0) == c.Rang(T0)
+    assert c.from_pbx(pbx.Answered("c1"), T0) == c.Answer(T0)
+    assert c.from_pbx(pbx.AgentConnected("c1", "1001", 1.5), T0) == c.AgentJoined(T0, "1001", 1.5)
+    assert c.from_pbx(BUSY_END, T0) == c.Ended(T0, BUSY_END)
+    failed = c.from_pbx(pbx.OriginateFailed("c1", "trunk down"), T0)
+    assert isinstance(failed, c.Ended) and failed.hangup.result is Result.FAILED
+    assert failed.hangup.cause_text == "trunk down" and not failed.hangup.answered

@@ -21,6 +21,7 @@ from dialer_core.pacing.interface import (
     CallObservation,
     Outcome,
     PacingView,
+    PreviewRequest,
 )
 from dialer_core.pacing.ledger import AbandonmentLedger, LedgerRow
 from dialer_core.pacing.predictive import Predictive, window_rate
@@ -209,7 +210,7 @@ def test_preview_dials_once_the_timer_expires_and_on_request():
     policy = make_policy("preview", PacingConfig(preview_auto_dial_seconds=10, calls_per_second=0))
     v = view(idle=2, since=0.0)
     assert policy.decide(5.0, v) == 0
-    policy.request("idle0", 6.0)
+    policy.observe(PreviewRequest(6.0, "idle0"))
     assert policy.due_agents(6.0, v) == ("idle0",)
     assert policy.decide(10.0, view(idle=2, since=0.0, ringing=(6.0,))) == 1
     manual = make_policy("preview", PacingConfig(preview_auto_dial_seconds=0))

@@ -28,7 +28,7 @@ async def list_agents(request: web.Request) -> web.Response:
             continue
         campaigns[name] = [
             {"agent": a, "status": s.value, "seconds_in_state": round(max(0.0, now - since), 1)}
-            for a, (s, since) in sorted(rc.runner.agents.items())
+            for a, (s, since) in sorted(rc.agents.items())
         ]
     return web.json_response(
         {

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from dialer_core.api.context import ctx_of
 from dialer_core.api.errors import ApiError, read_json_object, read_toml_or_json
-from dialer_core.api.pacing_live import LIVE_KEYS, apply_to_policy, validated_change
+from dialer_core.api.pacing_live import LIVE_KEYS, validated_change
 from dialer_core.api.table import CONTROL, READ, Param, Route
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.campaign.manager import CampaignNotFound
@@ -99,9 +99,9 @@ async def get_campaign(request: web.Request) -> web.Response:
         "runner": None,
     }
     if rc is not None:
-        st = rc.runner.stats
+        st = rc.stats
         body["runner"] = {
-            "in_flight": len(rc.runner.inflight),
+            "in_flight": rc.in_flight,
             "launched": st.launched,
             "answered": st.answered,
             "connected": st.connected,
@@ -171,12 +171,7 @@ async def change_pacing(request: web.Request) -> web.Response:
     raw = {**current.raw, "pacing": {**current.raw.get("pacing", {}), **change}}
     async with ctx.pool.acquire() as conn:
         await set_campaign_config(conn, campaign_id, raw)
-    applied: list[str] = []
-    if rc is not None and not rc.task.done():
-        new_config = dataclasses.replace(current, pacing=pacing, raw=raw)
-        applied = apply_to_policy(rc.runner.policy, pacing)
-        rc.config = new_config
-        rc.runner.campaign = new_config
+    applied = ctx.manager.change_pacing(name, dataclasses.replace(current, pacing=pacing, raw=raw))
     log.info("campaign %s pacing changed: %s", name, change)
     return web.json_response(
         {

@@ -120,13 +120,9 @@ class LiveStats:
         launched = answered = connected_n = abandoned_n = 0
         state = db_state
         if rc is not None:
-            r = rc.runner
             state = rc.state
-            calls = list(r.inflight.values())
-            in_flight = len(calls)
-            ringing = sum(1 for c in calls if c.answered_at is None)
-            waiting = sum(1 for c in calls if c.waiting_since is not None and not c.connected)
-            st = r.stats
+            in_flight, ringing, waiting = rc.in_flight, rc.ringing, rc.waiting
+            st = rc.stats
             launched, answered, connected_n, abandoned_n = (
                 st.launched,
                 st.answered,
@@ -135,7 +131,7 @@ class LiveStats:
             )
             agents = tuple(
                 AgentRow(a, s.value, round(max(0.0, now - since), 1))
-                for a, (s, since) in sorted(r.agents.items())
+                for a, (s, since) in sorted(rc.agents.items())
             )
         agent_counts: dict[str, int] = {}
         for a in agents:

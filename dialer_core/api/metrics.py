@@ -86,7 +86,7 @@ async def collect(ctx: ApiContext) -> Exposition:
     ex = Exposition()
     ex.declare("pacedial_calls_total", "counter", "Calls ended by this process, by result")
     for name, rc in sorted(ctx.manager.running.items()):
-        r, st = rc.runner, rc.runner.stats
+        st = rc.stats
         for result, n in sorted(st.dispositions.items()):
             ex.add("pacedial_calls_total", "counter", "", n, campaign=name, result=result)
         ex.add(
@@ -100,7 +100,7 @@ async def collect(ctx: ApiContext) -> Exposition:
             "pacedial_calls_in_flight",
             "gauge",
             "Calls launched and not ended",
-            len(r.inflight),
+            rc.in_flight,
             campaign=name,
         )
         ex.add(
@@ -110,7 +110,7 @@ async def collect(ctx: ApiContext) -> Exposition:
             rc.state == "running",
             campaign=name,
         )
-        pending = r.pending_results
+        pending = rc.pending_results
         ex.add(
             "pacedial_db_pending_results",
             "gauge",

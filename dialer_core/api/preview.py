@@ -15,6 +15,7 @@ from aiohttp import web
 from dialer_core.api.context import ctx_of, name_out, phone_out
 from dialer_core.api.errors import ApiError, field, read_json_object
 from dialer_core.api.table import CONTROL, READ, Route
+from dialer_core.campaign.manager import AgentNotHere, NotPreview
 from dialer_core.store.preview import next_preview_case, skip_case
 
 TAG = "preview"
@@ -59,17 +60,13 @@ async def dial(request: web.Request) -> web.Response:
     await ctx.campaign_id(name)
     doc = await read_json_object(request)
     agent = field(doc, "agent", str)
-    rc = ctx.running(name)
-    policy = rc.runner.policy
-    if not callable(getattr(policy, "request", None)):
-        raise ApiError(
-            409, "not_preview", f"campaign {name!r} is in {rc.config.mode} mode, not preview"
-        )
-    if agent not in rc.runner.agents:
-        raise ApiError(
-            404, "agent_not_found", f"agent {agent!r} is not logged in to this campaign's queue"
-        )
-    policy.request(agent, ctx.clock())
+    ctx.running(name)  # a 409 when the campaign does not run here
+    try:
+        ctx.manager.request_preview(name, agent)
+    except NotPreview as exc:
+        raise ApiError(409, "not_preview", str(exc)) from None
+    except AgentNotHere as exc:
+        raise ApiError(404, "agent_not_found", exc.args[0]) from None
     return web.json_response({"campaign": name, "agent": agent, "requested": True}, status=202)
 
 

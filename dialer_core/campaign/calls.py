@@ -38,6 +38,7 @@ from dialer_core.pacing.interface import (
     PacingView,
 )
 from dialer_core.store.attempts import NOT_DIALED, AttemptResult, Contact
+from pbx import model as pbx
 from pbx.model import CallRequest, Hangup, Result
 
 HANDLER_GRACE = 15.0  # seconds to let an answered-call handler finish after the hangup
@@ -282,6 +283,21 @@ def amd_effects(call_id: str, at: float, status: str, cause: str, action: str) -
         out.append(Observe(CallObservation(at, call_id, Outcome.MACHINE_ANSWERED)))
     out.append(RecordAmd(status, cause, action, at))
     return out
+
+
+def from_pbx(event: object, at: float) -> Event | None:
+    """The call event for a PBX event (None: nothing in a call's lifecycle)."""
+    if isinstance(event, pbx.Ringing):
+        return Rang(at)
+    if isinstance(event, pbx.Answered):
+        return Answer(at)
+    if isinstance(event, pbx.AgentConnected):
+        return AgentJoined(at, event.agent, event.wait)
+    if isinstance(event, pbx.Hangup):
+        return Ended(at, event)
+    if isinstance(event, pbx.OriginateFailed):  # refused, no channel: the number was not dialed
+        return Refused(at, event.reason)
+    return None
 
 
 def late_report_effects(call_id: str, event: Event) -> list[Effect]:

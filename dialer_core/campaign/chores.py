@@ -21,6 +21,7 @@ from dialer_core.campaign.callerid_book import CallerIdBook
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.compliance.dnc import DncList
 from dialer_core.compliance.model import mask
+from dialer_core.pacing.interface import LedgerObservation
 from dialer_core.paths import recordings_dir
 from dialer_core.sms.config import sms_config_for
 from dialer_core.sms.cycle import run_sms_cycle
@@ -54,7 +55,7 @@ class CampaignChores:
         handling: Any,
         *,
         on_dnc: Callable[[DncList], None],
-        on_ledger: Callable[[Any], None] | None = None,
+        on_ledger: Callable[[LedgerObservation], None] | None = None,
     ) -> None:
         self.pool, self.campaign, self.campaign_id = pool, campaign, campaign_id
         self.clock, self.callerids, self.handling = clock, callerids, handling
@@ -92,7 +93,7 @@ class CampaignChores:
         async with self.pool.acquire() as conn:
             fresh = await load_ledger(conn, self.campaign_id, self._now(), windows)
         assert self.on_ledger is not None
-        self.on_ledger(fresh)
+        self.on_ledger(LedgerObservation(self.clock(), fresh))
 
     async def reload_dnc(self) -> None:
         """Pick up DNC entries added while the campaign runs."""

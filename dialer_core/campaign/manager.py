@@ -19,7 +19,8 @@ import asyncpg
 from agi_scripts.registry import CallRegistry
 from dialer_core.campaign.assembly import make_runner
 from dialer_core.campaign.config import CampaignConfig, parse_campaign
-from dialer_core.campaign.runner import CampaignRunner
+from dialer_core.campaign.runner import CampaignRunner, RunnerStats
+from dialer_core.pacing.interface import AgentStatus, PreviewRequest, SettingsObservation
 from dialer_core.store.campaigns import ensure_campaign, find_campaign, set_campaign_state
 from pbx.driver import PbxDriver
 
@@ -31,6 +32,14 @@ class CampaignNotFound(KeyError):
     """No campaign of that name in the database."""
 
 
+class NotPreview(ValueError):
+    """A preview request to a campaign that is not in preview mode."""
+
+
+class AgentNotHere(KeyError):
+    """The agent is not logged in to the campaign's queue."""
+
+
 @dataclass
 class RunningCampaign:
     config: CampaignConfig
@@ -38,6 +47,33 @@ class RunningCampaign:
     runner: CampaignRunner
     stop: asyncio.Event
     task: asyncio.Task
+
+    @property
+    def stats(self) -> RunnerStats:
+        """The runner's counters since it started."""
+        return self.runner.stats
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.runner.inflight)
+
+    @property
+    def pending_results(self) -> int:
+        """Call results held in memory until the database is back."""
+        return self.runner.pending_results
+
+    @property
+    def ringing(self) -> int:
+        return sum(1 for c in self.runner.inflight.values() if c.ringing)
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for c in self.runner.inflight.values() if c.waiting)
+
+    @property
+    def agents(self) -> dict[str, tuple[AgentStatus, float]]:
+        """seat → (status, since) as the campaign's pacer sees them."""
+        return dict(self.runner.agents)
 
     @property
     def state(self) -> str:
@@ -125,6 +161,28 @@ class CampaignManager:
         rc.stop.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(rc.task), timeout)
+
+    def change_pacing(self, name: str, config: CampaignConfig) -> bool:
+        """Hand a running campaign its new live pacing settings; False if it does not run."""
+        rc = self.running.get(name)
+        if rc is None or rc.task.done():
+            return False
+        rc.config = config
+        rc.runner.reconfigure(config)
+        p = config.pacing
+        rc.runner.observe(
+            SettingsObservation(self.clock(), p.target_abandon_rate, p.lines_per_agent)
+        )
+        return True
+
+    def request_preview(self, name: str, agent: str) -> None:
+        """The agent asks to dial the previewed contact now (raises NotPreview, AgentNotHere)."""
+        rc = self.get(name)
+        if rc.config.mode != "preview":
+            raise NotPreview(f"campaign {name!r} is in {rc.config.mode} mode, not preview")
+        if agent not in rc.runner.agents:
+            raise AgentNotHere(f"agent {agent!r} is not logged in to this campaign's queue")
+        rc.runner.observe(PreviewRequest(self.clock(), agent))
 
     def agent_call(self, seat: str) -> str | None:
         """The call the agent at ``seat`` is connected to now, in any campaign run here."""

@@ -33,13 +33,12 @@ from dialer_core.compliance.dnc import DncList
 from dialer_core.compliance.model import mask
 from dialer_core.ownership import Heartbeat, RunnerIdentity
 from dialer_core.pacing.classify import AnswerClassifier
-from dialer_core.pacing.interface import AgentStatus, CallObservation, PacingPolicy, PacingView
+from dialer_core.pacing.interface import AgentStatus, Observation, PacingPolicy, PacingView
 from dialer_core.run_metrics import RunMetrics
 from dialer_core.store.database import DATABASE_ERRORS
 from dialer_core.store.journal import ResultJournal
 from pbx.driver import PbxDriver
-from pbx.model import AgentConnected, AgentEvent, Answered, Hangup, OriginateFailed
-from pbx.model import Ringing as PbxRinging
+from pbx.model import AgentEvent
 
 log = logging.getLogger(__name__)
 __all__ = ["CampaignRunner", "RunnerStats"]
@@ -86,8 +85,8 @@ class CampaignRunner:
         )  # fmt: skip
         self.chores = CampaignChores(
             pool, campaign, campaign_id, clock, self.callerids, handling,
-            on_dnc=self._set_dnc,
-            on_ledger=self._set_ledger if getattr(policy, "ledger", None) is not None else None,
+            on_dnc=lambda dnc: setattr(self, "dnc", dnc),
+            on_ledger=self.observe if getattr(policy, "ledger", None) is not None else None,
         )  # fmt: skip
         self.sink = HandlerSink(clock, self._report, self._report_now)
         self._wake = asyncio.Event()
@@ -97,7 +96,7 @@ class CampaignRunner:
         )
 
     @property
-    def agents(self) -> dict[str, tuple[AgentStatus, float]]:
+    def agents(self) -> dict[str, tuple[AgentStatus, float]]:  # seat → (status, since)
         return self.book.agents
 
     @property
@@ -105,11 +104,15 @@ class CampaignRunner:
         """Call results waiting for the database to come back (never dropped)."""
         return self.results.pending
 
-    def _set_dnc(self, dnc: DncList) -> None:
-        self.dnc = dnc
+    def observe(self, *observations: Observation) -> None:
+        """The one way into the policy: classified call events, settings, ledger, previews."""
+        for observation in observations:
+            self.policy.observe(observation)
+        self._wake.set()
 
-    def _set_ledger(self, ledger: Any) -> None:
-        self.policy.ledger = ledger  # type: ignore[attr-defined]
+    def reconfigure(self, campaign: CampaignConfig) -> None:
+        """Take a campaign config whose live keys changed (the policy hears of it separately)."""
+        self.campaign = self.launcher.campaign = self.chores.campaign = campaign
 
     def view(self, now: float) -> PacingView:
         """What the pacing policy may know right now."""
@@ -118,8 +121,6 @@ class CampaignRunner:
     def close_agent_books(self) -> None:
         """Account the time of every agent's current state up to now (for utilization)."""
         self.book.close_books(self.clock())
-
-    # -- main loop ---------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> RunnerStats:
         """Launch calls until ``stop`` is set, then let calls in flight finish (bounded)."""
@@ -187,16 +188,13 @@ class CampaignRunner:
             await self._feed(call, c.StopRequested(self.clock()))
         await self._wait_empty(HANGUP_WAIT)
         for call in list(self.inflight.values()):
-            why = "runner stopped before the PBX reported the end"
-            log.warning("call %s: %s", call.call_id, why)
-            await self._feed(call, c.Lost(self.clock(), why))
+            log.warning("call %s: no end from the PBX; closed as lost", call.call_id)
+            await self._feed(call, c.Lost(self.clock(), "runner stopped before the PBX's end"))
 
     async def _wait_empty(self, seconds: float) -> None:
         deadline = self.clock() + seconds
         while self.inflight and self.clock() < deadline:
             await asyncio.sleep(0.1)
-
-    # -- events in -----------------------------------------------------------------------------
 
     async def _consume_events(self) -> None:
         async for event in self.driver.events():
@@ -210,17 +208,13 @@ class CampaignRunner:
         now = self.clock()
         if isinstance(event, AgentEvent):
             self._agent_changed(event.state.agent, event.state.queue, event.state.state, now)
-        elif (call := self.inflight.get(getattr(event, "call_id", ""))) is not None:
-            if isinstance(event, PbxRinging):
-                await self._feed(call, c.Rang(now))
-            elif isinstance(event, Answered):
-                await self._feed(call, c.Answer(now))
-            elif isinstance(event, AgentConnected):
-                await self._feed(call, c.AgentJoined(now, event.agent, event.wait))
-            elif isinstance(event, Hangup):
-                self._spawn(self._feed(call, c.Ended(now, event)))
-            elif isinstance(event, OriginateFailed):  # no channel: the number was not dialed
-                self._spawn(self._feed(call, c.Refused(now, event.reason)))
+        elif (call := self.inflight.get(getattr(event, "call_id", ""))) is not None and (
+            happened := c.from_pbx(event, now)
+        ) is not None:
+            if isinstance(happened, c.Ended | c.Refused):  # closing writes: off the event path
+                self._spawn(self._feed(call, happened))
+            else:
+                await self._feed(call, happened)
         self._wake.set()
 
     def _agent_changed(self, agent: str, queue: str, state: str, now: float) -> None:
@@ -251,6 +245,8 @@ class CampaignRunner:
         try:
             return call.handle(event)
         except c.IllegalTransition as exc:
+            if call.state is c.State.CLOSED:  # closing right now: only the facts are stored
+                return c.late_report_effects(call.call_id, event)
             log.warning("%s: ignored", exc)
             return []
 
@@ -260,9 +256,9 @@ class CampaignRunner:
     async def _perform(self, call: c.Call | None, effects: list[c.Effect], call_id: str) -> None:
         for e in effects:
             if isinstance(e, c.Observe):  # classified first: machines never count live
-                self._tell(self.answers.feed(e.observation))
+                self.observe(*self.answers.feed(e.observation))
             elif isinstance(e, c.RecordAmd):
-                self._tell(self.answers.amd_verdict(e.at, call_id, e.status, e.action))
+                self.observe(*self.answers.amd_verdict(e.at, call_id, e.status, e.action))
                 await write_side(self.pool, call_id, e)
             elif isinstance(e, c.Count):
                 self.stats.count(e.what, e.key)
@@ -284,25 +280,15 @@ class CampaignRunner:
             elif isinstance(e, c.WriteResult):
                 await self.results.write(e.result)
             elif isinstance(e, c.Forget):
-                self._tell(self.answers.ended(self.clock(), call_id))
+                self.observe(*self.answers.ended(self.clock(), call_id))
                 if self.inflight.pop(call_id, None) is not None:
                     self.metrics.freed(time.perf_counter())
                 self.registry.remove(call_id)
                 self._wake.set()
 
-    def _tell(self, observations: list[CallObservation]) -> None:
-        """Feed classified call observations (pacing.classify) to the policy."""
-        for observation in observations:
-            self.policy.observe(observation)
-
     async def _originate(self, call: c.Call, e: c.Originate) -> None:
-        req = e.request
-        log.info(
-            "originate call=%s case=%s to=%s",
-            req.call_id,
-            call.contact.external_id,
-            mask(req.destination),
-        )
+        req, case = e.request, call.contact.external_id
+        log.info("originate call=%s case=%s to=%s", req.call_id, case, mask(req.destination))
         try:
             await self.driver.originate(req)
         except Exception as exc:  # link lost mid-send: the call may exist; reconcile decides

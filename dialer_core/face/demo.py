@@ -205,7 +205,7 @@ async def run_demo(
                 running = manager.running[name]
                 if not running.task.done():
                     await manager.stop(name)
-                stats = running.runner.stats
+                stats = running.stats
         finally:
             await manager.stop_all()
             await driver.close()

@@ -21,6 +21,7 @@ from dialer_core.pacing.interface import (
     Observation,
     Outcome,
     PacingView,
+    SettingsObservation,
 )
 
 
@@ -84,6 +85,8 @@ class VicidialAdapt:
         self._minute: deque[tuple[float, bool]] = deque()  # (time, dropped) of answered calls
 
     def observe(self, observation: Observation) -> None:
+        if isinstance(observation, SettingsObservation):
+            self.target = observation.target_abandon_rate
         if not isinstance(observation, CallObservation):
             return
         o = observation

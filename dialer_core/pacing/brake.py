@@ -25,10 +25,13 @@ from dialer_core.pacing.caps import status_counts
 from dialer_core.pacing.interface import (
     AgentObservation,
     AgentStatus,
+    CallObservation,
+    LedgerObservation,
     Observation,
     Outcome,
     PacingPolicy,
     PacingView,
+    SettingsObservation,
 )
 from dialer_core.pacing.ledger import AbandonmentLedger
 
@@ -100,6 +103,14 @@ class AbandonBrake:
                 self._idle.add(observation.agent)
             else:
                 self._idle.discard(observation.agent)
+            return
+        if isinstance(observation, LedgerObservation):  # every node's calls, from the database
+            self._ledger = observation.ledger
+            return
+        if isinstance(observation, SettingsObservation):
+            self.target = observation.target_abandon_rate
+            return
+        if not isinstance(observation, CallObservation):  # a preview request
             return
         o = observation
         if o.outcome is Outcome.ABANDONED:

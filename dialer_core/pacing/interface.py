@@ -1,7 +1,9 @@
 """The pacing interface: pure policies fed timestamped observations, asked how many to launch.
 
 A policy never reads a clock, sleeps, or does I/O. The live campaign runner, the virtual-time
-simulator and the tests all drive the same objects through ``observe`` and ``decide``.
+simulator and the tests all drive the same objects through ``observe`` and ``decide``;
+``observe`` is the only way in: call and agent events, the database's abandonment ledger, live
+setting changes and preview requests are all observations.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from dialer_core.pacing.ledger import AbandonmentLedger
 
 
 class AgentStatus(enum.StrEnum):
@@ -51,7 +55,37 @@ class AgentObservation:
     status: AgentStatus
 
 
-Observation = CallObservation | AgentObservation
+@dataclass(frozen=True)
+class LedgerObservation:
+    """The campaign's abandonment ledger as the database sums it at ``at`` (every node's calls).
+
+    A policy that keeps a ledger takes it in place of its own; others ignore it.
+    """
+
+    at: float
+    ledger: AbandonmentLedger
+
+
+@dataclass(frozen=True)
+class SettingsObservation:
+    """The live pacing settings changed at ``at`` (the keys a policy reads at every decision)."""
+
+    at: float
+    target_abandon_rate: float
+    lines_per_agent: float
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """Agent ``agent`` asked at ``at`` to dial the contact on screen (preview mode)."""
+
+    at: float
+    agent: str
+
+
+Observation = (
+    CallObservation | AgentObservation | LedgerObservation | SettingsObservation | PreviewRequest
+)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ more than the hard caps allow.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from itertools import compress
 from operator import attrgetter, is_not
@@ -32,9 +33,11 @@ from dialer_core.pacing.interface import (
     AgentStatus,
     AgentView,
     CallObservation,
+    LedgerObservation,
     Observation,
     Outcome,
     PacingView,
+    SettingsObservation,
 )
 from dialer_core.pacing.ledger import AbandonmentLedger
 
@@ -187,7 +190,19 @@ class Predictive:
         if isinstance(observation, AgentObservation):
             self._observe_agent(observation)
             return
-        o: CallObservation = observation
+        if isinstance(observation, LedgerObservation):  # every node's calls, from the database
+            self.ledger = observation.ledger
+            return
+        if isinstance(observation, SettingsObservation):
+            self.cfg = dataclasses.replace(
+                self.cfg,
+                target_abandon_rate=observation.target_abandon_rate,
+                lines_per_agent=observation.lines_per_agent,
+            )
+            return
+        if not isinstance(observation, CallObservation):
+            return
+        o = observation
         if o.outcome is Outcome.LAUNCHED:  # the most frequent event; nothing to learn yet
             return
         if o.outcome is Outcome.HUMAN_ANSWERED:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from dialer_core.pacing.caps import HardCaps
-from dialer_core.pacing.interface import AgentObservation, AgentStatus, Observation, PacingView
+from dialer_core.pacing.interface import (
+    AgentObservation,
+    AgentStatus,
+    Observation,
+    PacingView,
+    PreviewRequest,
+)
 
 
 class Preview:
     """At most one call in flight per idle agent, dialed on request or when a timer expires.
 
-    The runner calls ``request(agent, now)`` when an agent presses "dial". With
+    The runner passes a ``PreviewRequest`` observation when an agent presses "dial". With
     ``auto_dial_after > 0`` an idle agent is dialed for automatically once it has been idle, and
     its previous call launched, that many seconds ago (time to read the contact).
     ``due_agents(now, view)`` names the agents to dial for, longest-idle first; ``decide``
@@ -23,14 +29,12 @@ class Preview:
         self._requested: set[str] = set()
 
     def observe(self, observation: Observation) -> None:
-        if isinstance(observation, AgentObservation) and observation.status is not (
+        if isinstance(observation, PreviewRequest):  # the agent pressed "dial"
+            self._requested.add(observation.agent)
+        elif isinstance(observation, AgentObservation) and observation.status is not (
             AgentStatus.IDLE
         ):
             self._requested.discard(observation.agent)
-
-    def request(self, agent: str, now: float) -> None:
-        """The agent asked to dial the contact on screen now."""
-        self._requested.add(agent)
 
     def due_agents(self, now: float, view: PacingView) -> tuple[str, ...]:
         """Agents to dial for now (records the dial, so call it once per decision)."""

@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dialer_core.pacing.caps import status_counts
-from dialer_core.pacing.interface import AgentStatus, Observation, PacingView
+from dialer_core.pacing.interface import (
+    AgentStatus,
+    Observation,
+    PacingView,
+    SettingsObservation,
+)
 
 
 @dataclass
@@ -15,7 +20,9 @@ class Progressive:
     lines_per_agent: float = 1.0
 
     def observe(self, observation: Observation) -> None:
-        """Progressive pacing keeps no history."""
+        """Progressive pacing keeps no history; only a live ``lines_per_agent`` change counts."""
+        if isinstance(observation, SettingsObservation):
+            self.lines_per_agent = observation.lines_per_agent
 
     def decide(self, now: float, view: PacingView) -> int:
         idle = status_counts(view)[AgentStatus.IDLE]
