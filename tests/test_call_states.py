@@ -243,5 +243,4 @@ def test_pbx_events_become_call_events_at_the_time_they_are_read() -> None:
     assert c.from_pbx(pbx.AgentConnected("c1", "1001", 1.5), T0) == c.AgentJoined(T0, "1001", 1.5)
     assert c.from_pbx(BUSY_END, T0) == c.Ended(T0, BUSY_END)
     failed = c.from_pbx(pbx.OriginateFailed("c1", "trunk down"), T0)
-    assert isinstance(failed, c.Ended) and failed.hangup.result is Result.FAILED
-    assert failed.hangup.cause_text == "trunk down" and not failed.hangup.answered
+    assert isinstance(failed, c.Refused) and failed.reason == "trunk down"  # not dialed
