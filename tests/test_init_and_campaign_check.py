@@ -39,7 +39,8 @@ async def test_every_shipped_campaign_passes_the_check(path):
 async def test_the_check_validates_the_robot_section_and_renders_its_sounds(tmp_path):
     path = tmp_path / "robot.toml"
     path.write_text(
-        '[campaign]\nname = "r"\n[compliance]\npreset = "cn"\n'
+        '[campaign]\nname = "r"\n[dialing]\ncaller_id = "+862088880000"\n'
+        '[compliance]\npreset = "cn"\n[recording]\nenabled = true\n'
         '[routing.default]\naction = "robot"\nscript = "reminder_zh"\n',
         encoding="utf-8",
     )

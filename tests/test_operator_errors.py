@@ -50,6 +50,14 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+def with_drop_message(home: Path) -> str:
+    """A sounds folder holding the presets' drop message (``pacedial run`` checks it first)."""
+    sounds = home / "sounds"
+    sounds.mkdir(parents=True, exist_ok=True)
+    (sounds / "safe-harbor.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
+    return str(sounds)
+
+
 async def pacedial(*args: str, dsn: str, home: Path, timeout: float = 120):
     """Run the command; (exit code, stdout, stderr)."""
     env = {
@@ -57,6 +65,7 @@ async def pacedial(*args: str, dsn: str, home: Path, timeout: float = 120):
         "PYTHONPATH": str(ROOT),
         "PACEDIAL_DATABASE_URL": dsn,
         "PACEDIAL_HOME": str(home),
+        "PACEDIAL_SOUNDS": with_drop_message(home),
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
