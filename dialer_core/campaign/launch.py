@@ -20,7 +20,7 @@ from dialer_core.campaign.calls import Call, Event, Hold, Launch
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.compliance.decision import check_contact
 from dialer_core.compliance.dnc import DncList
-from dialer_core.compliance.model import PastAttempt, mask
+from dialer_core.compliance.model import Disposition, PastAttempt, mask
 from dialer_core.compliance.region import ZoneUnknown
 from dialer_core.compliance.windows import window_check
 from dialer_core.store import attempts as store
@@ -46,6 +46,14 @@ def last_check(contact: store.Contact, now: float, campaign: CampaignConfig, dnc
     ):
         return "window"
     return ""
+
+
+def in_flight(contact: store.Contact, now: float) -> PastAttempt:
+    """The attempt about to be written for ``contact``, as the rules see a call in flight."""
+    rule = contact.rule_contact()
+    return PastAttempt(
+        _dt(now), rule.phone, rule.case_id, Disposition.IN_PROGRESS, debtor=rule.debtor
+    )
 
 
 @dataclass
@@ -85,7 +93,9 @@ class Launcher:
                     await store.release_lease(conn, contact.case_id, self.runner_id)
                     continue
                 history = histories[contact.case_id]
-                if not await self._rules_allow(conn, contact, history, now):
+                # This round's earlier calls are in flight too (same number, debtor, case).
+                in_round = [in_flight(c, now) for c, _, _ in batch]
+                if not await self._rules_allow(conn, contact, history + in_round, now):
                     continue
                 caller_id = await self._caller_id_for(conn, contact, now)
                 if caller_id is not None:
