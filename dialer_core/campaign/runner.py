@@ -152,6 +152,8 @@ class CampaignRunner:
                     await asyncio.wait_for(self._wake.wait(), self.tick)
                 self._wake.clear()
             self.close_agent_books()
+            with contextlib.suppress(*DATABASE_ERRORS):  # unanswered INSERTs that did commit
+                await self._start(await self.launcher.settle(self.clock()))
             await drain(self.inflight, self._feed, self.clock, self.campaign.ring_timeout)
         finally:
             renew.cancel()
@@ -174,10 +176,13 @@ class CampaignRunner:
         n = max(0, min(want, self.campaign.max_in_flight - len(self.inflight)))
         if n == 0:
             return
-        for call, event in await self.launcher.round(n, now):  # at most one launch batch
+        await self._start(await self.launcher.round(n, now))
+        self.metrics.launched(self.launcher.launched, time.perf_counter())
+
+    async def _start(self, written: list[tuple[c.Call, c.Event]]) -> None:
+        for call, event in written:  # at most one launch batch
             self.inflight[call.call_id] = call
             await self._feed(call, event)  # Originates go out without awaiting a Response
-        self.metrics.launched(self.launcher.launched, time.perf_counter())
 
     async def _consume_events(self) -> None:
         async for event in self.driver.events():
