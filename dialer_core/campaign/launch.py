@@ -31,6 +31,7 @@ from dialer_core.store.dnc import fresh_dnc
 
 log = logging.getLogger(__name__)
 UNCONFIRMED = "unconfirmed"  # Hold code: the attempt's INSERT lost its answer, never dialed
+HALTED = "halted"  # Hold code: stop or pause came between the attempt's write and its Originate
 LAUNCH_BATCH = 200  # contacts leased per round: stop and pause are checked between rounds
 CALLERID_RETRY = timedelta(minutes=15)  # a contact with no usable caller ID comes back then
 
@@ -113,6 +114,12 @@ class Launcher:
             out.append((call, Hold(now, blocked) if blocked else Launch(now)))
             self.launched += not blocked
         return out
+
+    def still_on(self, event: Event) -> Event:
+        """A Launch that meets a stop or a pause on its way out is held instead (not dialed)."""
+        if isinstance(event, Launch) and self.paused():
+            return Hold(event.at, HALTED)
+        return event
 
     async def settle(self, now: float) -> list[tuple[Call, Event]]:
         """At stop: close the attempts of unanswered INSERTs that did get written."""
