@@ -8,6 +8,7 @@ import time
 
 import pytest
 from test_multiday_e2e import CONTEXT, SCALE, run_days
+from virtual_time import in_virtual_time
 
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.cases_csv import parse_cases_csv
@@ -44,6 +45,7 @@ def week_csv(pattern: str, cases: int) -> bytes:
     ),
 )
 @pytest.mark.parametrize("preset", sorted(WEEK))
+@in_virtual_time
 async def test_a_week_under_the_preset_audits_clean(db, preset):
     zone, caller_id, pattern = WEEK[preset]
     clock = JumpClock(next_local_time(10, zone, time.time()), SCALE)
