@@ -4,13 +4,15 @@ Real bytes both ways; once the server's answer to a statement whose text contain
 has gone by (its command tag ``tag`` and the ReadyForQuery after it: the statement has
 committed), the relay either drops that answer and closes both sides (``lose_answer``: the
 client never learns that its INSERT committed) or forwards it and closes both sides at the
-client's next message (the database went away just after answering).
+client's next message (the database went away just after answering). With ``cut=False`` it
+only calls ``on_marker`` each time the marked statement goes by (a hook on real traffic).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 READY = b"Z\x00\x00\x00\x05"  # ReadyForQuery: the statement's implicit transaction is over
@@ -19,10 +21,20 @@ READY = b"Z\x00\x00\x00\x05"  # ReadyForQuery: the statement's implicit transact
 class PgCut:
     """Relay ``dsn``'s server on a loopback port; ``dsn`` (property) points through it."""
 
-    def __init__(self, dsn: str, marker: bytes, tag: bytes, *, lose_answer: bool) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        marker: bytes,
+        tag: bytes = b"",
+        *,
+        lose_answer: bool = False,
+        cut: bool = True,
+        on_marker: Callable[[], None] | None = None,
+    ) -> None:
         self.upstream = urlsplit(dsn)
         self.marker, self.tag, self.lose_answer = marker, tag, lose_answer
-        self.cut = False  # set once the link has been cut
+        self.on_marker = on_marker
+        self.cut = not cut  # True once the link has been cut (or if it never will be)
         self._server: asyncio.Server | None = None
 
     @property
@@ -52,8 +64,11 @@ class PgCut:
                 if answered.is_set() and not self.cut:
                     self.cut = True
                     break  # the database is gone before this message reaches it
-                if self.marker in data and not self.cut:
-                    armed.set()
+                if self.marker in data:
+                    if self.on_marker is not None:
+                        self.on_marker()
+                    if not self.cut:
+                        armed.set()
                 sw.write(data)
                 await sw.drain()
 

@@ -47,3 +47,26 @@ async def test_drain_returns_at_once_when_nothing_is_in_flight() -> None:
 
     await drain({}, feed, loop.time, RING_TIMEOUT)
     assert loop.time() == 0.0
+
+
+@in_virtual_time
+async def test_the_hang_ups_at_shutdown_go_out_side_by_side() -> None:
+    loop = asyncio.get_running_loop()
+    inflight = {f"c{i}": c.Call(f"c{i}", CONTACT, CAMPAIGN, "+8675500000000") for i in range(50)}
+    waiting: list[str] = []
+    most = 0
+
+    async def feed(call: c.Call, event: c.Event) -> None:
+        nonlocal most
+        if isinstance(event, c.StopRequested):  # a Hangup action awaiting its Response
+            waiting.append(call.call_id)
+            most = max(most, len(waiting))
+            await asyncio.sleep(0.5)
+            waiting.remove(call.call_id)
+            loop.call_later(1.0, inflight.pop, call.call_id)
+
+    started = loop.time()
+    await drain(inflight, feed, loop.time, RING_TIMEOUT)
+    assert most == 50, "every hang-up was sent before the first one was answered"
+    assert not inflight
+    assert loop.time() - started < RING_TIMEOUT + c.HANDLER_GRACE + DRAIN_MARGIN + 2

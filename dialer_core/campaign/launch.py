@@ -21,7 +21,7 @@ from dialer_core.campaign.calls import Call, Event, Hold, Launch
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.compliance.decision import check_contact
 from dialer_core.compliance.dnc import DncList
-from dialer_core.compliance.model import PastAttempt, mask
+from dialer_core.compliance.model import Disposition, PastAttempt, mask
 from dialer_core.compliance.region import ZoneUnknown
 from dialer_core.compliance.windows import window_check
 from dialer_core.store import attempts as store
@@ -31,6 +31,7 @@ from dialer_core.store.dnc import fresh_dnc
 
 log = logging.getLogger(__name__)
 UNCONFIRMED = "unconfirmed"  # Hold code: the attempt's INSERT lost its answer, never dialed
+HALTED = "halted"  # Hold code: stop or pause came between the attempt's write and its Originate
 LAUNCH_BATCH = 200  # contacts leased per round: stop and pause are checked between rounds
 CALLERID_RETRY = timedelta(minutes=15)  # a contact with no usable caller ID comes back then
 
@@ -52,6 +53,14 @@ def last_check(contact: store.Contact, now: float, campaign: CampaignConfig, dnc
     ):
         return "window"
     return ""
+
+
+def in_flight(contact: store.Contact, now: float) -> PastAttempt:
+    """The attempt about to be written for ``contact``, as the rules see a call in flight."""
+    rule = contact.rule_contact()
+    return PastAttempt(
+        _dt(now), rule.phone, rule.case_id, Disposition.IN_PROGRESS, debtor=rule.debtor
+    )
 
 
 @dataclass
@@ -106,6 +115,12 @@ class Launcher:
             self.launched += not blocked
         return out
 
+    def still_on(self, event: Event) -> Event:
+        """A Launch that meets a stop or a pause on its way out is held instead (not dialed)."""
+        if isinstance(event, Launch) and self.paused():
+            return Hold(event.at, HALTED)
+        return event
+
     async def settle(self, now: float) -> list[tuple[Call, Event]]:
         """At stop: close the attempts of unanswered INSERTs that did get written."""
         if not self.unconfirmed:
@@ -130,7 +145,9 @@ class Launcher:
                 await store.release_lease(conn, contact.case_id, self.runner_id)
                 continue
             history = histories[contact.case_id]
-            if not await self._rules_allow(conn, contact, history, now):
+            # This round's earlier calls are in flight too (same number, debtor, case).
+            in_round = [in_flight(c, now) for c, _, _ in batch]
+            if not await self._rules_allow(conn, contact, history + in_round, now):
                 continue
             caller_id = await self._caller_id_for(conn, contact, now)
             if caller_id is not None:

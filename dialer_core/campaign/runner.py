@@ -130,6 +130,7 @@ class CampaignRunner:
             self.campaign.compliance, self.clock(), self.results.write,
         )  # fmt: skip
         await self.chores.load_callerid_book()
+        self.launcher.paused = lambda: self.paused or stop.is_set()  # checked mid-round too
         for state in await self.driver.agents():
             self._agent_changed(state.agent, state.queue, state.state, self.clock())
         events = asyncio.create_task(self._consume_events())
@@ -182,7 +183,8 @@ class CampaignRunner:
     async def _start(self, written: list[tuple[c.Call, c.Event]]) -> None:
         for call, event in written:  # at most one launch batch
             self.inflight[call.call_id] = call
-            await self._feed(call, event)  # Originates go out without awaiting a Response
+            # Originates go out without awaiting a Response; a stop or pause holds the rest
+            await self._feed(call, self.launcher.still_on(event))
 
     async def _consume_events(self) -> None:
         async for event in self.driver.events():
