@@ -228,8 +228,9 @@ class AsteriskRig(Rig):
 class FreeSwitchRig(Rig):
     """FreeSwitchDriver over inbound ESL; answered calls reach our outbound-socket server.
 
-    The 2-second agent rule is timed by the dialer here (EslSession.enqueue waits
-    ``agent_wait`` real seconds, then ``uuid_break``), not by the PBX as with app_queue.
+    The 2-second agent rule is timed by the dialer here (EslSession.enqueue waits what is left
+    of ``agent_wait`` in the simulated PBX's seconds, then sends the exit key), not by the PBX
+    as with app_queue.
     """
 
     kind = "freeswitch"
@@ -237,7 +238,9 @@ class FreeSwitchRig(Rig):
     answered: OutboundAnsweredServer
 
     async def start(self) -> None:
-        self.answered = await OutboundAnsweredServer.start("127.0.0.1", 0)
+        self.answered = await OutboundAnsweredServer.start(
+            "127.0.0.1", 0, time_scale=self.time_scale
+        )
         self.sim = SimPbx(self.sim_config(), clock=self.clock)
         await self.sim.start()
         socket = f"socket 127.0.0.1:{self.answered.server.port} async full"

@@ -2,6 +2,7 @@
 
 Check runs against the simulated PBX over AMI / ESL; every item is shown passing, then failing
 with its fix, by breaking one thing at a time (AdminConfig, a wrong name in the site file).
+The checks that wait for a PBX that never answers run in virtual time.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import wave
 from pathlib import Path
 
 import pytest
+from virtual_time import in_virtual_time
 
 from dialer_core.campaign.config import load_campaign
 from dialer_core.face import pbx_cli as cli
@@ -162,6 +164,7 @@ async def test_check_passes_every_pbx_item_on_a_well_set_up_pbx(tmp_path, kind):
         ("clock", AdminConfig(clock_offset=30), "NTP"),
     ],
 )
+@in_virtual_time
 async def test_check_fails_an_item_with_its_fix(kind, item, admin, fix):
     check = (await check_lines(kind, admin=admin))[item]
     assert check.ok is False and fix in check.fix
@@ -249,6 +252,7 @@ async def test_check_fails_missing_sound_and_unreadable_recordings(tmp_path):
     assert checks["recordings directory"].ok is False
 
 
+@in_virtual_time
 async def test_pbx_check_command_prints_the_checklist_and_exits_11(tmp_path):
     sim = SimPbx(SimConfig(admin=AdminConfig(booted=False)))
     await sim.start()

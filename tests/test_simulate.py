@@ -158,7 +158,8 @@ def test_small_team_stays_under_the_cap():
 
 
 # Headline metrics of shipped days, seed 1, as the policy and simulator produced them before
-# they were made faster (bench/pacing.py): a speed change must reproduce them exactly.
+# they were made faster (bench/pacing.py): a speed change must reproduce them exactly (a policy
+# change re-pins them, saying so).
 PINNED = {
     "team5.toml": {
         "calls": 2753,
@@ -175,21 +176,21 @@ PINNED = {
         "talk_utilization": 0.5493262583124862,  # of available time (breaks excluded)
         "worst_hour_rate": 0.018867924528301886,
     },
-    "agents20.toml": {
-        "calls": 13712,
-        "human_answers": 2020,
-        "abandoned": 20,
+    "agents20.toml": {  # re-pinned when unseen abandons were planned at their quantile
+        "calls": 12728,
+        "human_answers": 1882,
+        "abandoned": 15,
         "outcomes": {
-            "abandoned": 13,
-            "amd_false_positive": 7,
-            "busy": 565,
-            "connected": 2000,
-            "invalid": 1400,
-            "machine": 3375,
-            "no_answer": 6352,
+            "abandoned": 4,
+            "amd_false_positive": 11,
+            "busy": 514,
+            "connected": 1867,
+            "invalid": 1304,
+            "machine": 3050,
+            "no_answer": 5978,
         },
-        "talk_utilization": 0.6991854547531359,
-        "worst_hour_rate": 0.015463917525773196,
+        "talk_utilization": 0.7011866562256304,
+        "worst_hour_rate": 0.0231023102310231,
     },
 }
 

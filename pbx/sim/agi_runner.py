@@ -281,6 +281,7 @@ class AgiRunner:
         if args and not sound_found(self.admin, args[0]):
             offset = args[2] if len(args) > 2 and args[2].isdigit() else "0"
             return f"200 result=-1 endpos={offset}"  # res_agi: the file did not open
+        self.queue.timeline.note(self.call, "play", self.ctx.clock(), args[0] if args else "")
         escape = args[1] if len(args) > 1 else ""
         key = self.call.next_dtmf(escape) if escape else ""
         delay = self.call.plan.dtmf_delay
@@ -346,6 +347,7 @@ class AgiRunner:
                 gone, _ = await self._pause(_number(data, 0))
                 return "200 result=-1" if gone else "200 result=0"
             case "playback":
+                self.queue.timeline.note(self.call, "play", self.ctx.clock(), data)
                 files = [f for f in data.split(",", 1)[0].split("&") if f]
                 gone, _ = await self._pause(self.prompt_seconds * max(len(files), 1))
                 self._set_var("PLAYBACKSTATUS", "FAILED" if gone else "SUCCESS")
@@ -360,6 +362,8 @@ class AgiRunner:
                     self._set_var("AMDSTATUS", "HANGUP")
                     return "200 result=-1"
                 status = self.call.plan.amd_status
+                self.queue.timeline.note(self.call, "amd", self.ctx.clock(), status)
+                self.queue.timeline.verdict(self.call, status)
                 self._set_var("AMDSTATUS", status)
                 self._set_var(
                     "AMDCAUSE", "HUMAN-300-1000" if status == "HUMAN" else "LONGGREETING-1500-1500"

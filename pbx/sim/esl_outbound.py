@@ -376,6 +376,8 @@ class OutboundLeg:
         if await self._pause(self.amd_seconds):
             return "_none_"
         status = self.call.plan.amd_status
+        self.queue.timeline.note(self.call.sim_call, "amd", self._f.clock(), status)
+        self.queue.timeline.verdict(self.call.sim_call, status)
         self.call.a.variables["amd_result"] = status
         self.call.a.variables["amd_cause"] = "HUMAN" if status == "HUMAN" else "LONGGREETING"
         return "_none_"
@@ -402,6 +404,7 @@ class OutboundLeg:
         delay = self.call.plan.dtmf_delay
         pressed = bool(key) and delay < self.prompt_seconds
         started = self._f.clock()
+        self.queue.timeline.note(self.call.sim_call, "play", started, data)
         stopped = await self._pause(delay if pressed else self.prompt_seconds)
         self._played(started)
         if stopped:
