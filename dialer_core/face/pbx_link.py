@@ -39,11 +39,17 @@ class OutboundAnsweredServer:
 
     @classmethod
     async def start(
-        cls, host: str = "127.0.0.1", port: int = 0, gate: PeerGate | None = None
+        cls,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        gate: PeerGate | None = None,
+        time_scale: float = 1.0,
     ) -> OutboundAnsweredServer:
-        """Listen on ``host:port`` (0: any free port, read back from ``server.port``)."""
+        """Listen on ``host:port`` (0: any free port, read back from ``server.port``);
+        ``time_scale``: a simulated FreeSWITCH's speed (the 2-second rule is timed here)."""
         registry = CallRegistry()
-        server = OutboundServer(make_answered_handler(registry), host, port, gate=gate)
+        handler = make_answered_handler(registry)
+        server = OutboundServer(handler, host, port, gate=gate, time_scale=time_scale)
         await server.start()
         return cls(registry, server)
 

@@ -91,6 +91,7 @@ class EslSession:
         linger: bool = True,
         sound_extension: str = ".wav",
         command_timeout: float = 10.0,
+        time_scale: float = 1.0,
     ) -> None:
         self._reader = reader
         self._writer = writer
@@ -99,6 +100,7 @@ class EslSession:
         self._linger = linger
         self._ext = sound_extension
         self._timeout = command_timeout
+        self._time_scale = time_scale  # PBX seconds per loop second (a simulated PBX's scale)
         self._s = _State()
         self._data: dict[str, str] = {}
         self._terminators: str | None = None
@@ -272,7 +274,8 @@ class EslSession:
         is ``cc_exit_keys`` plus ``uuid_recv_dtmf`` (``EXIT_WITH_KEY``, ~20 ms): ``uuid_break``
         and ``sendmsg`` are ignored while callcenter waits, ``max-wait-time`` is per queue and
         coarse, ``uuid_transfer`` ends the session. A caller who hangs up while queued gives
-        False with ``hung_up`` set.
+        False with ``hung_up`` set. ``timeout`` is in PBX seconds (``time_scale`` of them per
+        second of the loop: 1 on a real PBX).
         """
         if timeout <= 0:
             return False
@@ -280,7 +283,7 @@ class EslSession:
         run = asyncio.ensure_future(self._execute_event("callcenter", qualified_queue(queue)))
         try:
             try:
-                done = await asyncio.wait_for(asyncio.shield(run), timeout)
+                done = await asyncio.wait_for(asyncio.shield(run), timeout / self._time_scale)
             except TimeoutError:
                 with contextlib.suppress(EslSessionError, CallerHungUp):
                     await self._command(
@@ -431,6 +434,7 @@ class OutboundServer:
         sound_extension: str = ".wav",
         command_timeout: float = 10.0,
         gate: PeerGate | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         self.handler = handler
         self.gate = gate or PeerGate()
@@ -442,6 +446,7 @@ class OutboundServer:
             "linger": linger,
             "sound_extension": sound_extension,
             "command_timeout": command_timeout,
+            "time_scale": time_scale,
         }
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()

@@ -84,7 +84,7 @@ class SimQueue:
         finally:
             gone.cancel()
         if entry.assigned.done():
-            return await self._talk(entry, entry.assigned.result())
+            return await self._talk(entry, entry.assigned.result(), loop.time() + limit)
         position = self.waiting.index(entry) + 1
         self.waiting.remove(entry)
         entry.assigned.cancel()
@@ -118,7 +118,9 @@ class SimQueue:
             entry.assigned.set_result(agent)
             self.waiting.pop(0)
 
-    async def _talk(self, entry: _Waiting, agent: Agent) -> QueueResult:
+    async def _talk(self, entry: _Waiting, agent: Agent, deadline: float) -> QueueResult:
+        """The agent's phone rings (until ``deadline``, the queue timeout, loop time), then the
+        conversation."""
         ctx, call = self.ctx, entry.call
         caller = call.one
         assert caller is not None
@@ -148,17 +150,28 @@ class SimQueue:
         ctx.emit(qe.agent_called(caller, a1, self.name, agent))
         ctx.emit(ev.dial_begin(a1, f"{agent.exten}@{self.board.cfg.context}/n", caller))
         ring_started = loop.time()
-        if await wait_for(call.dead, ctx.scaled(self.board.cfg.answer_delay)):
-            # The caller hung up while the agent's phone rang.
+        ring = float("inf") if agent.phantom else ctx.scaled(self.board.cfg.answer_delay)
+        left = await wait_for(call.dead, min(ring, deadline - ring_started))
+        if left or agent.phantom or loop.time() >= deadline:
+            # The caller hung up (or left the queue) while the agent's phone rang, or the
+            # queue's timeout ended the ring.
             ctx.emit(ev.dial_end(a1, "CANCEL", caller))
             self._hang_agent_legs(a1, a2)
-            self.abandoned += 1
             hold = int((loop.time() - entry.joined) * self._scale())
-            ctx.emit(qe.queue_caller_abandon(caller, self.name, 1, entry.original_position, hold))
+            if left:
+                self.abandoned += 1
+                ctx.emit(
+                    qe.queue_caller_abandon(caller, self.name, 1, entry.original_position, hold)
+                )
             ctx.emit(qe.queue_caller_leave(caller, self.name, 1, len(self.waiting)))
             self.board.release(agent, loop.time())
+            ctx.emit(qe.queue_member_status(self.name, agent, self.login_time))  # not in use
             self._dispatch()
-            return QueueResult.CALLER_HUNG_UP
+            if left:
+                return QueueResult.CALLER_HUNG_UP
+            caller.variables["QUEUESTATUS"] = "TIMEOUT"
+            ctx.emit(ev.varset(caller, "QUEUESTATUS", "TIMEOUT"))
+            return QueueResult.TIMEOUT
         a2.state = UP
         ctx.emit(ev.newstate(a2))
         self.board.connect(agent)
