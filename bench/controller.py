@@ -66,7 +66,8 @@ def campaign_doc(name: str, live: int, rate: float) -> dict:
             "calls_per_second": min(1000.0, rate * 2),
         },
         "dialing": {"caller_id": "+862088880000", "ring_timeout": 30, "max_in_flight": live},
-        "compliance": {"preset": "cn", "caps": {"phone_day": 20}},
+        # A lab: the load peer plays recorded call sequences and runs no recordings.
+        "compliance": {"preset": "cn", "caps": {"phone_day": 20}, "lab_override": True},
     }
 
 

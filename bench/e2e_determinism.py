@@ -41,7 +41,7 @@ async def campaign_outcome(db, pbx: str, name: str) -> list[tuple]:
     it lasted), sorted (calls launched in the same instant have no order of their own)."""
     async with rig_for(pbx, db, agents=3, time_scale=40, seed=9) as rig:
         cid, campaign = await rig.seed_cases(name, 120)
-        await rig.run_for(campaign, 4.0)
+        await rig.run_for(campaign, 15.0)
         rows = await attempts_of(db, cid)
     first = rows[0]["created_at"]
     base = min(r["case_id"] for r in rows)

@@ -233,9 +233,9 @@ class AsteriskRig(Rig):
 class FreeSwitchRig(Rig):
     """FreeSwitchDriver over inbound ESL; answered calls reach our outbound-socket server.
 
-    The 2-second agent rule is timed by the dialer here (EslSession.enqueue waits
-    ``agent_wait`` simulated seconds, then sends the queue's exit key), not by the PBX as with
-    app_queue.
+    The 2-second agent rule is timed by the dialer here (EslSession.enqueue waits what is left
+    of ``agent_wait`` in the simulated PBX's seconds, then sends the exit key), not by the PBX
+    as with app_queue.
     """
 
     kind = "freeswitch"

@@ -5,19 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-import pytest
 from e2e_rig import attempts_of, rig_for
 from virtual_time import in_virtual_time
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known regression from the batched launch path: a launch round cut short by the "
-        "outage can leave written attempts open until the next start recovers them; see "
-        "the closing note"
-    ),
-)
 @in_virtual_time
 async def test_a_database_outage_mid_campaign_leaves_every_attempt_closed_once(db, db_dsn):
     server, name = db_dsn.rsplit("/", 1)

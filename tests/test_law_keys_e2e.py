@@ -16,6 +16,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from virtual_time import in_virtual_time
 
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.campaign.runner import CampaignRunner
@@ -122,6 +123,7 @@ async def seed_prior(conn, preset: str, start: datetime, prior: dict[str, int], 
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
+@in_virtual_time
 async def test_keys_hold_across_cases_campaigns_and_two_runners(db, preset):
     zone, caller_id, house, loans, others = PRESETS[preset]
     start = next_local_time(10, zone, time.time())

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import ndtr
+from scipy.stats import poisson
 
 from dialer_core.pacing.config import PacingConfig, PacingConfigError, load_pacing, parse_pacing
 from dialer_core.pacing.estimators import CallTimingModel, ResidualLife
@@ -25,6 +27,7 @@ from dialer_core.pacing.interface import (
 )
 from dialer_core.pacing.ledger import AbandonmentLedger, LedgerRow
 from dialer_core.pacing.predictive import Predictive, window_rate
+from dialer_core.pacing.unseen import unseen_quantile
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = ("predictive", "progressive", "preview", "robot", "fixed_ratio", "vicidial")
@@ -177,6 +180,28 @@ def test_predictive_falls_back_to_progressive_when_the_hour_is_at_the_cap():
 def test_window_rate_is_lower_for_small_teams():
     small, large = window_rate(0.03, 75, 2.0), window_rate(0.03, 1500, 2.0)
     assert 0 < small < large < 0.03
+
+
+@pytest.mark.parametrize("mean", [0.05, 0.75, 1.5, 7.0, 36.0, 59.0, 61.0, 400.0])
+@pytest.mark.parametrize("z", [2.0, 2.5, 3.0])
+def test_unseen_quantile_is_the_poisson_quantile(mean, z):
+    level = ndtr(z)
+    k = unseen_quantile(mean, z)
+    assert poisson.cdf(k, mean) >= level - 1e-9
+    assert k == 0 or poisson.cdf(k - 2, mean) < level  # within one count (Cornish-Fisher)
+
+
+def test_unseen_abandons_are_planned_at_their_quantile_not_their_mean():
+    """An hour of 300 live answers at 0.5 % false positives: 1.5 expected, 5 planned."""
+    cfg = PacingConfig(amd_false_positive_rate=0.005)
+    policy = Predictive(cfg)
+    feed_history(policy, 300, 0, at=3000.0)
+    planned = unseen_quantile(1.5, cfg.fp_z)
+    assert planned == 5
+    assert policy.allowed_rate(3600.0) / policy.calibration <= 0.03 - planned / 300
+    stricter = Predictive(replace(cfg, fp_z=3.0))
+    feed_history(stricter, 300, 0, at=3000.0)
+    assert stricter.allowed_rate(3600.0) < policy.allowed_rate(3600.0)
 
 
 def test_predictive_budgets_for_amd_false_positives():

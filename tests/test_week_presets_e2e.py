@@ -8,6 +8,7 @@ import time
 
 import pytest
 from test_multiday_e2e import CONTEXT, SCALE, run_days
+from virtual_time import in_virtual_time
 
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.cases_csv import parse_cases_csv
@@ -36,14 +37,8 @@ def week_csv(pattern: str, cases: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "the us week failed once in the integrated run (quiet period ends the list after "
-        "1-2 days); see the closing note"
-    ),
-)
 @pytest.mark.parametrize("preset", sorted(WEEK))
+@in_virtual_time
 async def test_a_week_under_the_preset_audits_clean(db, preset):
     zone, caller_id, pattern = WEEK[preset]
     clock = JumpClock(next_local_time(10, zone, time.time()), SCALE)
@@ -68,7 +63,8 @@ async def test_a_week_under_the_preset_audits_clean(db, preset):
                 talk_mean=25.0,
             ),
             agents=AgentConfig(count=6, talk_mean=25, wrapuptime=5),
-        )
+        ),
+        clock=clock,
     )
     await sim.start()
     driver = AsteriskDriver(

@@ -10,8 +10,14 @@ loopback sockets and a real PostgreSQL.
 Work outside the loop is waited for in real time before the clock may move: database queries
 (pool connections made with :class:`CountingConnection`), ``run_in_executor`` /
 ``asyncio.to_thread`` calls and child processes. Loopback TCP delivers a write to the peer
-before ``send`` returns, so a quiet selector means a quiet system. Machine load then changes
-how long a test takes, not what happens in it.
+before ``send`` returns, so a quiet selector means a quiet system.
+
+Outside work also ends at a fixed point, whatever the real time it takes: the reply to a query
+is taken only when everything inside the process is quiet (no callback ready, no loopback data),
+and replies are taken in the order the queries were sent (the oldest first). Without this a
+database reply that comes back sooner on one run than on another would be handled before some
+simulated PBX event on one run and after it on the other. Machine load then changes how long a
+test takes, not what happens in it.
 
 ``@in_virtual_time`` runs an ``async def test_...(db, ...)`` body in its own virtual-time loop,
 with ``db`` a pool opened inside that loop on the test's ``db_dsn`` database.
@@ -22,7 +28,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import select
 import selectors
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,6 +41,16 @@ from dialer_core.store.database import create_pool
 
 QUIET = 0.0005  # real seconds the selector must stay quiet before the clock jumps
 EXTERNAL_POLL = 1.0  # real seconds per wait on outside work (a query, a thread) in flight
+IN_ORDER_FOR = 2.0  # real seconds the oldest outside work may hold the others back (a lock wait)
+
+
+class _Outside:
+    """One piece of outside work in flight and where its end arrives: a database connection's
+    socket, a worker thread (through the loop's self-pipe) or, with ``fd`` None, anywhere."""
+
+    def __init__(self, fd: int | None, thread: threading.Event | None = None) -> None:
+        self.fd, self.thread = fd, thread
+        self.held_since: float | None = None  # real time the loop began to wait for it
 
 
 class _JumpingSelector(selectors.BaseSelector):
@@ -60,22 +79,41 @@ class _JumpingSelector(selectors.BaseSelector):
         self._inner.close()
 
     def select(self, timeout: float | None = None):  # noqa: ANN201
-        events = self._inner.select(0)
+        held = self._loop.outside_fds()
+        events = [e for e in self._inner.select(0) if e[0].fd not in held]
         if events or timeout == 0:
             return events
-        while True:
-            events = self._inner.select(QUIET)
-            if events:
-                return events
-            if not self._loop.external:
-                break
-            events = self._inner.select(EXTERNAL_POLL)  # outside work: wait for it for real
-            if events:
-                return events
+        events = [e for e in self._inner.select(QUIET) if e[0].fd not in held]
+        if events:
+            return events
+        if self._loop.inflight:  # the process is quiet: the oldest outside work ends now
+            return self._oldest_outside()
         if timeout is None:  # no timer at all: only the outside world can wake us
             return self._inner.select(None)
         self._loop.advance(timeout)
         return []
+
+    def _oldest_outside(self):  # noqa: ANN202
+        """Wait in real time for the oldest outside work's next data (its reply, its thread's
+        end); after ``IN_ORDER_FOR`` real seconds (a query waiting on a lock that a younger one
+        holds) any outside data is taken."""
+        work = self._loop.inflight[0]
+        work.held_since = work.held_since or time.monotonic()
+        if work.fd is None or time.monotonic() - work.held_since > IN_ORDER_FOR:
+            return self._inner.select(EXTERNAL_POLL)
+        if work.thread is not None and not work.thread.wait(EXTERNAL_POLL):
+            return []
+        try:
+            key = self._inner.get_key(work.fd)
+        except KeyError:  # not watched (yet): take anything
+            return self._inner.select(EXTERNAL_POLL)
+        reads = [work.fd] if key.events & selectors.EVENT_READ else []
+        writes = [work.fd] if key.events & selectors.EVENT_WRITE else []
+        readable, writable, _ = select.select(reads, writes, [], EXTERNAL_POLL)
+        mask = (selectors.EVENT_READ if readable else 0) | (
+            selectors.EVENT_WRITE if writable else 0
+        )
+        return [(key, mask)] if mask else []
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
@@ -83,8 +121,17 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def __init__(self) -> None:
         self._now = 0.0
-        self.external = 0  # queries and threads in flight
+        self.inflight: list[_Outside] = []  # outside work in flight, oldest first
         super().__init__(_JumpingSelector(self))
+
+    @property
+    def external(self) -> int:
+        """How many queries, threads and child processes are in flight."""
+        return len(self.inflight)
+
+    def outside_fds(self) -> set[int]:
+        """Where the outside work in flight ends: its data waits for its turn."""
+        return {work.fd for work in self.inflight if work.fd is not None}
 
     def time(self) -> float:
         return self._now
@@ -92,32 +139,41 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def advance(self, seconds: float) -> None:
         self._now += max(seconds, 0.0)
 
-    async def outside(self, work: Awaitable[Any]) -> Any:
-        """Await ``work`` done outside the loop; the clock holds still until it is done."""
-        self.external += 1
+    async def outside(self, work: Awaitable[Any], fd: int | None = None) -> Any:
+        """Await ``work`` done outside the loop, its end arriving on ``fd``; the clock holds
+        still until it is done."""
+        token = _Outside(fd)
+        self.inflight.append(token)
         try:
             return await work
         finally:
-            self.external -= 1
+            self.inflight.remove(token)
 
     def run_in_executor(self, executor, func, *args):  # noqa: ANN001, ANN201
-        future = super().run_in_executor(executor, func, *args)
-        self.external += 1
-        future.add_done_callback(self._outside_done)
-        return future
+        finished = threading.Event()
 
-    def _outside_done(self, _future: asyncio.Future) -> None:
-        self.external -= 1
+        def work() -> Any:
+            try:
+                return func(*args)
+            finally:
+                finished.set()
+
+        token = _Outside(self._ssock.fileno(), finished)
+        future = super().run_in_executor(executor, work)
+        self.inflight.append(token)
+        future.add_done_callback(lambda _future: self.inflight.remove(token))
+        return future
 
     async def _make_subprocess_transport(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         """A child process is outside work until it exits (e.g. a speech engine rendering)."""
         transport = await super()._make_subprocess_transport(*args, **kwargs)
         if transport.get_returncode() is None:
-            self.external += 1
+            token = _Outside(None)
+            self.inflight.append(token)
             exited = transport._process_exited
 
             def process_exited(returncode: int) -> None:
-                self.external -= 1
+                self.inflight.remove(token)
                 exited(returncode)
 
             transport._process_exited = process_exited
@@ -127,8 +183,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 class _CountingProtocol:
     """An asyncpg protocol whose awaited calls count as outside work on a virtual loop."""
 
-    def __init__(self, protocol: Any) -> None:
-        self._protocol = protocol
+    def __init__(self, protocol: Any, fd: int | None) -> None:
+        self._protocol, self._fd = protocol, fd
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._protocol, name)
@@ -139,7 +195,7 @@ class _CountingProtocol:
             result = attr(*args, **kwargs)
             loop = asyncio.get_running_loop()
             if inspect.isawaitable(result) and isinstance(loop, VirtualTimeLoop):
-                return loop.outside(result)
+                return loop.outside(result, self._fd)
             return result
 
         return call
@@ -148,8 +204,10 @@ class _CountingProtocol:
 class CountingConnection(asyncpg.Connection):
     """A connection whose queries hold a virtual clock still while PostgreSQL works."""
 
-    def __init__(self, protocol: Any, *args: Any) -> None:
-        super().__init__(_CountingProtocol(protocol), *args)
+    def __init__(self, protocol: Any, transport: Any, *args: Any) -> None:
+        sock = transport.get_extra_info("socket")
+        fd = sock.fileno() if sock is not None else None
+        super().__init__(_CountingProtocol(protocol, fd), transport, *args)
 
 
 def run_in_virtual_time(main: Awaitable[Any]) -> Any:

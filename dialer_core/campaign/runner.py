@@ -24,6 +24,7 @@ from dialer_core.campaign.agent_book import AgentBook, RunnerStats
 from dialer_core.campaign.callerid_book import CallerIdBook
 from dialer_core.campaign.chores import CampaignChores
 from dialer_core.campaign.config import CampaignConfig
+from dialer_core.campaign.drain import drain
 from dialer_core.campaign.launch import Launcher
 from dialer_core.campaign.results import ResultWriter
 from dialer_core.campaign.side_writes import SideWrite, write_side
@@ -42,8 +43,6 @@ from pbx.model import AgentEvent
 
 log = logging.getLogger(__name__)
 __all__ = ["CampaignRunner", "RunnerStats"]
-DRAIN_MARGIN = 30.0  # clock seconds past ring timeout and handler grace before hanging up
-HANGUP_WAIT = 10.0  # clock seconds for the PBX to report the ends of the calls we hung up
 
 
 class CampaignRunner:
@@ -131,6 +130,7 @@ class CampaignRunner:
             self.campaign.compliance, self.clock(), self.results.write,
         )  # fmt: skip
         await self.chores.load_callerid_book()
+        self.launcher.paused = lambda: self.paused or stop.is_set()  # checked mid-round too
         for state in await self.driver.agents():
             self._agent_changed(state.agent, state.queue, state.state, self.clock())
         events = asyncio.create_task(self._consume_events())
@@ -153,7 +153,9 @@ class CampaignRunner:
                     await asyncio.wait_for(self._wake.wait(), self.tick)
                 self._wake.clear()
             self.close_agent_books()
-            await self._drain()
+            with contextlib.suppress(*DATABASE_ERRORS):  # unanswered INSERTs that did commit
+                await self._start(await self.launcher.settle(self.clock()))
+            await drain(self.inflight, self._feed, self.clock, self.campaign.ring_timeout)
         finally:
             renew.cancel()
             chores.cancel()
@@ -175,26 +177,14 @@ class CampaignRunner:
         n = max(0, min(want, self.campaign.max_in_flight - len(self.inflight)))
         if n == 0:
             return
-        for call, event in await self.launcher.round(n, now):  # at most one launch batch
-            self.inflight[call.call_id] = call
-            await self._feed(call, event)  # Originates go out without awaiting a Response
+        await self._start(await self.launcher.round(n, now))
         self.metrics.launched(self.launcher.launched, time.perf_counter())
 
-    async def _drain(self) -> None:
-        """Wait (clock seconds) for calls in flight to end; hang up the rest; close the lost."""
-        await self._wait_empty(self.campaign.ring_timeout + c.HANDLER_GRACE + DRAIN_MARGIN)
-        for call in list(self.inflight.values()):
-            log.warning("call %s still up at shutdown: hanging up", call.call_id)
-            await self._feed(call, c.StopRequested(self.clock()))
-        await self._wait_empty(HANGUP_WAIT)
-        for call in list(self.inflight.values()):
-            log.warning("call %s: no end from the PBX; closed as lost", call.call_id)
-            await self._feed(call, c.Lost(self.clock(), "runner stopped before the PBX's end"))
-
-    async def _wait_empty(self, seconds: float) -> None:
-        deadline = self.clock() + seconds
-        while self.inflight and self.clock() < deadline:
-            await asyncio.sleep(0.1)
+    async def _start(self, written: list[tuple[c.Call, c.Event]]) -> None:
+        for call, event in written:  # at most one launch batch
+            self.inflight[call.call_id] = call
+            # Originates go out without awaiting a Response; a stop or pause holds the rest
+            await self._feed(call, self.launcher.still_on(event))
 
     async def _consume_events(self) -> None:
         async for event in self.driver.events():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from dialer_core.compliance.caps import cap_check
@@ -88,6 +88,35 @@ def redial_gate(
     return Denied("redial", f"redial delay after {last.disposition}", due)
 
 
+def inflight_gate(
+    contact: Contact,
+    region: Region,
+    history: Sequence[PastAttempt],
+    at: datetime,
+    rules: ComplianceRules,
+) -> Decision:
+    """Denied (``in_progress``) while a call in flight on the contact's keys (another case of
+    the debtor, say) could still become the conversation that puts a conversation rule in force
+    (the quiet period, the caps on conversations): the law judges calls in the order they were
+    placed, so the call in flight counts as a conversation until its outcome is known."""
+    caps = rules.caps
+    if caps.quiet_after_conversation is None and not any(
+        (caps.connected_case_day, caps.connected_case_7d)
+        + (caps.connected_debtor_day, caps.connected_debtor_7d)
+    ):
+        return Allowed()
+    inflight = [a for a in history if a.disposition == Disposition.IN_PROGRESS]
+    if not inflight:
+        return Allowed()
+    as_talks = [replace(a, connected=True) if a in inflight else a for a in history]
+    d = cap_check(contact.phone, contact.case_id, region, as_talks, at, caps, contact.debtor)
+    if d or not d.code.startswith(("quiet.", "cap.connected_")):  # type: ignore[union-attr]
+        return Allowed()
+    last = max(a.at for a in inflight)
+    reason = f"a call in flight could make it: {d.reason}"  # type: ignore[union-attr]
+    return Denied("in_progress", reason, max(at, last + IN_PROGRESS_RETRY))
+
+
 def _gates(
     contact: Contact,
     region: Region,
@@ -101,6 +130,7 @@ def _gates(
         lambda: cap_check(
             contact.phone, contact.case_id, region, history, at, rules.caps, contact.debtor
         ),
+        lambda: inflight_gate(contact, region, history, at, rules),
     ):
         d = check()
         if not d:

@@ -32,6 +32,7 @@ class PacingConfig:
     ledger_windows_seconds: tuple[int, ...] = (3600, 86400, 2592000)
     window_z: float = 2.3
     amd_false_positive_rate: float = 0.0
+    fp_z: float = 2.5
     connect_limit_seconds: float = 2.0
     min_history_answers: float = 34.0
     # hard caps (0 = unlimited for trunk_channels / calls_per_second)
@@ -70,6 +71,7 @@ _RULES: dict[str, tuple[str, float, float, str]] = {
     "target_abandon_rate": ("float", 0.0, 0.2, "a fraction between 0 and 0.2"),
     "window_z": ("float", 0.0, 6.0, "a number between 0 and 6"),
     "amd_false_positive_rate": ("float", 0.0, 0.2, "a fraction between 0 and 0.2"),
+    "fp_z": ("float", 0.0, 6.0, "a number between 0 and 6"),
     "connect_limit_seconds": ("float", 0.0, 60.0, "seconds between 0 and 60"),
     "min_history_answers": ("float", 0.0, 10000.0, "a number of answers between 0 and 10000"),
     "max_lines_per_agent": ("float", 1.0, 20.0, "a number between 1 and 20"),

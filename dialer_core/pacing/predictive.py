@@ -9,9 +9,10 @@ At each decision the policy compares, on a grid of horizons ``s`` up to the long
 
 and launches the largest ``n`` whose expected overflow ``max_s E[(A(s) - F(s))+]`` (normal
 approximation of two sums of Bernoulli variables) stays within ``rate × E[A]``. ``rate`` is the
-allowed abandon rate of the cohort in flight: the legal target minus the AMD false-positive budget,
-lowered for binomial noise on the shortest ledger window (``window_z``) and tapered to zero as any
-measured window approaches the cap. It never launches fewer than progressive would, and never
+allowed abandon rate of the cohort in flight: the legal target minus the upper ``fp_z`` quantile of
+the unseen AMD false positives a window may hold (pacing.unseen), lowered for binomial noise on
+the shortest ledger window (``window_z``) and tapered to zero as any measured window approaches
+the cap. It never launches fewer than progressive would, and never
 more than the hard caps allow.
 """
 
@@ -40,6 +41,7 @@ from dialer_core.pacing.interface import (
     SettingsObservation,
 )
 from dialer_core.pacing.ledger import AbandonmentLedger
+from dialer_core.pacing.unseen import unseen_quantile
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TAPER_LOW, _TAPER_HIGH = 0.4, 0.9  # ledger taper: share of the cap where tightening starts/ends
@@ -278,8 +280,10 @@ class Predictive:
                 span = min(max(now - ledger.first_event_at, 900.0), window)
                 answers = answers * window / span
             expected = max(answers, cfg.min_history_answers)
-            # false positives are random too: budget them inside the Poisson noise
-            rate = min(rate, window_rate(cap, expected, cfg.window_z) - fp)
+            # unseen abandons at their upper quantile (a shift has hundreds of overlapping
+            # windows: the worst of them, not the mean, is what breaks the cap)
+            unseen = unseen_quantile(fp * expected, cfg.fp_z) / expected if fp > 0 else 0.0
+            rate = min(rate, window_rate(cap - unseen, expected, cfg.window_z))
             pressure = (abandons + 1 + fp * window_answers) / max(
                 window_answers, cfg.min_history_answers
             )

@@ -22,6 +22,7 @@ __all__ = [
     "create_attempts",
     "finish_attempts",
     "mark_states",
+    "open_attempts",
     "record_abandons",
 ]
 
@@ -66,6 +67,15 @@ async def create_attempts(
     )
     written = {r["call_id"] for r in rows}
     return [call_id if call_id in written else None for call_id in ids]
+
+
+async def open_attempts(conn: asyncpg.Connection, call_ids: Sequence[str]) -> set[str]:
+    """Which of these call ids have an attempt row that is not closed yet."""
+    rows = await conn.fetch(
+        "SELECT call_id::text FROM attempts WHERE call_id = ANY($1::uuid[]) AND state <> 'done'",
+        list(call_ids),
+    )
+    return {r["call_id"] for r in rows}
 
 
 async def mark_states(

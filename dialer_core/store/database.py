@@ -6,6 +6,7 @@ import json
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -41,8 +42,10 @@ async def create_pool(
     min_size: int = 2,
     max_size: int = 10,
     connection_class: type[asyncpg.Connection] = asyncpg.Connection,
+    **options: Any,
 ) -> asyncpg.Pool:
-    """A pool whose connections map json/jsonb to Python objects."""
+    """A pool whose connections map json/jsonb to Python objects (``options``: any other
+    ``asyncpg.create_pool`` argument, e.g. ``statement_cache_size``)."""
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -50,6 +53,7 @@ async def create_pool(
         init=_init_connection,
         command_timeout=30,
         connection_class=connection_class,
+        **options,
     )
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 from pbx.asterisk.agi import NEED_DATA, AgiConnection, AgiEnvironment, AgiProtocolError
@@ -131,7 +130,7 @@ class FastAgiServer:
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
             return
         session = AgiSession(conn, reader, writer, timeouts=self._timeouts)
-        started = time.monotonic()
+        started = asyncio.get_running_loop().time()
         try:
             await session.start()
             await self._handler(session)
@@ -149,7 +148,7 @@ class FastAgiServer:
             log.debug(
                 "call %s: FastAGI session closed after %.3f s",
                 session.call_id,
-                time.monotonic() - started,
+                asyncio.get_running_loop().time() - started,
             )
 
     async def _read_environment(

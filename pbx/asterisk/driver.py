@@ -76,7 +76,7 @@ class AsteriskDriver:
         self._synced = False  # queue configuration and members read since that FullyBooted
         self._boot_sync: asyncio.Task[None] | None = None
         self._backoff = 0.0
-        self._backoff_until = 0.0  # time.monotonic(): no originate before
+        self._backoff_until = 0.0  # the event loop's clock: no originate before
         self.client.on_reconnect.append(self._resync)
         self.client.on_login.append(self._link_starting)
 
@@ -88,7 +88,7 @@ class AsteriskDriver:
             self.client.link_state == "connected"
             and self._booted
             and self._synced
-            and time.monotonic() >= self._backoff_until
+            and asyncio.get_running_loop().time() >= self._backoff_until
         )
 
     def _link_starting(self) -> None:
@@ -96,7 +96,7 @@ class AsteriskDriver:
 
     def _refused(self, reason: str) -> None:
         self._backoff = min(30.0, max(0.5, self._backoff * 2))
-        self._backoff_until = time.monotonic() + self._backoff
+        self._backoff_until = asyncio.get_running_loop().time() + self._backoff
         log.warning(
             "AMI %s: Originate refused (%s): holding new calls for %.1fs",
             self.client.peer,

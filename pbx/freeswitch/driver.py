@@ -97,7 +97,7 @@ class FreeSwitchDriver:
         self._tasks: set[asyncio.Task[None]] = set()
         self._link_of: dict[str, int] = {}  # call id -> client.connects when originated
         self._backoff = 0.0
-        self._backoff_until = 0.0  # time.monotonic(): no originate before
+        self._backoff_until = 0.0  # the event loop's clock: no originate before
 
     @property
     def ready(self) -> bool:
@@ -105,7 +105,7 @@ class FreeSwitchDriver:
         once every module is loaded, ``startup_reconnect.txt``) and no originate was refused
         lately (a shutdown refuses them with no channel, ``shutdown_*.txt``: back-off from
         0.5 s doubling to 30 s, reset by the next call that gets a channel)."""
-        return self.client.connected and time.monotonic() >= self._backoff_until
+        return self.client.connected and asyncio.get_running_loop().time() >= self._backoff_until
 
     async def connect(self) -> None:
         """Log in to ESL and start mapping its events."""
@@ -239,7 +239,7 @@ class FreeSwitchDriver:
 
     def _refused(self, reason: str) -> None:
         self._backoff = min(30.0, max(0.5, self._backoff * 2))
-        self._backoff_until = time.monotonic() + self._backoff
+        self._backoff_until = asyncio.get_running_loop().time() + self._backoff
         log.warning(
             "FreeSWITCH %s: %s: holding new calls for %.1fs",
             self.client.peer,

@@ -94,13 +94,13 @@ class EslSession:
         time_scale: float = 1.0,
     ) -> None:
         self._reader = reader
+        self._time_scale = time_scale  # PBX seconds per loop second (a simulated PBX's scale)
         self._writer = writer
         self._parser = EslParser(SESSION_MAX_HEADER_BYTES, SESSION_MAX_BODY_BYTES)
         self._format = event_format
         self._linger = linger
         self._ext = sound_extension
         self._timeout = command_timeout
-        self._time_scale = time_scale  # PBX seconds per loop second (a simulated PBX's scale)
         self._s = _State()
         self._data: dict[str, str] = {}
         self._terminators: str | None = None
@@ -274,8 +274,7 @@ class EslSession:
         is ``cc_exit_keys`` plus ``uuid_recv_dtmf`` (``EXIT_WITH_KEY``, ~20 ms): ``uuid_break``
         and ``sendmsg`` are ignored while callcenter waits, ``max-wait-time`` is per queue and
         coarse, ``uuid_transfer`` ends the session. A caller who hangs up while queued gives
-        False with ``hung_up`` set. ``timeout`` is in PBX seconds (``time_scale`` of them per
-        second of the loop: 1 on a real PBX).
+        False with ``hung_up`` set.
         """
         if timeout <= 0:
             return False

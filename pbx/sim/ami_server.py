@@ -147,7 +147,8 @@ class AmiServer(LineServer[AmiConnection]):
                     ("Status", "Fully Booted"),
                 )
             )
-            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+            stamp = datetime.fromtimestamp(self.clock(), UTC)
+            now = stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
             conn.send(
                 (
                     ("Event", "SuccessfulAuth"),

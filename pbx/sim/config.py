@@ -63,6 +63,10 @@ class CalleeConfig:
     dtmf: str = "random"  # "random" or a fixed digit sequence, one token per input request
     dtmf_probability: float = 0.7  # with "random": chance the callee presses anything
     dtmf_delay: float = 1.5  # seconds after an input request starts until the key press
+    # The simulated AMD errs: a person judged MACHINE (false positive), a machine judged HUMAN
+    # (false negative), drawn per call from its seeded generator.
+    amd_false_positive: float = 0.0
+    amd_false_negative: float = 0.0
     # Personas (pbx/sim/personas.py): weights in [sim.callees.personas]; all zero = plain model.
     personas: PersonaMix = field(default_factory=PersonaMix)
     promise_days_min: int = 1  # a promiser keys a date this many days after `today`...
@@ -74,6 +78,11 @@ class CalleeConfig:
     today: str = ""  # YYYY-MM-DD the personas count promise dates from; "" = the host's date
 
     def __post_init__(self) -> None:
+        for rate in ("amd_false_positive", "amd_false_negative"):
+            if not 0.0 <= getattr(self, rate) <= 1.0:
+                raise SimConfigError(
+                    f"sim.callees.{rate}: expected a share in [0, 1], got {getattr(self, rate)}"
+                )
         for low, high in (
             ("promise_days_min", "promise_days_max"),
             ("promise_amount_min", "promise_amount_max"),

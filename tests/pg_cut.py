@@ -1,0 +1,98 @@
+"""A TCP relay in front of PostgreSQL that cuts the link around one statement's answer.
+
+Real bytes both ways; once the server's answer to a statement whose text contains ``marker``
+has gone by (its command tag ``tag`` and the ReadyForQuery after it: the statement has
+committed), the relay either drops that answer and closes both sides (``lose_answer``: the
+client never learns that its INSERT committed) or forwards it and closes both sides at the
+client's next message (the database went away just after answering). With ``cut=False`` it
+only calls ``on_marker`` each time the marked statement goes by (a hook on real traffic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
+
+READY = b"Z\x00\x00\x00\x05"  # ReadyForQuery: the statement's implicit transaction is over
+
+
+class PgCut:
+    """Relay ``dsn``'s server on a loopback port; ``dsn`` (property) points through it."""
+
+    def __init__(
+        self,
+        dsn: str,
+        marker: bytes,
+        tag: bytes = b"",
+        *,
+        lose_answer: bool = False,
+        cut: bool = True,
+        on_marker: Callable[[], None] | None = None,
+    ) -> None:
+        self.upstream = urlsplit(dsn)
+        self.marker, self.tag, self.lose_answer = marker, tag, lose_answer
+        self.on_marker = on_marker
+        self.cut = not cut  # True once the link has been cut (or if it never will be)
+        self._server: asyncio.Server | None = None
+
+    @property
+    def dsn(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        netloc = self.upstream.netloc.rsplit("@", 1)
+        user = f"{netloc[0]}@" if len(netloc) == 2 else ""
+        return urlunsplit(self.upstream._replace(netloc=f"{user}127.0.0.1:{port}"))
+
+    async def __aenter__(self) -> PgCut:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _relay(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+        sr, sw = await asyncio.open_connection(self.upstream.hostname, self.upstream.port)
+        armed = asyncio.Event()  # the client has sent the marked statement
+        answered = asyncio.Event()  # its committed answer has gone to the client
+
+        async def up() -> None:
+            while data := await cr.read(65536):
+                if answered.is_set() and not self.cut:
+                    self.cut = True
+                    break  # the database is gone before this message reaches it
+                if self.marker in data:
+                    if self.on_marker is not None:
+                        self.on_marker()
+                    if not self.cut:
+                        armed.set()
+                sw.write(data)
+                await sw.drain()
+
+        async def down() -> None:
+            pending = b""
+            while data := await sr.read(65536):
+                if armed.is_set() and not self.cut:
+                    pending += data
+                    at = pending.find(self.tag)
+                    if at >= 0 and READY in pending[at:]:
+                        if self.lose_answer:
+                            self.cut = True
+                            break
+                        answered.set()
+                        pending = b""
+                    elif len(pending) > 1 << 20:
+                        pending = pending[-4096:]
+                cw.write(data)
+                await cw.drain()
+
+        tasks = [asyncio.ensure_future(up()), asyncio.ensure_future(down())]
+        with contextlib.suppress(ConnectionError):
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        for writer in (cw, sw):
+            writer.close()
