@@ -122,6 +122,7 @@ def make_answered_handler(registry: CallRegistry) -> Callable[[CallSession], Awa
             detail["route"] = decision.rule
             if decision.action == "robot" and decision.script in handling.prompts:
                 stage = "robot"
+                sink.robot_started(call.call_id)
                 disposition, robot_detail = await _run_robot(
                     session, call, handling, decision, now.astimezone(ZoneInfo(zone))
                 )

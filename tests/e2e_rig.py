@@ -172,11 +172,13 @@ class Rig(ABC):
         recordings_dir: str = "",
         agent_talk: float = 60.0,
         wrapuptime: float = 10.0,
+        phantom: int = 0,
     ) -> None:
         self.db, self.agents, self.time_scale, self.seed = db, agents, time_scale, seed
         self.recordings_dir = recordings_dir
         self.agent_talk = agent_talk  # simulated seconds an agent's conversation lasts (mean)
         self.wrapuptime = wrapuptime  # the queue's wrapuptime / wrap-up-time (simulated s)
+        self.phantom = phantom  # of the agents, reported free but never picking up
 
     async def __aenter__(self) -> Rig:
         # Simulated time, inside the callees' calling window, as fast as the simulated PBX.
@@ -226,7 +228,10 @@ class Rig(ABC):
             time_scale=self.time_scale,
             dialplan=dialplan or {},
             agents=AgentConfig(
-                count=self.agents, talk_mean=self.agent_talk, wrapuptime=self.wrapuptime
+                count=self.agents,
+                talk_mean=self.agent_talk,
+                wrapuptime=self.wrapuptime,
+                phantom=self.phantom,
             ),
             recordings_dir=self.recordings_dir,
         )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from pbx.sim import channels as ev
+from pbx.sim.admin import AdminConfig, sound_found
 from pbx.sim.agi_client import (
     DEAD_511,
     HANGUP_NOTICE,
@@ -96,7 +97,9 @@ class AgiRunner:
         dead_timeout: float,
         mixmonitor_log: list[str],
         recordings_dir: str = "",
+        admin: AdminConfig | None = None,
     ) -> None:
+        self.admin = admin or AdminConfig()
         self.ctx = ctx
         self.call = call
         self.target = target
@@ -275,6 +278,9 @@ class AgiRunner:
         return "200 result=1"
 
     async def _stream_file(self, args: tuple[str, ...]) -> str:
+        if args and not sound_found(self.admin, args[0]):
+            offset = args[2] if len(args) > 2 and args[2].isdigit() else "0"
+            return f"200 result=-1 endpos={offset}"  # res_agi: the file did not open
         self.queue.timeline.note(self.call, "play", self.ctx.clock(), args[0] if args else "")
         escape = args[1] if len(args) > 1 else ""
         key = self.call.next_dtmf(escape) if escape else ""

@@ -97,6 +97,18 @@ def lognormal(rng: random.Random, mean: float, cv: float) -> float:
     return rng.lognormvariate(math.log(mean) - sigma2 / 2, math.sqrt(sigma2))
 
 
+def answered_at_once(plan: CalleePlan) -> CalleePlan:
+    """A call into the PBX's own dialplan (Local/, loopback/): up at once, no callee hangs up."""
+    return replace(
+        plan,
+        outcome=CalleeOutcome.HUMAN,
+        ringing=False,
+        ring_seconds=0.0,
+        talk_seconds=3600.0,
+        dtmf=(),
+    )
+
+
 def plan_callee(
     rng: random.Random,
     cfg: CalleeConfig,

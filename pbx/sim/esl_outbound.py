@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pbx.freeswitch.esl import EslCommandParser, EslMessage, EslProtocolError, command_line
+from pbx.sim.admin import AdminConfig, sound_found
 from pbx.sim.calls import wait_for
 from pbx.sim.esl_calls import EslCall
 from pbx.sim.esl_channels import EventFactory
@@ -82,7 +83,9 @@ class OutboundLeg:
         prompt_seconds: float,
         amd_seconds: float = 2.5,
         recordings_dir: str = "",
+        admin: AdminConfig | None = None,
     ) -> None:
+        self.admin = admin or AdminConfig()
         self.call = call
         self.action = action
         self.recordings_dir = recordings_dir
@@ -390,6 +393,8 @@ class OutboundLeg:
         return "_none_"
 
     async def _playback(self, data: str) -> str:
+        if not sound_found(self.admin, data.strip().split("@@")[0]):
+            return "FILE NOT FOUND"
         a = self.call.a
         a.variables.pop("playback_terminator_used", None)
         terminators = a.variables.get("playback_terminators", "")
