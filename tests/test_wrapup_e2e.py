@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import pytest
 from e2e_rig import PBX_KINDS, attempts_of, campaign_doc, rig_for
+from virtual_time import in_virtual_time
 
 from dialer_core.campaign.config import parse_campaign
 
 HOUR = 3600.0
-SCALE = 60.0  # one simulated minute per real second
+SCALE = 60.0  # one simulated minute per second of the (virtual) loop
 RUN = 1.25 * HOUR
 
 
@@ -42,6 +43,7 @@ def worst_rolling_hour(rows, start: float) -> tuple[float, int, int]:
 )
 @pytest.mark.parametrize("pbx", PBX_KINDS)
 @pytest.mark.parametrize("mode", ["progressive", "predictive"])
+@in_virtual_time
 async def test_wrapup_30_keeps_abandonment_within_3_percent_every_rolling_hour(db, pbx, mode):
     async with rig_for(
         pbx, db, agents=6, time_scale=SCALE, seed=4, agent_talk=60.0, wrapuptime=30.0
