@@ -89,11 +89,13 @@ class Rig(ABC):
         recordings_dir: str = "",
         agent_talk: float = 60.0,
         wrapuptime: float = 10.0,
+        phantom: int = 0,
     ) -> None:
         self.db, self.agents, self.time_scale, self.seed = db, agents, time_scale, seed
         self.recordings_dir = recordings_dir
         self.agent_talk = agent_talk  # simulated seconds an agent's conversation lasts (mean)
         self.wrapuptime = wrapuptime  # the queue's wrapuptime / wrap-up-time (simulated s)
+        self.phantom = phantom  # of the agents, reported free but never picking up
 
     async def __aenter__(self) -> Rig:
         # Simulated time, inside the callees' calling window, as fast as the simulated PBX.
@@ -143,7 +145,10 @@ class Rig(ABC):
             time_scale=self.time_scale,
             dialplan=dialplan or {},
             agents=AgentConfig(
-                count=self.agents, talk_mean=self.agent_talk, wrapuptime=self.wrapuptime
+                count=self.agents,
+                talk_mean=self.agent_talk,
+                wrapuptime=self.wrapuptime,
+                phantom=self.phantom,
             ),
             recordings_dir=self.recordings_dir,
         )
@@ -228,8 +233,9 @@ class AsteriskRig(Rig):
 class FreeSwitchRig(Rig):
     """FreeSwitchDriver over inbound ESL; answered calls reach our outbound-socket server.
 
-    The 2-second agent rule is timed by the dialer here (EslSession.enqueue waits
-    ``agent_wait`` real seconds, then ``uuid_break``), not by the PBX as with app_queue.
+    The 2-second agent rule is timed by the dialer here (EslSession.enqueue waits what is left
+    of ``agent_wait`` in the simulated PBX's seconds, then sends the exit key), not by the PBX
+    as with app_queue.
     """
 
     kind = "freeswitch"
@@ -237,7 +243,9 @@ class FreeSwitchRig(Rig):
     answered: OutboundAnsweredServer
 
     async def start(self) -> None:
-        self.answered = await OutboundAnsweredServer.start("127.0.0.1", 0)
+        self.answered = await OutboundAnsweredServer.start(
+            "127.0.0.1", 0, time_scale=self.time_scale
+        )
         self.sim = SimPbx(self.sim_config(), clock=self.clock)
         await self.sim.start()
         socket = f"socket 127.0.0.1:{self.answered.server.port} async full"
