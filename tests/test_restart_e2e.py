@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 
 from e2e_rig import attempts_of, rig_for
+from virtual_time import in_virtual_time
 
 
+@in_virtual_time
 async def test_graceful_shutdown_then_slow_boot_consumes_no_attempts(db):
     async with rig_for("asterisk", db, agents=4, time_scale=20, seed=6) as rig:
         cid, campaign = await rig.seed_cases("restart", 200)

@@ -1,6 +1,7 @@
 """The simulated PBX speaks AMI as Asterisk 20 does in tests/fixtures/asterisk/ami/.
 
-Every test runs the sim on an ephemeral loopback port and talks to it over a real socket.
+Every test runs the sim on an ephemeral loopback port and talks to it over a real socket, in
+virtual time (``tests/virtual_time.py``): the sim's timers cost no real time.
 """
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import inspect
 
 import pytest
 from transcripts import stream
+from virtual_time import in_virtual_time
 
 from pbx.asterisk.ami import AmiBanner, AmiMessage, AmiParser, encode
 from pbx.sim import SimConfig, SimPbx
@@ -147,21 +150,30 @@ class AmiTestClient:
         self.writer.close()
 
 
-@pytest.fixture
-async def sim():
-    pbx = SimPbx(
-        SimConfig(
-            behaviour="last_digit",
-            time_scale=FAST,
-            username="dialer",
-            secret="dialer",
-            login_failure_delay=0.2,
-        ),
-        dialplan={CTX: "", "dialer-queue": ""},
-    )
-    await pbx.start()
-    yield pbx
-    await pbx.close()
+def on_sim(test):
+    """Run ``test(sim, ...)`` in virtual time against a started simulated PBX."""
+
+    async def run(**kwargs):
+        pbx = SimPbx(
+            SimConfig(
+                behaviour="last_digit",
+                time_scale=FAST,
+                username="dialer",
+                secret="dialer",
+                login_failure_delay=0.2,
+            ),
+            dialplan={CTX: "", "dialer-queue": ""},
+        )
+        await pbx.start()
+        try:
+            await test(pbx, **kwargs)
+        finally:
+            await pbx.close()
+
+    signature = inspect.signature(test)
+    run.__name__, run.__doc__ = test.__name__, test.__doc__
+    run.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return in_virtual_time(run)
 
 
 def originate(
@@ -232,6 +244,7 @@ async def replay(sim: SimPbx, action: AmiMessage) -> list[AmiMessage]:
         "originate_sip_noanswer.txt",
     ],
 )
+@on_sim
 async def test_failed_originate_matches_capture(sim, fixture):
     fx = fixture_messages(fixture)
     action = fixture_originate(fixture)
@@ -246,6 +259,7 @@ async def test_failed_originate_matches_capture(sim, fixture):
     assert [k for k, _ in hang.headers] == [k for k, _ in fx_hang.headers]
 
 
+@on_sim
 async def test_answered_originate_matches_capture_up_to_the_dialplan(sim):
     fx = fixture_messages("originate_quick_hangup.txt")
     action = fixture_originate("originate_quick_hangup.txt")
@@ -270,6 +284,7 @@ async def test_answered_originate_matches_capture_up_to_the_dialplan(sim):
     ]
 
 
+@on_sim
 async def test_variables_are_set_on_both_legs_in_capture_order(sim):
     fx = fixture_messages("originate_answered.txt")
     action = fixture_originate("originate_answered.txt")
@@ -290,6 +305,7 @@ async def test_variables_are_set_on_both_legs_in_capture_order(sim):
     assert got[:cut] == want[:cut]
 
 
+@on_sim
 async def test_unknown_context_is_refused_synchronously(sim):
     fx = fixture_messages("originate_bad_exten.txt")
     fx_reply = next(m for m in fx if m.action_id == "rig-orig-badexten-1")
@@ -306,6 +322,7 @@ async def test_unknown_context_is_refused_synchronously(sim):
         client.close()
 
 
+@on_sim
 async def test_login_ping_logoff_like_capture(sim):
     fx = fixture_messages("login_ping.txt")
     client = await AmiTestClient.connect(sim.ami_port)
@@ -334,6 +351,7 @@ async def test_login_ping_logoff_like_capture(sim):
         client.close()
 
 
+@on_sim
 async def test_failed_login_waits_answers_error_and_closes(sim):
     fx = fixture_messages("login_failed.txt")
     client = await AmiTestClient.connect(sim.ami_port)
@@ -350,6 +368,7 @@ async def test_failed_login_waits_answers_error_and_closes(sim):
         client.close()
 
 
+@on_sim
 async def test_events_reach_every_logged_in_connection_and_none_before_login(sim):
     a = await AmiTestClient.connect(sim.ami_port)
     b = await AmiTestClient.connect(sim.ami_port)
@@ -372,6 +391,7 @@ async def test_events_reach_every_logged_in_connection_and_none_before_login(sim
             client.close()
 
 
+@on_sim
 async def test_drop_ami_connections_keeps_calls_running(sim):
     client = await AmiTestClient.connect(sim.ami_port)
     await client.login()
@@ -392,6 +412,7 @@ async def test_drop_ami_connections_keeps_calls_running(sim):
         again.close()
 
 
+@on_sim
 async def test_core_show_channels_lists_live_legs_and_hangup_by_uniqueid(sim):
     client = await AmiTestClient.connect(sim.ami_port)
     try:
@@ -418,6 +439,7 @@ async def test_core_show_channels_lists_live_legs_and_hangup_by_uniqueid(sim):
         client.close()
 
 
+@on_sim
 async def test_panoramisk_logs_in_pings_and_gets_originate_response(sim):
     from panoramisk import Manager
 

@@ -131,7 +131,7 @@ async def run_demo(
             fastagi_port=0,
             freeswitch=FreeSwitchSite(outbound_host="127.0.0.1", outbound_port=0),
         )
-        answered = await start_answered_server(site)
+        answered = await start_answered_server(site, time_scale)
         answered_port = answered.server.port
         sim = SimPbx(
             SimConfig(
@@ -192,12 +192,13 @@ async def run_demo(
             async with contextlib.AsyncExitStack() as stack:
                 await _dashboard(stack, pool, manager, port, out)
                 await manager.start(name)
-                started = time.monotonic()
+                loop = asyncio.get_running_loop()  # its clock: monotonic seconds
+                started = loop.time()
                 # The demo (and its dashboard) lasts its duration even if the campaign is
                 # stopped and started again from the page.
-                while not stop.is_set() and time.monotonic() - started < duration:
+                while not stop.is_set() and loop.time() - started < duration:
                     running = manager.running[name]
-                    elapsed = time.monotonic() - started
+                    elapsed = loop.time() - started
                     print(_progress(elapsed, running.runner), end="", file=out, flush=True)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), 0.5)

@@ -91,8 +91,10 @@ class EslSession:
         linger: bool = True,
         sound_extension: str = ".wav",
         command_timeout: float = 10.0,
+        time_scale: float = 1.0,
     ) -> None:
         self._reader = reader
+        self._time_scale = time_scale  # PBX seconds per loop second (a simulated PBX's scale)
         self._writer = writer
         self._parser = EslParser(SESSION_MAX_HEADER_BYTES, SESSION_MAX_BODY_BYTES)
         self._format = event_format
@@ -100,6 +102,7 @@ class EslSession:
         self._ext = sound_extension
         self._timeout = command_timeout
         self._s = _State()
+        self._link_lost = False  # the socket closed before FreeSWITCH reported the hangup
         self._data: dict[str, str] = {}
         self._terminators: str | None = None
         self._seq = itertools.count(1)
@@ -163,6 +166,12 @@ class EslSession:
     @property
     def hung_up(self) -> bool:
         return self._s.hung_up.is_set()
+
+    @property
+    def link_lost(self) -> bool:
+        """True when the socket closed before FreeSWITCH reported the hangup (a hangup event
+        or the disconnect notice): FreeSWITCH died or the network broke."""
+        return self._link_lost
 
     @property
     def channel_data(self) -> Mapping[str, str]:
@@ -280,7 +289,7 @@ class EslSession:
         run = asyncio.ensure_future(self._execute_event("callcenter", qualified_queue(queue)))
         try:
             try:
-                done = await asyncio.wait_for(asyncio.shield(run), timeout)
+                done = await asyncio.wait_for(asyncio.shield(run), timeout / self._time_scale)
             except TimeoutError:
                 with contextlib.suppress(EslSessionError, CallerHungUp):
                     await self._command(
@@ -359,6 +368,7 @@ class EslSession:
         except (EslProtocolError, OSError) as exc:
             log.error("call %s: outbound ESL: %s", self.call_id, exc)
         finally:
+            self._link_lost = not self._s.hung_up.is_set()
             self._gone(closed=True)
 
     def _route(self, message: EslMessage) -> None:
@@ -431,6 +441,7 @@ class OutboundServer:
         sound_extension: str = ".wav",
         command_timeout: float = 10.0,
         gate: PeerGate | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         self.handler = handler
         self.gate = gate or PeerGate()
@@ -442,6 +453,7 @@ class OutboundServer:
             "linger": linger,
             "sound_extension": sound_extension,
             "command_timeout": command_timeout,
+            "time_scale": time_scale,
         }
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
