@@ -33,6 +33,7 @@ from pbx.asterisk.driver import AsteriskDriver
 from pbx.freeswitch.client import EslClient
 from pbx.freeswitch.driver import FreeSwitchDriver
 from pbx.sim import AgentConfig, CalleeConfig, SimConfig, SimPbx
+from pbx.sim.admin import AdminConfig
 from pbx.sim.esl_pbx import SimEsl
 
 __all__ = [
@@ -187,12 +188,14 @@ class Rig(ABC):
         agent_talk: float = 60.0,
         wrapuptime: float = 10.0,
         phantom: int = 0,
+        admin: AdminConfig | None = None,
     ) -> None:
         self.db, self.agents, self.time_scale, self.seed = db, agents, time_scale, seed
         self.recordings_dir = recordings_dir
         self.agent_talk = agent_talk  # simulated seconds an agent's conversation lasts (mean)
         self.wrapuptime = wrapuptime  # the queue's wrapuptime / wrap-up-time (simulated s)
         self.phantom = phantom  # of the agents, reported free but never picking up
+        self.admin = admin or AdminConfig()  # what the PBX has loaded (modules, sounds)
 
     async def __aenter__(self) -> Rig:
         # Simulated time, inside the callees' calling window, as fast as the simulated PBX.
@@ -253,6 +256,7 @@ class Rig(ABC):
                 phantom=self.phantom,
             ),
             recordings_dir=self.recordings_dir,
+            admin=self.admin,
         )
 
     async def seed_cases(self, name: str, cases: int) -> tuple[int, CampaignConfig]:
