@@ -25,9 +25,11 @@ EPS = 1e-6  # float rounding of the simulated epoch seconds
 @pytest.mark.parametrize("pbx", PBX_KINDS)
 @in_virtual_time
 async def test_connects_and_drop_messages_start_within_2s_of_the_amd_verdict(db, pbx):
-    # One agent with long talks and 1.5 lines per agent: some calls reach the agent, some wait
-    # out the 2 s and get the drop message.
-    async with rig_for(pbx, db, agents=1, time_scale=40, agent_talk=40.0, wrapuptime=2) as rig:
+    # Two members, one of whom never picks up (``phantom``): calls offered to the other reach
+    # an agent, calls offered to the phantom wait out the 2 s and get the drop message.
+    async with rig_for(
+        pbx, db, agents=2, phantom=1, time_scale=40, agent_talk=40.0, wrapuptime=2
+    ) as rig:
         name = f"two-seconds-{pbx}"
         doc = {**campaign_doc(name), "amd": {"enabled": True}}
         campaign = parse_campaign(doc, "test campaign")

@@ -10,7 +10,8 @@ loopback sockets and a real PostgreSQL.
 Work outside the loop is waited for in real time before the clock may move: database queries
 (pool connections made with :class:`CountingConnection`), ``run_in_executor`` /
 ``asyncio.to_thread`` calls and child processes. Loopback TCP delivers a write to the peer
-before ``send`` returns, so a quiet selector means a quiet system.
+before ``send`` returns, so a selector with nothing ready right now means a quiet system (no
+real-time grace wait: a run of thousands of virtual instants costs no sleeping).
 
 Outside work also ends at a fixed point, whatever the real time it takes: the reply to a query
 is taken only when everything inside the process is quiet (no callback ready, no loopback data),
@@ -39,7 +40,6 @@ import asyncpg
 
 from dialer_core.store.database import create_pool
 
-QUIET = 0.0005  # real seconds the selector must stay quiet before the clock jumps
 EXTERNAL_POLL = 1.0  # real seconds per wait on outside work (a query, a thread) in flight
 IN_ORDER_FOR = 2.0  # real seconds the oldest outside work may hold the others back (a lock wait)
 
@@ -83,9 +83,6 @@ class _JumpingSelector(selectors.BaseSelector):
         events = [e for e in self._inner.select(0) if e[0].fd not in held]
         if events or timeout == 0:
             return events
-        events = [e for e in self._inner.select(QUIET) if e[0].fd not in held]
-        if events:
-            return events
         if self._loop.inflight:  # the process is quiet: the oldest outside work ends now
             return self._oldest_outside()
         if timeout is None:  # no timer at all: only the outside world can wake us
@@ -95,25 +92,33 @@ class _JumpingSelector(selectors.BaseSelector):
 
     def _oldest_outside(self):  # noqa: ANN202
         """Wait in real time for the oldest outside work's next data (its reply, its thread's
-        end); after ``IN_ORDER_FOR`` real seconds (a query waiting on a lock that a younger one
-        holds) any outside data is taken."""
+        end), or for data from outside on a socket no outside work holds (an in-process relay's
+        link to the database); after ``IN_ORDER_FOR`` real seconds (a query waiting on a lock
+        that a younger one holds) any outside data is taken."""
         work = self._loop.inflight[0]
         work.held_since = work.held_since or time.monotonic()
         if work.fd is None or time.monotonic() - work.held_since > IN_ORDER_FOR:
             return self._inner.select(EXTERNAL_POLL)
         if work.thread is not None and not work.thread.wait(EXTERNAL_POLL):
             return []
-        try:
-            key = self._inner.get_key(work.fd)
-        except KeyError:  # not watched (yet): take anything
-            return self._inner.select(EXTERNAL_POLL)
-        reads = [work.fd] if key.events & selectors.EVENT_READ else []
-        writes = [work.fd] if key.events & selectors.EVENT_WRITE else []
-        readable, writable, _ = select.select(reads, writes, [], EXTERNAL_POLL)
-        mask = (selectors.EVENT_READ if readable else 0) | (
-            selectors.EVENT_WRITE if writable else 0
-        )
-        return [(key, mask)] if mask else []
+        younger = self._loop.outside_fds() - {work.fd}
+        keys = {k.fd: k for k in self._inner.get_map().values() if k.fd not in younger}
+        poller = select.poll()
+        for fd, key in keys.items():
+            read = select.POLLIN if key.events & selectors.EVENT_READ else 0
+            poller.register(
+                fd, read | (select.POLLOUT if key.events & selectors.EVENT_WRITE else 0)
+            )
+        ready = []
+        for fd, revents in poller.poll(EXTERNAL_POLL * 1000):
+            key, mask = keys[fd], 0
+            if revents & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                mask |= selectors.EVENT_READ
+            if revents & (select.POLLOUT | select.POLLHUP | select.POLLERR):
+                mask |= selectors.EVENT_WRITE
+            if mask & key.events:
+                ready.append((key, mask & key.events))
+        return ready
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
@@ -221,12 +226,28 @@ def run_in_virtual_time(main: Awaitable[Any]) -> Any:
         loop.close()
 
 
-async def open_pool(dsn: str) -> asyncpg.Pool:
-    """All connections opened up front (opening one later would be untracked outside work)."""
+async def _connect_outside(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """A new pool connection: its handshake is outside work too (a pool opening connections
+    again after an outage)."""
+    loop = asyncio.get_running_loop()
+    work = asyncpg.connect(*args, **kwargs)
+    return await (loop.outside(work) if isinstance(loop, VirtualTimeLoop) else work)
+
+
+async def open_pool(dsn: str, **options: Any) -> asyncpg.Pool:
+    """A pool whose queries and new connections hold the virtual clock still (``options``: any
+    other ``create_pool`` argument); all its connections are opened up front."""
     loop = asyncio.get_running_loop()
     assert isinstance(loop, VirtualTimeLoop)
     return await loop.outside(
-        create_pool(dsn, min_size=10, max_size=10, connection_class=CountingConnection)
+        create_pool(
+            dsn,
+            min_size=10,
+            max_size=10,
+            connection_class=CountingConnection,
+            connect=_connect_outside,
+            **options,
+        )
     )
 
 

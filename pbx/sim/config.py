@@ -133,6 +133,10 @@ class AgentConfig:
     wrapuptime: float = 30.0  # the queue's wrapuptime / wrap-up-time: fixed, as the PBX applies it
     pause_share: float = 0.0  # chance that an agent takes a pause after wrap-up
     pause_mean: float = 120.0
+    # Members reported logged in and free who never pick up (away from the desk, a dead phone):
+    # a wrong agent count. The last ``phantom`` of ``count`` members; their phone rings until
+    # the caller leaves the queue.
+    phantom: int = 0
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,11 @@ class SimConfig:
             )
         if self.agents.count < 0:
             raise SimConfigError(f"sim.agents.count: expected >= 0, got {self.agents.count}")
+        if not 0 <= self.agents.phantom <= self.agents.count:
+            raise SimConfigError(
+                f"sim.agents.phantom: expected 0 to sim.agents.count ({self.agents.count}), "
+                f"got {self.agents.phantom}"
+            )
         if self.agents.wrapuptime < 0:
             raise SimConfigError(
                 f"sim.agents.wrapuptime: expected >= 0, got {self.agents.wrapuptime}"

@@ -154,7 +154,8 @@ class SimQueue:
         ctx.emit(qe.agent_called(caller, a1, self.name, agent))
         ctx.emit(ev.dial_begin(a1, f"{agent.exten}@{self.board.cfg.context}/n", caller))
         ring_started = loop.time()
-        answer_at = ring_started + ctx.scaled(self.board.cfg.answer_delay)
+        delay = float("inf") if agent.phantom else ctx.scaled(self.board.cfg.answer_delay)
+        answer_at = ring_started + delay
         # The caller's timeout comes first: app_queue stops ringing the agent then.
         if answer_at > deadline and not await wait_for(call.dead, deadline - ring_started):
             return self._ring_timeout(entry, agent, a1, a2)
@@ -167,6 +168,7 @@ class SimQueue:
             ctx.emit(qe.queue_caller_abandon(caller, self.name, 1, entry.original_position, hold))
             ctx.emit(qe.queue_caller_leave(caller, self.name, 1, len(self.waiting)))
             self.board.release(agent, loop.time())
+            ctx.emit(qe.queue_member_status(self.name, agent, self.login_time))  # not in use
             self._dispatch()
             return QueueResult.CALLER_HUNG_UP
         a2.state = UP
@@ -213,6 +215,7 @@ class SimQueue:
         ctx.emit(ev.dial_end(a1, "NOANSWER", caller))
         self._hang_agent_legs(a1, a2)
         self.board.release(agent, asyncio.get_running_loop().time())
+        ctx.emit(qe.queue_member_status(self.name, agent, self.login_time))  # not in use
         ctx.emit(qe.queue_caller_leave(caller, self.name, 1, len(self.waiting)))
         caller.variables["QUEUESTATUS"] = "TIMEOUT"
         ctx.emit(ev.varset(caller, "QUEUESTATUS", "TIMEOUT"))
