@@ -21,11 +21,12 @@ import re
 import uuid as uuidlib
 from collections.abc import Mapping
 
+from pbx.model import DROPPED_REALM
 from pbx.sim.admin import module_loaded
 from pbx.sim.agents import AgentPhase
 from pbx.sim.call_tasks import CallTasks
 from pbx.sim.callees import CalleePlan, answered_at_once
-from pbx.sim.calls import Dest, SimCall
+from pbx.sim.calls import Dest, SimCall, wait_for
 from pbx.sim.channels import Channel, Headers
 from pbx.sim.esl_calls import EslCall, run_esl_call
 from pbx.sim.esl_channels import EventFactory, FsChannel
@@ -99,6 +100,7 @@ class SimEsl:
         self._server = EslInboundServer(self, host=host, port=port, password=password)
         self._channels: dict[str, tuple[FsChannel, EslCall]] = {}
         self._live_legs: dict[str, OutboundLeg] = {}
+        self.db: dict[str, str] = {}  # mod_db "realm/key" → value
         self._calls = CallTasks()
         self._heartbeat: asyncio.Task[None] | None = None
         self._session_id = 0
@@ -194,9 +196,20 @@ class SimEsl:
         self.legs.append(leg)
         self._live_legs[call.uuid] = leg
         try:
-            await leg.run()
+            reached = await leg.run()
         finally:
             self._live_legs.pop(call.uuid, None)
+        if not reached:
+            await self._unreachable_fallback(call)
+
+    async def _unreachable_fallback(self, call: EslCall) -> None:
+        """The shipped dialplan after a failed ``socket`` (conf/freeswitch/dialplan_dialer.xml):
+        ``db insert/pacedial_dropped/<call id>/${strepoch()}`` records the call for pacedial's
+        next start, the drop message plays, then the hang-up."""
+        call_id = call.a.variables.get("pacedial_call_id", "")
+        if call_id:
+            self.db[f"{DROPPED_REALM}/{call_id}"] = str(int(self.sim.clock()))
+        await wait_for(call.a_down, self.scaled(self.sim.config.prompt_seconds))
 
     # --- Switch (used by the inbound server) -----------------------------------------------
 
@@ -208,6 +221,8 @@ class SimEsl:
             return self._status()
         if verb == "module_exists" and len(words) > 1:
             return "true" if module_loaded(self.sim.config.admin, words[1]) else "false"
+        if verb == "db" and len(words) == 2:
+            return self._db(words[1])
         if verb == "strepoch" and len(words) == 1:
             return str(int(self.sim.clock() + self.sim.config.admin.clock_offset))
         if words == ["callcenter_config", "queue", "list"]:
@@ -419,6 +434,18 @@ class SimEsl:
             "0 session(s) per Sec out of max 100, peak 0, last 5min 0 \n"
             "1000 session(s) max\nmin idle cpu 0.00/99.00\nCurrent Stack Size/Max 240K/8192K\n"
         )
+
+    def _db(self, arg: str) -> str:
+        """mod_db's api: ``exists|select|delete/realm/key`` (``insert`` is the dialplan's)."""
+        op, _, key = arg.partition("/")
+        if op == "exists":
+            return "true" if key in self.db else "false"
+        if op == "select":
+            return self.db.get(key, "")
+        if op == "delete":
+            self.db.pop(key, None)
+            return "+OK"
+        return "-USAGE: db [insert|delete|select|exists|count|list]/realm/key[/value]"
 
     def _show_channels(self) -> str:
         rows = [ch.show_row(self.factory.hostname) for ch, _ in self._channels.values()]
