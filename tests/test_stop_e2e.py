@@ -66,4 +66,4 @@ async def test_stop_during_a_launch_batch_ends_launching_at_once(db, db_dsn, pbx
     assert all(r["state"] == "done" and r["disposition"] for r in rows), "every attempt closed"
     assert stats.finished == len(rows), "each closed once"
     drain = campaign.ring_timeout + c.HANDLER_GRACE + DRAIN_MARGIN + HANGUP_WAIT
-    assert returned_at - stopped_at <= drain + 5, "the drain is bounded"
+    assert returned_at - stopped_at <= drain + 10, "the drain is bounded"  # + PBX replies

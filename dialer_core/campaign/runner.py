@@ -26,6 +26,8 @@ from dialer_core.campaign.chores import CampaignChores
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.drain import drain
 from dialer_core.campaign.launch import Launcher
+from dialer_core.campaign.launch_queue import LaunchQueue
+from dialer_core.campaign.live_view import LiveView
 from dialer_core.campaign.results import ResultWriter
 from dialer_core.campaign.side_writes import SideWrite, write_side
 from dialer_core.campaign.sink import HandlerSink
@@ -77,6 +79,8 @@ class CampaignRunner:
         self.book = AgentBook(campaign.queue, self.stats)
         self.results = ResultWriter(pool, ResultJournal.for_campaign(campaign.name, self.runner_id))
         self.inflight: dict[str, c.Call] = {}
+        self.live = LiveView()  # the pacing view's call side, kept current per event
+        self.launches = LaunchQueue(self._round)  # decided launches → serial launch rounds
         self.paused = False
         self.launcher = Launcher(
             pool, campaign, campaign_id, self.runner_id, self.callerids, self.stats,
@@ -115,7 +119,8 @@ class CampaignRunner:
 
     def view(self, now: float) -> PacingView:
         """What the pacing policy may know right now."""
-        return c.pacing_view(self.inflight.values(), self.agents, now, self.campaign.agent_wait)
+        wait = self.campaign.agent_wait
+        return self.live.view(self.agents, now, wait, self.launches.launching)
 
     def close_agent_books(self) -> None:
         """Account the time of every agent's current state up to now (for utilization)."""
@@ -141,22 +146,30 @@ class CampaignRunner:
             )
         )  # fmt: skip
         chores = asyncio.create_task(self.chores.run(self.chores.schedule()))
+        writes = asyncio.create_task(self.results.run())  # off the loop: decisions never wait
+        launching = asyncio.create_task(self.launches.run())
+        stopped = asyncio.create_task(stop.wait())  # wakes the loop at once
+        stopped.add_done_callback(lambda _: self._wake.set())
         try:
             while not stop.is_set():
-                await self.results.flush()
                 if not self.paused and self.driver.ready:
-                    try:
-                        await self._launch_round()
-                    except DATABASE_ERRORS as exc:
-                        log.warning("launch round failed, retrying: %s", exc)
+                    self._decide()
+                else:
+                    self.launches.drop()
+                    self.metrics.forget_freed()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.tick)
                 self._wake.clear()
+            self.launches.drop()
+            await self.launches.idle()  # the round in flight holds its Launches (stop)
             self.close_agent_books()
             with contextlib.suppress(*DATABASE_ERRORS):  # unanswered INSERTs that did commit
                 await self._start(await self.launcher.settle(self.clock()))
             await drain(self.inflight, self._feed, self.clock, self.campaign.ring_timeout)
         finally:
+            stopped.cancel()
+            launching.cancel()
+            writes.cancel()
             renew.cancel()
             chores.cancel()
             events.cancel()
@@ -168,16 +181,30 @@ class CampaignRunner:
                 await self.heartbeat.stop()
         return self.stats
 
-    async def _launch_round(self) -> None:
-        now = self.clock()  # the one reading of this round: lease, rules, created_at, launch
+    def _decide(self) -> None:
+        """Ask the policy (no database on this path); what it wants goes to the launch queue."""
+        now = self.clock()
         want = self.policy.decide(now, self.view(now))
+        self.metrics.decided(time.perf_counter())
         if (alarm := getattr(self.policy, "alarm", None)) and not self.paused:  # pacing.brake
             self.paused = True
             log.error("campaign %s paused by the abandonment brake: %s", self.campaign.name, alarm)
-        n = max(0, min(want, self.campaign.max_in_flight - len(self.inflight)))
-        if n == 0:
             return
-        await self._start(await self.launcher.round(n, now))
+        room = self.campaign.max_in_flight - len(self.inflight) - self.launches.launching
+        self.launches.add(min(want, room))
+
+    async def _round(self, n: int) -> None:
+        now = self.clock()  # the one reading of this round: lease, rules, created_at, launch
+        try:
+            written = await self.launcher.round(n, now)
+        except DATABASE_ERRORS as exc:
+            log.warning("launch round failed, retrying: %s", exc)
+            self.launches.drop()
+            await asyncio.sleep(self.tick)
+            return
+        if len(written) < n:  # contacts ran out or were held: decide afresh at the next wake
+            self.launches.drop()
+        await self._start(written)
         self.metrics.launched(self.launcher.launched, time.perf_counter())
 
     async def _start(self, written: list[tuple[c.Call, c.Event]]) -> None:
@@ -185,6 +212,7 @@ class CampaignRunner:
             self.inflight[call.call_id] = call
             # Originates go out without awaiting a Response; a stop or pause holds the rest
             await self._feed(call, self.launcher.still_on(event))
+            self.launches.sent()
 
     async def _consume_events(self) -> None:
         async for event in self.driver.events():
@@ -201,10 +229,7 @@ class CampaignRunner:
         elif (call := self.inflight.get(getattr(event, "call_id", ""))) is not None and (
             happened := c.from_pbx(event, now)
         ) is not None:
-            if isinstance(happened, c.Ended | c.Refused):  # closing writes: off the event path
-                self._spawn(self._feed(call, happened))
-            else:
-                await self._feed(call, happened)
+            await self._feed(call, happened)  # closes are queued: no database wait here
         self._wake.set()
 
     def _agent_changed(self, agent: str, queue: str, state: str, now: float) -> None:
@@ -233,7 +258,9 @@ class CampaignRunner:
 
     def _handle(self, call: c.Call, event: c.Event) -> list[c.Effect]:
         try:
-            return call.handle(event)
+            effects = call.handle(event)
+            self.live.track(call)
+            return effects
         except c.IllegalTransition as exc:
             if call.state is c.State.CLOSED:  # closing right now: only the facts are stored
                 return c.late_report_effects(call.call_id, event)
