@@ -9,18 +9,31 @@ in the pacing view, so the next decision does not ask for it again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 
-from dialer_core.campaign.launch import LAUNCH_BATCH
+from dialer_core.campaign.calls import Call, Event
+from dialer_core.campaign.launch import LAUNCH_BATCH, Launcher
+from dialer_core.store.database import DATABASE_ERRORS
 
-Round = Callable[[int], Awaitable[None]]  # place up to n calls (one launch round)
+log = logging.getLogger(__name__)
+StartCall = Callable[[Call, Event], Awaitable[None]]  # the runner takes a written call
 
 
 class LaunchQueue:
     """Launches decided and not yet sent; ``run`` turns them into rounds, one at a time."""
 
-    def __init__(self, launch_round: Round) -> None:
-        self._round = launch_round
+    def __init__(
+        self,
+        launcher: Launcher,
+        start_call: StartCall,
+        clock: Callable[[], float],
+        launched: Callable[[int], None],
+        retry: float,
+    ) -> None:
+        self.launcher, self.start_call, self.clock = launcher, start_call, clock
+        self.launched, self.retry = launched, retry
         self.waiting = 0  # decided, not yet taken by a round
         self.in_round = 0  # taken by the round in flight and not yet sent
         self._wake = asyncio.Event()
@@ -38,20 +51,27 @@ class LaunchQueue:
             self.waiting += n
             self._wake.set()
 
-    def sent(self, n: int = 1) -> None:
-        """``n`` calls of the round in flight went out (or were held)."""
-        self.in_round = max(0, self.in_round - n)
+    async def start(self, written: list[tuple[Call, Event]]) -> None:
+        """Hand each written call to the runner (its Originate goes out without awaiting a
+        Response); a Launch that meets a stop or a pause is held instead."""
+        for call, event in written:
+            await self.start_call(call, self.launcher.still_on(event))
+            self.in_round = max(0, self.in_round - 1)
 
     def drop(self) -> None:
         """Forget what waits (pause, stop, no contacts left): the next decision asks again."""
         self.waiting = 0
 
-    async def idle(self) -> None:
-        """Return once no round is in flight."""
+    async def close(self) -> None:
+        """At stop: drop what waits, let the round in flight end (its Launches are held), then
+        close the attempts of unanswered INSERTs that did get written (``Launcher.settle``)."""
+        self.drop()
         await self._idle.wait()
+        with contextlib.suppress(*DATABASE_ERRORS):
+            await self.start(await self.launcher.settle(self.clock()))
 
     async def run(self) -> None:
-        """Run rounds while anything waits, forever (cancel it once ``idle``)."""
+        """Run rounds while anything waits, forever (cancel it after ``close``)."""
         while True:
             if not self.waiting:
                 self._wake.clear()
@@ -66,3 +86,17 @@ class LaunchQueue:
             finally:
                 self.in_round = 0
                 self._idle.set()
+
+    async def _round(self, n: int) -> None:
+        now = self.clock()  # the one reading of this round: lease, rules, created_at, launch
+        try:
+            written = await self.launcher.round(n, now)
+        except DATABASE_ERRORS as exc:
+            log.warning("launch round failed, retrying: %s", exc)
+            self.drop()
+            await asyncio.sleep(self.retry)
+            return
+        if len(written) < n:  # contacts ran out or were held: decide afresh at the next wake
+            self.drop()
+        await self.start(written)
+        self.launched(self.launcher.launched)

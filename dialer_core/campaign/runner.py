@@ -1,7 +1,9 @@
 """The campaign runner: the I/O loop around the calls' state machine (``campaign.calls``).
 
-One runner per campaign per process. Each launch round reads the clock once, asks the policy
-how many calls to place and has ``launch.Launcher`` write the attempts BEFORE the Originates.
+One runner per campaign per process. At every wake-up (a freed channel, an agent change, a
+tick) the policy decides how many calls to place, without waiting on the database; the
+decided calls go to ``launch_queue.LaunchQueue``, whose rounds read the clock once and have
+``launch.Launcher`` write the attempts BEFORE the Originates.
 Every PBX event and answered-call handler report becomes a ``calls`` event; the runner performs
 the effects the call returns (write, tell the policy, hang up) and nothing else. Durations are
 clock seconds; only ``tick`` (the loop's poll) and the handler grace (an I/O wait) are real.
@@ -38,7 +40,6 @@ from dialer_core.ownership import Heartbeat, RunnerIdentity
 from dialer_core.pacing.classify import AnswerClassifier
 from dialer_core.pacing.interface import AgentStatus, Observation, PacingPolicy, PacingView
 from dialer_core.run_metrics import RunMetrics
-from dialer_core.store.database import DATABASE_ERRORS
 from dialer_core.store.journal import ResultJournal
 from pbx.driver import PbxDriver
 from pbx.model import AgentEvent
@@ -80,11 +81,14 @@ class CampaignRunner:
         self.results = ResultWriter(pool, ResultJournal.for_campaign(campaign.name, self.runner_id))
         self.inflight: dict[str, c.Call] = {}
         self.live = LiveView()  # the pacing view's call side, kept current per event
-        self.launches = LaunchQueue(self._round)  # decided launches → serial launch rounds
         self.paused = False
         self.launcher = Launcher(
             pool, campaign, campaign_id, self.runner_id, self.callerids, self.stats,
             dnc=lambda: self.dnc, paused=lambda: self.paused,
+        )  # fmt: skip
+        self.launches = LaunchQueue(  # decided launches → launch rounds, one at a time
+            self.launcher, self._start, clock,
+            lambda n: self.metrics.launched(n, time.perf_counter()), tick,
         )  # fmt: skip
         self.chores = CampaignChores(
             pool, campaign, campaign_id, clock, self.callerids, handling,
@@ -94,9 +98,7 @@ class CampaignRunner:
         self.sink = HandlerSink(clock, self._report, self._report_now)
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
-        self.metrics = (metrics or RunMetrics()).watch(
-            lambda: len(self.inflight), self.results.queue
-        )
+        self.metrics = (metrics or RunMetrics()).watch(self.inflight.__len__, self.results.queue)
 
     @property
     def agents(self) -> dict[str, tuple[AgentStatus, float]]:  # seat → (status, since)
@@ -119,8 +121,7 @@ class CampaignRunner:
 
     def view(self, now: float) -> PacingView:
         """What the pacing policy may know right now."""
-        wait = self.campaign.agent_wait
-        return self.live.view(self.agents, now, wait, self.launches.launching)
+        return self.live.view(self.agents, now, self.campaign.agent_wait, self.launches.launching)
 
     def close_agent_books(self) -> None:
         """Account the time of every agent's current state up to now (for utilization)."""
@@ -148,8 +149,7 @@ class CampaignRunner:
         chores = asyncio.create_task(self.chores.run(self.chores.schedule()))
         writes = asyncio.create_task(self.results.run())  # off the loop: decisions never wait
         launching = asyncio.create_task(self.launches.run())
-        stopped = asyncio.create_task(stop.wait())  # wakes the loop at once
-        stopped.add_done_callback(lambda _: self._wake.set())
+        (stopped := asyncio.create_task(stop.wait())).add_done_callback(lambda _: self._wake.set())
         try:
             while not stop.is_set():
                 if not self.paused and self.driver.ready:
@@ -160,19 +160,12 @@ class CampaignRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.tick)
                 self._wake.clear()
-            self.launches.drop()
-            await self.launches.idle()  # the round in flight holds its Launches (stop)
+            await self.launches.close()
             self.close_agent_books()
-            with contextlib.suppress(*DATABASE_ERRORS):  # unanswered INSERTs that did commit
-                await self._start(await self.launcher.settle(self.clock()))
             await drain(self.inflight, self._feed, self.clock, self.campaign.ring_timeout)
         finally:
-            stopped.cancel()
-            launching.cancel()
-            writes.cancel()
-            renew.cancel()
-            chores.cancel()
-            events.cancel()
+            for task in (stopped, launching, writes, renew, chores, events):
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await events
             await self.results.flush()  # before the last chores read the results
@@ -193,26 +186,9 @@ class CampaignRunner:
         room = self.campaign.max_in_flight - len(self.inflight) - self.launches.launching
         self.launches.add(min(want, room))
 
-    async def _round(self, n: int) -> None:
-        now = self.clock()  # the one reading of this round: lease, rules, created_at, launch
-        try:
-            written = await self.launcher.round(n, now)
-        except DATABASE_ERRORS as exc:
-            log.warning("launch round failed, retrying: %s", exc)
-            self.launches.drop()
-            await asyncio.sleep(self.tick)
-            return
-        if len(written) < n:  # contacts ran out or were held: decide afresh at the next wake
-            self.launches.drop()
-        await self._start(written)
-        self.metrics.launched(self.launcher.launched, time.perf_counter())
-
-    async def _start(self, written: list[tuple[c.Call, c.Event]]) -> None:
-        for call, event in written:  # at most one launch batch
-            self.inflight[call.call_id] = call
-            # Originates go out without awaiting a Response; a stop or pause holds the rest
-            await self._feed(call, self.launcher.still_on(event))
-            self.launches.sent()
+    async def _start(self, call: c.Call, event: c.Event) -> None:
+        self.inflight[call.call_id] = call
+        await self._feed(call, event)
 
     async def _consume_events(self) -> None:
         async for event in self.driver.events():
