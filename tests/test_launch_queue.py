@@ -19,6 +19,7 @@ from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.clock import next_local_time
 from dialer_core.compliance.dnc import DncList
 from dialer_core.demo_data import demo_cases_csv
+from dialer_core.run_metrics import RunMetrics
 from dialer_core.store.campaigns import ensure_campaign
 from dialer_core.store.cases import import_cases
 
@@ -40,15 +41,13 @@ async def test_decisions_never_wait_and_rounds_run_one_at_a_time(db) -> None:
     ticks = itertools.count()
     started: list[tuple[c.Call, c.Event]] = []
     seen_launching: list[int] = []
-    rounds: list[int] = []
 
     async def start_call(call: c.Call, event: c.Event) -> None:
         started.append((call, event))
         seen_launching.append(queue.launching)
 
-    queue = LaunchQueue(
-        launcher, start_call, lambda: NOW + next(ticks), rounds.append, retry=0.1
-    )
+    metrics = RunMetrics()
+    queue = LaunchQueue(launcher, start_call, lambda: NOW + next(ticks), metrics, retry=0.1)
     task = asyncio.create_task(queue.run())
     queue.add(LAUNCH_BATCH + 50)
     assert queue.launching == LAUNCH_BATCH + 50, "counted at once, before any round"
@@ -63,7 +62,7 @@ async def test_decisions_never_wait_and_rounds_run_one_at_a_time(db) -> None:
     for _, event in started:
         by_round[event.at] = by_round.get(event.at, 0) + 1
     assert max(by_round.values()) <= LAUNCH_BATCH and len(by_round) == 2
-    assert sum(rounds) == len(started) == LAUNCH_BATCH + 80, "every decided call was placed"
+    assert metrics.originates == len(started) == LAUNCH_BATCH + 80, "every decided call placed"
     assert seen_launching == sorted(seen_launching, reverse=True), "sent ones stop counting"
     queue.add(10)
     queue.drop()  # paused or stopped before a round took them

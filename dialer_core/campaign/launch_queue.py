@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from dialer_core.campaign.calls import Call, Event
 from dialer_core.campaign.launch import LAUNCH_BATCH, Launcher
+from dialer_core.run_metrics import RunMetrics
 from dialer_core.store.database import DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -29,11 +31,11 @@ class LaunchQueue:
         launcher: Launcher,
         start_call: StartCall,
         clock: Callable[[], float],
-        launched: Callable[[int], None],
+        metrics: RunMetrics,
         retry: float,
     ) -> None:
         self.launcher, self.start_call, self.clock = launcher, start_call, clock
-        self.launched, self.retry = launched, retry
+        self.metrics, self.retry = metrics, retry
         self.waiting = 0  # decided, not yet taken by a round
         self.in_round = 0  # taken by the round in flight and not yet sent
         self._wake = asyncio.Event()
@@ -99,4 +101,4 @@ class LaunchQueue:
         if len(written) < n:  # contacts ran out or were held: decide afresh at the next wake
             self.drop()
         await self.start(written)
-        self.launched(self.launcher.launched)
+        self.metrics.launched(self.launcher.launched, time.perf_counter())

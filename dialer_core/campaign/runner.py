@@ -1,12 +1,11 @@
 """The campaign runner: the I/O loop around the calls' state machine (``campaign.calls``).
 
-One runner per campaign per process. At every wake-up (a freed channel, an agent change, a
-tick) the policy decides how many calls to place, without waiting on the database; the
-decided calls go to ``launch_queue.LaunchQueue``, whose rounds read the clock once and have
-``launch.Launcher`` write the attempts BEFORE the Originates.
-Every PBX event and answered-call handler report becomes a ``calls`` event; the runner performs
-the effects the call returns (write, tell the policy, hang up) and nothing else. Durations are
-clock seconds; only ``tick`` (the loop's poll) and the handler grace (an I/O wait) are real.
+One runner per campaign per process. On a freed channel, an agent change or a tick the policy
+decides how many calls to place, never waiting on the database; ``launch_queue`` runs the
+rounds that write the attempts BEFORE the Originates (``launch.Launcher``). Every PBX event and
+handler report becomes a ``calls`` event; the runner performs the effects the call returns
+(write, tell the policy, hang up) and nothing else. Durations are clock seconds; only ``tick``
+(the loop's poll) and the handler grace (an I/O wait) are real.
 """
 
 from __future__ import annotations
@@ -46,6 +45,7 @@ from pbx.model import AgentEvent
 
 log = logging.getLogger(__name__)
 __all__ = ["CampaignRunner", "RunnerStats"]
+DECIDE_INLINE = 0.002  # s: a freed channel decides at once unless a decision is this recent
 
 
 class CampaignRunner:
@@ -80,25 +80,21 @@ class CampaignRunner:
         self.book = AgentBook(campaign.queue, self.stats)
         self.results = ResultWriter(pool, ResultJournal.for_campaign(campaign.name, self.runner_id))
         self.inflight: dict[str, c.Call] = {}
-        self.live = LiveView()  # the pacing view's call side, kept current per event
-        self.paused = False
+        self.live, self.paused = LiveView(), False  # the pacing view's calls, kept per event
+        self.metrics = (metrics or RunMetrics()).watch(self.inflight.__len__, self.results.queue)
         self.launcher = Launcher(
             pool, campaign, campaign_id, self.runner_id, self.callerids, self.stats,
             dnc=lambda: self.dnc, paused=lambda: self.paused,
         )  # fmt: skip
-        self.launches = LaunchQueue(  # decided launches → launch rounds, one at a time
-            self.launcher, self._start, clock,
-            lambda n: self.metrics.launched(n, time.perf_counter()), tick,
-        )  # fmt: skip
+        self.launches = LaunchQueue(self.launcher, self._start, clock, self.metrics, tick)
         self.chores = CampaignChores(
             pool, campaign, campaign_id, clock, self.callerids, handling,
             on_dnc=lambda dnc: setattr(self, "dnc", dnc),
             on_ledger=self.observe if getattr(policy, "ledger", None) is not None else None,
         )  # fmt: skip
         self.sink = HandlerSink(clock, self._report, self._report_now)
-        self._wake = asyncio.Event()
+        self._wake, self._stop, self._decided_at = asyncio.Event(), asyncio.Event(), 0.0
         self._tasks: set[asyncio.Task] = set()
-        self.metrics = (metrics or RunMetrics()).watch(self.inflight.__len__, self.results.queue)
 
     @property
     def agents(self) -> dict[str, tuple[AgentStatus, float]]:  # seat → (status, since)
@@ -123,10 +119,6 @@ class CampaignRunner:
         """What the pacing policy may know right now."""
         return self.live.view(self.agents, now, self.campaign.agent_wait, self.launches.launching)
 
-    def close_agent_books(self) -> None:
-        """Account the time of every agent's current state up to now (for utilization)."""
-        self.book.close_books(self.clock())
-
     async def run(self, stop: asyncio.Event) -> RunnerStats:
         """Launch calls until ``stop`` is set, then let calls in flight finish (bounded)."""
         await self.heartbeat.start()  # registered before any attempt row names this runner
@@ -137,6 +129,7 @@ class CampaignRunner:
         )  # fmt: skip
         await self.chores.load_callerid_book()
         self.launcher.paused = lambda: self.paused or stop.is_set()  # checked mid-round too
+        self._stop = stop
         for state in await self.driver.agents():
             self._agent_changed(state.agent, state.queue, state.state, self.clock())
         events = asyncio.create_task(self._consume_events())
@@ -152,7 +145,7 @@ class CampaignRunner:
         (stopped := asyncio.create_task(stop.wait())).add_done_callback(lambda _: self._wake.set())
         try:
             while not stop.is_set():
-                if not self.paused and self.driver.ready:
+                if self._may_launch():
                     self._decide()
                 else:
                     self.launches.drop()
@@ -161,7 +154,7 @@ class CampaignRunner:
                     await asyncio.wait_for(self._wake.wait(), self.tick)
                 self._wake.clear()
             await self.launches.close()
-            self.close_agent_books()
+            self.book.close_books(self.clock())  # agents' time up to now (utilization)
             await drain(self.inflight, self._feed, self.clock, self.campaign.ring_timeout)
         finally:
             for task in (stopped, launching, writes, renew, chores, events):
@@ -174,11 +167,15 @@ class CampaignRunner:
                 await self.heartbeat.stop()
         return self.stats
 
+    def _may_launch(self) -> bool:
+        return not (self._stop.is_set() or self.paused) and self.driver.ready
+
     def _decide(self) -> None:
         """Ask the policy (no database on this path); what it wants goes to the launch queue."""
         now = self.clock()
         want = self.policy.decide(now, self.view(now))
-        self.metrics.decided(time.perf_counter())
+        self._decided_at = time.perf_counter()
+        self.metrics.decided(self._decided_at)
         if (alarm := getattr(self.policy, "alarm", None)) and not self.paused:  # pacing.brake
             self.paused = True
             log.error("campaign %s paused by the abandonment brake: %s", self.campaign.name, alarm)
@@ -275,7 +272,9 @@ class CampaignRunner:
             elif isinstance(e, c.Forget):
                 self.observe(*self.answers.ended(self.clock(), call_id))
                 if self.inflight.pop(call_id, None) is not None:
-                    self.metrics.freed(time.perf_counter())
+                    self.metrics.freed(freed := time.perf_counter())
+                    if freed - self._decided_at > DECIDE_INLINE and self._may_launch():
+                        self._decide()  # the freed channel reaches the policy at once
                 self.registry.remove(call_id)
                 self._wake.set()
 
