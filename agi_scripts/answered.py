@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agi_scripts.handling import CallHandling
-from agi_scripts.queue import hand_to_agent
+from agi_scripts.queue import agent_window, hand_to_agent
 from agi_scripts.registry import CallRegistry, LiveCall
 from agi_scripts.robot import CaseInfo, run_robot
 from agi_scripts.router import CallContext, RouteDecision, route
@@ -66,9 +66,13 @@ def _case_info(call: LiveCall, handling: CallHandling, today: date) -> CaseInfo:
     )
 
 
-async def _detect_machine(session: CallSession, call: LiveCall, handling: CallHandling) -> bool:
-    """Run AMD; True if the call was a machine and has been dealt with (caller gone)."""
+async def _detect_machine(
+    session: CallSession, call: LiveCall, handling: CallHandling
+) -> float | None:
+    """Run AMD; the clock at the verdict, or None if the call was a machine and has been dealt
+    with (caller gone)."""
     status, cause = await session.detect_machine()
+    heard = call.sink.clock()
     machine = status == "MACHINE" and handling.amd.action != "human"
     await call.sink.amd_decided(
         call.call_id, status, cause, handling.amd.action if status == "MACHINE" else "human"
@@ -76,11 +80,11 @@ async def _detect_machine(session: CallSession, call: LiveCall, handling: CallHa
     if status == "HANGUP":
         raise CallerHungUp(f"call {call.call_id}: hung up during answering-machine detection")
     if not machine:
-        return False
+        return heard
     if handling.amd.action == "message":
         await session.play(handling.amd.message_prompt)
     await session.hangup()
-    return True
+    return None
 
 
 def make_answered_handler(registry: CallRegistry) -> Callable[[CallSession], Awaitable[None]]:
@@ -99,6 +103,7 @@ def make_answered_handler(registry: CallRegistry) -> Callable[[CallSession], Awa
         sink.handler_started(call.call_id)
         disposition, detail = "answered", {}
         stage = "start"
+        heard = sink.clock()  # the answer: the greeting's end when AMD is off
         try:
             if handling.record:
                 stage = "recording"
@@ -106,15 +111,18 @@ def make_answered_handler(registry: CallRegistry) -> Callable[[CallSession], Awa
                 await sink.recording_started(call.call_id, path)
             if handling.amd.enabled:
                 stage = "amd"
-                if await _detect_machine(session, call, handling):
+                verdict = await _detect_machine(session, call, handling)
+                if verdict is None:
                     disposition = "machine"
                     return
+                heard = verdict  # the 2 s run from the verdict: AMD time is not on top
             now = datetime.fromtimestamp(sink.clock(), UTC)
             zone = _zone(call)
             decision = _decision(call, handling, now, zone)
             detail["route"] = decision.rule
             if decision.action == "robot" and decision.script in handling.prompts:
                 stage = "robot"
+                sink.robot_started(call.call_id)
                 disposition, robot_detail = await _run_robot(
                     session, call, handling, decision, now.astimezone(ZoneInfo(zone))
                 )
@@ -126,7 +134,7 @@ def make_answered_handler(registry: CallRegistry) -> Callable[[CallSession], Awa
                 outcome = await hand_to_agent(
                     session,
                     decision.queue or campaign.queue,
-                    campaign.agent_wait,
+                    agent_window(heard, sink.clock(), campaign.agent_wait),
                     handling.pbx_sound(campaign.compliance.abandon.prompt),
                 )
                 if outcome.abandoned:

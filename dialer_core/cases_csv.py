@@ -31,6 +31,7 @@ import phonenumbers
 from dialer_core.compliance.region import US_STATE_ZONES, province_key
 from dialer_core.compliance.windows import zone
 from dialer_core.config_errors import InputError, RowError
+from dialer_core.phone_fast import fast_parse, number_type
 from dialer_core.phone_regions import PhoneRegions
 
 REQUIRED = ("external_id", "debtor_name", "amount", "days_past_due")
@@ -145,11 +146,14 @@ _REGIONS = PhoneRegions()
 
 def parse_phone(text: str, default_country: str, regions: PhoneRegions = _REGIONS) -> PhoneRow:
     """Normalise to E.164 and look up the region; raises ValueError with the reason."""
-    try:
-        num = phonenumbers.parse(text.strip(), default_country)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"unparseable phone number {text!r} ({exc})") from exc
-    ntype = phonenumbers.number_type(num)  # UNKNOWN exactly when is_valid_number is false
+    stripped = text.strip()
+    num = fast_parse(stripped, default_country)  # bare digits; None: the general parser
+    if num is None:
+        try:
+            num = phonenumbers.parse(stripped, default_country)
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError(f"unparseable phone number {text!r} ({exc})") from exc
+    ntype = number_type(num)  # UNKNOWN exactly when is_valid_number is false
     if ntype == phonenumbers.PhoneNumberType.UNKNOWN:
         raise ValueError(f"invalid phone number {text!r} for {default_country}")
     e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)

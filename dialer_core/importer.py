@@ -1,7 +1,7 @@
 """Import a cases CSV of any size: stream, skip unchanged rows, validate off the loop, COPY.
 
 The pipeline behind ``pacedial import`` and the API upload. Reading a chunk runs in a worker
-thread and validating it in a worker thread (small files) or worker processes, one per CPU
+thread and validating it in a worker thread (small files) or worker processes, one per CPU but one
 (large files: parsing phone numbers is CPU-bound pure Python), so the event loop keeps serving
 calls and HTTP; chunks are written in file order while the next ones are validated. Memory
 is a few chunks whatever the file's size; every bad row is reported through ``on_error`` as
@@ -172,8 +172,10 @@ async def import_case_file(
 def _validator(bytes_total: int | None) -> tuple[ProcessPoolExecutor | None, int]:
     """Worker processes for a large file (phone parsing is CPU-bound pure Python) and how
     many; a small file is validated in one thread of this process (None, 1)."""
-    workers = min(os.cpu_count() or 1, MAX_WORKERS)
-    if bytes_total is None or bytes_total < PARALLEL_FROM_BYTES or workers < 2:
+    # One CPU stays with this process and PostgreSQL, which write while the workers validate;
+    # each worker holds its own copy of phonenumbers' data (~100 MB), so no more than that.
+    workers = min((os.cpu_count() or 1) - 1, MAX_WORKERS)
+    if bytes_total is None or bytes_total < PARALLEL_FROM_BYTES or workers < 1:
         return None, 1
     spawn = multiprocessing.get_context("spawn")  # never fork a process running asyncio
     return ProcessPoolExecutor(max_workers=workers, mp_context=spawn), workers

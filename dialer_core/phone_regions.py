@@ -2,10 +2,11 @@
 
 Geocoding a number (phonenumbers' geocoder and time zone data) reads only its first
 ``GEOCODE_LONGEST_PREFIX`` digits, its number type and its country; importing a million cases
-would otherwise look each one up in full. Numbers that share all three share the answer, so it
-is computed once (by ``region_of``) and reused. Calling codes where that does not hold — shared
-by several countries (+1, +7: the country name depends on the whole number) or with a mobile
-token (+54) — always take the full lookup.
+would otherwise look each one up in full (parse, validate, geocode). A number's answer is
+computed from the type and country already known (``_place_of``: phonenumbers' own lookups,
+the same answer as ``region_of``); numbers that share all three share it, so it is kept and
+reused. Calling codes where that does not hold — shared by several countries (+1, +7: the
+country name depends on the whole number) or with a mobile token (+54) — are never kept.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from phonenumbers.tzdata import TIMEZONE_LONGEST_PREFIX
 from dialer_core.compliance.region import ZoneUnknown, _place, region_of
 
 _PREFIX = max(GEOCODE_LONGEST_PREFIX, TIMEZONE_LONGEST_PREFIX)
-_MAX_ENTRIES = 200_000  # bounded: distinct prefixes, not numbers (China has ~50k blocks)
+_MAX_ENTRIES = 50_000  # bounded memory (~25 MB): a miss costs one prefix lookup, not a parse
 
 
 class PhoneRegions:
@@ -36,12 +37,7 @@ class PhoneRegions:
             found = self._memo.get(key)
             if found is not None:
                 return found
-        region = region_of(e164)
-        place = (
-            ("", "")
-            if isinstance(region, ZoneUnknown)
-            else (region.province or "", region.city or "")
-        )
+        place = _place_of(number, ntype, country, e164)
         if shared and len(self._memo) < _MAX_ENTRIES:
             self._memo[key] = place
         return place

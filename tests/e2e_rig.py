@@ -9,9 +9,11 @@ small interface, so one test body runs against either PBX.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import ClassVar
 
 from dialer_core.campaign.config import CampaignConfig, parse_campaign
@@ -26,17 +28,20 @@ from dialer_core.store.cases import import_cases
 from pbx.asterisk.driver import AsteriskDriver
 from pbx.freeswitch.client import EslClient
 from pbx.freeswitch.driver import FreeSwitchDriver
-from pbx.sim import AgentConfig, SimConfig, SimPbx
+from pbx.sim import AgentConfig, CalleeConfig, SimConfig, SimPbx
 from pbx.sim.esl_pbx import SimEsl
 
 __all__ = [
     "PBX_KINDS",
+    "AsteriskLink",
     "START_ZONE",
     "AsteriskRig",
     "FreeSwitchRig",
     "Rig",
     "attempts_of",
     "campaign_doc",
+    "asterisk_on_sim",
+    "import_campaign",
     "rig_for",
 ]
 
@@ -72,6 +77,84 @@ async def attempts_of(db, cid: int) -> list:
         )
 
 
+async def import_campaign(
+    db, doc: dict, csv: bytes, default_country: str | None = None
+) -> tuple[int, CampaignConfig]:
+    """Create the campaign of ``doc`` and import the cases of ``csv`` (which must parse clean);
+    its id and parsed config."""
+    name = doc["campaign"]["name"]
+    campaign = parse_campaign(doc, f"{name}.toml")
+    parsed = (
+        parse_cases_csv(csv, default_country=default_country)
+        if default_country
+        else parse_cases_csv(csv)
+    )
+    assert parsed.errors == (), parsed.errors
+    async with db.acquire() as conn:
+        cid = await ensure_campaign(conn, name, campaign.mode, campaign.raw)
+        await import_cases(conn, cid, parsed.rows, parsed.errors, name)
+    return cid, campaign
+
+
+@dataclass
+class AsteriskLink:
+    """A simulated Asterisk, our FastAGI server and connected AMI drivers, on one clock."""
+
+    sim: SimPbx
+    answered: AnsweredCallServer
+    drivers: list[AsteriskDriver]
+
+    @property
+    def driver(self) -> AsteriskDriver:
+        return self.drivers[0]
+
+
+@contextlib.asynccontextmanager
+async def asterisk_on_sim(
+    clock,
+    *,
+    seed: int,
+    callees: CalleeConfig,
+    agents: AgentConfig,
+    drivers: int = 1,
+    answered_port: int = 0,
+) -> AsyncIterator[AsteriskLink]:
+    """The answered-call server, the simulated PBX on ``clock`` (its scale is the PBX's) and
+    ``drivers`` AsteriskDrivers logged in over AMI (each its own link); all closed after."""
+    answered = await AnsweredCallServer.start("127.0.0.1", answered_port)
+    sim = SimPbx(
+        SimConfig(
+            seed=seed,
+            time_scale=clock.scale,
+            dialplan={AMI_CONTEXT: f"agi://127.0.0.1:{answered.server.port}/router"},
+            callees=callees,
+            agents=agents,
+        ),
+        clock=clock,
+    )
+    links: list[AsteriskDriver] = []
+    try:
+        await sim.start()
+        for _ in range(drivers):
+            driver = AsteriskDriver(
+                host="127.0.0.1",
+                port=sim.ami_port,
+                username="pacedial",
+                secret="pacedial",
+                dial_template="Local/{number}@sim-callee",
+                answered_context=AMI_CONTEXT,
+                clock=clock,
+            )
+            links.append(driver)
+            await driver.connect()
+        yield AsteriskLink(sim, answered, links)
+    finally:
+        for driver in links:
+            await driver.close()
+        await sim.close()
+        await answered.close()
+
+
 class Rig(ABC):
     """Everything a campaign needs, wired over loopback; subclasses bring the PBX's side."""
 
@@ -89,11 +172,13 @@ class Rig(ABC):
         recordings_dir: str = "",
         agent_talk: float = 60.0,
         wrapuptime: float = 10.0,
+        phantom: int = 0,
     ) -> None:
         self.db, self.agents, self.time_scale, self.seed = db, agents, time_scale, seed
         self.recordings_dir = recordings_dir
         self.agent_talk = agent_talk  # simulated seconds an agent's conversation lasts (mean)
         self.wrapuptime = wrapuptime  # the queue's wrapuptime / wrap-up-time (simulated s)
+        self.phantom = phantom  # of the agents, reported free but never picking up
 
     async def __aenter__(self) -> Rig:
         # Simulated time, inside the callees' calling window, as fast as the simulated PBX.
@@ -143,7 +228,10 @@ class Rig(ABC):
             time_scale=self.time_scale,
             dialplan=dialplan or {},
             agents=AgentConfig(
-                count=self.agents, talk_mean=self.agent_talk, wrapuptime=self.wrapuptime
+                count=self.agents,
+                talk_mean=self.agent_talk,
+                wrapuptime=self.wrapuptime,
+                phantom=self.phantom,
             ),
             recordings_dir=self.recordings_dir,
         )
@@ -228,8 +316,9 @@ class AsteriskRig(Rig):
 class FreeSwitchRig(Rig):
     """FreeSwitchDriver over inbound ESL; answered calls reach our outbound-socket server.
 
-    The 2-second agent rule is timed by the dialer here (EslSession.enqueue waits
-    ``agent_wait`` real seconds, then ``uuid_break``), not by the PBX as with app_queue.
+    The 2-second agent rule is timed by the dialer here (EslSession.enqueue waits what is left
+    of ``agent_wait`` in the simulated PBX's seconds, then sends the exit key), not by the PBX
+    as with app_queue.
     """
 
     kind = "freeswitch"
@@ -237,7 +326,9 @@ class FreeSwitchRig(Rig):
     answered: OutboundAnsweredServer
 
     async def start(self) -> None:
-        self.answered = await OutboundAnsweredServer.start("127.0.0.1", 0)
+        self.answered = await OutboundAnsweredServer.start(
+            "127.0.0.1", 0, time_scale=self.time_scale
+        )
         self.sim = SimPbx(self.sim_config(), clock=self.clock)
         await self.sim.start()
         socket = f"socket 127.0.0.1:{self.answered.server.port} async full"

@@ -408,7 +408,7 @@ async def test_enqueue_outcome(case: str) -> None:
     steps, expected = QUEUE_CASES[case]
 
     async def to_queue(s: AgiSession) -> bool:
-        return await s.enqueue("collectors", timeout=1.5)  # rounds up to 2 s
+        return await s.enqueue("collectors", timeout=2.7)  # whole seconds within: 2 s
 
     server, rec = await serve(to_queue)
     try:
@@ -417,3 +417,19 @@ async def test_enqueue_outcome(case: str) -> None:
         await server.close()
     assert len(got) == len(steps) + 1
     assert rec.outcomes == {"q-1": expected}
+
+
+async def test_enqueue_with_under_a_second_left_sends_no_queue() -> None:
+    """app_queue waits whole seconds: with less than 1 s of the window left, no Queue()."""
+    env, _ = recorded("asterisk/agi/agi_robot_session.txt")
+
+    async def to_queue(s: AgiSession) -> bool:
+        return await s.enqueue("collectors", timeout=0.9)
+
+    server, rec = await serve(to_queue)
+    try:
+        got = await play_asterisk(server.port, env, [call_id_step("q-1")])
+    finally:
+        await server.close()
+    assert len(got) == 1 and not any("Queue" in line for line in got)
+    assert rec.outcomes == {"q-1": False}

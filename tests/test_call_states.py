@@ -39,6 +39,7 @@ def sample(kind: type[c.Event], at: float) -> c.Event:
         c.StopRequested: lambda: c.StopRequested(at),
         c.HandlerStarted: lambda: c.HandlerStarted(at),
         c.QueueWaitStarted: lambda: c.QueueWaitStarted(at),
+        c.RobotStarted: lambda: c.RobotStarted(at),
         c.AmdDecided: lambda: c.AmdDecided(at, "HUMAN", "", "human"),
         c.RecordingStarted: lambda: c.RecordingStarted(at, "/r/c1.wav"),
         c.Abandoned: lambda: c.Abandoned(at),
@@ -229,12 +230,26 @@ def test_the_pacing_view_counts_ringing_waiting_and_robot_calls() -> None:
         call_in(State.IN_QUEUE),
         call_in(State.IN_HANDLER),
     )
+    robot.handle(c.RobotStarted(T0 + 3))
     stale = call_in(State.IN_QUEUE)
     stale.waiting_since = T0 - 1000
     view = c.pacing_view([ringing, queued, robot, stale], {}, T0 + 4, CAMPAIGN.agent_wait)
     assert view.ringing == (T0,)
     assert view.waiting == (queued.waiting_since,)
     assert view.extra["robot_sessions"] == 1.0
+
+
+@pytest.mark.parametrize("state", [State.ANSWERED, State.IN_HANDLER])
+def test_an_answered_call_waits_for_an_agent_before_the_handler_queues_it(state) -> None:
+    """Between the answer and the handler's queue report (handler connecting, recording, AMD)
+    the call will take an idle agent: the view counts it, or a policy would launch a second
+    call for that agent (the abandons of the 30 s wrap-up e2e run)."""
+    call = call_in(state)
+    view = c.pacing_view([call], {}, T0 + 4, CAMPAIGN.agent_wait)
+    assert view.waiting == (call.answered_at,) and view.extra["robot_sessions"] == 0.0
+    call.handle(c.AmdDecided(T0 + 5, "MACHINE", "INITIALSILENCE", "hangup"))
+    view = c.pacing_view([call], {}, T0 + 6, CAMPAIGN.agent_wait)
+    assert view.waiting == ()  # a machine being hung up takes no agent
 
 
 def test_pbx_events_become_call_events_at_the_time_they_are_read() -> None:

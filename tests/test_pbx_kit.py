@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import socket
 import wave
 from pathlib import Path
 
@@ -29,9 +30,15 @@ ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGN = load_campaign(ROOT / "conf" / "campaigns" / "progressive.toml")  # queue collectors
 
 
-def asterisk_site(port: int, **ast):
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def asterisk_site(port: int, agi_port: int = 4600, **ast):
     return parse_site(
-        {"asterisk": {"port": port, "secret": "pacedial", **ast}, "fastagi": {"port": 4600}},
+        {"asterisk": {"port": port, "secret": "pacedial", **ast}, "fastagi": {"port": agi_port}},
         "site.toml",
     )
 
@@ -100,25 +107,32 @@ async def test_render_writes_files_and_the_drop_message_in_the_pbx_format(tmp_pa
         assert w.getnframes() > 8000  # more than a second of speech
 
 
-async def check_lines(site, admin=None, campaigns=(CAMPAIGN,), sounds=None, **sim_kw):
+async def check_lines(
+    site, admin=None, campaigns=(CAMPAIGN,), sounds=None, pbx_dials=None, **sim_kw
+):
+    """The checklist against a simulated PBX whose answered-call dialplan connects to the
+    site's port (``pbx_dials``: to another port, as a wrong dialplan or a firewall would)."""
+    port = free_port()
+    dials = pbx_dials or port
     sim = SimPbx(
         SimConfig(
             admin=admin or AdminConfig(),
             agents=AgentConfig(count=1, queue="collectors"),
-            dialplan={"pacedial-answered": "agi://127.0.0.1:4573/router"},
+            dialplan={"pacedial-answered": f"agi://127.0.0.1:{dials}/router"},
+            prompt_seconds=0.2,
             **sim_kw,
         )
     )
     await sim.start()
     esl = None
     if site == "freeswitch":
-        esl = SimEsl(sim)
+        esl = SimEsl(sim, dialplan={"dialer-answered": f"socket 127.0.0.1:{dials} async full"})
         await esl.start()
-        site = freeswitch_site(esl.port)
+        site = freeswitch_site(esl.port, outbound_port=port)
     elif site == "asterisk":
-        site = asterisk_site(sim.ami_port)
+        site = asterisk_site(sim.ami_port, port)
     else:
-        site = site(sim.ami_port)
+        site = site(sim.ami_port, port)
     try:
         checks = await run_checks(CheckInput(site, tuple(campaigns), sounds))
     finally:
@@ -133,6 +147,7 @@ async def test_check_passes_every_pbx_item_on_a_well_set_up_pbx(tmp_path, kind):
     (tmp_path / "safe-harbor.wav").write_bytes(b"RIFF")
     checks = await check_lines(kind, sounds=tmp_path)
     pbx_items = ["login", "fully booted", "modules", "queue collectors", "clock"]
+    pbx_items += ["probe call", "sounds play"]
     if kind == "asterisk":
         pbx_items += ["context pacedial-answered", "queue collectors wrap-up"]
     for item in pbx_items + ["drop message sound"]:
@@ -166,7 +181,9 @@ async def test_check_fails_a_missing_queue(kind):
 
 
 async def test_check_fails_a_missing_answered_context():
-    checks = await check_lines(lambda port: asterisk_site(port, answered_context="elsewhere"))
+    checks = await check_lines(
+        lambda port, agi: asterisk_site(port, agi, answered_context="elsewhere")
+    )
     assert checks["context elsewhere"].ok is False
     assert "dialplan reload" in checks["context elsewhere"].fix
 
@@ -175,7 +192,7 @@ async def test_check_fails_a_missing_answered_context():
 async def test_check_fails_the_login_and_skips_the_pbx_items(kind):
     if kind == "asterisk":
         checks = await check_lines(
-            lambda port: asterisk_site(port, secret="wrong"), login_failure_delay=0
+            lambda port, agi: asterisk_site(port, agi, secret="wrong"), login_failure_delay=0
         )
     else:
         sim = SimPbx(SimConfig())
@@ -192,9 +209,42 @@ async def test_check_fails_the_login_and_skips_the_pbx_items(kind):
     assert checks["modules"].ok is None and checks["clock"].ok is None
 
 
+@pytest.mark.parametrize("kind", ["asterisk", "freeswitch"])
+async def test_probe_call_fails_when_the_pbx_dialplan_reaches_another_port(kind, monkeypatch):
+    monkeypatch.setattr("dialer_core.face.pbx_probe.PROBE_SECONDS", 1.0)
+    checks = await check_lines(kind, pbx_dials=free_port())
+    probe = checks["probe call"]
+    assert probe.ok is False and "within" in probe.detail
+    assert ("AGI(agi://" if kind == "asterisk" else "socket <this host>") in probe.fix
+    assert checks["sounds play"].ok is None
+
+
+@pytest.mark.parametrize("kind", ["asterisk", "freeswitch"])
+async def test_sounds_play_fails_for_a_sound_the_pbx_cannot_open(kind):
+    spring = dataclasses.replace(
+        CAMPAIGN, raw={**CAMPAIGN.raw, "robot": {"pbx_sound_dir": "/srv/pacedial"}}
+    )
+    checks = await check_lines(kind, admin=AdminConfig(sounds=frozenset()), campaigns=(spring,))
+    assert checks["probe call"].ok is True and "the probe's call id" in checks["probe call"].detail
+    played = checks["sounds play"]
+    assert played.ok is False and "/srv/pacedial/safe-harbor" in played.detail
+    assert "copy DIR/sounds/" in played.fix
+    ok = await check_lines(kind, admin=AdminConfig(sounds=frozenset({"safe-harbor"})))
+    assert ok["sounds play"].ok is True and "safe-harbor: " in ok["sounds play"].detail
+
+
+async def test_probe_is_not_tried_while_pacedial_holds_the_port():
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        taken = held.getsockname()[1]
+        checks = await check_lines(lambda port, agi: asterisk_site(port, taken))
+    assert checks["probe call"].ok is None and "stop pacedial serve" in checks["probe call"].detail
+
+
 async def test_check_fails_missing_sound_and_unreadable_recordings(tmp_path):
-    site = lambda port: dataclasses.replace(  # noqa: E731
-        asterisk_site(port), recordings_dir=tmp_path / "absent"
+    site = lambda port, agi: dataclasses.replace(  # noqa: E731
+        asterisk_site(port, agi), recordings_dir=tmp_path / "absent"
     )
     checks = await check_lines(site, sounds=tmp_path)
     assert checks["drop message sound"].ok is False

@@ -237,3 +237,34 @@ def test_breaks_as_log_outs_leave_available_time_and_rates_can_jump():
     # three agents over ~2 h minus two 20-minute breaks each: about 4 h available, not 6
     assert 3.0 < result.logged_in_hours < 5.0
     assert 0 < result.talk_utilization <= result.physical_limit <= 1
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[pacng]\nmode = "predictive"\n', "pacng: expected one of the tables campaign,"),
+        ("pacing = 3\n", "pacing: expected a table"),
+        ('[pacing]\nmode = "turbo"\n', "pacing.mode: expected one of"),
+        ("[pacing]\nbogus = 1\n", "pacing.bogus: expected one of"),
+        ("[campaign]\nname = 5\n", "campaign.name: expected"),
+        ('[campaign]\nname = "x"\ncolour = "red"\n', "campaign.colour: expected"),
+        ('[queue]\nname = "q"\nwait = 3\n', "queue.wait: expected"),
+        ('[compliance]\npreset = "atlantis"\n', "compliance"),
+    ],
+)
+def test_cli_rejects_wrong_types_and_unknown_keys_anywhere_in_the_campaign(
+    tmp_path, capsys, text, fragment
+):
+    sc = tmp_path / "s.toml"
+    sc.write_text("[agents]\ncount = 2\n")
+    camp = tmp_path / "c.toml"
+    camp.write_text(text)
+    assert main(["--campaign", str(camp), "--scenario", str(sc)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {camp}: ") and fragment in err and len(err.splitlines()) == 1
+
+
+def test_cli_runs_the_shipped_campaign_file(capsys):
+    camp, sc = ROOT / "conf/campaigns/predictive.toml", ROOT / "conf/scenarios/agents20.toml"
+    assert main(["--campaign", str(camp), "--scenario", str(sc), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["policy"] == "predictive"

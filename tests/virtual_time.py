@@ -10,7 +10,8 @@ loopback sockets and a real PostgreSQL.
 Work outside the loop is waited for in real time before the clock may move: database queries
 (pool connections made with :class:`CountingConnection`), ``run_in_executor`` /
 ``asyncio.to_thread`` calls and child processes. Loopback TCP delivers a write to the peer
-before ``send`` returns, so a quiet selector means a quiet system.
+before ``send`` returns, so a selector with nothing ready right now means a quiet system (no
+real-time grace wait: a run of thousands of virtual instants costs no sleeping).
 
 Outside work also ends at a fixed point, whatever the real time it takes: the reply to a query
 is taken only when everything inside the process is quiet (no callback ready, no loopback data),
@@ -39,7 +40,6 @@ import asyncpg
 
 from dialer_core.store.database import create_pool
 
-QUIET = 0.0005  # real seconds the selector must stay quiet before the clock jumps
 EXTERNAL_POLL = 1.0  # real seconds per wait on outside work (a query, a thread) in flight
 IN_ORDER_FOR = 2.0  # real seconds the oldest outside work may hold the others back (a lock wait)
 
@@ -82,9 +82,6 @@ class _JumpingSelector(selectors.BaseSelector):
         held = self._loop.outside_fds()
         events = [e for e in self._inner.select(0) if e[0].fd not in held]
         if events or timeout == 0:
-            return events
-        events = [e for e in self._inner.select(QUIET) if e[0].fd not in held]
-        if events:
             return events
         if self._loop.inflight:  # the process is quiet: the oldest outside work ends now
             return self._oldest_outside()

@@ -142,6 +142,11 @@ class QueueWaitStarted(Event):
 
 
 @dataclass(frozen=True)
+class RobotStarted(Event):
+    """The handler routed the answered call to a robot dialog: it needs no agent (for now)."""
+
+
+@dataclass(frozen=True)
 class AmdDecided(Event):
     status: str
     cause: str
@@ -268,6 +273,7 @@ ACCEPTS: dict[type[Event], frozenset[State]] = {
     StopRequested: REPORTING,
     HandlerStarted: PRE_HANDLER,
     QueueWaitStarted: PRE_HANDLER | {State.IN_HANDLER},
+    RobotStarted: PRE_HANDLER | {State.IN_HANDLER},
     AmdDecided: REPORTING,
     RecordingStarted: REPORTING,
     Abandoned: HANDLER_RUNNING | {State.ENDED},
@@ -329,6 +335,7 @@ class Call:
     answered_at: float | None = None
     waiting_since: float | None = None
     agent: str | None = None  # set once an agent is connected
+    needs_agent: bool = True  # False once routed to a robot or found to be a machine
     abandoned: bool = False
     handler_disposition: str = ""
     handler_detail: dict[str, Any] = field(default_factory=dict)
@@ -350,8 +357,14 @@ class Call:
 
     @property
     def robot(self) -> bool:
-        """Held by the handler without an agent or a queue: a robot dialog or AMD."""
-        return self.state is State.IN_HANDLER
+        """Held by the handler and bound for no agent: a robot dialog or a machine."""
+        return self.state is State.IN_HANDLER and not self.needs_agent
+
+    @property
+    def bound_for_agent(self) -> bool:
+        """Answered and on its way to the queue (before the handler, recording, AMD): it
+        will take an idle agent as surely as a caller already waiting."""
+        return self.state in (State.ANSWERED, State.IN_HANDLER) and self.needs_agent
 
     def handle(self, event: Event) -> list[Effect]:
         """Apply ``event``; the effects to perform, in order. Raises IllegalTransition."""
@@ -453,7 +466,13 @@ class Call:
         self.state, self.waiting_since = State.IN_QUEUE, e.at
         return []
 
+    def _on_RobotStarted(self, e: RobotStarted) -> list[Effect]:
+        self.needs_agent = False
+        return []
+
     def _on_AmdDecided(self, e: AmdDecided) -> list[Effect]:
+        if e.status == "MACHINE" and e.action != "human":
+            self.needs_agent = False
         return amd_effects(self.call_id, e.at, e.status, e.cause, e.action)
 
     def _on_RecordingStarted(self, e: RecordingStarted) -> list[Effect]:
@@ -550,18 +569,26 @@ def pacing_view(
     now: float,
     agent_wait: float,
 ) -> PacingView:
-    """What a pacing policy may know at ``now``: agents, ringing lines, callers waiting (within
-    the agent wait) and robot sessions (answered calls the handler holds without a queue)."""
+    """What a pacing policy may know at ``now``: agents, ringing lines, callers waiting for an
+    agent (in the queue within the agent wait, or answered and on their way to it) and robot
+    sessions (answered calls the handler holds for no agent).
+
+    An answered call counts as waiting from its answer on, not from the handler's queue report:
+    between the two (the handler connecting, the recording starting, AMD) it is invisible
+    otherwise, and a policy would launch a second call for the agent it is about to take."""
     live = list(calls)
     return PacingView(
         agents=tuple(AgentView(a, s, since) for a, (s, since) in agents.items()),
         ringing=tuple(x.launched_at for x in live if x.ringing),
         waiting=tuple(
-            x.waiting_since
-            for x in live
-            if x.state is State.IN_QUEUE
-            and x.waiting_since is not None
-            and now - x.waiting_since <= agent_wait
+            [
+                x.waiting_since
+                for x in live
+                if x.state is State.IN_QUEUE
+                and x.waiting_since is not None
+                and now - x.waiting_since <= agent_wait
+            ]
+            + [x.answered_at or now for x in live if x.bound_for_agent]
         ),
         extra={"robot_sessions": float(sum(1 for x in live if x.robot))},
     )

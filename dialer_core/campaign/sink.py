@@ -29,6 +29,9 @@ class HandlerSink:
     def queue_wait_started(self, call_id: str) -> None:
         self._report_now(call_id, c.QueueWaitStarted(self.clock()))
 
+    def robot_started(self, call_id: str) -> None:
+        self._report_now(call_id, c.RobotStarted(self.clock()))
+
     async def amd_decided(self, call_id: str, status: str, cause: str, action: str) -> None:
         await self._report(call_id, c.AmdDecided(self.clock(), status, cause, action))
 

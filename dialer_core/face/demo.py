@@ -131,7 +131,7 @@ async def run_demo(
             fastagi_port=0,
             freeswitch=FreeSwitchSite(outbound_host="127.0.0.1", outbound_port=0),
         )
-        answered = await start_answered_server(site)
+        answered = await start_answered_server(site, time_scale)
         answered_port = answered.server.port
         sim = SimPbx(
             SimConfig(

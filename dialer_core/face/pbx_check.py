@@ -3,8 +3,10 @@
 A checklist, one line per item, each failure with its fix: the login; the PBX fully booted;
 the modules we use; the answered-call context (Asterisk); each campaign's queue and its wrap-up
 time; the clock difference between the PBX and this host; and on this host the directories
-the PBX shares with us (sounds with the drop message, recordings). A failed login stops the
-PBX items (they are reported as not checked).
+the PBX shares with us (sounds with the drop message, recordings). Then the probe call
+(pbx_probe): the PBX connects to our FastAGI / outbound-socket port through the answered-call
+dialplan and plays each drop message and machine message the campaigns use. A failed login
+stops the PBX items (they are reported as not checked).
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ from pathlib import Path
 
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.face.pbx_link import describe
+from dialer_core.face.pbx_probe import (
+    PROBE_ITEM,
+    SOUNDS_ITEM,
+    ProbeResult,
+    probe_asterisk,
+    probe_freeswitch,
+    probe_sounds,
+)
 from dialer_core.face.site import SiteConfig
 from dialer_core.operator_errors import OperatorError, PbxLoginRefused, PbxUnreachable
 from pbx.asterisk.client import AmiClient, AmiError, AmiLoginError
@@ -108,7 +118,8 @@ async def check_asterisk(inp: CheckInput) -> list[Check]:
     ast = inp.site.asterisk
     queues = _queues(inp)
     later = ["fully booted", "modules", f"context {ast.answered_context}"]
-    later += [f"queue {q}" for q in queues] + [f"queue {q} wrap-up" for q in queues] + ["clock"]
+    later += [f"queue {q}" for q in queues] + [f"queue {q} wrap-up" for q in queues]
+    later += [PROBE_ITEM, SOUNDS_ITEM, "clock"]
     client = AmiClient(ast.host, ast.port, ast.username, ast.secret, connect_timeout=5)
     try:
         await client.connect()
@@ -121,6 +132,8 @@ async def check_asterisk(inp: CheckInput) -> list[Check]:
         out.append(await _ami_context(client, ast.answered_context))
         for q in queues:
             out += await _ami_queue(client, q)
+        probe = await probe_asterisk(client, inp.site, probe_sounds(inp.campaigns))
+        out += _probe_checks(probe, inp.site)
         before = time.time()
         pong = await client.send_action([("Action", "Ping")])
         out.append(_skew(float(pong.get("Timestamp") or 0), before, time.time()))
@@ -225,7 +238,8 @@ async def check_freeswitch(inp: CheckInput) -> list[Check]:
     """The FreeSWITCH items over ESL (status, module_exists, callcenter_config, strepoch)."""
     fs = inp.site.freeswitch
     queues = _queues(inp)
-    later = ["fully booted", "modules"] + [f"queue {q}" for q in queues] + ["clock"]
+    later = ["fully booted", "modules"] + [f"queue {q}" for q in queues]
+    later += [PROBE_ITEM, SOUNDS_ITEM, "clock"]
     client = EslClient(fs.host, fs.port, fs.password, events=("HEARTBEAT",))
     try:
         await client.connect()
@@ -269,6 +283,8 @@ async def check_freeswitch(inp: CheckInput) -> list[Check]:
                     "callcenter.conf.xml; fs_cli -x 'callcenter_config queue load " + name + "'",
                 )
             )
+        probe = await probe_freeswitch(client, inp.site, probe_sounds(inp.campaigns))
+        out += _probe_checks(probe, inp.site)
         before = time.time()
         epoch = (await client.api("strepoch")).strip()
         after = time.time()
@@ -276,6 +292,42 @@ async def check_freeswitch(inp: CheckInput) -> list[Check]:
     finally:
         await client.close()
     return out + _local_checks(inp)
+
+
+def _probe_checks(probe: ProbeResult, site: SiteConfig) -> list[Check]:
+    """The probe call's two lines: the PBX reached us; each sound opened and played."""
+    if site.pbx == "freeswitch":
+        fs = site.freeswitch
+        exten, _, context = fs.target.partition(" XML ")
+        reach = (
+            f"extension {exten.strip()} (context {context.strip() or 'default'}) must run "
+            f"socket <this host>:{fs.outbound_port} async full (dialplan/pacedial.xml from "
+            "`pacedial pbx render --dialer-host ADDRESS`); let FreeSWITCH reach that port"
+        )
+        where = "the campaign's robot.pbx_sound_dir"
+    else:
+        reach = (
+            f"context {site.asterisk.answered_context} must run AGI(agi://<this host>:"
+            f"{site.fastagi_port}/router,...) (extensions.d/pacedial.conf from `pacedial pbx "
+            "render --dialer-host ADDRESS`); let Asterisk reach that port of this host"
+        )
+        where = "Asterisk's sound directory (or the campaign's robot.pbx_sound_dir)"
+    out = [Check(PROBE_ITEM, probe.connected, probe.detail, reach)]
+    if probe.connected is not True:
+        out.append(Check(SOUNDS_ITEM, None, "not checked: no probe call"))
+        return out
+    failed = [sound for sound, played, _ in probe.sounds if not played]
+    heard = "; ".join(f"{sound}: {said}" for sound, _, said in probe.sounds)
+    out.append(
+        Check(
+            SOUNDS_ITEM,
+            bool(probe.sounds) and not failed,
+            heard or "no sound answered",
+            "pacedial pbx render --site SITE --campaign FILE --out DIR, then copy DIR/sounds/ "
+            f"into {where}, readable by the PBX's user",
+        )
+    )
+    return out
 
 
 async def run_checks(inp: CheckInput) -> list[Check]:

@@ -39,11 +39,18 @@ class OutboundAnsweredServer:
 
     @classmethod
     async def start(
-        cls, host: str = "127.0.0.1", port: int = 0, gate: PeerGate | None = None
+        cls,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        gate: PeerGate | None = None,
+        time_scale: float = 1.0,
     ) -> OutboundAnsweredServer:
-        """Listen on ``host:port`` (0: any free port, read back from ``server.port``)."""
+        """Listen on ``host:port`` (0: any free port, read back from ``server.port``);
+        ``time_scale``: a simulated FreeSWITCH's speed-up, so the queue deadline the dialer
+        times itself is in the PBX's seconds."""
         registry = CallRegistry()
-        server = OutboundServer(make_answered_handler(registry), host, port, gate=gate)
+        handler = make_answered_handler(registry)
+        server = OutboundServer(handler, host, port, gate=gate, time_scale=time_scale)
         await server.start()
         return cls(registry, server)
 
@@ -92,8 +99,11 @@ def build_driver(
     )
 
 
-async def start_answered_server(site: SiteConfig) -> AnsweredCallServer | OutboundAnsweredServer:
-    """Start the site's answered-call server: ``[fastagi]`` or ``[freeswitch] outbound_*``.
+async def start_answered_server(
+    site: SiteConfig, time_scale: float = 1.0
+) -> AnsweredCallServer | OutboundAnsweredServer:
+    """Start the site's answered-call server: ``[fastagi]`` or ``[freeswitch] outbound_*``
+    (``time_scale``: a simulated FreeSWITCH's speed-up, see OutboundAnsweredServer.start).
 
     A taken port is PortInUse naming the site key to change."""
     if site.pbx == "freeswitch":
@@ -101,7 +111,9 @@ async def start_answered_server(site: SiteConfig) -> AnsweredCallServer | Outbou
         where = f"[freeswitch] outbound_port {fs.outbound_host}:{fs.outbound_port}"
         peers = [*fs.outbound_allowed_peers, *await _addresses(fs.host)]
         gate = PeerGate.build(peers, fs.outbound_max_connections)
-        start = OutboundAnsweredServer.start(fs.outbound_host, fs.outbound_port, gate)
+        start = OutboundAnsweredServer.start(
+            fs.outbound_host, fs.outbound_port, gate, time_scale
+        )
     else:
         where = f"[fastagi] port {site.fastagi_host}:{site.fastagi_port}"
         peers = [*site.fastagi_allowed_peers, *await _addresses(site.asterisk.host)]

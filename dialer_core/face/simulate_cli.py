@@ -1,4 +1,11 @@
-"""``pacedial simulate``: run a campaign's pacing through a scenario in virtual time."""
+"""``pacedial simulate``: run a campaign's pacing through a scenario in virtual time.
+
+``--campaign`` reads the file as ``pacedial run`` would (every table it knows, types and keys
+checked; an unknown table or key is an error, exit 2 with ``file: key: expected ...``) and
+simulates its ``[pacing]``. A file holding only some tables is checked as a campaign named
+after the file. The answered-call tables (routing, robot, amd, recording) are left to
+``pacedial campaign check``, which renders their sounds.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,10 @@ import json
 import sys
 from pathlib import Path
 
-from dialer_core.pacing.config import PacingConfig, PacingConfigError, load_pacing
+from dialer_core.campaign.config import parse_campaign
+from dialer_core.config_errors import ConfigError, read_toml
+from dialer_core.face.campaign_cli import TABLES
+from dialer_core.pacing.config import PacingConfig, PacingConfigError
 from dialer_core.simulate.metrics import SimResult
 from dialer_core.simulate.plot import render_html
 from dialer_core.simulate.runner import POLICY_ALIASES, effective_config, run_simulation
@@ -51,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def load_campaign_pacing(path: Path) -> PacingConfig:
+    """The ``[pacing]`` of a campaign file, once the whole file is checked (see above)."""
+    doc = read_toml(path, "the campaign file")
+    unknown = sorted(set(doc) - set(TABLES))
+    if unknown:
+        raise ConfigError(str(path), unknown[0], "one of the tables " + ", ".join(TABLES))
+    named = doc if "campaign" in doc else {**doc, "campaign": {"name": path.stem}}
+    return parse_campaign(named, str(path)).pacing
+
+
 def verdict(result: SimResult, target: float) -> tuple[bool, str]:
     """(passed, one line): hours over target, fallback share, utilization vs physical limit."""
     ok = result.worst_hour_rate <= target + 1e-12 and not result.alarm
@@ -82,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status (2 = bad input file)."""
     args = build_parser().parse_args(argv)
     try:
-        campaign = load_pacing(args.campaign) if args.campaign else PacingConfig()
+        campaign = load_campaign_pacing(args.campaign) if args.campaign else PacingConfig()
         scenario = load_scenario(args.scenario)
         names = args.compare.split(",") if args.compare else [None]
         for name in names:
@@ -92,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                     + ", ".join(POLICY_ALIASES)
                 )
         results = [run_simulation(campaign, scenario, name, args.seed) for name in names]
-    except (PacingConfigError, ScenarioError, ValueError) as exc:
+    except (ConfigError, PacingConfigError, ScenarioError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:

@@ -159,10 +159,15 @@ async def finish_attempt(conn: asyncpg.Connection, result: AttemptResult) -> boo
 # The rules' view of one attempt row ``a``, shared by the runner and the audit so both judge
 # the same facts: open attempts count as in progress; a conversation is an answer that was
 # neither abandoned nor a machine; attempts held by the rules before dialing are not calls.
+# An AMD false positive (a MACHINE verdict on a person, once known) is an abandoned call on
+# the rules' keys too (Ofcom: the 72 h lock-out), and a machine verdict for the same-day rule.
 RULE_COLUMNS = """coalesce(a.disposition, 'in_progress') AS disposition,
                   (a.answered_at IS NOT NULL AND NOT a.abandoned
                    AND coalesce(a.disposition, '') <> 'machine') AS connected,
-                  a.abandoned, coalesce(a.disposition, '') = 'machine' AS machine"""
+                  (a.abandoned OR EXISTS (
+                       SELECT 1 FROM amd_decisions d WHERE d.call_id = a.call_id
+                       AND d.status = 'MACHINE' AND d.truth = 'human')) AS abandoned,
+                  coalesce(a.disposition, '') = 'machine' AS machine"""
 NOT_DIALED = "not_dialed"
 
 

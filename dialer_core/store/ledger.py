@@ -1,7 +1,10 @@
 """The abandonment ledger, summed in PostgreSQL from every node's attempts.
 
-The attempts table is the record: a live answer is an answered attempt that was not a machine,
-an abandon is an attempt flagged abandoned. Summing it here (per minute) is what makes the legal
+The attempts table is the record: a live answer is an answered attempt that was not a machine
+and whose callee did not hang up while AMD listened (no person was heard: as
+``pacing.classify``), an abandon is an attempt flagged abandoned. An AMD false positive (a
+MACHINE verdict whose ``amd_decisions.truth`` is ``human``) was a person hung up on: a live
+answer and an abandon, as Ofcom counts it. Summing it here (per minute) is what makes the legal
 cap hold across restarts and across several controller processes dialing one campaign.
 """
 
@@ -19,11 +22,15 @@ async def ledger_rows(
 ) -> list[tuple[int, int, int]]:
     """(minute start in epoch seconds, live answers, abandons) since ``since``."""
     rows = await conn.fetch(
-        """SELECT (floor(extract(epoch FROM answered_at) / 60) * 60)::bigint AS minute,
-                  count(*) FILTER (WHERE coalesce(disposition, '') <> 'machine') AS answers,
-                  count(*) FILTER (WHERE abandoned) AS abandons
-           FROM attempts
-           WHERE campaign_id = $1 AND answered_at >= $2
+        """SELECT (floor(extract(epoch FROM a.answered_at) / 60) * 60)::bigint AS minute,
+                  count(*) FILTER (WHERE fp OR (coalesce(a.disposition, '') <> 'machine'
+                                                AND d.status IS DISTINCT FROM 'HANGUP'))
+                      AS answers,
+                  count(*) FILTER (WHERE a.abandoned OR fp) AS abandons
+           FROM attempts a
+           LEFT JOIN amd_decisions d ON d.call_id = a.call_id,
+           LATERAL (SELECT (d.status = 'MACHINE' AND d.truth = 'human') IS TRUE AS fp) f
+           WHERE a.campaign_id = $1 AND a.answered_at >= $2
            GROUP BY 1""",
         campaign_id,
         since,

@@ -336,17 +336,21 @@ class AgiSession:
     async def enqueue(self, queue: str, timeout: float) -> bool:
         """Offer the call to an Asterisk queue; True if an agent talked to the caller.
 
-        Sends ``EXEC Queue <queue>,,,,<ceil(timeout) s>``, then reads QUEUESTATUS (readable on a
+        Sends ``EXEC Queue <queue>,,,,<s>`` with ``s`` the whole seconds within ``timeout``
+        (app_queue's timeout is whole seconds; under 1 s left: False without queueing, so the
+        deadline is never passed), then reads QUEUESTATUS (readable on a
         dead channel). A status in QUEUE_NOT_CONNECTED → False. Unset (or CONTINUE) → the queue
         either connected an agent or the caller hung up while waiting; MEMBERINTERFACE (set by
         app_queue on connect, needs ``setinterfacevar = yes``) tells them apart: set → True.
         """
         self._require_live(f"Queue({queue})")
+        seconds = math.floor(timeout + 1e-9)
+        if seconds < 1:
+            return False
         if self._enqueued:  # a second Queue() must not see the first one's variables
             await self.set_variable("QUEUESTATUS", "")
             await self.set_variable("MEMBERINTERFACE", "")
         self._enqueued = True
-        seconds = max(1, math.ceil(timeout))
         text = agi.exec_("Queue", f"{_word_arg(queue)},,,,{seconds}")
         try:
             reply = await self.command(text, self.timeouts.queue + seconds)

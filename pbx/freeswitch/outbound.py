@@ -91,8 +91,10 @@ class EslSession:
         linger: bool = True,
         sound_extension: str = ".wav",
         command_timeout: float = 10.0,
+        time_scale: float = 1.0,
     ) -> None:
         self._reader = reader
+        self._time_scale = time_scale  # PBX seconds per loop second (a simulated PBX's scale)
         self._writer = writer
         self._parser = EslParser(SESSION_MAX_HEADER_BYTES, SESSION_MAX_BODY_BYTES)
         self._format = event_format
@@ -280,7 +282,7 @@ class EslSession:
         run = asyncio.ensure_future(self._execute_event("callcenter", qualified_queue(queue)))
         try:
             try:
-                done = await asyncio.wait_for(asyncio.shield(run), timeout)
+                done = await asyncio.wait_for(asyncio.shield(run), timeout / self._time_scale)
             except TimeoutError:
                 with contextlib.suppress(EslSessionError, CallerHungUp):
                     await self._command(
@@ -431,6 +433,7 @@ class OutboundServer:
         sound_extension: str = ".wav",
         command_timeout: float = 10.0,
         gate: PeerGate | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         self.handler = handler
         self.gate = gate or PeerGate()
@@ -442,6 +445,7 @@ class OutboundServer:
             "linger": linger,
             "sound_extension": sound_extension,
             "command_timeout": command_timeout,
+            "time_scale": time_scale,
         }
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()

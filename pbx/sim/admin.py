@@ -1,7 +1,8 @@
 """What an administrator's check asks the simulated PBX: modules, dialplan, queue config, clock.
 
 Shared by both faces: AMI ``ModuleCheck`` / ``ShowDialPlan`` and ESL ``module_exists`` /
-``strepoch`` / ``callcenter_config queue list`` (``GetConfig`` is the queue's, in pbx.py).
+``strepoch`` / ``callcenter_config queue list`` (``GetConfig`` is the queue's, in pbx.py), and
+which sound files exist (STREAM FILE answers -1, playback FILE NOT FOUND, for the others).
 ``AdminConfig`` lets a test break one item at a time.
 """
 
@@ -18,6 +19,13 @@ class AdminConfig:
     modules: tuple[str, ...] = ASTERISK_MODULES + FREESWITCH_MODULES  # loaded modules
     booted: bool = True  # FullyBooted after login / status "is ready"
     clock_offset: float = 0.0  # seconds the PBX clock is ahead of the host's
+    sounds: frozenset[str] | None = None  # sound files it has (names); None: every one
+
+
+def sound_found(admin: AdminConfig, path: str) -> bool:
+    """Whether the PBX can open the sound ``path`` (a name or a path, with or without .wav)."""
+    name = path.rsplit("/", 1)[-1].removesuffix(".wav")
+    return admin.sounds is None or name in admin.sounds
 
 
 def module_loaded(admin: AdminConfig, name: str) -> bool:

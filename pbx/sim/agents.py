@@ -47,6 +47,7 @@ class Agent:
     paused_reason: str = ""
     held: str = ""  # a pause asked for over AMI (QueuePause): it stays until unpaused
     wrap_until: float = 0.0  # loop time at which the wrap-up after the last call ends
+    phantom: bool = False  # reported free, never picks up (``AgentConfig.phantom``)
 
     @property
     def device_status(self) -> int:
@@ -77,6 +78,7 @@ class AgentBoard:
                 name=f"Agent {i:03d}",
                 interface=f"Local/agent{i}@{cfg.context}/n",
                 exten=f"agent{i}",
+                phantom=i > cfg.count - cfg.phantom,
             )
             for i in range(1, cfg.count + 1)
         ]

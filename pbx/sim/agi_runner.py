@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from pbx.sim import channels as ev
+from pbx.sim.admin import AdminConfig, sound_found
 from pbx.sim.agi_client import (
     DEAD_511,
     HANGUP_NOTICE,
@@ -96,7 +97,9 @@ class AgiRunner:
         dead_timeout: float,
         mixmonitor_log: list[str],
         recordings_dir: str = "",
+        admin: AdminConfig | None = None,
     ) -> None:
+        self.admin = admin or AdminConfig()
         self.ctx = ctx
         self.call = call
         self.target = target
@@ -275,6 +278,10 @@ class AgiRunner:
         return "200 result=1"
 
     async def _stream_file(self, args: tuple[str, ...]) -> str:
+        if args and not sound_found(self.admin, args[0]):
+            offset = args[2] if len(args) > 2 and args[2].isdigit() else "0"
+            return f"200 result=-1 endpos={offset}"  # res_agi: the file did not open
+        self.queue.timeline.note(self.call, "play", self.ctx.clock(), args[0] if args else "")
         escape = args[1] if len(args) > 1 else ""
         key = self.call.next_dtmf(escape) if escape else ""
         delay = self.call.plan.dtmf_delay
@@ -340,6 +347,7 @@ class AgiRunner:
                 gone, _ = await self._pause(_number(data, 0))
                 return "200 result=-1" if gone else "200 result=0"
             case "playback":
+                self.queue.timeline.note(self.call, "play", self.ctx.clock(), data)
                 files = [f for f in data.split(",", 1)[0].split("&") if f]
                 gone, _ = await self._pause(self.prompt_seconds * max(len(files), 1))
                 self._set_var("PLAYBACKSTATUS", "FAILED" if gone else "SUCCESS")
@@ -354,6 +362,8 @@ class AgiRunner:
                     self._set_var("AMDSTATUS", "HANGUP")
                     return "200 result=-1"
                 status = self.call.plan.amd_status
+                self.queue.timeline.note(self.call, "amd", self.ctx.clock(), status)
+                self.queue.timeline.verdict(self.call, status)
                 self._set_var("AMDSTATUS", status)
                 self._set_var(
                     "AMDCAUSE", "HUMAN-300-1000" if status == "HUMAN" else "LONGGREETING-1500-1500"

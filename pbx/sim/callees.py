@@ -64,6 +64,7 @@ class CalleePlan:
     dtmf: tuple[str, ...] = ()
     dtmf_delay: float = 1.5
     persona: str = ""
+    amd_wrong: bool = False  # the simulated AMD gets this callee wrong
 
     @property
     def answers(self) -> bool:
@@ -76,7 +77,14 @@ class CalleePlan:
 
     @property
     def amd_status(self) -> str:
-        return "MACHINE" if self.outcome is CalleeOutcome.MACHINE else "HUMAN"
+        """The simulated AMD's verdict (wrong when ``amd_wrong``)."""
+        machine = self.outcome is CalleeOutcome.MACHINE
+        return "MACHINE" if machine != self.amd_wrong else "HUMAN"
+
+    @property
+    def truth(self) -> str:
+        """What really answered: ``human`` or ``machine`` (what the AMD verdict is judged by)."""
+        return "machine" if self.outcome is CalleeOutcome.MACHINE else "human"
 
 
 def lognormal(rng: random.Random, mean: float, cv: float) -> float:
@@ -87,6 +95,18 @@ def lognormal(rng: random.Random, mean: float, cv: float) -> float:
         return mean
     sigma2 = math.log1p(cv * cv)
     return rng.lognormvariate(math.log(mean) - sigma2 / 2, math.sqrt(sigma2))
+
+
+def answered_at_once(plan: CalleePlan) -> CalleePlan:
+    """A call into the PBX's own dialplan (Local/, loopback/): up at once, no callee hangs up."""
+    return replace(
+        plan,
+        outcome=CalleeOutcome.HUMAN,
+        ringing=False,
+        ring_seconds=0.0,
+        talk_seconds=3600.0,
+        dtmf=(),
+    )
 
 
 def plan_callee(
@@ -109,7 +129,20 @@ def plan_callee(
         plan = _stochastic_plan(rng, cfg)
         if plan.outcome is CalleeOutcome.HUMAN and cfg.personas.active:
             plan = _with_persona(plan, rng, cfg, today or cfg.today_date or dt.date.today())
-    return _apply_overrides(plan, variables)
+    return _apply_overrides(_amd_error(plan, rng, cfg), variables)
+
+
+def _amd_error(plan: CalleePlan, rng: random.Random, cfg: CalleeConfig) -> CalleePlan:
+    """Draw whether the simulated AMD errs on this callee (the last draw of the call's
+    generator, and only with a rate set, so plans without AMD errors are unchanged)."""
+    rate = {
+        CalleeOutcome.HUMAN: cfg.amd_false_positive,
+        CalleeOutcome.MACHINE: cfg.amd_false_negative,
+    }
+    share = rate.get(plan.outcome, 0.0)
+    if share <= 0.0:
+        return plan
+    return replace(plan, amd_wrong=rng.random() < share)
 
 
 def _with_persona(

@@ -63,6 +63,10 @@ class CalleeConfig:
     dtmf: str = "random"  # "random" or a fixed digit sequence, one token per input request
     dtmf_probability: float = 0.7  # with "random": chance the callee presses anything
     dtmf_delay: float = 1.5  # seconds after an input request starts until the key press
+    # The simulated AMD errs: a person judged MACHINE (false positive), a machine judged HUMAN
+    # (false negative), drawn per call from its seeded generator.
+    amd_false_positive: float = 0.0
+    amd_false_negative: float = 0.0
     # Personas (pbx/sim/personas.py): weights in [sim.callees.personas]; all zero = plain model.
     personas: PersonaMix = field(default_factory=PersonaMix)
     promise_days_min: int = 1  # a promiser keys a date this many days after `today`...
@@ -74,6 +78,11 @@ class CalleeConfig:
     today: str = ""  # YYYY-MM-DD the personas count promise dates from; "" = the host's date
 
     def __post_init__(self) -> None:
+        for rate in ("amd_false_positive", "amd_false_negative"):
+            if not 0.0 <= getattr(self, rate) <= 1.0:
+                raise SimConfigError(
+                    f"sim.callees.{rate}: expected a share in [0, 1], got {getattr(self, rate)}"
+                )
         for low, high in (
             ("promise_days_min", "promise_days_max"),
             ("promise_amount_min", "promise_amount_max"),
@@ -124,6 +133,10 @@ class AgentConfig:
     wrapuptime: float = 30.0  # the queue's wrapuptime / wrap-up-time: fixed, as the PBX applies it
     pause_share: float = 0.0  # chance that an agent takes a pause after wrap-up
     pause_mean: float = 120.0
+    # Members reported logged in and free who never pick up (away from the desk, a dead phone):
+    # a wrong agent count. The last ``phantom`` of ``count`` members; their phone rings until
+    # the caller leaves the queue.
+    phantom: int = 0
 
 
 @dataclass(frozen=True)
@@ -156,6 +169,11 @@ class SimConfig:
             )
         if self.agents.count < 0:
             raise SimConfigError(f"sim.agents.count: expected >= 0, got {self.agents.count}")
+        if not 0 <= self.agents.phantom <= self.agents.count:
+            raise SimConfigError(
+                f"sim.agents.phantom: expected 0 to sim.agents.count ({self.agents.count}), "
+                f"got {self.agents.phantom}"
+            )
         if self.agents.wrapuptime < 0:
             raise SimConfigError(
                 f"sim.agents.wrapuptime: expected >= 0, got {self.agents.wrapuptime}"

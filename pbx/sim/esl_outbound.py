@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pbx.freeswitch.esl import EslCommandParser, EslMessage, EslProtocolError, command_line
+from pbx.sim.admin import AdminConfig, sound_found
 from pbx.sim.calls import wait_for
 from pbx.sim.esl_calls import EslCall
 from pbx.sim.esl_channels import EventFactory
@@ -82,7 +83,9 @@ class OutboundLeg:
         prompt_seconds: float,
         amd_seconds: float = 2.5,
         recordings_dir: str = "",
+        admin: AdminConfig | None = None,
     ) -> None:
+        self.admin = admin or AdminConfig()
         self.call = call
         self.action = action
         self.recordings_dir = recordings_dir
@@ -373,6 +376,8 @@ class OutboundLeg:
         if await self._pause(self.amd_seconds):
             return "_none_"
         status = self.call.plan.amd_status
+        self.queue.timeline.note(self.call.sim_call, "amd", self._f.clock(), status)
+        self.queue.timeline.verdict(self.call.sim_call, status)
         self.call.a.variables["amd_result"] = status
         self.call.a.variables["amd_cause"] = "HUMAN" if status == "HUMAN" else "LONGGREETING"
         return "_none_"
@@ -388,6 +393,8 @@ class OutboundLeg:
         return "_none_"
 
     async def _playback(self, data: str) -> str:
+        if not sound_found(self.admin, data.strip().split("@@")[0]):
+            return "FILE NOT FOUND"
         a = self.call.a
         a.variables.pop("playback_terminator_used", None)
         terminators = a.variables.get("playback_terminators", "")
@@ -397,6 +404,7 @@ class OutboundLeg:
         delay = self.call.plan.dtmf_delay
         pressed = bool(key) and delay < self.prompt_seconds
         started = self._f.clock()
+        self.queue.timeline.note(self.call.sim_call, "play", started, data)
         stopped = await self._pause(delay if pressed else self.prompt_seconds)
         self._played(started)
         if stopped:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pbx.sim.admin import module_loaded
 from pbx.sim.agents import AgentPhase
 from pbx.sim.call_tasks import CallTasks
-from pbx.sim.callees import CalleePlan
+from pbx.sim.callees import CalleePlan, answered_at_once
 from pbx.sim.calls import Dest, SimCall
 from pbx.sim.channels import Channel, Headers
 from pbx.sim.esl_calls import EslCall, run_esl_call
@@ -182,6 +182,7 @@ class SimEsl:
             prompt_seconds=self.sim.config.prompt_seconds,
             amd_seconds=self.sim.config.amd_seconds,
             recordings_dir=self.sim.config.recordings_dir,
+            admin=self.sim.config.admin,
         )
         self.legs.append(leg)
         self._live_legs[call.uuid] = leg
@@ -256,6 +257,9 @@ class SimEsl:
         number = (parts[0] if tech == "loopback" else parts[-1]).partition("@")[0]
         overrides = {k.upper(): v for k, v in variables if k.startswith("sim_")}
         seq, plan = self.sim.plan_call(number, {**given, **overrides})
+        if tech == "loopback" and number in self.dialplan and target.startswith("&park"):
+            # loopback/EXT/CONTEXT &park(): the -b leg runs EXT's dialplan at once
+            target, plan = number, answered_at_once(plan)
         try:
             timeout = float(given.get("originate_timeout") or 60)
         except ValueError:

@@ -24,7 +24,7 @@ from pbx.sim.admin import module_loaded
 from pbx.sim.agi_runner import AgiRunner, parse_agi_target
 from pbx.sim.ami_server import AmiConnection, AmiServer, response
 from pbx.sim.call_tasks import CallTasks
-from pbx.sim.callees import CalleePlan, plan_callee
+from pbx.sim.callees import CalleePlan, answered_at_once, plan_callee
 from pbx.sim.calls import SimCall, callee_hangs_up, parse_dest, run_call
 from pbx.sim.channels import Channel, Headers
 from pbx.sim.clock import LoopClock, SimClock, loop_seconds
@@ -250,6 +250,7 @@ class SimPbx:
             dead_timeout=self.config.agi_dead_timeout,
             mixmonitor_log=self.mixmonitor_log,
             recordings_dir=self.config.recordings_dir,
+            admin=self.config.admin,
         )
         await runner.run()
 
@@ -282,7 +283,11 @@ class SimPbx:
         if not dial:
             conn.send(response(msg, "Error", "Channel not specified"))
             return
+        dest = parse_dest(dial)
         context = msg.get("Context") or ""
+        into_dialplan = not context and dest.is_local and bool(msg.get("Application"))
+        if into_dialplan:  # Local/s@ctx with an Application: the ;2 half runs ctx at once
+            context = dest.local_context
         if context not in self.dialplan or self.booting:
             conn.send(response(msg, "Error", "Extension does not exist."))
             return
@@ -299,8 +304,9 @@ class SimPbx:
         except ValueError:
             conn.send(response(msg, "Error", "Invalid timeout or priority"))
             return
-        dest = parse_dest(dial)
         seq, plan = self.plan_call(dest.number, dict(variables))
+        if into_dialplan:  # no callee: the dialplan runs as soon as the channel is up
+            plan = answered_at_once(plan)
         call = SimCall(
             seq=seq,
             action_id=msg.action_id,

@@ -18,6 +18,7 @@ from pbx.sim.agents import Agent, AgentBoard, AgentPhase, agent_rng
 from pbx.sim.calls import CallContext, SimCall, wait_for
 from pbx.sim.channels import RING, UP, Channel
 from pbx.sim.config import AgentConfig
+from pbx.sim.timeline import Timeline
 
 __all__ = ["QueueResult", "SimQueue"]
 
@@ -52,6 +53,7 @@ class SimQueue:
         self.abandoned = 0
         self._calls_per_agent: dict[int, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.timeline = Timeline()  # what happened on each answered call, for timing checks
 
     # --- QueueStatus --------------------------------------------------------------------------
     def status_events(self, action_id: str | None) -> list[ev.Headers]:
@@ -69,6 +71,7 @@ class SimQueue:
         ctx, caller = self.ctx, call.one
         assert caller is not None
         loop = asyncio.get_running_loop()
+        self.timeline.note(call, "queue", ctx.clock())
         entry = _Waiting(call, loop.time(), len(self.waiting) + 1)
         self.waiting.append(entry)
         ctx.emit(qe.queue_caller_join(caller, self.name, len(self.waiting), len(self.waiting)))
@@ -84,7 +87,8 @@ class SimQueue:
         finally:
             gone.cancel()
         if entry.assigned.done():
-            return await self._talk(entry, entry.assigned.result())
+            deadline = entry.joined + limit
+            return await self._talk(entry, entry.assigned.result(), deadline)
         position = self.waiting.index(entry) + 1
         self.waiting.remove(entry)
         entry.assigned.cancel()
@@ -118,7 +122,9 @@ class SimQueue:
             entry.assigned.set_result(agent)
             self.waiting.pop(0)
 
-    async def _talk(self, entry: _Waiting, agent: Agent) -> QueueResult:
+    async def _talk(self, entry: _Waiting, agent: Agent, deadline: float) -> QueueResult:
+        """Ring ``agent`` for ``entry``'s caller; app_queue gives up ringing at the caller's
+        queue timeout (loop time ``deadline``), so no agent is connected after it."""
         ctx, call = self.ctx, entry.call
         caller = call.one
         assert caller is not None
@@ -148,7 +154,12 @@ class SimQueue:
         ctx.emit(qe.agent_called(caller, a1, self.name, agent))
         ctx.emit(ev.dial_begin(a1, f"{agent.exten}@{self.board.cfg.context}/n", caller))
         ring_started = loop.time()
-        if await wait_for(call.dead, ctx.scaled(self.board.cfg.answer_delay)):
+        delay = float("inf") if agent.phantom else ctx.scaled(self.board.cfg.answer_delay)
+        answer_at = ring_started + delay
+        # The caller's timeout comes first: app_queue stops ringing the agent then.
+        if answer_at > deadline and not await wait_for(call.dead, deadline - ring_started):
+            return self._ring_timeout(entry, agent, a1, a2)
+        if call.dead.is_set() or await wait_for(call.dead, answer_at - loop.time()):
             # The caller hung up while the agent's phone rang.
             ctx.emit(ev.dial_end(a1, "CANCEL", caller))
             self._hang_agent_legs(a1, a2)
@@ -157,10 +168,12 @@ class SimQueue:
             ctx.emit(qe.queue_caller_abandon(caller, self.name, 1, entry.original_position, hold))
             ctx.emit(qe.queue_caller_leave(caller, self.name, 1, len(self.waiting)))
             self.board.release(agent, loop.time())
+            ctx.emit(qe.queue_member_status(self.name, agent, self.login_time))  # not in use
             self._dispatch()
             return QueueResult.CALLER_HUNG_UP
         a2.state = UP
         ctx.emit(ev.newstate(a2))
+        self.timeline.note(call, "agent", ctx.clock())
         self.board.connect(agent)
         ctx.emit(qe.queue_member_status(self.name, agent, self.login_time))
         a1.state = UP
@@ -194,6 +207,20 @@ class SimQueue:
         ctx.emit(qe.queue_member_status(self.name, agent, self.login_time))
         self._spawn(self._after_call(agent, rng))
         return QueueResult.CALLER_HUNG_UP if caller_left else QueueResult.CONNECTED
+
+    def _ring_timeout(self, entry: _Waiting, agent: Agent, a1: Channel, a2: Channel) -> QueueResult:
+        """The queue timeout passed while the agent's phone rang: the caller leaves."""
+        ctx, caller = self.ctx, entry.call.one
+        assert caller is not None
+        ctx.emit(ev.dial_end(a1, "NOANSWER", caller))
+        self._hang_agent_legs(a1, a2)
+        self.board.release(agent, asyncio.get_running_loop().time())
+        ctx.emit(qe.queue_member_status(self.name, agent, self.login_time))  # not in use
+        ctx.emit(qe.queue_caller_leave(caller, self.name, 1, len(self.waiting)))
+        caller.variables["QUEUESTATUS"] = "TIMEOUT"
+        ctx.emit(ev.varset(caller, "QUEUESTATUS", "TIMEOUT"))
+        self._dispatch()
+        return QueueResult.TIMEOUT
 
     def _hang_agent_legs(self, a1: Channel, a2: Channel) -> None:
         for ch in (a2, a1):

@@ -1,0 +1,148 @@
+"""Well-formed phone numbers without phonenumbers' general parser: the same answers, faster.
+
+``phonenumbers.parse`` accepts any text (punctuation, letters, extensions, RFC 3966, dialling
+prefixes) and most of an import's time went into it. A cases file is mostly bare digits: a
+national number ("13812345678") or E.164 ("+8613812345678"). For those ``fast_parse`` builds
+the PhoneNumber that ``phonenumbers.parse`` would, following its steps; whenever the digits
+could take one of its special turns (an international dialling prefix, the region's own
+country code written without '+', a national prefix or carrier code, a leading zero, a
+calling code shared by several countries or of no country) it answers None and the caller
+takes the general parser. ``number_type`` is phonenumbers' type test with each region's
+patterns compiled once.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import phonenumbers
+from phonenumbers import PhoneMetadata, PhoneNumber, PhoneNumberType
+from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE, SUPPORTED_REGIONS
+
+_DIGITS = re.compile(r"\+?[0-9]{3,20}")
+_MIN_NSN, _MAX_NSN = 2, 17  # phonenumbers' bounds on a national significant number
+_MAX_CC_DIGITS = 3
+
+
+class _Desc:
+    """One PhoneNumberDesc: its possible lengths and its pattern, compiled."""
+
+    __slots__ = ("lengths", "pattern")
+
+    def __init__(self, desc: object) -> None:
+        self.lengths = frozenset(getattr(desc, "possible_length", None) or ())
+        text = getattr(desc, "national_number_pattern", None)
+        self.pattern = re.compile(text) if text else None
+
+    def matches(self, nsn: str) -> bool:
+        """phonenumbers' _is_number_matching_desc."""
+        if self.lengths and len(nsn) not in self.lengths:
+            return False
+        return self.pattern is not None and self.pattern.fullmatch(nsn) is not None
+
+
+_ORDERED_TYPES = (
+    ("premium_rate", PhoneNumberType.PREMIUM_RATE),
+    ("toll_free", PhoneNumberType.TOLL_FREE),
+    ("shared_cost", PhoneNumberType.SHARED_COST),
+    ("voip", PhoneNumberType.VOIP),
+    ("personal_number", PhoneNumberType.PERSONAL_NUMBER),
+    ("pager", PhoneNumberType.PAGER),
+    ("uan", PhoneNumberType.UAN),
+    ("voicemail", PhoneNumberType.VOICEMAIL),
+)
+
+
+class _Region:
+    """What the fast path needs of one region's metadata."""
+
+    def __init__(self, metadata: PhoneMetadata) -> None:
+        self.country_code = metadata.country_code
+        self.cc_text = str(metadata.country_code)
+        self.idd = re.compile(metadata.international_prefix or "NonMatch")
+        prefix = metadata.national_prefix_for_parsing
+        self.national_prefix = re.compile(prefix) if prefix else None
+        self.general = _Desc(metadata.general_desc)
+        self.special = [
+            (_Desc(getattr(metadata, name)), kind)
+            for name, kind in _ORDERED_TYPES
+            if getattr(metadata, name) is not None
+        ]
+        self.fixed = _Desc(metadata.fixed_line) if metadata.fixed_line is not None else None
+        self.mobile = _Desc(metadata.mobile) if metadata.mobile is not None else None
+        self.same_mobile_and_fixed = metadata.same_mobile_and_fixed_line_pattern
+
+    def starts_with_national_prefix(self, digits: str) -> bool:
+        return self.national_prefix is not None and self.national_prefix.match(digits) is not None
+
+    def number_type(self, nsn: str) -> int:
+        """phonenumbers' _number_type_helper."""
+        if not self.general.matches(nsn):
+            return PhoneNumberType.UNKNOWN
+        for desc, kind in self.special:
+            if desc.matches(nsn):
+                return kind
+        if self.fixed is not None and self.fixed.matches(nsn):
+            if self.same_mobile_and_fixed or (self.mobile is not None and self.mobile.matches(nsn)):
+                return PhoneNumberType.FIXED_LINE_OR_MOBILE
+            return PhoneNumberType.FIXED_LINE
+        if not self.same_mobile_and_fixed and self.mobile is not None and self.mobile.matches(nsn):
+            return PhoneNumberType.MOBILE
+        return PhoneNumberType.UNKNOWN
+
+
+@cache
+def _region(code: str) -> _Region | None:
+    """A geographic region that alone has its calling code, else None (general path)."""
+    if code not in SUPPORTED_REGIONS:
+        return None
+    metadata = PhoneMetadata.metadata_for_region(code, None)
+    if metadata is None or len(COUNTRY_CODE_TO_REGION_CODE.get(metadata.country_code, ())) != 1:
+        return None
+    return _Region(metadata)
+
+
+def _calling_code(digits: str) -> tuple[int, str]:
+    """phonenumbers' _extract_country_code: the shortest known code at the start, or 0."""
+    for size in range(1, _MAX_CC_DIGITS + 1):
+        code = int(digits[:size])
+        if code in COUNTRY_CODE_TO_REGION_CODE:
+            return code, digits[size:]
+    return 0, digits
+
+
+def fast_parse(text: str, default_region: str) -> PhoneNumber | None:
+    """``phonenumbers.parse(text, default_region)`` for bare digits (3-20 ASCII digits,
+    maybe after a "+"); None when ``text`` needs the general parser."""
+    if _DIGITS.fullmatch(text) is None:
+        return None
+    if text[0] == "+":
+        digits = text[1:]
+        if digits[0] == "0":
+            return None
+        code, nsn = _calling_code(digits)
+        regions = COUNTRY_CODE_TO_REGION_CODE.get(code, ())
+        region = _region(regions[0]) if len(regions) == 1 else None
+    else:
+        region = _region(default_region)
+        if region is None or region.idd.match(text) or text.startswith(region.cc_text):
+            return None
+        code, nsn = region.country_code, text
+    if (
+        region is None
+        or not _MIN_NSN <= len(nsn) <= _MAX_NSN
+        or nsn[0] == "0"
+        or region.starts_with_national_prefix(nsn)
+    ):
+        return None
+    return PhoneNumber(country_code=code, national_number=int(nsn))
+
+
+def number_type(number: PhoneNumber) -> int:
+    """``phonenumbers.number_type``; patterns compiled once for single-country codes."""
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(number.country_code, ())
+    region = _region(regions[0]) if len(regions) == 1 else None
+    if region is None or number.italian_leading_zero:
+        return phonenumbers.number_type(number)
+    return region.number_type(str(number.national_number))
