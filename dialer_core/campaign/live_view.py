@@ -16,11 +16,13 @@ from dialer_core.pacing.interface import AgentStatus, AgentView, PacingView
 
 
 class LiveView:
-    """Ringing launch times, queue waits and robot sessions by call id, in launch order."""
+    """Ringing launch times, callers waiting for an agent (in the queue, or answered and on
+    their way to it) and robot sessions, by call id."""
 
     def __init__(self) -> None:
         self.ringing: dict[str, float] = {}  # call id → launch time
-        self.waiting: dict[str, float] = {}  # call id → when it started waiting for an agent
+        self.waiting: dict[str, float] = {}  # call id → when it started waiting in the queue
+        self.bound: dict[str, float | None] = {}  # answered, on its way to the queue → answer
         self.robot: set[str] = set()
         self._agents: tuple[Mapping[str, tuple[AgentStatus, float]], tuple[AgentView, ...]]
         self._agents = ({}, ())
@@ -36,6 +38,10 @@ class LiveView:
             self.waiting[cid] = call.waiting_since
         else:
             self.waiting.pop(cid, None)
+        if call.bound_for_agent:
+            self.bound[cid] = call.answered_at
+        else:
+            self.bound.pop(cid, None)
         if call.robot:
             self.robot.add(cid)
         else:
@@ -56,7 +62,8 @@ class LiveView:
         return PacingView(
             agents=self._agent_views(agents),
             ringing=ringing,
-            waiting=tuple(t for t in self.waiting.values() if now - t <= agent_wait),
+            waiting=tuple(t for t in self.waiting.values() if now - t <= agent_wait)
+            + tuple(now if t is None else t for t in self.bound.values()),
             extra={"robot_sessions": float(len(self.robot))},
         )
 
