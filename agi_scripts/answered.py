@@ -137,9 +137,13 @@ def make_answered_handler(registry: CallRegistry) -> Callable[[CallSession], Awa
                     agent_window(heard, sink.clock(), campaign.agent_wait),
                     handling.pbx_sound(campaign.compliance.abandon.prompt),
                 )
+                if outcome.interrupted:  # the PBX link broke: see hand_to_agent
+                    detail["interrupted"] = "queue: PBX link lost"
                 if outcome.abandoned:
                     disposition = "abandoned"
                     await sink.abandoned(call.call_id)
+                elif outcome.interrupted and not outcome.connected:
+                    disposition = ""  # the PBX's own report decides: an agent → agent_talked
                 elif outcome.caller_left:
                     detail["hung_up_in"] = "queue"
                 else:

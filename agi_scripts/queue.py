@@ -13,6 +13,7 @@ class QueueOutcome:
     connected: bool  # an agent took the call within the limit (and the talk is now over)
     abandoned: bool  # no agent within the limit: safe-harbor message played, call dropped
     caller_left: bool = False  # the callee hung up before the deadline: not an abandon
+    interrupted: bool = False  # the PBX link broke (a crash): the PBX's own facts decide
 
 
 def agent_window(heard: float, now: float, agent_wait: float) -> float:
@@ -34,10 +35,13 @@ async def hand_to_agent(
     The safe-harbor message (who called, a number to call back or opt out) is the law's
     condition for a dropped call (47 CFR 64.1200, Ofcom): it is played on every abandon. A
     callee who hangs up while waiting is not an abandon: Ofcom and the FCC count only calls the
-    dialer failed to connect in time.
+    dialer failed to connect in time. Nor is a call whose PBX link broke (``interrupted``): the
+    handler cannot tell a conversation cut by the crash from a caller still waiting.
     """
     if agent_wait > 0 and await session.enqueue(queue, agent_wait):
-        return QueueOutcome(connected=True, abandoned=False)
+        return QueueOutcome(connected=True, abandoned=False, interrupted=session.link_lost)
+    if session.link_lost:  # the PBX died mid-queue or mid-conversation: never an abandon here
+        return QueueOutcome(connected=False, abandoned=False, interrupted=True)
     if session.hung_up:
         return QueueOutcome(connected=False, abandoned=False, caller_left=True)
     with contextlib.suppress(CallerHungUp):

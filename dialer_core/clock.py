@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,37 @@ class ScaledClock(LoopClock):
 
     def __init__(self, start: float, scale: float = 1.0) -> None:
         super().__init__(start, scale)
+
+
+class ShiftedClock:
+    """The wall clock moved to read ``start`` at wall time ``anchor`` (real speed): several
+    processes given the same pair read the same time (a lab running ``pacedial run`` processes
+    against one simulated PBX at a chosen hour)."""
+
+    scale = 1.0
+
+    def __init__(self, start: float, anchor: float) -> None:
+        self.offset = start - anchor
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+LAB_CLOCK_ENV = "PACEDIAL_LAB_CLOCK"
+
+
+def lab_clock(spec: str) -> ShiftedClock:
+    """``START@ANCHOR`` (epoch seconds) as a ShiftedClock; ValueError naming the variable."""
+    start, sep, anchor = spec.partition("@")
+    try:
+        if not sep:
+            raise ValueError
+        return ShiftedClock(float(start), float(anchor))
+    except ValueError:
+        raise ValueError(
+            f"{LAB_CLOCK_ENV}: expected START@ANCHOR in epoch seconds "
+            f"(the clock reads START at wall time ANCHOR), got {spec!r}"
+        ) from None
 
 
 def next_local_time(hour: int, zone: str, after: float) -> float:

@@ -82,3 +82,9 @@ class CallSession(Protocol):
 
     @property
     def hung_up(self) -> bool: ...
+
+    @property
+    def link_lost(self) -> bool:
+        """True when the connection to the PBX ended before the PBX reported the call's end
+        (a crash, a restart, a cut network): what happened to the caller is not known here."""
+        ...

@@ -216,6 +216,11 @@ class Rig(ABC):
     async def cut_link(self) -> None:
         """Cut the driver's control socket abruptly on the PBX side; calls keep running."""
 
+    @abstractmethod
+    def cut_answered_links(self) -> int:
+        """Cut every answered-call socket (FastAGI / outbound ESL) abruptly on the PBX side,
+        as a crash does; the calls keep running. How many were cut."""
+
     @property
     def registry(self):
         """The answered-call handler registry the campaign runner registers its calls in."""
@@ -312,6 +317,9 @@ class AsteriskRig(Rig):
     async def cut_link(self) -> None:
         await self.sim.drop_ami_connections()
 
+    def cut_answered_links(self) -> int:
+        return self.sim.drop_agi_connections()
+
 
 class FreeSwitchRig(Rig):
     """FreeSwitchDriver over inbound ESL; answered calls reach our outbound-socket server.
@@ -365,6 +373,9 @@ class FreeSwitchRig(Rig):
 
     async def cut_link(self) -> None:
         await self.esl.drop_connections()
+
+    def cut_answered_links(self) -> int:
+        return self.esl.drop_outbound_connections()
 
 
 RIGS: dict[str, type[Rig]] = {rig.kind: rig for rig in (AsteriskRig, FreeSwitchRig)}

@@ -37,6 +37,7 @@ class ScriptedCallee:
     set_vars: dict[str, str] = field(default_factory=dict)
     hangup_calls: int = 0
     _hung_up: bool = False
+    link_lost: bool = False  # the PBX link never breaks here
 
     @property
     def hung_up(self) -> bool:

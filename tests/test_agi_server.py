@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from transcripts import load  # noqa: E402
 
+from agi_scripts.queue import QueueOutcome, hand_to_agent  # noqa: E402
 from pbx.asterisk.agi_server import FastAgiServer  # noqa: E402
 from pbx.asterisk.agi_session import AgiCommandTimeout, AgiSession, AgiTimeouts  # noqa: E402
 from pbx.session import CallerHungUp  # noqa: E402
@@ -433,3 +434,34 @@ async def test_enqueue_with_under_a_second_left_sends_no_queue() -> None:
         await server.close()
     assert len(got) == 1 and not any("Queue" in line for line in got)
     assert rec.outcomes == {"q-1": False}
+
+
+async def test_asterisk_dying_mid_queue_is_an_interrupted_call_not_an_abandon() -> None:
+    """The FastAGI socket closes while Queue() runs, with no HANGUP line and no reply (a crash):
+    the session reports the link lost and the queue step neither plays the drop message nor
+    counts an abandon; a caller who hangs up (HANGUP, result=-1) is not a lost link."""
+    env, _ = recorded("asterisk/agi/agi_robot_session.txt")
+
+    async def to_queue(s: AgiSession) -> tuple[QueueOutcome, bool]:
+        return await hand_to_agent(s, "collectors", 2.7, "pacedial-drop"), s.link_lost
+
+    server, rec = await serve(to_queue)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(env)
+        assert (await reader.readline()).startswith(b"GET VARIABLE PACEDIAL_CALL_ID")
+        writer.write(b"200 result=1 (q-crash)\n")
+        assert await reader.readline() == b"EXEC Queue collectors,,,,2\n"
+        writer.transport.abort()  # Asterisk is gone: no reply, no HANGUP
+        for _ in range(200):
+            if "q-crash" in rec.outcomes:
+                break
+            await asyncio.sleep(0.01)
+        calm_steps = [call_id_step("q-left"), *QUEUE_CASES["caller_abandoned_while_waiting"][0]]
+        await play_asterisk(server.port, env, calm_steps)
+    finally:
+        await server.close()
+    outcome, lost = rec.outcomes["q-crash"]
+    assert lost and outcome.interrupted and not outcome.abandoned and not outcome.connected
+    outcome, lost = rec.outcomes["q-left"]
+    assert not lost and outcome.caller_left and not outcome.interrupted and not outcome.abandoned

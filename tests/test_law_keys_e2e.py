@@ -1,37 +1,42 @@
 """The law's keys end to end, under each preset: three cases share a household number, one
-debtor has four loans, two campaigns on two runners (each its own AMI link) work the same
-people at once, and a third campaign's earlier calls are history.
+debtor has four loans, two campaigns on two runner PROCESSES (``pacedial run``, each its own
+AMI link and FastAGI server) work the same people at once on one simulated PBX and one
+PostgreSQL, and a third campaign's earlier calls are history.
 
 Earlier calls (the ``prior`` campaign, seeded in PostgreSQL) put each preset's key-bound
-rules in force at the start; the real runners on the simulated PBX must honour them across
-cases and campaigns, never ring one number twice at once, and the audit finds nothing.
+rules in force at the start; the runner processes must honour them across cases, campaigns
+and processes, never ring one number twice at once, and the audit finds nothing. The runners
+and the simulated PBX share one clock set to 10:00 in the preset's zone
+(``PACEDIAL_LAB_CLOCK``), running in real time.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import json
+import os
+import re
+import socket
+import sys
 import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from virtual_time import in_virtual_time
 
 from dialer_core.campaign.config import parse_campaign
-from dialer_core.campaign.runner import CampaignRunner
 from dialer_core.cases_csv import parse_cases_csv
-from dialer_core.clock import ScaledClock, next_local_time
+from dialer_core.clock import LAB_CLOCK_ENV, ShiftedClock, next_local_time
 from dialer_core.face.audit_cli import audit_campaign
-from dialer_core.face.service import AnsweredCallServer, run_campaign
 from dialer_core.store.campaigns import ensure_campaign
 from dialer_core.store.cases import import_cases
-from pbx.asterisk.driver import AsteriskDriver
 from pbx.sim import AgentConfig, CalleeConfig, CalleeMix, SimConfig, SimPbx
 
-CONTEXT = "pacedial-answered"
-SCALE = 40.0
-RUN_SECONDS = 6.0  # real seconds: 4 simulated minutes
+ROOT = Path(__file__).resolve().parent.parent
+RUN_SECONDS = 12.0  # real seconds = simulated seconds (the lab clock runs at real speed)
 
 PRESETS = {
     # preset: (zone, caller ID, household number, the debtor's other loans, unrelated numbers)
@@ -123,17 +128,21 @@ async def seed_prior(conn, preset: str, start: datetime, prior: dict[str, int], 
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
-@in_virtual_time
-async def test_keys_hold_across_cases_campaigns_and_two_runners(db, preset):
+async def test_keys_hold_across_cases_campaigns_and_two_runner_processes(
+    db, db_dsn, preset, tmp_path
+):
     zone, caller_id, house, loans, others = PRESETS[preset]
-    start = next_local_time(10, zone, time.time())
-    clock = ScaledClock(start, SCALE)
-    answered = await AnsweredCallServer.start("127.0.0.1", 0)
+    start, anchor = next_local_time(10, zone, time.time()), time.time()
+    clock = ShiftedClock(start, anchor)
+    ports = free_ports(2)
+    contexts = ("answered-a", "answered-b")
     sim = SimPbx(
         SimConfig(
             seed=3,
-            time_scale=SCALE,
-            dialplan={CONTEXT: f"agi://127.0.0.1:{answered.server.port}/router"},
+            time_scale=1.0,
+            dialplan={
+                c: f"agi://127.0.0.1:{p}/router" for c, p in zip(contexts, ports, strict=True)
+            },
             callees=CalleeConfig(
                 mix=CalleeMix(
                     human=0.6,
@@ -145,34 +154,24 @@ async def test_keys_hold_across_cases_campaigns_and_two_runners(db, preset):
                     congestion=0.0,
                     rejected=0.0,
                 ),
-                ring_mean=4.0,
-                talk_mean=20.0,
+                ring_mean=2.0,
+                talk_mean=4.0,
+                fail_delay=0.5,
             ),
-            agents=AgentConfig(count=6, talk_mean=20, wrapuptime=2),
-        )
+            agents=AgentConfig(count=6, talk_mean=4, wrapuptime=1, answer_delay=0.2),
+        ),
+        clock=clock,
     )
-    await sim.start()
-    drivers = []
-    for _ in range(2):
-        d = AsteriskDriver(
-            host="127.0.0.1",
-            port=sim.ami_port,
-            username="pacedial",
-            secret="pacedial",
-            dial_template="Local/{number}@sim-callee",
-            answered_context=CONTEXT,
-            clock=clock,
-        )
-        await d.connect()
-        drivers.append(d)
-    parsed = parse_cases_csv(cases_csv(house, loans, others), default_country="CN")
-    assert parsed.errors == ()
+    # Each campaign also has unrelated numbers of its own, so both processes have calls to make.
+    own = {"prior": others, "A": others, "B": [n[:-1] + str((int(n[-1]) + 5) % 10) for n in others]}
     ids: dict[str, dict[str, int]] = {}
     camps = {}
     async with db.acquire() as conn:
         for name in ("prior", "A", "B"):
             camp = parse_campaign(campaign_doc(name, preset, caller_id), f"{name}.toml")
             cid = await ensure_campaign(conn, name, camp.mode, camp.raw)
+            parsed = parse_cases_csv(cases_csv(house, loans, own[name]), default_country="CN")
+            assert parsed.errors == ()
             await import_cases(conn, cid, parsed.rows, parsed.errors, "t")
             rows = await conn.fetch("SELECT id, external_id FROM cases WHERE campaign_id = $1", cid)
             ids[name] = {r["external_id"]: r["id"] for r in rows}
@@ -188,51 +187,51 @@ async def test_keys_hold_across_cases_campaigns_and_two_runners(db, preset):
     assert keys[f"L1/{a}"] == keys[f"L4/{b}"] == "id:D1" and keys[f"H1/{a}"] == "id:D2"
     assert keys[f"H2/{a}"] in ("id:D1", "id:D2")
 
-    stop = asyncio.Event()
-    holders: list[list[CampaignRunner]] = [[], []]
+    await sim.start()
     try:
-        tasks = [
-            asyncio.create_task(
-                run_campaign(
-                    db, drivers[i], camps[n][1], answered.registry, stop, holders[i], clock=clock
-                )
+        env = lab_env(tmp_path, db_dsn, f"{start}@{anchor}")
+        runs = [
+            run_process(
+                tmp_path, env, name, campaign_doc(name, preset, caller_id), sim.ami_port, ctx, port
             )
-            for i, n in enumerate(("A", "B"))
+            for name, ctx, port in zip(("A", "B"), contexts, ports, strict=True)
         ]
-        await asyncio.sleep(RUN_SECONDS)
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), 90)
+        results = await asyncio.gather(*runs)
     finally:
-        for d in drivers:
-            await d.close()
         await sim.close()
-        await answered.close()
-    runners = [h[0] for h in holders]
-    assert runners[0].runner_id != runners[1].runner_id
-    held = defaultdict(int)
-    for r in runners:
-        for code, n in r.stats.held_by_rules.items():
-            held[code] += n
+    held: dict[str, int] = defaultdict(int)
+    refused = 0
+    for code, out, err in results:
+        assert code == 0, err[-2000:]
+        print(out.strip())
+        summary = SUMMARY.search(out)
+        assert summary, out
+        for k, n in ast.literal_eval(summary["held"]).items():
+            held[k] += n
+        refused += int(summary["refused"])
 
     async with db.acquire() as conn:
         rows = await conn.fetch(
             """SELECT a.e164, a.created_at, a.ended_at, a.state, c.external_id, c.debtor_key,
-                      a.campaign_id
+                      a.campaign_id, a.runner
                FROM attempts a JOIN cases c ON c.id = a.case_id
                WHERE a.campaign_id = ANY($1::bigint[]) AND a.disposition <> 'not_dialed'
                ORDER BY a.created_at""",
             [a, b],
         )
     assert rows and all(r["state"] == "done" for r in rows)
-    # One live call per number, whichever runner, campaign or case placed it.
+    # Two processes dialed: two runner ids (host:pid:...) with different process ids.
+    runners = {r["runner"] for r in rows}
+    assert len({r.split(":")[1] for r in runners}) == 2, runners
+    # One live call per number, whichever process, campaign or case placed it.
     by_number = defaultdict(list)
     for r in rows:
         by_number[r["e164"]].append(r)
     for calls in by_number.values():
         for before, after in zip(calls, calls[1:], strict=False):
             assert after["created_at"] >= before["ended_at"], (before, after)
-    # ... and the other runner did try: held by the open attempt, or refused by the index.
-    assert held["in_progress"] + sum(r.stats.skipped_duplicates for r in runners) > 0
+    # ... and the other process did try: held by the open attempt, or refused by the index.
+    assert held["in_progress"] + refused > 0, (held, refused)
 
     d1 = {r["external_id"] for r in rows if r["debtor_key"] == "id:D1"}
     if preset == "cn":  # D1 had its 3 effective calls today: none of its loans rang
@@ -248,3 +247,84 @@ async def test_keys_hold_across_cases_campaigns_and_two_runners(db, preset):
         assert report.violations == (), [(v.code, v.detail) for v in report.violations]
         audited += report.attempts
     assert audited == len(rows)
+
+
+SUMMARY = re.compile(r"held by rules (?P<held>\{[^}]*\}), double dials refused (?P<refused>\d+)")
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` free TCP ports on loopback (bound, read, closed)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def lab_env(home: Path, dsn: str, lab_clock: str) -> dict[str, str]:
+    """The environment of a ``pacedial run`` process: the test database, a drop message and
+    the shared lab clock."""
+    sounds = home / "sounds"
+    sounds.mkdir(exist_ok=True)
+    (sounds / "safe-harbor.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PACEDIAL_DATABASE_URL": dsn,
+        "PACEDIAL_HOME": str(home),
+        "PACEDIAL_SOUNDS": str(sounds),
+        LAB_CLOCK_ENV: lab_clock,
+    }
+
+
+def toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    return json.dumps(v)
+
+
+def toml_text(doc: dict, prefix: str = "") -> str:
+    """A campaign document as TOML (tables of scalars, nested tables)."""
+    scalars = [f"{k} = {toml_value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
+    out = ([f"[{prefix}]"] if prefix and scalars else []) + scalars
+    for k, v in doc.items():
+        if isinstance(v, dict):
+            out.append(toml_text(v, f"{prefix}.{k}" if prefix else k))
+    return "\n".join(out) + "\n"
+
+
+async def run_process(
+    home: Path, env: dict, name: str, doc: dict, ami_port: int, context: str, agi_port: int
+) -> tuple[int, str, str]:
+    """``pacedial run`` of campaign ``doc`` for RUN_SECONDS: (exit code, stdout, stderr)."""
+    site = home / f"site-{name}.toml"
+    site.write_text(
+        f'[asterisk]\nport = {ami_port}\nusername = "pacedial"\nsecret = "pacedial"\n'
+        f'dial_template = "Local/{{number}}@sim-callee"\nanswered_context = "{context}"\n'
+        f"[fastagi]\nport = {agi_port}\n",
+        encoding="utf-8",
+    )
+    campaign = home / f"{name}.toml"
+    campaign.write_text(toml_text(doc), encoding="utf-8")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dialer_core.face.cli",
+        "run",
+        "--site",
+        str(site),
+        "--campaign",
+        str(campaign),
+        "--duration",
+        str(RUN_SECONDS),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), RUN_SECONDS + 120)
+    return proc.returncode or 0, out.decode(), err.decode()

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import time
 
 from dialer_core.campaign.config import load_campaign
+from dialer_core.clock import LAB_CLOCK_ENV, lab_clock
 from dialer_core.face.metrics_server import MetricsServer
 from dialer_core.face.pbx_link import (
     build_driver,
@@ -37,11 +40,15 @@ async def run_live(
     """
     site = load_site(site_path)
     campaign = load_campaign(campaign_path)
+    clock = time.time
+    if os.environ.get(LAB_CLOCK_ENV):  # test labs only: never set on a real site
+        clock = lab_clock(os.environ[LAB_CLOCK_ENV])
+        log.warning("LAB CLOCK: %s set, the run's clock reads %.0f", LAB_CLOCK_ENV, clock())
     drop = check_drop_message(campaign.name, campaign.compliance.abandon.prompt, sound_dir())
     log.info("campaign %s: drop message %s", campaign.name, drop)
     async with open_database(site.database_url) as pool:
         answered = await start_answered_server(site)
-        driver = build_driver(site, queues=[campaign.queue])
+        driver = build_driver(site, queues=[campaign.queue], clock=clock)
         try:
             await connect_driver(site, driver)
         except BaseException:
@@ -58,7 +65,7 @@ async def run_live(
             log.info("metrics at http://127.0.0.1:%d/metrics", exporter.port)
         try:
             stats = await run_campaign(
-                pool, driver, campaign, answered.registry, stop, metrics=metrics
+                pool, driver, campaign, answered.registry, stop, clock=clock, metrics=metrics
             )
         finally:
             if timer is not None:
@@ -70,6 +77,7 @@ async def run_live(
             await answered.close()
     print(
         f"campaign {campaign.name}: launched {stats.launched}, finished {stats.finished}, "
-        f"dispositions {stats.dispositions}"
+        f"dispositions {stats.dispositions}, held by rules {stats.held_by_rules}, "
+        f"double dials refused {stats.skipped_duplicates}"
     )
     return 0

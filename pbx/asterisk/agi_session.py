@@ -98,6 +98,7 @@ class AgiSession:
         self._lock = asyncio.Lock()
         self._pending: asyncio.Future[AgiReply] | None = None
         self._hung_up = False
+        self._link_lost = False  # the socket ended before Asterisk reported the hangup
         self._closed: BaseException | None = None
         self._enqueued = False
         self._reader_task = asyncio.create_task(
@@ -132,6 +133,13 @@ class AgiSession:
         """True once Asterisk reported the hangup (HANGUP line, 511, result=-1) or we hung up."""
         return self._hung_up
 
+    @property
+    def link_lost(self) -> bool:
+        """True when the FastAGI socket ended with no HANGUP line, 511 or result=-1 before it:
+        Asterisk died or the network broke (a hung-up channel is always reported first, and a
+        command in flight always answered, ``agi_queue_hangup_in_queue.txt``)."""
+        return self._link_lost
+
     # ----- reader ----------------------------------------------------------------------------
     async def _read_loop(self) -> None:
         try:
@@ -147,6 +155,7 @@ class AgiSession:
                 data = await self._reader.read(_READ_SIZE)
                 if not data:
                     # Asterisk closes the FastAGI socket once the channel is gone.
+                    self._link_lost = not self._hung_up
                     self._hung_up = True
                     self._fail(AgiSessionClosed(f"call {self.call_id}: Asterisk closed FastAGI"))
                     return
@@ -156,6 +165,7 @@ class AgiSession:
             self._fail(AgiSessionClosed(f"call {self.call_id}: {exc}"))
             self._writer.close()
         except (ConnectionError, OSError) as exc:
+            self._link_lost = not self._hung_up
             self._hung_up = True
             self._fail(AgiSessionClosed(f"call {self.call_id}: FastAGI connection lost: {exc}"))
 

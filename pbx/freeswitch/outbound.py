@@ -102,6 +102,7 @@ class EslSession:
         self._ext = sound_extension
         self._timeout = command_timeout
         self._s = _State()
+        self._link_lost = False  # the socket closed before FreeSWITCH reported the hangup
         self._data: dict[str, str] = {}
         self._terminators: str | None = None
         self._seq = itertools.count(1)
@@ -165,6 +166,12 @@ class EslSession:
     @property
     def hung_up(self) -> bool:
         return self._s.hung_up.is_set()
+
+    @property
+    def link_lost(self) -> bool:
+        """True when the socket closed before FreeSWITCH reported the hangup (a hangup event
+        or the disconnect notice): FreeSWITCH died or the network broke."""
+        return self._link_lost
 
     @property
     def channel_data(self) -> Mapping[str, str]:
@@ -361,6 +368,7 @@ class EslSession:
         except (EslProtocolError, OSError) as exc:
             log.error("call %s: outbound ESL: %s", self.call_id, exc)
         finally:
+            self._link_lost = not self._s.hung_up.is_set()
             self._gone(closed=True)
 
     def _route(self, message: EslMessage) -> None:

@@ -200,6 +200,11 @@ class AgiRunner:
             finally:
                 self._busy = False
 
+    def cut(self) -> None:
+        """Abort the FastAGI socket as a dying Asterisk does: no HANGUP line, no reply."""
+        if self._writer is not None:
+            self._writer.transport.abort()
+
     def _write(self, data: bytes) -> None:
         if self._writer is not None and not self._writer.is_closing():
             self._writer.write(data)

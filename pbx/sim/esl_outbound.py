@@ -188,6 +188,11 @@ class OutboundLeg:
 
     # --- commands --------------------------------------------------------------------------
 
+    def cut(self) -> None:
+        """Abort the outbound socket as a dying FreeSWITCH does: no hangup event, no notice."""
+        if self._writer is not None:
+            self._writer.transport.abort()
+
     def _write(self, data: bytes) -> None:
         if self._writer is not None and not self._writer.is_closing():
             self._writer.write(data)

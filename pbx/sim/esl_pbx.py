@@ -133,6 +133,13 @@ class SimEsl:
         """Wait until no call is in progress; False if ``timeout`` real seconds passed first."""
         return await self._calls.wait_idle(timeout)
 
+    def drop_outbound_connections(self) -> int:
+        """Cut every outbound-socket session abruptly (a crash as the dialer sees it); the
+        calls, their queue waits and agent conversations keep running. Returns how many."""
+        for leg in self._live_legs.values():
+            leg.cut()
+        return len(self._live_legs)
+
     async def drop_connections(self) -> None:
         """Cut every inbound ESL socket abruptly; calls keep running."""
         await self._server.drop_all()

@@ -97,6 +97,7 @@ class SimPbx:
         self.originates_received: list[str] = []  # ActionID of every Originate, in order
         self.calls_finished: list[CallRecord] = []
         self.mixmonitor_log: list[str] = []
+        self._agi_runners: set[AgiRunner] = set()  # FastAGI sessions running now
         self.spies: list[chanspy.SpySession] = []  # every ChanSpy call, in order
         self.spy_channels: dict[str, Channel] = {}  # live spyer channels by uniqueid
         self._ami = AmiServer(
@@ -171,6 +172,13 @@ class SimPbx:
     async def drop_ami_connections(self) -> None:
         """Cut every AMI socket abruptly; calls keep running."""
         await self._ami.drop_all()
+
+    def drop_agi_connections(self) -> int:
+        """Cut every FastAGI socket abruptly (a crash as the dialer sees it); the calls, their
+        queue waits and agent conversations keep running. Returns how many were cut."""
+        for runner in self._agi_runners:
+            runner.cut()
+        return len(self._agi_runners)
 
     def shut_down_gracefully(self, stopping: bool = True) -> None:
         """``core stop gracefully`` (or its abort): every AMI action, Ping included, gets
@@ -252,7 +260,11 @@ class SimPbx:
             recordings_dir=self.config.recordings_dir,
             admin=self.config.admin,
         )
-        await runner.run()
+        self._agi_runners.add(runner)
+        try:
+            await runner.run()
+        finally:
+            self._agi_runners.discard(runner)
 
     # --- AMI actions --------------------------------------------------------------------------
     def _handle_action(self, conn: AmiConnection, msg: AmiMessage) -> None:
