@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from e2e_rig import PBX_KINDS, attempts_of, rig_for
 from pg_cut import PgCut
-from virtual_time import in_virtual_time
+from virtual_time import CountingConnection, in_virtual_time
 
 from dialer_core.campaign import calls as c
 from dialer_core.campaign.drain import DRAIN_MARGIN, HANGUP_WAIT
@@ -20,6 +20,10 @@ from dialer_core.store.database import create_pool
 STOP_AT_ROUND = 3  # the launch round whose INSERT is on the wire when stop is set
 
 
+async def _set(event: asyncio.Event) -> None:
+    event.set()
+
+
 @pytest.mark.parametrize("pbx", PBX_KINDS)
 @in_virtual_time
 async def test_stop_during_a_launch_batch_ends_launching_at_once(db, db_dsn, pbx):
@@ -27,14 +31,19 @@ async def test_stop_during_a_launch_batch_ends_launching_at_once(db, db_dsn, pbx
     stop = asyncio.Event()
     inserts: list[float] = []
 
-    def insert_seen() -> None:  # the round's attempts are on their way to the database
+    def insert_seen() -> None:  # on the relay's thread: a round's INSERT is on its way
         inserts.append(loop.time())
-        if len(inserts) == STOP_AT_ROUND:
-            stop.set()
+        if len(inserts) == STOP_AT_ROUND:  # stop (on the test's loop) before it goes on
+            asyncio.run_coroutine_threadsafe(_set(stop), loop).result(30)
 
     relay = PgCut(db_dsn, b"INSERT INTO attempts", cut=False, on_marker=insert_seen)
     async with relay, rig_for(pbx, db, agents=20, time_scale=20, seed=4) as rig:
-        pool = await create_pool(relay.dsn, statement_cache_size=0)  # every INSERT shows its text
+        pool = await loop.outside(  # as the test's db pool, through the relay
+            create_pool(
+                relay.dsn, min_size=10, max_size=10, connection_class=CountingConnection,
+                statement_cache_size=0,  # every INSERT shows its text
+            )
+        )  # fmt: skip
         try:
             cid, campaign = await rig.seed_cases("stop-mid-batch", 400)
             holder: list = []
@@ -48,7 +57,7 @@ async def test_stop_during_a_launch_batch_ends_launching_at_once(db, db_dsn, pbx
             stats = await asyncio.wait_for(task, 600)
             returned_at = rig.clock()
         finally:
-            await pool.close()
+            await loop.outside(pool.close())
         rows = await attempts_of(db, cid)
         originated = list(rig.originates_received)
     assert loop.time() - at_stop >= 2.0
