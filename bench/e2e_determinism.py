@@ -110,7 +110,7 @@ def main() -> int:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="pacedial-determinism-"))
     root.chmod(0o755)
-    server = EmbeddedPostgres(root / "pg", database="postgres")
+    server = EmbeddedPostgres(root / "pg", database="postgres", durable=False)
     base = server.start().rsplit("/", 1)[0]
     same = True
     try:

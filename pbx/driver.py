@@ -40,6 +40,10 @@ class PbxDriver(Protocol):
     async def agents(self) -> list[AgentState]:
         """Current queue member states (at start-up and after a reconnect)."""
 
+    async def amd_missing(self) -> str:
+        """'' when the PBX has the answering-machine detector our sessions run (Asterisk's
+        app_amd, FreeSWITCH's third-party mod_amd), else one line saying what is missing."""
+
     async def set_agent_paused(self, agent: str, paused: bool, reason: str) -> None:
         """Pause (with a reason code) or unpause an agent in every queue it serves."""
 

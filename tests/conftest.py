@@ -32,7 +32,9 @@ def pg_server():
         return
     root = Path(tempfile.mkdtemp(prefix="pacedial-test-"))
     root.chmod(0o755)
-    server = EmbeddedPostgres(root / "pg", database=TEMPLATE)
+    # A throwaway cluster: no fsync (every test's CREATE DATABASE and commits would wait on
+    # the disk); what the tests check never depends on surviving a machine crash.
+    server = EmbeddedPostgres(root / "pg", database=TEMPLATE, durable=False)
     dsn = server.start()
     yield dsn.rsplit("/", 1)[0]
     server.stop()

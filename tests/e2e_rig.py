@@ -16,10 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from dialer_core.campaign.agent_book import RunnerStats
+from dialer_core.campaign.callerid_book import CallerIdBook
 from dialer_core.campaign.config import CampaignConfig, parse_campaign
+from dialer_core.campaign.launch import Launcher
 from dialer_core.campaign.runner import CampaignRunner
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.clock import ScaledClock, next_local_time
+from dialer_core.compliance.dnc import DncList
 from dialer_core.demo_data import demo_cases_csv
 from dialer_core.face.pbx_link import OutboundAnsweredServer
 from dialer_core.face.service import AnsweredCallServer, run_campaign
@@ -29,6 +33,7 @@ from pbx.asterisk.driver import AsteriskDriver
 from pbx.freeswitch.client import EslClient
 from pbx.freeswitch.driver import FreeSwitchDriver
 from pbx.sim import AgentConfig, CalleeConfig, SimConfig, SimPbx
+from pbx.sim.admin import AdminConfig
 from pbx.sim.esl_pbx import SimEsl
 
 __all__ = [
@@ -42,6 +47,7 @@ __all__ = [
     "campaign_doc",
     "asterisk_on_sim",
     "import_campaign",
+    "launcher_for",
     "rig_for",
 ]
 
@@ -94,6 +100,15 @@ async def import_campaign(
         cid = await ensure_campaign(conn, name, campaign.mode, campaign.raw)
         await import_cases(conn, cid, parsed.rows, parsed.errors, name)
     return cid, campaign
+
+
+def launcher_for(db, campaign: CampaignConfig, cid: int, runner_id: str) -> Launcher:
+    """A launch round's worker for ``campaign`` (no DNC entries, never paused); its counters
+    are ``launcher.stats``."""
+    return Launcher(
+        db, campaign, cid, runner_id, CallerIdBook(campaign.callerid, campaign.caller_id),
+        RunnerStats(), dnc=DncList, paused=lambda: False,
+    )  # fmt: skip
 
 
 @dataclass
@@ -173,12 +188,14 @@ class Rig(ABC):
         agent_talk: float = 60.0,
         wrapuptime: float = 10.0,
         phantom: int = 0,
+        admin: AdminConfig | None = None,
     ) -> None:
         self.db, self.agents, self.time_scale, self.seed = db, agents, time_scale, seed
         self.recordings_dir = recordings_dir
         self.agent_talk = agent_talk  # simulated seconds an agent's conversation lasts (mean)
         self.wrapuptime = wrapuptime  # the queue's wrapuptime / wrap-up-time (simulated s)
         self.phantom = phantom  # of the agents, reported free but never picking up
+        self.admin = admin or AdminConfig()  # what the PBX has loaded (modules, sounds)
 
     async def __aenter__(self) -> Rig:
         # Simulated time, inside the callees' calling window, as fast as the simulated PBX.
@@ -239,6 +256,7 @@ class Rig(ABC):
                 phantom=self.phantom,
             ),
             recordings_dir=self.recordings_dir,
+            admin=self.admin,
         )
 
     async def seed_cases(self, name: str, cases: int) -> tuple[int, CampaignConfig]:

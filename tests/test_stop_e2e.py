@@ -8,14 +8,13 @@ import asyncio
 import pytest
 from e2e_rig import PBX_KINDS, attempts_of, rig_for
 from pg_cut import PgCut
-from virtual_time import CountingConnection, in_virtual_time
+from virtual_time import in_virtual_time, open_pool
 
 from dialer_core.campaign import calls as c
 from dialer_core.campaign.drain import DRAIN_MARGIN, HANGUP_WAIT
 from dialer_core.campaign.launch import HALTED
 from dialer_core.face.service import run_campaign
 from dialer_core.store.attempts import NOT_DIALED
-from dialer_core.store.database import create_pool
 
 STOP_AT_ROUND = 3  # the launch round whose INSERT is on the wire when stop is set
 
@@ -38,12 +37,7 @@ async def test_stop_during_a_launch_batch_ends_launching_at_once(db, db_dsn, pbx
 
     relay = PgCut(db_dsn, b"INSERT INTO attempts", cut=False, on_marker=insert_seen)
     async with relay, rig_for(pbx, db, agents=20, time_scale=20, seed=4) as rig:
-        pool = await loop.outside(  # as the test's db pool, through the relay
-            create_pool(
-                relay.dsn, min_size=10, max_size=10, connection_class=CountingConnection,
-                statement_cache_size=0,  # every INSERT shows its text
-            )
-        )  # fmt: skip
+        pool = await open_pool(relay.dsn, statement_cache_size=0)  # every INSERT shows its text
         try:
             cid, campaign = await rig.seed_cases("stop-mid-batch", 400)
             holder: list = []

@@ -92,25 +92,33 @@ class _JumpingSelector(selectors.BaseSelector):
 
     def _oldest_outside(self):  # noqa: ANN202
         """Wait in real time for the oldest outside work's next data (its reply, its thread's
-        end); after ``IN_ORDER_FOR`` real seconds (a query waiting on a lock that a younger one
-        holds) any outside data is taken."""
+        end), or for data from outside on a socket no outside work holds (an in-process relay's
+        link to the database); after ``IN_ORDER_FOR`` real seconds (a query waiting on a lock
+        that a younger one holds) any outside data is taken."""
         work = self._loop.inflight[0]
         work.held_since = work.held_since or time.monotonic()
         if work.fd is None or time.monotonic() - work.held_since > IN_ORDER_FOR:
             return self._inner.select(EXTERNAL_POLL)
         if work.thread is not None and not work.thread.wait(EXTERNAL_POLL):
             return []
-        try:
-            key = self._inner.get_key(work.fd)
-        except KeyError:  # not watched (yet): take anything
-            return self._inner.select(EXTERNAL_POLL)
-        reads = [work.fd] if key.events & selectors.EVENT_READ else []
-        writes = [work.fd] if key.events & selectors.EVENT_WRITE else []
-        readable, writable, _ = select.select(reads, writes, [], EXTERNAL_POLL)
-        mask = (selectors.EVENT_READ if readable else 0) | (
-            selectors.EVENT_WRITE if writable else 0
-        )
-        return [(key, mask)] if mask else []
+        younger = self._loop.outside_fds() - {work.fd}
+        keys = {k.fd: k for k in self._inner.get_map().values() if k.fd not in younger}
+        poller = select.poll()
+        for fd, key in keys.items():
+            read = select.POLLIN if key.events & selectors.EVENT_READ else 0
+            poller.register(
+                fd, read | (select.POLLOUT if key.events & selectors.EVENT_WRITE else 0)
+            )
+        ready = []
+        for fd, revents in poller.poll(EXTERNAL_POLL * 1000):
+            key, mask = keys[fd], 0
+            if revents & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                mask |= selectors.EVENT_READ
+            if revents & (select.POLLOUT | select.POLLHUP | select.POLLERR):
+                mask |= selectors.EVENT_WRITE
+            if mask & key.events:
+                ready.append((key, mask & key.events))
+        return ready
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
@@ -218,12 +226,28 @@ def run_in_virtual_time(main: Awaitable[Any]) -> Any:
         loop.close()
 
 
-async def open_pool(dsn: str) -> asyncpg.Pool:
-    """All connections opened up front (opening one later would be untracked outside work)."""
+async def _connect_outside(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """A new pool connection: its handshake is outside work too (a pool opening connections
+    again after an outage)."""
+    loop = asyncio.get_running_loop()
+    work = asyncpg.connect(*args, **kwargs)
+    return await (loop.outside(work) if isinstance(loop, VirtualTimeLoop) else work)
+
+
+async def open_pool(dsn: str, **options: Any) -> asyncpg.Pool:
+    """A pool whose queries and new connections hold the virtual clock still (``options``: any
+    other ``create_pool`` argument); all its connections are opened up front."""
     loop = asyncio.get_running_loop()
     assert isinstance(loop, VirtualTimeLoop)
     return await loop.outside(
-        create_pool(dsn, min_size=10, max_size=10, connection_class=CountingConnection)
+        create_pool(
+            dsn,
+            min_size=10,
+            max_size=10,
+            connection_class=CountingConnection,
+            connect=_connect_outside,
+            **options,
+        )
     )
 
 

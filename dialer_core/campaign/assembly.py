@@ -12,6 +12,7 @@ from agi_scripts.handling import build_call_handling
 from agi_scripts.registry import CallRegistry
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.runner import CampaignRunner
+from dialer_core.config_errors import InputError
 from dialer_core.ownership import RunnerIdentity
 from dialer_core.pacing.factory import make_policy
 from dialer_core.paths import sound_dir
@@ -20,6 +21,10 @@ from dialer_core.store.campaigns import ensure_campaign
 from dialer_core.store.dnc import load_dnc
 from dialer_core.store.ledger import load_ledger
 from pbx.driver import PbxDriver
+
+
+class AmdMissing(InputError):
+    """The campaign asks for answering-machine detection the PBX does not have."""
 
 
 async def make_runner(
@@ -39,6 +44,9 @@ async def make_runner(
     handling = await build_call_handling(
         campaign.raw, f"campaign {campaign.name}", sound_dir=sound_dir()
     )
+    if handling.amd.enabled and (missing := await driver.amd_missing()):
+        await handling.close()  # never drop answered calls for want of a detector
+        raise AmdMissing(f"campaign {campaign.name}: [amd] enabled = true, but {missing}")
     return CampaignRunner(
         pool,
         driver,

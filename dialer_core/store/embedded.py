@@ -114,6 +114,9 @@ class EmbeddedPostgres:
     port: int = 0
     database: str = "pacedial"
     bin_dir: Path | None = None
+    # False for throwaway clusters (the test suite, benches): no fsync, commits not waited
+    # for on disk. A crash of the machine may then lose or corrupt the cluster.
+    durable: bool = True
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).absolute()
@@ -207,8 +210,13 @@ class EmbeddedPostgres:
             log.info("embedded PostgreSQL already running on port %s", self.port)
         else:
             self.port = self.port or free_port()
+            disk = (
+                "-c fsync=on"
+                if self.durable
+                else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            )
             opts = (
-                f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c fsync=on "
+                f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} {disk} "
                 "-c max_connections=200 -c shared_buffers=128MB"
             )
             self._run(

@@ -231,6 +231,16 @@ class AsteriskDriver:
                 out.add(self.tracker.call_id_for(linked) or linked)
         return out
 
+    async def amd_missing(self) -> str:
+        """'' when app_amd (the ``AMD`` application) is loaded (``ModuleCheck``), else why."""
+        reply = await self.client.send_action([("Action", "ModuleCheck"), ("Module", "app_amd")])
+        if reply.response == "Success":
+            return ""
+        return (
+            f"Asterisk {self.client.peer} has no app_amd loaded ({reply.get('Message') or ''}): "
+            "asterisk -rx 'module load app_amd.so' (and keep it in modules.conf)"
+        )
+
     async def agents(self) -> list[AgentState]:
         """Queue member states from QueueStatus."""
         members = await self.client.send_action_list(

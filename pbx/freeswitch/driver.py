@@ -171,6 +171,17 @@ class FreeSwitchDriver:
         """
         return {row["uuid"] for row in await self.client.show_channels() if row.get("uuid")}
 
+    async def amd_missing(self) -> str:
+        """'' when mod_amd (the third-party module giving ``amd_result``) is loaded, else why:
+        FreeSWITCH 1.10 ships no AMD, and its ``execute amd`` hangs the call up
+        (DESTINATION_OUT_OF_ORDER, ``outbound_execute_missing_app.txt``)."""
+        if (await self.client.api("module_exists mod_amd")).strip() == "true":
+            return ""
+        return (
+            "FreeSWITCH has no mod_amd (1.10 ships no answering-machine detector; its execute "
+            "amd would hang up every answered call): build and load the third-party mod_amd"
+        )
+
     async def agents(self) -> list[AgentState]:
         """mod_callcenter agents of the configured queues (``callcenter_config`` api).
 

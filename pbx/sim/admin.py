@@ -16,7 +16,8 @@ FREESWITCH_MODULES = ("mod_event_socket", "mod_callcenter", "mod_sndfile", "mod_
 
 @dataclass(frozen=True)
 class AdminConfig:
-    modules: tuple[str, ...] = ASTERISK_MODULES + FREESWITCH_MODULES  # loaded modules
+    # Loaded modules; mod_amd is the third-party module a site builds (1.10 ships no AMD).
+    modules: tuple[str, ...] = (*ASTERISK_MODULES, *FREESWITCH_MODULES, "mod_amd")
     booted: bool = True  # FullyBooted after login / status "is ready"
     clock_offset: float = 0.0  # seconds the PBX clock is ahead of the host's
     sounds: frozenset[str] | None = None  # sound files it has (names); None: every one

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pbx.freeswitch.esl import EslCommandParser, EslMessage, EslProtocolError, command_line
-from pbx.sim.admin import AdminConfig, sound_found
+from pbx.sim.admin import AdminConfig, module_loaded, sound_found
 from pbx.sim.calls import wait_for
 from pbx.sim.esl_calls import EslCall
 from pbx.sim.esl_channels import EventFactory
@@ -300,6 +300,8 @@ class OutboundLeg:
             "record_session": self._record_session,
             "amd": self._amd,
         }.get(app)
+        if app == "amd" and not module_loaded(self.admin, "mod_amd"):
+            handler = None  # FreeSWITCH 1.10 ships no amd (outbound_execute_missing_app.txt)
         if handler is None:
             # switch_core_session_execute_application: "Invalid Application" hangs up.
             log.warning("call %s: invalid application %r", a.uuid, app)

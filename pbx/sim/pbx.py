@@ -334,6 +334,7 @@ class SimPbx:
             channel_id=msg.get("ChannelId") or None,
             other_channel_id=msg.get("OtherChannelId") or None,
         )
+        self._queue.timeline.note(call, "originate", self.clock(), dest.number)
         if (msg.get("Async") or "").lower() in ("true", "yes", "1", "on"):
             conn.send(response(msg, "Success", "Originate successfully queued"))
         else:

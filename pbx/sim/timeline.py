@@ -1,9 +1,11 @@
-"""What the simulated PBX did on each answered call, on its own clock, for timing checks.
+"""What the simulated PBX did on each call, on its own clock, for timing checks.
 
-Both faces (AMI + FastAGI, ESL) note the same marks: ``amd`` when the detector gives its
-verdict, ``queue`` when a call joins the agent queue, ``agent`` when an agent is connected,
-``play`` when a sound starts. Tests time the 2-second rule with them; the AMD verdicts come
-with the truth the sim knows (``AmdVerdict``), which a test writes back as a review would.
+Both faces (AMI + FastAGI, ESL) note the same marks on answered calls: ``amd`` when the
+detector gives its verdict, ``queue`` when a call joins the agent queue, ``agent`` when an
+agent is connected, ``play`` when a sound starts; the AMI face also notes ``originate`` (the
+number dialed) for every Originate it accepts. Tests time the 2-second rule and the DNC with
+them; the AMD verdicts come with the truth the sim knows (``AmdVerdict``), which a test writes
+back as a review would.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ CALL_ID_VARIABLES = ("PACEDIAL_CALL_ID", "pacedial_call_id")
 @dataclass(frozen=True)
 class Mark:
     call_id: str  # the dialer's call id (the originate's call-id variable), else the sim's seq
-    what: str  # amd / queue / agent / play
+    what: str  # originate / amd / queue / agent / play
     at: float  # simulated epoch seconds
-    detail: str = ""  # the sound played, the AMD verdict
+    detail: str = ""  # the number dialed, the sound played, the AMD verdict
 
 
 @dataclass(frozen=True)
