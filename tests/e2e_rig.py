@@ -16,10 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from dialer_core.campaign.agent_book import RunnerStats
+from dialer_core.campaign.callerid_book import CallerIdBook
 from dialer_core.campaign.config import CampaignConfig, parse_campaign
+from dialer_core.campaign.launch import Launcher
 from dialer_core.campaign.runner import CampaignRunner
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.clock import ScaledClock, next_local_time
+from dialer_core.compliance.dnc import DncList
 from dialer_core.demo_data import demo_cases_csv
 from dialer_core.face.pbx_link import OutboundAnsweredServer
 from dialer_core.face.service import AnsweredCallServer, run_campaign
@@ -43,6 +47,7 @@ __all__ = [
     "campaign_doc",
     "asterisk_on_sim",
     "import_campaign",
+    "launcher_for",
     "rig_for",
 ]
 
@@ -95,6 +100,15 @@ async def import_campaign(
         cid = await ensure_campaign(conn, name, campaign.mode, campaign.raw)
         await import_cases(conn, cid, parsed.rows, parsed.errors, name)
     return cid, campaign
+
+
+def launcher_for(db, campaign: CampaignConfig, cid: int, runner_id: str) -> Launcher:
+    """A launch round's worker for ``campaign`` (no DNC entries, never paused); its counters
+    are ``launcher.stats``."""
+    return Launcher(
+        db, campaign, cid, runner_id, CallerIdBook(campaign.callerid, campaign.caller_id),
+        RunnerStats(), dnc=DncList, paused=lambda: False,
+    )  # fmt: skip
 
 
 @dataclass

@@ -6,19 +6,12 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from e2e_rig import attempts_of
+from e2e_rig import attempts_of, import_campaign, launcher_for
 
 from dialer_core.campaign import calls as c
-from dialer_core.campaign.agent_book import RunnerStats
-from dialer_core.campaign.callerid_book import CallerIdBook
-from dialer_core.campaign.config import parse_campaign
-from dialer_core.campaign.launch import Launcher
-from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.clock import next_local_time
 from dialer_core.compliance import Contact, DncList, PastAttempt, check_contact
 from dialer_core.compliance.config import load_compliance
-from dialer_core.store.campaigns import ensure_campaign
-from dialer_core.store.cases import import_cases
 
 US = load_compliance({"preset": "us"}, "us.toml")
 CN = load_compliance({"preset": "cn"}, "cn.toml")
@@ -70,23 +63,15 @@ def us_doc(name: str) -> dict:
 async def test_one_round_launches_one_call_per_debtor_and_per_number(db):
     """Two debts of one debtor, a household number of two other cases, one free case: one
     round may start only one call on each debtor and on each number."""
-    campaign = parse_campaign(us_doc("one-round-keys"), "test")
     csv = (
         b"external_id,debtor_name,amount,days_past_due,phone,debtor_id\n"
         b"L1,A,100,30,+12125551001,D1\nL2,A,100,30,+12125551002,D1\n"
         b"H1,B,100,30,+12125551010,\nH2,C,100,30,+12125551010,\n"
         b"F1,D,100,30,+12125551020,\n"
     )
-    parsed = parse_cases_csv(csv)
-    assert parsed.errors == ()
-    async with db.acquire() as conn:
-        cid = await ensure_campaign(conn, campaign.name, campaign.mode, campaign.raw)
-        await import_cases(conn, cid, parsed.rows, parsed.errors, "test")
-    stats = RunnerStats()
-    launcher = Launcher(
-        db, campaign, cid, "runner-k", CallerIdBook(campaign.callerid, campaign.caller_id),
-        stats, dnc=DncList, paused=lambda: False,
-    )  # fmt: skip
+    cid, campaign = await import_campaign(db, us_doc("one-round-keys"), csv)
+    launcher = launcher_for(db, campaign, cid, "runner-k")
+    stats = launcher.stats
     now = next_local_time(11, "America/New_York", time.time())
     launched = await launcher.round(5, now)
     assert all(isinstance(event, c.Launch) for _, event in launched)

@@ -6,22 +6,15 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from e2e_rig import attempts_of, campaign_doc
+from e2e_rig import attempts_of, campaign_doc, import_campaign, launcher_for
 from pg_cut import PgCut
 
 from dialer_core.campaign import calls as c
-from dialer_core.campaign.agent_book import RunnerStats
-from dialer_core.campaign.callerid_book import CallerIdBook
-from dialer_core.campaign.config import parse_campaign
 from dialer_core.campaign.launch import UNCONFIRMED, Launcher, _dt
-from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.clock import next_local_time
-from dialer_core.compliance.dnc import DncList
 from dialer_core.demo_data import demo_cases_csv
 from dialer_core.store.attempt_batches import finish_attempts
 from dialer_core.store.attempts import NOT_DIALED, lease_contacts
-from dialer_core.store.campaigns import ensure_campaign
-from dialer_core.store.cases import import_cases
 from dialer_core.store.database import DATABASE_ERRORS, create_pool
 
 NOW = next_local_time(10, "Asia/Shanghai", time.time())  # inside the calling window
@@ -29,16 +22,7 @@ LEASE = timedelta(minutes=5)
 
 
 async def test_every_call_of_a_round_is_written_and_launched_at_the_rounds_instant(db):
-    campaign = parse_campaign(campaign_doc("one-instant"), "test")
-    parsed = parse_cases_csv(demo_cases_csv(6, seed=3))
-    async with db.acquire() as conn:
-        cid = await ensure_campaign(conn, campaign.name, campaign.mode, campaign.raw)
-        await import_cases(conn, cid, parsed.rows, parsed.errors, "test")
-    stats = RunnerStats()
-    launcher = Launcher(
-        db, campaign, cid, "runner-a", CallerIdBook(campaign.callerid, campaign.caller_id),
-        stats, dnc=DncList, paused=lambda: False,
-    )  # fmt: skip
+    launcher, cid = await _launcher(db, "one-instant")
     now = next_local_time(10, "Asia/Shanghai", time.time())  # inside the calling window
     launched = await launcher.round(4, now)
     assert launched, "the round wrote calls"
@@ -52,16 +36,8 @@ async def test_every_call_of_a_round_is_written_and_launched_at_the_rounds_insta
 
 
 async def _launcher(db, name: str, pool=None) -> tuple[Launcher, int]:
-    campaign = parse_campaign(campaign_doc(name), "test")
-    parsed = parse_cases_csv(demo_cases_csv(6, seed=3))
-    async with db.acquire() as conn:
-        cid = await ensure_campaign(conn, campaign.name, campaign.mode, campaign.raw)
-        await import_cases(conn, cid, parsed.rows, parsed.errors, "test")
-    launcher = Launcher(
-        pool or db, campaign, cid, "runner-a", CallerIdBook(campaign.callerid, campaign.caller_id),
-        RunnerStats(), dnc=DncList, paused=lambda: False,
-    )  # fmt: skip
-    return launcher, cid
+    cid, campaign = await import_campaign(db, campaign_doc(name), demo_cases_csv(6, seed=3))
+    return launcher_for(pool or db, campaign, cid, "runner-a"), cid
 
 
 def _cut(db_dsn: str, *, lose_answer: bool) -> PgCut:

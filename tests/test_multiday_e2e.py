@@ -14,23 +14,18 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from e2e_rig import asterisk_on_sim, import_campaign
 from virtual_time import in_virtual_time
 
-from dialer_core.campaign.config import parse_campaign
 from dialer_core.campaign.runner import CampaignRunner
-from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.clock import next_local_time
 from dialer_core.clock_jump import JumpClock
 from dialer_core.demo_data import demo_cases_csv
 from dialer_core.face.audit_cli import audit_campaign, main
-from dialer_core.face.service import AnsweredCallServer, run_campaign
-from dialer_core.store.campaigns import ensure_campaign
-from dialer_core.store.cases import import_cases
+from dialer_core.face.service import run_campaign
 from dialer_core.store.seed import add_attempt
-from pbx.asterisk.driver import AsteriskDriver
-from pbx.sim import AgentConfig, CalleeConfig, CalleeMix, SimConfig, SimPbx
+from pbx.sim import AgentConfig, CalleeConfig, CalleeMix
 
-CONTEXT = "pacedial-answered"
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the demo cases are +86 numbers
 SCALE = 40.0
 DAYS = 3
@@ -111,54 +106,28 @@ async def test_three_cn_days_audit_clean_then_a_2330_call_is_the_only_violation(
     name = "multiday"
     start = next_local_time(10, "Asia/Shanghai", time.time())
     clock = JumpClock(start, SCALE)
-    answered = await AnsweredCallServer.start("127.0.0.1", 0)
-    sim = SimPbx(
-        SimConfig(
-            seed=21,
-            time_scale=SCALE,
-            dialplan={CONTEXT: f"agi://127.0.0.1:{answered.server.port}/router"},
-            # Hard-to-reach debtors, so cases stay open for days and the daily caps matter.
-            callees=CalleeConfig(
-                mix=CalleeMix(
-                    human=0.15,
-                    machine=0.04,
-                    busy=0.15,
-                    no_answer=0.42,
-                    unallocated=0.02,
-                    powered_off=0.15,
-                    congestion=0.02,
-                    rejected=0.05,
-                ),
-                ring_mean=6.0,
-                talk_mean=25.0,
-            ),
-            agents=AgentConfig(count=8, talk_mean=25, wrapuptime=5),
+    # Hard-to-reach debtors, so cases stay open for days and the daily caps matter.
+    callees = CalleeConfig(
+        mix=CalleeMix(
+            human=0.15,
+            machine=0.04,
+            busy=0.15,
+            no_answer=0.42,
+            unallocated=0.02,
+            powered_off=0.15,
+            congestion=0.02,
+            rejected=0.05,
         ),
-        clock=clock,
+        ring_mean=6.0,
+        talk_mean=25.0,
     )
-    await sim.start()
-    driver = AsteriskDriver(
-        host="127.0.0.1",
-        port=sim.ami_port,
-        username="pacedial",
-        secret="pacedial",
-        dial_template="Local/{number}@sim-callee",
-        answered_context=CONTEXT,
-        clock=clock,
-    )
-    await driver.connect()
+    agents = AgentConfig(count=8, talk_mean=25, wrapuptime=5)
     real_start = time.monotonic()
-    try:
-        campaign = parse_campaign(campaign_doc(name), "multiday campaign")
-        parsed = parse_cases_csv(demo_cases_csv(CASES, seed=17))
-        async with db.acquire() as conn:
-            cid = await ensure_campaign(conn, name, campaign.mode, campaign.raw)
-            await import_cases(conn, cid, parsed.rows, parsed.errors, "demo")
-        run = await run_days(db, clock, campaign, cid, driver, answered.registry)
-    finally:
-        await driver.close()
-        await sim.close()
-        await answered.close()
+    async with asterisk_on_sim(clock, seed=21, callees=callees, agents=agents) as pbx:
+        cid, campaign = await import_campaign(
+            db, campaign_doc(name), demo_cases_csv(CASES, seed=17)
+        )
+        run = await run_days(db, clock, campaign, cid, pbx.driver, pbx.answered.registry)
     real_seconds = time.monotonic() - real_start
 
     async with db.acquire() as conn:
