@@ -14,7 +14,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pbx.asterisk.ami import AmiMessage
@@ -124,8 +124,6 @@ class SimPbx:
             False: itertools.count(),
         }
         self._started = False
-        # Extra observers of every event the PBX emits (the ESL side watches queue events).
-        self.event_sinks: list[Callable[[Headers], None]] = []
 
     # --- public API ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -215,8 +213,6 @@ class SimPbx:
     # --- CallContext (used by calls, queue and AGI runner) -------------------------------------
     def emit(self, headers: Headers) -> None:
         self._ami.broadcast(headers)
-        for sink in self.event_sinks:
-            sink(headers)
 
     def plan_call(self, number: str, variables: Mapping[str, str]) -> tuple[int, CalleePlan]:
         """The next call's sequence number and callee plan (one sequence for AMI and ESL)."""
