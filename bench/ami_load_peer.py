@@ -228,8 +228,19 @@ class LoadPeer:
         aid = msg.action_id
         if action == "originate":
             self._originate(msg, writer)
-        elif action == "login":
+        elif action == "login":  # as login_ping.txt: FullyBooted follows the login's answer
             self._reply(writer, aid, Message="Authentication accepted")
+            writer.write(
+                encode(
+                    [
+                        ("Event", "FullyBooted"),
+                        ("Privilege", "system,all"),
+                        ("Uptime", "6"),
+                        ("LastReload", "6"),
+                        ("Status", "Fully Booted"),
+                    ]
+                )
+            )
         elif action == "ping":
             self._reply(writer, aid, Ping="Pong", Timestamp=f"{time.time():.6f}")
         elif action == "logoff":

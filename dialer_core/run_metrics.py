@@ -2,8 +2,9 @@
 
 ``RunMetrics`` is plain counters and a fixed-bucket histogram, fed by the campaign runner:
 ``originated`` for each Originate sent, ``event`` for each call event, ``freed`` when a Hangup
-frees a channel and ``launched`` when Originates go out (each pairs with the oldest freed
-channel waiting, so the histogram is "freed channel → next Originate"). Times are
+frees a channel, ``decided`` at each pacing decision (every channel freed since the last one
+is accounted: "freed channel → decision") and ``launched`` when Originates go out (each pairs
+with the oldest freed channel waiting: "freed channel → next Originate"). Times are
 ``time.perf_counter`` seconds passed in by the caller. ``render`` gives the Prometheus text.
 """
 
@@ -58,11 +59,13 @@ class RunMetrics:
 
     originates: int = 0
     events: int = 0
-    decision: Histogram = field(default_factory=Histogram)
+    decision: Histogram = field(default_factory=Histogram)  # freed → next Originate
+    to_decision: Histogram = field(default_factory=Histogram)  # freed → the next decision
     live: Callable[[], int] = lambda: 0
     queue_depth: Callable[[], int] = lambda: 0
     db_round_trip: Callable[[], float] = lambda: 0.0
     _freed: deque[float] = field(default_factory=deque)
+    _undecided: list[float] = field(default_factory=list)
 
     def watch(self, live: Callable[[], int], queue: WriteBehind) -> RunMetrics:
         """Read the live-call gauge from ``live``, the write queue's depth and round trip from
@@ -78,6 +81,14 @@ class RunMetrics:
     def freed(self, at: float) -> None:
         """A Hangup freed a channel at ``at``."""
         self._freed.append(at)
+        self._undecided.append(at)
+
+    def decided(self, at: float) -> None:
+        """The pacing policy decided at ``at``, knowing of every channel freed so far."""
+        if self._undecided:
+            for freed in self._undecided:
+                self.to_decision.observe(max(0.0, at - freed))
+            self._undecided.clear()
 
     def launched(self, count: int, at: float) -> None:
         """``count`` Originates sent at ``at``: each answers the oldest freed channel waiting."""
@@ -89,6 +100,7 @@ class RunMetrics:
     def forget_freed(self) -> None:
         """Launching stopped (pause, stop, no contacts): freed channels wait for no decision."""
         self._freed.clear()
+        self._undecided.clear()
 
     def render(self) -> str:
         """The Prometheus text exposition of every metric."""
@@ -127,18 +139,29 @@ class RunMetrics:
             "Duration of the last write-behind round.",
             f"pacedial_run_db_round_trip_seconds {float(self.db_round_trip())!r}",
         )
-        name, h = "pacedial_run_freed_to_originate_seconds", self.decision
-        buckets, cumulative = [], 0
-        for bound, count in zip((*h.bounds, float("inf")), h.counts, strict=True):
-            cumulative += count
-            le = "+Inf" if bound == float("inf") else repr(bound)
-            buckets.append(f'{name}_bucket{{le="{le}"}} {cumulative}')
-        family(
-            name,
-            "histogram",
-            "A Hangup freeing a channel to the next Originate.",
-            *buckets,
-            f"{name}_sum {h.total!r}",
-            f"{name}_count {h.n}",
-        )
+        for name, h, help_ in (
+            (
+                "pacedial_run_freed_to_originate_seconds",
+                self.decision,
+                "A Hangup freeing a channel to the next Originate.",
+            ),
+            (
+                "pacedial_run_event_to_decision_seconds",
+                self.to_decision,
+                "A Hangup freeing a channel to the pacing decision that counts it.",
+            ),
+        ):
+            buckets, cumulative = [], 0
+            for bound, count in zip((*h.bounds, float("inf")), h.counts, strict=True):
+                cumulative += count
+                le = "+Inf" if bound == float("inf") else repr(bound)
+                buckets.append(f'{name}_bucket{{le="{le}"}} {cumulative}')
+            family(
+                name,
+                "histogram",
+                help_,
+                *buckets,
+                f"{name}_sum {h.total!r}",
+                f"{name}_count {h.n}",
+            )
         return "\n".join(lines) + "\n"

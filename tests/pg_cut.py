@@ -6,12 +6,17 @@ committed), the relay either drops that answer and closes both sides (``lose_ans
 client never learns that its INSERT committed) or forwards it and closes both sides at the
 client's next message (the database went away just after answering). With ``cut=False`` it
 only calls ``on_marker`` each time the marked statement goes by (a hook on real traffic).
+
+The relay runs on its own event loop in a thread: to a virtual-time loop (tests/virtual_time.py)
+it is outside work like PostgreSQL itself, and ``on_marker`` (called on the relay's thread,
+before the statement is passed on) may wait for the test's loop to act.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,24 +40,29 @@ class PgCut:
         self.marker, self.tag, self.lose_answer = marker, tag, lose_answer
         self.on_marker = on_marker
         self.cut = not cut  # True once the link has been cut (or if it never will be)
-        self._server: asyncio.Server | None = None
+        self._port = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     @property
     def dsn(self) -> str:
-        assert self._server is not None
-        port = self._server.sockets[0].getsockname()[1]
         netloc = self.upstream.netloc.rsplit("@", 1)
         user = f"{netloc[0]}@" if len(netloc) == 2 else ""
-        return urlunsplit(self.upstream._replace(netloc=f"{user}127.0.0.1:{port}"))
+        return urlunsplit(self.upstream._replace(netloc=f"{user}127.0.0.1:{self._port}"))
 
     async def __aenter__(self) -> PgCut:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self._thread.start()
+        started = asyncio.run_coroutine_threadsafe(self._serve(), self._loop)
+        self._port = started.result(10)
         return self
 
     async def __aexit__(self, *exc) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    async def _serve(self) -> int:
+        server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return server.sockets[0].getsockname()[1]
 
     async def _relay(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
         sr, sw = await asyncio.open_connection(self.upstream.hostname, self.upstream.port)

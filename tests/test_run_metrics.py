@@ -54,3 +54,14 @@ async def test_metrics_endpoint_serves_prometheus_text() -> None:
     assert 'pacedial_run_freed_to_originate_seconds_bucket{le="0.02"} 1' in lines
     assert 'pacedial_run_freed_to_originate_seconds_bucket{le="+Inf"} 1' in lines
     assert "# TYPE pacedial_run_freed_to_originate_seconds histogram" in lines
+
+
+def test_a_decision_accounts_every_channel_freed_before_it() -> None:
+    m = RunMetrics()
+    m.freed(10.0)
+    m.freed(10.0035)
+    m.decided(10.004)
+    m.decided(10.5)  # nothing freed since: nothing to account
+    assert m.to_decision.n == 2 and abs(m.to_decision.total - 0.0045) < 1e-9
+    assert m.to_decision.quantile(0.99) == 0.005 and m.to_decision.quantile(0.5) == 0.001
+    assert "pacedial_run_event_to_decision_seconds_count 2" in m.render()

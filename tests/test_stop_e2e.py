@@ -19,6 +19,10 @@ from dialer_core.store.attempts import NOT_DIALED
 STOP_AT_ROUND = 3  # the launch round whose INSERT is on the wire when stop is set
 
 
+async def _set(event: asyncio.Event) -> None:
+    event.set()
+
+
 @pytest.mark.parametrize("pbx", PBX_KINDS)
 @in_virtual_time
 async def test_stop_during_a_launch_batch_ends_launching_at_once(db, db_dsn, pbx):
@@ -26,10 +30,10 @@ async def test_stop_during_a_launch_batch_ends_launching_at_once(db, db_dsn, pbx
     stop = asyncio.Event()
     inserts: list[float] = []
 
-    def insert_seen() -> None:  # the round's attempts are on their way to the database
+    def insert_seen() -> None:  # on the relay's thread: a round's INSERT is on its way
         inserts.append(loop.time())
-        if len(inserts) == STOP_AT_ROUND:
-            stop.set()
+        if len(inserts) == STOP_AT_ROUND:  # stop (on the test's loop) before it goes on
+            asyncio.run_coroutine_threadsafe(_set(stop), loop).result(30)
 
     relay = PgCut(db_dsn, b"INSERT INTO attempts", cut=False, on_marker=insert_seen)
     async with relay, rig_for(pbx, db, agents=20, time_scale=20, seed=4) as rig:
@@ -65,4 +69,4 @@ async def test_stop_during_a_launch_batch_ends_launching_at_once(db, db_dsn, pbx
     assert all(r["state"] == "done" and r["disposition"] for r in rows), "every attempt closed"
     assert stats.finished == len(rows), "each closed once"
     drain = campaign.ring_timeout + c.HANDLER_GRACE + DRAIN_MARGIN + HANGUP_WAIT
-    assert returned_at - stopped_at <= drain + 5, "the drain is bounded"
+    assert returned_at - stopped_at <= drain + 10, "the drain is bounded"  # + PBX replies

@@ -63,6 +63,31 @@ def in_flight(contact: store.Contact, now: float) -> PastAttempt:
     )
 
 
+class InRound:
+    """A round's calls so far, by the keys the rules follow (number, case, debtor): a contact's
+    history gets only the ones on its own keys, as ``check_contact`` asks (O(1) per look)."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, str], list[PastAttempt]] = {}
+
+    def add(self, attempt: PastAttempt) -> None:
+        for key in _keys(attempt.phone, attempt.case_id, attempt.debtor_key):
+            self._by_key.setdefault(key, []).append(attempt)
+
+    def on(self, contact: store.Contact) -> list[PastAttempt]:
+        """The round's calls on any of ``contact``'s keys, each once."""
+        rule = contact.rule_contact()
+        found: dict[int, PastAttempt] = {}
+        for key in _keys(rule.phone, rule.case_id, rule.debtor_key):
+            for attempt in self._by_key.get(key, ()):
+                found[id(attempt)] = attempt
+        return list(found.values())
+
+
+def _keys(phone: str, case_id: str, debtor: str) -> tuple[tuple[str, str], ...]:
+    return (("number", phone), ("case", case_id), ("debtor", debtor))
+
+
 @dataclass
 class Launcher:
     """What a launch round needs: the campaign, its runner id, caller IDs, DNC and statistics."""
@@ -140,18 +165,19 @@ class Launcher:
         self.fresh = await fresh_dnc(conn, self.campaign.name, self.fresh or self.dnc())
         histories = await store.rule_histories(conn, contacts)
         batch: list[_Item] = []
+        in_round = InRound()
         for contact in contacts:
             if self.paused():  # paused mid-round: hand the rest back undialed
                 await store.release_lease(conn, contact.case_id, self.runner_id)
                 continue
             history = histories[contact.case_id]
             # This round's earlier calls are in flight too (same number, debtor, case).
-            in_round = [in_flight(c, now) for c, _, _ in batch]
-            if not await self._rules_allow(conn, contact, history + in_round, now):
+            if not await self._rules_allow(conn, contact, history + in_round.on(contact), now):
                 continue
             caller_id = await self._caller_id_for(conn, contact, now)
             if caller_id is not None:
                 batch.append((contact, history, caller_id))
+                in_round.add(in_flight(contact, now))
         return batch
 
     async def _write(self, conn, batch: list[_Item], now: float) -> list[tuple[_Item, str | None]]:

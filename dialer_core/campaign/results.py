@@ -22,7 +22,7 @@ class ResultWriter:
     def __init__(self, pool: asyncpg.Pool, journal: ResultJournal | None = None) -> None:
         self.pool = pool
         self.journal = journal
-        self.queue = WriteBehind(pool, on_held=self._held)
+        self.queue = WriteBehind(pool, on_held=self._held, on_written=self._written)
 
     @property
     def pending(self) -> int:
@@ -39,6 +39,11 @@ class ResultWriter:
         if not self.queue.held and self.journal is not None:
             self.journal.clear()
 
+    async def run(self) -> None:
+        """Write results as they are queued, every few milliseconds, until cancelled (off the
+        runner's loop: a launch decision never waits for these writes)."""
+        await self.queue.run()
+
     async def adopt_journal(self) -> None:
         """Take over and write the results a runner that died on this host still held."""
         if self.journal is not None:
@@ -52,6 +57,10 @@ class ResultWriter:
             self.queue.progress(call_id, e.state, datetime.fromtimestamp(e.at, UTC))
         else:
             self.queue.abandon(call_id)
+
+    def _written(self, results: Sequence[store.AttemptResult]) -> None:
+        if not self.queue.holding and self.journal is not None:
+            self.journal.clear()  # every result it kept is in the database now
 
     def _held(self, results: Sequence[store.AttemptResult]) -> None:
         if self.journal is not None:

@@ -1,10 +1,11 @@
 """The campaign runner: the I/O loop around the calls' state machine (``campaign.calls``).
 
-One runner per campaign per process. Each launch round reads the clock once, asks the policy
-how many calls to place and has ``launch.Launcher`` write the attempts BEFORE the Originates.
-Every PBX event and answered-call handler report becomes a ``calls`` event; the runner performs
-the effects the call returns (write, tell the policy, hang up) and nothing else. Durations are
-clock seconds; only ``tick`` (the loop's poll) and the handler grace (an I/O wait) are real.
+One runner per campaign per process. On a freed channel, an agent change or a tick the policy
+decides how many calls to place, never waiting on the database; ``launch_queue`` runs the
+rounds that write the attempts BEFORE the Originates (``launch.Launcher``). Every PBX event and
+handler report becomes a ``calls`` event; the runner performs the effects the call returns
+(write, tell the policy, hang up) and nothing else. Durations are clock seconds; only ``tick``
+(the loop's poll) and the handler grace (an I/O wait) are real.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from dialer_core.campaign.chores import CampaignChores
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.drain import drain
 from dialer_core.campaign.launch import Launcher
+from dialer_core.campaign.launch_queue import LaunchQueue
+from dialer_core.campaign.live_view import LiveView
 from dialer_core.campaign.results import ResultWriter
 from dialer_core.campaign.side_writes import SideWrite, write_side
 from dialer_core.campaign.sink import HandlerSink
@@ -36,13 +39,13 @@ from dialer_core.ownership import Heartbeat, RunnerIdentity
 from dialer_core.pacing.classify import AnswerClassifier
 from dialer_core.pacing.interface import AgentStatus, Observation, PacingPolicy, PacingView
 from dialer_core.run_metrics import RunMetrics
-from dialer_core.store.database import DATABASE_ERRORS
 from dialer_core.store.journal import ResultJournal
 from pbx.driver import PbxDriver
 from pbx.model import AgentEvent
 
 log = logging.getLogger(__name__)
 __all__ = ["CampaignRunner", "RunnerStats"]
+DECIDE_INLINE = 0.002  # s: a freed channel decides at once unless a decision is this recent
 
 
 class CampaignRunner:
@@ -77,22 +80,21 @@ class CampaignRunner:
         self.book = AgentBook(campaign.queue, self.stats)
         self.results = ResultWriter(pool, ResultJournal.for_campaign(campaign.name, self.runner_id))
         self.inflight: dict[str, c.Call] = {}
-        self.paused = False
+        self.live, self.paused = LiveView(), False  # the pacing view's calls, kept per event
+        self.metrics = (metrics or RunMetrics()).watch(self.inflight.__len__, self.results.queue)
         self.launcher = Launcher(
             pool, campaign, campaign_id, self.runner_id, self.callerids, self.stats,
             dnc=lambda: self.dnc, paused=lambda: self.paused,
         )  # fmt: skip
+        self.launches = LaunchQueue(self.launcher, self._start, clock, self.metrics, tick)
         self.chores = CampaignChores(
             pool, campaign, campaign_id, clock, self.callerids, handling,
             on_dnc=lambda dnc: setattr(self, "dnc", dnc),
             on_ledger=self.observe if getattr(policy, "ledger", None) is not None else None,
         )  # fmt: skip
         self.sink = HandlerSink(clock, self._report, self._report_now)
-        self._wake = asyncio.Event()
+        self._wake, self._stop, self._decided_at = asyncio.Event(), asyncio.Event(), 0.0
         self._tasks: set[asyncio.Task] = set()
-        self.metrics = (metrics or RunMetrics()).watch(
-            lambda: len(self.inflight), self.results.queue
-        )
 
     @property
     def agents(self) -> dict[str, tuple[AgentStatus, float]]:  # seat → (status, since)
@@ -115,11 +117,7 @@ class CampaignRunner:
 
     def view(self, now: float) -> PacingView:
         """What the pacing policy may know right now."""
-        return c.pacing_view(self.inflight.values(), self.agents, now, self.campaign.agent_wait)
-
-    def close_agent_books(self) -> None:
-        """Account the time of every agent's current state up to now (for utilization)."""
-        self.book.close_books(self.clock())
+        return self.live.view(self.agents, now, self.campaign.agent_wait, self.launches.launching)
 
     async def run(self, stop: asyncio.Event) -> RunnerStats:
         """Launch calls until ``stop`` is set, then let calls in flight finish (bounded)."""
@@ -131,6 +129,7 @@ class CampaignRunner:
         )  # fmt: skip
         await self.chores.load_callerid_book()
         self.launcher.paused = lambda: self.paused or stop.is_set()  # checked mid-round too
+        self._stop = stop
         for state in await self.driver.agents():
             self._agent_changed(state.agent, state.queue, state.state, self.clock())
         events = asyncio.create_task(self._consume_events())
@@ -141,25 +140,25 @@ class CampaignRunner:
             )
         )  # fmt: skip
         chores = asyncio.create_task(self.chores.run(self.chores.schedule()))
+        writes = asyncio.create_task(self.results.run())  # off the loop: decisions never wait
+        launching = asyncio.create_task(self.launches.run())
+        (stopped := asyncio.create_task(stop.wait())).add_done_callback(lambda _: self._wake.set())
         try:
             while not stop.is_set():
-                await self.results.flush()
-                if not self.paused and self.driver.ready:
-                    try:
-                        await self._launch_round()
-                    except DATABASE_ERRORS as exc:
-                        log.warning("launch round failed, retrying: %s", exc)
+                if self._may_launch():
+                    self._decide()
+                else:
+                    self.launches.drop()
+                    self.metrics.forget_freed()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.tick)
                 self._wake.clear()
-            self.close_agent_books()
-            with contextlib.suppress(*DATABASE_ERRORS):  # unanswered INSERTs that did commit
-                await self._start(await self.launcher.settle(self.clock()))
+            await self.launches.close()
+            self.book.close_books(self.clock())  # agents' time up to now (utilization)
             await drain(self.inflight, self._feed, self.clock, self.campaign.ring_timeout)
         finally:
-            renew.cancel()
-            chores.cancel()
-            events.cancel()
+            for task in (stopped, launching, writes, renew, chores, events):
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await events
             await self.results.flush()  # before the last chores read the results
@@ -168,23 +167,25 @@ class CampaignRunner:
                 await self.heartbeat.stop()
         return self.stats
 
-    async def _launch_round(self) -> None:
-        now = self.clock()  # the one reading of this round: lease, rules, created_at, launch
+    def _may_launch(self) -> bool:
+        return not (self._stop.is_set() or self.paused) and self.driver.ready
+
+    def _decide(self) -> None:
+        """Ask the policy (no database on this path); what it wants goes to the launch queue."""
+        now = self.clock()
         want = self.policy.decide(now, self.view(now))
+        self._decided_at = time.perf_counter()
+        self.metrics.decided(self._decided_at)
         if (alarm := getattr(self.policy, "alarm", None)) and not self.paused:  # pacing.brake
             self.paused = True
             log.error("campaign %s paused by the abandonment brake: %s", self.campaign.name, alarm)
-        n = max(0, min(want, self.campaign.max_in_flight - len(self.inflight)))
-        if n == 0:
             return
-        await self._start(await self.launcher.round(n, now))
-        self.metrics.launched(self.launcher.launched, time.perf_counter())
+        room = self.campaign.max_in_flight - len(self.inflight) - self.launches.launching
+        self.launches.add(min(want, room))
 
-    async def _start(self, written: list[tuple[c.Call, c.Event]]) -> None:
-        for call, event in written:  # at most one launch batch
-            self.inflight[call.call_id] = call
-            # Originates go out without awaiting a Response; a stop or pause holds the rest
-            await self._feed(call, self.launcher.still_on(event))
+    async def _start(self, call: c.Call, event: c.Event) -> None:
+        self.inflight[call.call_id] = call
+        await self._feed(call, event)
 
     async def _consume_events(self) -> None:
         async for event in self.driver.events():
@@ -201,10 +202,7 @@ class CampaignRunner:
         elif (call := self.inflight.get(getattr(event, "call_id", ""))) is not None and (
             happened := c.from_pbx(event, now)
         ) is not None:
-            if isinstance(happened, c.Ended | c.Refused):  # closing writes: off the event path
-                self._spawn(self._feed(call, happened))
-            else:
-                await self._feed(call, happened)
+            await self._feed(call, happened)  # closes are queued: no database wait here
         self._wake.set()
 
     def _agent_changed(self, agent: str, queue: str, state: str, now: float) -> None:
@@ -233,7 +231,9 @@ class CampaignRunner:
 
     def _handle(self, call: c.Call, event: c.Event) -> list[c.Effect]:
         try:
-            return call.handle(event)
+            effects = call.handle(event)
+            self.live.track(call)
+            return effects
         except c.IllegalTransition as exc:
             if call.state is c.State.CLOSED:  # closing right now: only the facts are stored
                 return c.late_report_effects(call.call_id, event)
@@ -272,7 +272,9 @@ class CampaignRunner:
             elif isinstance(e, c.Forget):
                 self.observe(*self.answers.ended(self.clock(), call_id))
                 if self.inflight.pop(call_id, None) is not None:
-                    self.metrics.freed(time.perf_counter())
+                    self.metrics.freed(freed := time.perf_counter())
+                    if freed - self._decided_at > DECIDE_INLINE and self._may_launch():
+                        self._decide()  # the freed channel reaches the policy at once
                 self.registry.remove(call_id)
                 self._wake.set()
 

@@ -108,7 +108,10 @@ def inflight_gate(
     inflight = [a for a in history if a.disposition == Disposition.IN_PROGRESS]
     if not inflight:
         return Allowed()
-    as_talks = [replace(a, connected=True) if a in inflight else a for a in history]
+    as_talks = [
+        replace(a, connected=True) if a.disposition == Disposition.IN_PROGRESS else a
+        for a in history
+    ]  # (the calls in flight: O(n), not a list lookup per attempt)
     d = cap_check(contact.phone, contact.case_id, region, as_talks, at, caps, contact.debtor)
     if d or not d.code.startswith(("quiet.", "cap.connected_")):  # type: ignore[union-attr]
         return Allowed()

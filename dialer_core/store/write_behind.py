@@ -54,6 +54,7 @@ class WriteBehind:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._lock = asyncio.Lock()  # one flush at a time (the flusher's and a final one)
         self.round_trip = 0.0  # seconds of the last successful round
         self.rounds = 0
         self.failures = 0
@@ -81,6 +82,11 @@ class WriteBehind:
         return len(self._progress) + len(self._abandons) + len(self._closes)
 
     @property
+    def holding(self) -> int:
+        """Closes handed to ``on_held`` and not yet written."""
+        return len(self._held)
+
+    @property
     def held(self) -> list[AttemptResult]:
         """Closes waiting for the database (e.g. during an outage)."""
         return list(self._closes)
@@ -88,14 +94,15 @@ class WriteBehind:
     # --- flushing -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Flush forever: every ``interval``, at once when a round's worth is queued."""
+        """Flush forever: every ``interval`` while anything is queued. Cancelling it never cuts
+        a round short (the round finishes; a later ``flush`` waits for it)."""
         delay = self.retry[0]
         while True:
             if not self.depth:
                 self._wake.clear()
                 await self._wake.wait()
             await asyncio.sleep(self.interval)
-            if await self.flush():
+            if await asyncio.shield(self.flush()):
                 delay = self.retry[0]
             else:
                 await asyncio.sleep(delay)
@@ -104,6 +111,10 @@ class WriteBehind:
     async def flush(self) -> bool:
         """Write what is queued now (in rounds of at most ``batch`` closes); False if the
         database refused (everything is kept for the next try)."""
+        async with self._lock:
+            return await self._flush()
+
+    async def _flush(self) -> bool:
         while self.depth:
             progress, abandons = self._progress, self._abandons
             closes, rest = self._closes[: self.batch], self._closes[self.batch :]

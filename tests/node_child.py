@@ -1,0 +1,56 @@
+"""One node of a multi-process campaign: a runner and its own simulated PBX in this process.
+
+``python tests/node_child.py '<json>'`` with ``dsn``, ``campaign`` (document), ``pbx``
+("asterisk" | "freeswitch"), ``seed``, ``seconds`` (real), ``scale``, ``agents``, ``start``
+(simulated epoch) and ``origin`` (``time.monotonic()`` of the parent at ``start``: every node's
+clock reads the same simulated time at the same instant). Prints one JSON line: the Originates
+this node's PBX received, the runner's counters and the abandonment ledger it last read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from e2e_rig import rig_for  # noqa: E402
+
+from dialer_core.campaign.config import parse_campaign  # noqa: E402
+from dialer_core.store.database import create_pool  # noqa: E402
+
+
+async def main(spec: dict) -> dict:
+    pool = await create_pool(spec["dsn"], min_size=1, max_size=4)
+    campaign = parse_campaign(spec["campaign"], "node campaign")
+    rig = rig_for(spec["pbx"], pool, agents=spec["agents"], time_scale=spec["scale"])
+    rig.seed = spec["seed"]
+    try:
+        async with rig:
+            # One simulated time on every node: the parent's start at the parent's instant.
+            target = spec["start"] + (time.monotonic() - spec["origin"]) * spec["scale"]
+            rig.clock.start += target - rig.clock()
+            runner = await rig.run_for(campaign, spec["seconds"])
+            ledger = getattr(runner.policy, "ledger", None)
+            seen = ledger.totals(rig.clock())[0] if ledger is not None else None
+            return {
+                "runner": runner.runner_id,
+                "originates": list(rig.originates_received),
+                "launched": runner.stats.launched,
+                "finished": runner.stats.finished,
+                "answered": runner.stats.answered,
+                "skipped_duplicates": runner.stats.skipped_duplicates,
+                "held": runner.stats.held_by_rules,
+                "pending": runner.pending_results,
+                "ledger_answers": None if seen is None else seen.answers,
+                "ledger_abandons": None if seen is None else seen.abandons,
+            }
+    finally:
+        await pool.close()
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(json.loads(sys.argv[1])))), flush=True)

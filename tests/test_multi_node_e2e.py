@@ -1,0 +1,125 @@
+"""Four runner processes, each with its own simulated PBX, share one campaign and one
+PostgreSQL: no number or case is rung twice at once, no Originate is sent twice, every
+attempt is closed once, the caps and rules hold across processes (the audit finds nothing on
+the numbers, cases and debtors) and each node's abandonment ledger is the campaign's, every
+node's calls, never counted twice.
+
+The nodes run in real time (virtual time cannot span processes), so the abandonment *rate*
+is not asserted here: on a loaded machine a simulated agent can be late for reasons no
+ledger governs. ``tests/test_wrapup_e2e.py`` asserts the rate in virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from e2e_rig import START_ZONE, attempts_of
+
+from dialer_core.campaign.config import parse_campaign
+from dialer_core.cases_csv import parse_cases_csv
+from dialer_core.clock import next_local_time
+from dialer_core.demo_data import demo_cases_csv
+from dialer_core.face.audit_cli import audit_campaign
+from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.cases import import_cases
+
+HERE = Path(__file__).parent
+NODES = ("asterisk", "freeswitch", "asterisk", "freeswitch")
+SCALE = 15.0
+SECONDS = 10.0  # real seconds per node: 2.5 simulated minutes
+RATE_FINDINGS = ("abandon_rate", "abandon_day")  # the campaign-wide rate: see above
+HOUSE = "+8613800138000"  # one number shared by three cases of two debtors
+
+
+def campaign_doc(name: str) -> dict:
+    return {
+        "campaign": {"name": name},
+        "pacing": {"mode": "predictive", "target_abandon_rate": 0.03},
+        "dialing": {"caller_id": "+862088880000", "ring_timeout": 20, "max_in_flight": 12},
+        "queue": {"name": "collectors", "agent_wait": 2},
+        "compliance": {
+            "preset": "cn",
+            "caps": {"phone_day": 2, "case_day": 2},
+            "redial": {"busy": {"delay": "30s"}, "no_answer": {"delay": "30s"}},
+        },
+        "recording": {"enabled": True},
+    }
+
+
+def shared_keys_csv() -> bytes:
+    """Debtor D1's six loans (one on the household number) and two more cases on that number:
+    the keys several nodes contend for."""
+    lines = ["external_id,debtor_name,amount,days_past_due,phone,debtor_id"]
+    lines.append(f"L1,Wang,100,30,{HOUSE},D1")
+    lines += [f"L{i},Wang,100,30,+86139001390{i:02d},D1" for i in range(2, 7)]
+    lines += [f"H1,Li,100,30,{HOUSE},D2", f"H2,Li,100,30,{HOUSE},"]
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def run_node(spec: dict) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(HERE / "node_child.py"), json.dumps(spec),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 240)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+async def test_four_runner_processes_share_one_campaign_safely(db, db_dsn):
+    name = "four-nodes"
+    doc = campaign_doc(name)
+    campaign = parse_campaign(doc, "test")
+    async with db.acquire() as conn:
+        cid = await ensure_campaign(conn, name, campaign.mode, campaign.raw)
+        for csv in (demo_cases_csv(160, seed=21), shared_keys_csv()):
+            parsed = parse_cases_csv(csv)
+            assert not parsed.errors
+            await import_cases(conn, cid, parsed.rows, parsed.errors, "test")
+    start = next_local_time(10, START_ZONE, time.time())
+    common = {"dsn": db_dsn, "campaign": doc, "seconds": SECONDS, "scale": SCALE, "agents": 4}
+    common |= {"start": start, "origin": time.monotonic()}
+    nodes = await asyncio.gather(
+        *(run_node({**common, "pbx": pbx, "seed": 30 + i}) for i, pbx in enumerate(NODES))
+    )
+    rows = await attempts_of(db, cid)
+
+    assert len({n["runner"] for n in nodes}) == len(NODES), "one runner id per process"
+    sent = [cid_ for n in nodes for cid_ in n["originates"]]
+    assert len(sent) == len(set(sent)), "no Originate sent twice"
+    by_id = {r["cid"]: r for r in rows}
+    assert set(sent) <= set(by_id), "every Originate has its attempt row"
+    dialed = {i for i, r in by_id.items() if r["disposition"] != "not_dialed"}
+    assert dialed == set(sent), "every dialed attempt went out exactly once"
+    assert all(r["state"] == "done" and r["disposition"] for r in rows), "every attempt closed"
+    assert sum(n["finished"] for n in nodes) == len(rows), "each closed once, by its node"
+    assert all(n["pending"] == 0 for n in nodes)
+    assert len({r["runner"] for r in rows}) > 1, "the nodes shared the work"
+
+    # No number and no case rung by two calls at once, whichever node placed them.
+    for key in ("e164", "case_id"):
+        calls: dict[object, list] = defaultdict(list)
+        for r in sorted((r for r in rows if r["cid"] in dialed), key=lambda r: r["created_at"]):
+            calls[r[key]].append(r)
+        for same in calls.values():
+            for before, after in zip(same, same[1:], strict=False):
+                assert after["created_at"] >= before["ended_at"], (key, before, after)
+
+    report = await audit_campaign(db, name)
+    found = [(v.code, v.detail) for v in report.violations if v.code not in RATE_FINDINGS]
+    assert found == [] and report.attempts == len(rows)
+
+    # Each node's ledger is the campaign's (every node's answers), not its own calls alone,
+    # and no call is counted twice.
+    answered = sum(1 for r in rows if r["answered_at"] is not None)
+    abandoned = sum(1 for r in rows if r["abandoned"])
+    for n in nodes:
+        assert n["ledger_answers"] is not None, "the policy keeps the campaign's ledger"
+        assert n["answered"] < n["ledger_answers"] <= answered, n
+        assert n["ledger_abandons"] <= abandoned, n
