@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -108,6 +109,31 @@ ORDER BY s.case_id
 ON CONFLICT (case_id) DO NOTHING"""
 
 
+# One valid row as the writer stages it: (line, external id, the case's record for
+# import_case_stage in _STAGED_CASE order, its phones as (e164, country, province, city)). Plain
+# tuples: a validation worker sends them back ~5x cheaper than CaseRow objects.
+StagedCase = tuple[int, str, tuple[Any, ...], tuple[tuple[str, str, str, str], ...]]
+
+
+def stage(row: CaseRow, digest: int | None) -> StagedCase:
+    """A validated row (and the digest of its CSV text, None when not from a file) as staged."""
+    case = (
+        row.line,
+        row.external_id,
+        row.debtor_name,
+        row.amount_minor,
+        row.currency,
+        row.days_past_due,
+        row.product,
+        row.due_date,
+        digest,
+        row.debtor_id,
+        list(row.address_zones),
+    )
+    phones = tuple((p.e164, p.country, p.province, p.city) for p in row.phones)
+    return row.line, row.external_id, case, phones
+
+
 @dataclass(frozen=True)
 class ImportSummary:
     imported: int
@@ -186,38 +212,23 @@ class CaseWriter:
         )
         return {r["external_id"]: r["line"] for r in earlier}
 
-    async def write(self, rows: Sequence[CaseRow], digests: Sequence[int | None]) -> ImportSummary:
+    async def write(self, rows: Sequence[StagedCase]) -> ImportSummary:
         """Upsert valid rows (cases, phones, new cases scheduled); count what changed."""
         if not rows:
             return NOTHING
         await self.conn.execute("TRUNCATE import_case_stage, import_phone_stage")
         await self.conn.copy_records_to_table(
             "import_case_stage",
-            records=[
-                (
-                    r.line,
-                    r.external_id,
-                    r.debtor_name,
-                    r.amount_minor,
-                    r.currency,
-                    r.days_past_due,
-                    r.product,
-                    r.due_date,
-                    d,
-                    r.debtor_id,
-                    list(r.address_zones),
-                )
-                for r, d in zip(rows, digests, strict=True)
-            ],
+            records=[case for _, _, case, _ in rows],
             columns=_STAGED_CASE,
             timeout=BULK_TIMEOUT,
         )
         await self.conn.copy_records_to_table(
             "import_phone_stage",
             records=[
-                (r.external_id, pos, p.e164, p.country, p.province, p.city)
-                for r in rows
-                for pos, p in enumerate(r.phones)
+                (external_id, pos, *phone)
+                for _, external_id, _, phones in rows
+                for pos, phone in enumerate(phones)
             ],
             timeout=BULK_TIMEOUT,
         )
