@@ -40,6 +40,10 @@ class PbxDriver(Protocol):
     async def agents(self) -> list[AgentState]:
         """Current queue member states (at start-up and after a reconnect)."""
 
+    async def dropped_while_down(self, call_id: str) -> float | None:
+        """The epoch at which the PBX's dialplan fallback played the drop message to
+        ``call_id`` while pacedial was unreachable (and forget it), or None."""
+
     async def amd_missing(self) -> str:
         """'' when the PBX has the answering-machine detector our sessions run (Asterisk's
         app_amd, FreeSWITCH's third-party mod_amd), else one line saying what is missing."""

@@ -9,6 +9,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+# Where the shipped dialplans' fallback (pacedial unreachable: drop message played) records the
+# call id for pacedial's next start: AstDB family on Asterisk, mod_db realm on FreeSWITCH.
+DROPPED_REALM = "pacedial_dropped"
+
 
 @dataclass(frozen=True)
 class CallRequest:

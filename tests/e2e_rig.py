@@ -238,6 +238,11 @@ class Rig(ABC):
         """Cut every answered-call socket (FastAGI / outbound ESL) abruptly on the PBX side,
         as a crash does; the calls keep running. How many were cut."""
 
+    async def stop_answered(self) -> None:
+        """pacedial's answered-call server goes away (pacedial down): the PBX's dialplan
+        fallback takes the answered calls."""
+        await self.answered.close()
+
     @property
     def registry(self):
         """The answered-call handler registry the campaign runner registers its calls in."""

@@ -40,7 +40,10 @@ async def recover_orphans(
     """Open attempts of runners that are gone are closed as 'lost' and redialed.
 
     Only attempts whose runner stopped, stopped beating or died on this host are touched
-    (``dialer_core.ownership``): a live runner's calls are never hung up or closed.
+    (``dialer_core.ownership``): a live runner's calls are never hung up or closed. A call the
+    PBX's dialplan fallback answered with the drop message while pacedial was unreachable
+    (``driver.dropped_while_down``) is closed as ``abandoned``: it counts in the ledger and
+    the rules' lock-out like any dropped call.
     """
     left = await orphaned_attempts(pool, campaign_id, identity)
     if not left:
@@ -48,6 +51,10 @@ async def recover_orphans(
     live = await driver.live_calls()
     delay = rules.redial.rule_for("lost").delay
     for row in left:
+        dropped = await driver.dropped_while_down(row.call_id)
+        if dropped is not None:
+            await _close_dropped(pool, row, dropped or now, now, rules, write)
+            continue
         if row.call_id in live:
             with contextlib.suppress(Exception):
                 await driver.hangup(row.call_id)
@@ -64,6 +71,34 @@ async def recover_orphans(
             )
         )
         log.warning("closed attempt %s left open by runner %s", row.call_id, row.runner)
+
+
+async def _close_dropped(
+    pool: asyncpg.Pool,
+    row,
+    at: float,
+    now: float,
+    rules: ComplianceRules,
+    write: Callable[[store.AttemptResult], Awaitable[None]],
+) -> None:
+    """An orphan the dialplan fallback dropped: answered at ``at``, abandoned."""
+    async with pool.acquire() as conn:
+        await store.mark_state(conn, row.call_id, "answered", _dt(at))
+        await store.record_abandon(conn, row.call_id)
+    await write(
+        store.AttemptResult(
+            call_id=row.call_id,
+            ended_at=_dt(at),
+            disposition="abandoned",
+            pbx_result="answered",
+            q850_cause=None,
+            cause_text="answered while pacedial was down: the PBX played the drop message",
+            talk_seconds=0.0,
+            next_attempt_at=_dt(now) + rules.redial.rule_for("abandoned").delay,
+            abandoned=True,
+        )
+    )
+    log.warning("attempt %s: answered and dropped while pacedial was down", row.call_id)
 
 
 async def renew_leases_forever(

@@ -21,6 +21,7 @@ from agi_scripts.speech.prompts import TtsPromptSource, check_engine
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.config_errors import ConfigError
 from dialer_core.face.site import SiteConfig
+from dialer_core.paths import sound_dir
 
 DEFAULT_DROP = {
     "zh": "您好，这里是催收中心，稍后我们会再次联系您。如需停止来电，请回拨本号码。",
@@ -43,6 +44,21 @@ class RenderPlan:
 def _queues(plan: RenderPlan) -> list[str]:
     names = [c.queue for c in plan.campaigns] or ["collectors"]
     return list(dict.fromkeys([*names, *plan.site.freeswitch.queues]))
+
+
+_DROPPED_INSERT = "insert/pacedial_dropped/${pacedial_call_id}/${strepoch()}"
+
+
+def _drop_sound(plan: RenderPlan) -> str:
+    """The drop message as the PBX reads it (no extension): the first campaign's
+    ``compliance.abandon.prompt`` in ``robot.pbx_sound_dir``, else in pacedial's sounds."""
+    campaign = plan.campaigns[0] if plan.campaigns else None
+    prompt = campaign.compliance.abandon.prompt if campaign else "safe-harbor"
+    if prompt.startswith("/"):
+        return prompt
+    robot = (campaign.raw.get("robot") or {}) if campaign else {}
+    folder = str(robot.get("pbx_sound_dir") or sound_dir()).rstrip("/")
+    return f"{folder}/{prompt}"
 
 
 def asterisk_files(plan: RenderPlan) -> dict[str, str]:
@@ -69,6 +85,12 @@ writetimeout = 5000
 [{ast.answered_context}]
 exten => s,1,NoOp(pacedial call ${{PACEDIAL_CALL_ID}})
  same => n,AGI(agi://{plan.dialer_host}:{site.fastagi_port}/router,${{PACEDIAL_CALL_ID}})
+ same => n,GotoIf($["${{AGISTATUS}}" = "FAILURE"]?unreachable)
+ same => n,Hangup()
+ ; pacedial unreachable: record the call for pacedial's next start (booked abandoned), then
+ ; the law's drop message.
+ same => n(unreachable),Set(DB(pacedial_dropped/${{PACEDIAL_CALL_ID}})=${{EPOCH}})
+ same => n,Playback({_drop_sound(plan)})
  same => n,Hangup()
 """
     queues = [
@@ -126,6 +148,11 @@ def freeswitch_files(plan: RenderPlan) -> dict[str, str]:
       <condition field="destination_number" expression="^{exten.strip()}$">
         <action application="set" data="playback_terminators=none"/>
         <action application="socket" data="{plan.dialer_host}:{fs.outbound_port} async full"/>
+        <!-- pacedial unreachable: record the call for pacedial's next start (booked
+             abandoned), then the law's drop message. -->
+        <action application="db" data="{_DROPPED_INSERT}"/>
+        <action application="playback" data="{_drop_sound(plan)}.wav"/>
+        <action application="hangup" data="NORMAL_CLEARING"/>
       </condition>
     </extension>
   </context>

@@ -26,7 +26,14 @@ from pbx.asterisk.client import AmiClient, AmiError, AmiLinkLost
 from pbx.asterisk.tracker import AmiCallTracker
 from pbx.asterisk.wrapup import MemberAvailability, parse_queue_wrapuptimes
 from pbx.driver_events import DriverEvent, EventOutbox, stop_task
-from pbx.model import AgentEvent, AgentState, CallRequest, OriginateFailed, PbxActionRefused
+from pbx.model import (
+    DROPPED_REALM,
+    AgentEvent,
+    AgentState,
+    CallRequest,
+    OriginateFailed,
+    PbxActionRefused,
+)
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +238,21 @@ class AsteriskDriver:
                 out.add(self.tracker.call_id_for(linked) or linked)
         return out
 
+    async def dropped_while_down(self, call_id: str) -> float | None:
+        """When the shipped dialplan's fallback (our FastAGI unreachable: the drop message
+        played) recorded ``call_id`` in AstDB (``DB(pacedial_dropped/<id>)=${EPOCH}``): that
+        epoch, and the entry is deleted; None when there is none."""
+        key = [("Family", DROPPED_REALM), ("Key", call_id)]
+        try:
+            found = await self.client.send_action_list(
+                [("Action", "DBGet"), *key], complete="DBGetComplete"
+            )
+        except AmiError:  # "Database entry not found"
+            return None
+        value = next((e.get("Val") for e in found if e.event == "DBGetResponse"), None)
+        await self.client.send_action([("Action", "DBDel"), *key])
+        return _epoch(value)
+
     async def amd_missing(self) -> str:
         """'' when app_amd (the ``AMD`` application) is loaded (``ModuleCheck``), else why."""
         reply = await self.client.send_action([("Action", "ModuleCheck"), ("Module", "app_amd")])
@@ -349,3 +371,11 @@ class AsteriskDriver:
             self._out.put_all(self.tracker.reconcile(live, before))
         except AmiError as exc:
             log.warning("AMI re-sync with %s failed: %s", self.client.peer, exc)
+
+
+def _epoch(value: str | None) -> float:
+    """An epoch the dialplan wrote; 0.0 when it is not a number (the caller uses its clock)."""
+    try:
+        return float(value or "")
+    except ValueError:
+        return 0.0

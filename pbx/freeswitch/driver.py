@@ -35,6 +35,7 @@ from pbx.freeswitch.client import (
 from pbx.freeswitch.esl import EslEvent
 from pbx.freeswitch.tracker import CallTracker
 from pbx.model import (
+    DROPPED_REALM,
     AgentConnected,
     AgentEvent,
     AgentState,
@@ -181,6 +182,21 @@ class FreeSwitchDriver:
         the tracker is empty, so the raw uuids are the only truth.
         """
         return {row["uuid"] for row in await self.client.show_channels() if row.get("uuid")}
+
+    async def dropped_while_down(self, call_id: str) -> float | None:
+        """When the shipped dialplan's fallback (our outbound socket unreachable: the drop
+        message played) recorded ``call_id`` with mod_db (``db
+        insert/pacedial_dropped/<id>/${strepoch()}``): that epoch, and the entry is deleted;
+        None when there is none."""
+        key = f"{DROPPED_REALM}/{call_id}"
+        if (await self.client.api(f"db exists/{key}")).strip() != "true":
+            return None
+        value = (await self.client.api(f"db select/{key}")).strip()
+        await self.client.api(f"db delete/{key}")
+        try:
+            return float(value)
+        except ValueError:
+            return 0.0
 
     async def amd_missing(self) -> str:
         """'' when mod_amd (the third-party module giving ``amd_result``) is loaded, else why:

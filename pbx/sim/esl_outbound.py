@@ -114,8 +114,9 @@ class OutboundLeg:
 
     # --- life cycle ------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Connect, serve commands until ``exit``, EOF or a hang-up without linger."""
+    async def run(self) -> bool:
+        """Connect, serve commands until ``exit``, EOF or a hang-up without linger; False when
+        the dialer's server could not be reached."""
         a = self.call.a
         a.application, a.application_data = "socket", self.action.partition(" ")[2]
         a.variables["current_application_data"] = a.application_data
@@ -127,7 +128,7 @@ class OutboundLeg:
             )
         except (OSError, TimeoutError) as exc:
             log.warning("call %s: outbound socket %s unreachable: %s", a.uuid, self.action, exc)
-            return
+            return False
         self._writer = writer
         self.call.on_a_hangup.append(self._on_a_hangup)
         runner = asyncio.create_task(self._run_apps(), name=f"sim-esl-apps-{a.uuid}")
@@ -148,6 +149,7 @@ class OutboundLeg:
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
             writer.close()
+        return True
 
     def deliver(self, event: FsEvent) -> None:
         """Hub callback: this channel's events (after ``myevents``), plus the notices."""

@@ -21,18 +21,20 @@ import re
 import uuid as uuidlib
 from collections.abc import Mapping
 
+from pbx.model import DROPPED_REALM
 from pbx.sim.admin import module_loaded
 from pbx.sim.agents import AgentPhase
 from pbx.sim.call_tasks import CallTasks
 from pbx.sim.callees import CalleePlan, answered_at_once
-from pbx.sim.calls import Dest, SimCall
-from pbx.sim.channels import Channel, Headers
+from pbx.sim.calls import Dest, SimCall, wait_for
+from pbx.sim.channels import Channel
 from pbx.sim.esl_calls import EslCall, run_esl_call
 from pbx.sim.esl_channels import EventFactory, FsChannel
 from pbx.sim.esl_outbound import OutboundLeg, parse_socket_action
 from pbx.sim.esl_server import EslInboundServer
 from pbx.sim.esl_wire import FsEvent
 from pbx.sim.pbx import CallRecord, SimPbx, mask
+from pbx.sim.queue import AgentBridged, MemberChanged, QueueNews
 
 __all__ = ["SimEsl", "parse_originate"]
 
@@ -99,6 +101,7 @@ class SimEsl:
         self._server = EslInboundServer(self, host=host, port=port, password=password)
         self._channels: dict[str, tuple[FsChannel, EslCall]] = {}
         self._live_legs: dict[str, OutboundLeg] = {}
+        self.db: dict[str, str] = {}  # mod_db "realm/key" → value
         self._calls = CallTasks()
         self._heartbeat: asyncio.Task[None] | None = None
         self._session_id = 0
@@ -108,7 +111,7 @@ class SimEsl:
     async def start(self) -> None:
         """Listen for inbound ESL (ephemeral port unless given); start HEARTBEATs."""
         await self._server.start()
-        self.sim.event_sinks.append(self._on_pbx_event)
+        self.sim.queue.observers.append(self._on_queue)
         self._heartbeat = asyncio.create_task(self._heartbeats(), name="sim-esl-heartbeat")
 
     @property
@@ -149,7 +152,7 @@ class SimEsl:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         with contextlib.suppress(ValueError):
-            self.sim.event_sinks.remove(self._on_pbx_event)
+            self.sim.queue.observers.remove(self._on_queue)
         await self._server.close()
         await self._calls.cancel_all()
 
@@ -194,9 +197,20 @@ class SimEsl:
         self.legs.append(leg)
         self._live_legs[call.uuid] = leg
         try:
-            await leg.run()
+            reached = await leg.run()
         finally:
             self._live_legs.pop(call.uuid, None)
+        if not reached:
+            await self._unreachable_fallback(call)
+
+    async def _unreachable_fallback(self, call: EslCall) -> None:
+        """The shipped dialplan after a failed ``socket`` (conf/freeswitch/dialplan_dialer.xml):
+        ``db insert/pacedial_dropped/<call id>/${strepoch()}`` records the call for pacedial's
+        next start, the drop message plays, then the hang-up."""
+        call_id = call.a.variables.get("pacedial_call_id", "")
+        if call_id:
+            self.db[f"{DROPPED_REALM}/{call_id}"] = str(int(self.sim.clock()))
+        await wait_for(call.a_down, self.scaled(self.sim.config.prompt_seconds))
 
     # --- Switch (used by the inbound server) -----------------------------------------------
 
@@ -208,6 +222,8 @@ class SimEsl:
             return self._status()
         if verb == "module_exists" and len(words) > 1:
             return "true" if module_loaded(self.sim.config.admin, words[1]) else "false"
+        if verb == "db" and len(words) == 2:
+            return self._db(words[1])
         if verb == "strepoch" and len(words) == 1:
             return str(int(self.sim.clock() + self.sim.config.admin.clock_offset))
         if words == ["callcenter_config", "queue", "list"]:
@@ -420,6 +436,18 @@ class SimEsl:
             "1000 session(s) max\nmin idle cpu 0.00/99.00\nCurrent Stack Size/Max 240K/8192K\n"
         )
 
+    def _db(self, arg: str) -> str:
+        """mod_db's api: ``exists|select|delete/realm/key`` (``insert`` is the dialplan's)."""
+        op, _, key = arg.partition("/")
+        if op == "exists":
+            return "true" if key in self.db else "false"
+        if op == "select":
+            return self.db.get(key, "")
+        if op == "delete":
+            self.db.pop(key, None)
+            return "+OK"
+        return "-USAGE: db [insert|delete|select|exists|count|list]/realm/key[/value]"
+
     def _show_channels(self) -> str:
         rows = [ch.show_row(self.factory.hostname) for ch, _ in self._channels.values()]
         if not rows:
@@ -455,52 +483,47 @@ class SimEsl:
             await asyncio.sleep(self.heartbeat_interval)
             self.publish(self.factory.heartbeat(len(self._channels), self._session_id))
 
-    def _on_pbx_event(self, headers: Headers) -> None:
-        """Queue events of the shared model → CHANNEL_BRIDGE / callcenter::info on ESL."""
-        name = headers[0][1] if headers else ""
-        if name in ("AgentConnect", "AgentComplete"):
-            fields: dict[str, str] = {}
-            for key, value in headers:
-                fields.setdefault(key, value)
-            leg = self._live_legs.get(fields.get("Uniqueid", ""))
-            if leg is not None:
-                agent = agent_name(fields.get("DestExten", ""))
-                dest = fields.get("DestUniqueid", "")
-                if name == "AgentConnect":
-                    self._bridge_info("bridge-agent-start", leg.call.uuid, agent, dest, fields)
-                    leg.bridged(dest, agent)
-                else:
-                    leg.unbridged(dest, agent)
-                    self._bridge_info("bridge-agent-end", leg.call.uuid, agent, dest, fields)
-        elif name in ("QueueMemberStatus", "QueueMemberPause"):
-            fields = dict(headers)
-            found = self.sim.queue.board.by_interface(fields.get("Interface", ""))
-            if found is not None:
-                status, state = _PHASE[found.phase]
-                self.publish(
-                    self.factory.custom(
-                        CALLCENTER_INFO,
-                        ("CC-Queue", f"{self.sim.queue.name}@default"),
-                        ("CC-Action", "agent-state-change"),
-                        ("CC-Agent", agent_name(found.exten)),
-                        ("CC-Agent-Status", status),
-                        ("CC-Agent-State", state),
-                    )
+    def _on_queue(self, news: QueueNews) -> None:
+        """The shared queue's news → CHANNEL_BRIDGE / callcenter::info on ESL."""
+        if isinstance(news, MemberChanged):
+            status, state = _PHASE[news.agent.phase]
+            self.publish(
+                self.factory.custom(
+                    CALLCENTER_INFO,
+                    ("CC-Queue", f"{self.sim.queue.name}@default"),
+                    ("CC-Action", "agent-state-change"),
+                    ("CC-Agent", agent_name(news.agent.exten)),
+                    ("CC-Agent-Status", status),
+                    ("CC-Agent-State", state),
                 )
+            )
+            return
+        leg = self._live_legs.get(news.caller)
+        if leg is None:
+            return
+        agent = agent_name(news.agent.exten)
+        if isinstance(news, AgentBridged):
+            self._bridge_info("bridge-agent-start", leg.call.uuid, agent, news.agent_leg, news.hold)
+            leg.bridged(news.agent_leg, agent)
+        else:
+            leg.unbridged(news.agent_leg, agent)
+            self._bridge_info(
+                "bridge-agent-end", leg.call.uuid, agent, news.agent_leg, news.hold, news.talk
+            )
 
     def _bridge_info(
-        self, action: str, member: str, agent: str, agent_uuid: str, fields: dict[str, str]
+        self, action: str, member: str, agent: str, agent_uuid: str, hold: int, talk: int = 0
     ) -> None:
         """mod_callcenter's ``bridge-agent-start`` / ``-end`` (times in epoch seconds)."""
         now = int(self.factory.clock())
-        answered = now - int(fields.get("TalkTime") or 0)
+        answered = now - talk
         extra = [
             ("CC-Queue", f"{self.sim.queue.name}@default"),
             ("CC-Action", action),
             ("CC-Agent", agent),
             ("CC-Agent-UUID", agent_uuid),
             ("CC-Agent-Answered-Time", str(answered)),
-            ("CC-Member-Joined-Time", str(answered - int(fields.get("HoldTime") or 0))),
+            ("CC-Member-Joined-Time", str(answered - hold)),
             ("CC-Member-Session-UUID", member),
         ]
         if action == "bridge-agent-end":

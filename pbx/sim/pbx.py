@@ -14,10 +14,11 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pbx.asterisk.ami import AmiMessage
+from pbx.model import DROPPED_REALM
 from pbx.sim import channels as ev
 from pbx.sim import chanspy
 from pbx.sim.admin import module_loaded
@@ -25,7 +26,7 @@ from pbx.sim.agi_runner import AgiRunner, parse_agi_target
 from pbx.sim.ami_server import AmiConnection, AmiServer, response
 from pbx.sim.call_tasks import CallTasks
 from pbx.sim.callees import CalleePlan, answered_at_once, plan_callee
-from pbx.sim.calls import SimCall, callee_hangs_up, parse_dest, run_call
+from pbx.sim.calls import SimCall, callee_hangs_up, parse_dest, run_call, wait_for
 from pbx.sim.channels import Channel, Headers
 from pbx.sim.clock import LoopClock, SimClock, loop_seconds
 from pbx.sim.config import SimConfig
@@ -98,6 +99,7 @@ class SimPbx:
         self.calls_finished: list[CallRecord] = []
         self.mixmonitor_log: list[str] = []
         self._agi_runners: set[AgiRunner] = set()  # FastAGI sessions running now
+        self.astdb: dict[str, str] = {}  # AstDB "family/key" → value (DBGet / DBDel)
         self.spies: list[chanspy.SpySession] = []  # every ChanSpy call, in order
         self.spy_channels: dict[str, Channel] = {}  # live spyer channels by uniqueid
         self._ami = AmiServer(
@@ -122,8 +124,6 @@ class SimPbx:
             False: itertools.count(),
         }
         self._started = False
-        # Extra observers of every event the PBX emits (the ESL side watches queue events).
-        self.event_sinks: list[Callable[[Headers], None]] = []
 
     # --- public API ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -213,8 +213,6 @@ class SimPbx:
     # --- CallContext (used by calls, queue and AGI runner) -------------------------------------
     def emit(self, headers: Headers) -> None:
         self._ami.broadcast(headers)
-        for sink in self.event_sinks:
-            sink(headers)
 
     def plan_call(self, number: str, variables: Mapping[str, str]) -> tuple[int, CalleePlan]:
         """The next call's sequence number and callee plan (one sequence for AMI and ESL)."""
@@ -262,9 +260,20 @@ class SimPbx:
         )
         self._agi_runners.add(runner)
         try:
-            await runner.run()
+            reached = await runner.run()
         finally:
             self._agi_runners.discard(runner)
+        if not reached:
+            await self._unreachable_fallback(call)
+
+    async def _unreachable_fallback(self, call: SimCall) -> None:
+        """The shipped dialplan's ``unreachable`` branch (conf/asterisk/extensions.conf):
+        ``Set(DB(pacedial_dropped/<call id>)=${EPOCH})`` records the call for pacedial's next
+        start, the drop message plays, then the hang-up."""
+        call_id = dict(call.variables).get("PACEDIAL_CALL_ID", "")
+        if call_id:
+            self.astdb[f"{DROPPED_REALM}/{call_id}"] = str(int(self.clock()))
+        await wait_for(call.dead, self.scaled(self.config.prompt_seconds))
 
     # --- AMI actions --------------------------------------------------------------------------
     def _handle_action(self, conn: AmiConnection, msg: AmiMessage) -> None:
@@ -280,6 +289,8 @@ class SimPbx:
             "corestatus": self._core_status,
             "modulecheck": self._module_check,
             "showdialplan": self._show_dialplan,
+            "dbget": self._db_get,
+            "dbdel": self._db_del,
         }.get(action)
         if handler is None:
             conn.send(response(msg, "Error", "Invalid/unknown command"))
@@ -511,6 +522,28 @@ class SimPbx:
             conn.send(response(msg, "Success", None, ("Version", "")))
         else:
             conn.send(response(msg, "Error", "Module not loaded"))
+
+    def _db_get(self, conn: AmiConnection, msg: AmiMessage) -> None:
+        """``DBGet``: a list answer (DBGetResponse, DBGetComplete), or Error when absent."""
+        family, key = msg.get("Family") or "", msg.get("Key") or ""
+        value = self.astdb.get(f"{family}/{key}")
+        if value is None:
+            conn.send(response(msg, "Error", "Database entry not found"))
+            return
+        listed = (("EventList", "start"), ("Message", "Result will follow"))
+        conn.send(response(msg, "Success", None, *listed))
+        aid = (("ActionID", msg.action_id),) if msg.action_id else ()
+        event = ("Event", "DBGetResponse")
+        conn.send((event, *aid, ("Family", family), ("Key", key), ("Val", value)))
+        complete = (("Event", "DBGetComplete"), *aid, ("EventList", "Complete"))
+        conn.send((*complete, ("ListItems", "1")))
+
+    def _db_del(self, conn: AmiConnection, msg: AmiMessage) -> None:
+        found = self.astdb.pop(f"{msg.get('Family') or ''}/{msg.get('Key') or ''}", None)
+        if found is None:
+            conn.send(response(msg, "Error", "Database entry not found"))
+        else:
+            conn.send(response(msg, "Success", "Key deleted successfully"))
 
     def _show_dialplan(self, conn: AmiConnection, msg: AmiMessage) -> None:
         context = msg.get("Context") or ""

@@ -3,6 +3,10 @@
 ``SimQueue.enqueue`` is what ``EXEC Queue`` runs. After a call an agent wraps up for the
 queue's ``wrapuptime`` the way app_queue does it (no pause, no event; a waiting caller gets
 ``AgentCalled`` only once it is over), maybe takes a break (a pause), and is offered calls again.
+
+Besides the AMI events it emits, the queue tells its ``observers`` what happened in PBX-neutral
+terms (``MemberChanged``, ``AgentBridged``, ``AgentUnbridged``): the FreeSWITCH face renders
+those as mod_callcenter events instead of reading AMI.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pbx.sim import channels as ev
@@ -20,13 +25,51 @@ from pbx.sim.channels import RING, UP, Channel
 from pbx.sim.config import AgentConfig
 from pbx.sim.timeline import Timeline
 
-__all__ = ["QueueResult", "SimQueue"]
+__all__ = [
+    "AgentBridged",
+    "AgentUnbridged",
+    "MemberChanged",
+    "QueueNews",
+    "QueueResult",
+    "SimQueue",
+]
 
 
 class QueueResult(enum.StrEnum):
     CONNECTED = "connected"  # an agent talked to the caller; the agent hung up first
     CALLER_HUNG_UP = "caller_hung_up"  # the caller hung up (waiting or talking)
     TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class MemberChanged:
+    """An agent's queue status or pause changed."""
+
+    agent: Agent
+
+
+@dataclass(frozen=True)
+class AgentBridged:
+    """An agent answered a caller who had waited ``hold`` simulated seconds."""
+
+    caller: str  # the caller's channel id
+    agent: Agent
+    agent_leg: str  # the agent leg's channel id
+    hold: int
+
+
+@dataclass(frozen=True)
+class AgentUnbridged:
+    """An agent's conversation of ``talk`` simulated seconds with a caller ended."""
+
+    caller: str
+    agent: Agent
+    agent_leg: str
+    hold: int
+    talk: int
+
+
+QueueNews = MemberChanged | AgentBridged | AgentUnbridged
 
 
 @dataclass
@@ -54,6 +97,7 @@ class SimQueue:
         self._calls_per_agent: dict[int, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.timeline = Timeline()  # what happened on each answered call, for timing checks
+        self.observers: list[Callable[[QueueNews], None]] = []  # the faces other than AMI
 
     # --- QueueStatus --------------------------------------------------------------------------
     def status_events(self, action_id: str | None) -> list[ev.Headers]:
@@ -168,14 +212,14 @@ class SimQueue:
             ctx.emit(qe.queue_caller_abandon(caller, self.name, 1, entry.original_position, hold))
             ctx.emit(qe.queue_caller_leave(caller, self.name, 1, len(self.waiting)))
             self.board.release(agent, loop.time())
-            ctx.emit(qe.queue_member_status(self.name, agent, self.login_time))  # not in use
+            self._member(qe.queue_member_status, agent)  # not in use
             self._dispatch()
             return QueueResult.CALLER_HUNG_UP
         a2.state = UP
         ctx.emit(ev.newstate(a2))
         self.timeline.note(call, "agent", ctx.clock())
         self.board.connect(agent)
-        ctx.emit(qe.queue_member_status(self.name, agent, self.login_time))
+        self._member(qe.queue_member_status, agent)
         a1.state = UP
         ctx.emit(ev.newstate(a1))
         ctx.emit(ev.dial_end(a1, "ANSWER", caller))
@@ -195,16 +239,18 @@ class SimQueue:
         hold = int((ring_started - entry.joined) * scale)
         ring = int((loop.time() - ring_started) * scale)
         ctx.emit(qe.agent_connect(caller, a1, self.name, agent, hold, ring))
+        self._tell(AgentBridged(caller.uniqueid, agent, a1.uniqueid, hold))
         connected = loop.time()
         caller_left = await wait_for(call.dead, ctx.scaled(self.board.talk_seconds(rng)))
         talk = int((loop.time() - connected) * scale)
         reason = "caller" if caller_left else "agent"
         ctx.emit(qe.agent_complete(caller, a1, self.name, agent, hold, talk, reason))
+        self._tell(AgentUnbridged(caller.uniqueid, agent, a1.uniqueid, hold, talk))
         self._hang_agent_legs(a1, a2)
         self.completed += 1
         self.board.finish_call(agent, int(self.ctx.clock()))
         agent.wrap_until = loop.time() + ctx.scaled(self.board.cfg.wrapuptime)
-        ctx.emit(qe.queue_member_status(self.name, agent, self.login_time))
+        self._member(qe.queue_member_status, agent)
         self._spawn(self._after_call(agent, rng))
         return QueueResult.CALLER_HUNG_UP if caller_left else QueueResult.CONNECTED
 
@@ -215,7 +261,7 @@ class SimQueue:
         ctx.emit(ev.dial_end(a1, "NOANSWER", caller))
         self._hang_agent_legs(a1, a2)
         self.board.release(agent, asyncio.get_running_loop().time())
-        ctx.emit(qe.queue_member_status(self.name, agent, self.login_time))  # not in use
+        self._member(qe.queue_member_status, agent)  # not in use
         ctx.emit(qe.queue_caller_leave(caller, self.name, 1, len(self.waiting)))
         caller.variables["QUEUESTATUS"] = "TIMEOUT"
         ctx.emit(ev.varset(caller, "QUEUESTATUS", "TIMEOUT"))
@@ -247,7 +293,7 @@ class SimQueue:
                 self.board.release(agent, asyncio.get_running_loop().time())
             else:
                 agent.paused_reason = ""
-        self.ctx.emit(qe.queue_member_pause(self.name, agent, self.login_time))
+        self._member(qe.queue_member_pause, agent)
         self._dispatch()
         return True
 
@@ -262,11 +308,11 @@ class SimQueue:
         pause = self.board.pause_after_wrapup(rng)
         if pause > 0:
             self.board.pause(agent, int(self.ctx.clock()), "break")
-            self.ctx.emit(qe.queue_member_pause(self.name, agent, self.login_time))
+            self._member(qe.queue_member_pause, agent)
             await self.ctx.sleep(pause)
         self.board.release(agent, asyncio.get_running_loop().time())
         if pause > 0:
-            self.ctx.emit(qe.queue_member_pause(self.name, agent, self.login_time))
+            self._member(qe.queue_member_pause, agent)
         self._dispatch()
 
     async def _end_wrapup(self, agent: Agent, real_seconds: float) -> None:
@@ -274,6 +320,15 @@ class SimQueue:
         if agent.phase is AgentPhase.WRAPUP and not agent.held:
             self.board.release(agent, asyncio.get_running_loop().time())
             self._dispatch()
+
+    def _member(self, event, agent: Agent) -> None:  # noqa: ANN001
+        """QueueMemberStatus / QueueMemberPause on AMI; ``MemberChanged`` to the observers."""
+        self.ctx.emit(event(self.name, agent, self.login_time))
+        self._tell(MemberChanged(agent))
+
+    def _tell(self, news: QueueNews) -> None:
+        for observer in self.observers:
+            observer(news)
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
