@@ -4,11 +4,13 @@ Each import runs the real command in a child process against one database (the e
 PostgreSQL in a temporary $PACEDIAL_HOME, started and migrated before any timing, or
 $PACEDIAL_DATABASE_URL): wall time, rows/s and peak memory: the largest sum of the resident
 sets of the command and its validation workers, sampled ten times a second (PostgreSQL's own
-memory is not counted). Then the largest file again: every row is unchanged and is skipped
-before parsing. Baselines, measured in the same run: the in-memory path (whole file parsed, then
-written at once: what ``pacedial import`` did before streaming) on the 100k file; and the
-validation of the first 20,000 rows of that file in this process with phonenumbers' general
-parser alone against the fast path for bare digits.
+memory is not counted); and the CPU seconds used by those processes and by the embedded
+PostgreSQL during the run (on a loaded machine the wall time says little: CPU / 2 is what the
+same work needs of two idle cores at best). Then the largest file again: every row is
+unchanged and is skipped before parsing. Baselines, measured in the same run: the in-memory
+path (whole file parsed, then written at once: what ``pacedial import`` did before streaming)
+on the 100k file; and the validation of the first 20,000 rows of that file in this process
+with phonenumbers' general parser alone against the fast path for bare digits.
 
 Data: Chinese names, 1-3 mobile numbers per case from 30 number blocks, 0.1 % bad rows; each
 size has its own seed (files of different sizes share almost no numbers).
@@ -130,44 +132,88 @@ def write_cases(path: Path, count: int, seed: int = 1) -> None:
             )
 
 
-def _tree_rss_kb(root: int) -> int:
-    """Resident memory of ``root`` and all its descendants, in KiB (0 once it is gone)."""
-    total, todo = 0, [root]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and all its live descendants."""
+    found, todo = [], [root]
     while todo:
         pid = todo.pop()
+        found.append(pid)
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
             for task in Path(f"/proc/{pid}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError, ValueError):
             continue
+    return found
+
+
+def _stat(pid: int) -> tuple[int, float, float]:
+    """(resident KiB, own CPU seconds, CPU seconds of its reaped children) of one process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        rss = next(
+            int(line.split()[1])
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if line.startswith("VmRSS:")
+        )
+    except (FileNotFoundError, ProcessLookupError, StopIteration, IndexError):
+        return 0, 0.0, 0.0
+    own = (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+    reaped = (int(fields[13]) + int(fields[14])) / TICK  # cutime, cstime
+    return rss, own, reaped
+
+
+def postgres_cpu(home: Path) -> float:
+    """CPU seconds the embedded PostgreSQL has used so far (its live and exited processes);
+    0 with $PACEDIAL_DATABASE_URL (another server: not measured)."""
+    pid_file = home / "pg" / "postmaster.pid"
+    if "PACEDIAL_DATABASE_URL" in os.environ or not pid_file.exists():
+        return 0.0
+    master = int(pid_file.read_text().split()[0])
+    total = _stat(master)[2]
+    for pid in _tree(master):
+        total += _stat(pid)[1]
     return total
 
 
-def run_child(args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """Wall seconds, peak memory of the process tree in MB, and exit code of one command."""
+def run_child(args: list[str], env: dict[str, str], home: Path) -> dict[str, float]:
+    """One command: wall seconds, peak memory of its process tree (MB), CPU seconds of the
+    tree and of PostgreSQL over the run, exit code."""
+    pg_before = postgres_cpu(home)
     started = time.perf_counter()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
-    peak = [0]
+    peak, cpu = [0], {}
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.1):
-            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+            rss = 0
+            for pid in _tree(proc.pid):
+                kib, own, _ = _stat(pid)
+                rss += kib
+                cpu[pid] = max(cpu.get(pid, 0.0), own)
+            peak[0] = max(peak[0], rss)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     tail = proc.stderr.read()[-2000:]
-    proc.wait()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
     done.set()
     sampler.join()
     if proc.returncode not in (0, 3):  # 3: some rows were rejected (the file has bad rows)
         raise SystemExit(f"child failed ({proc.returncode}): {tail.decode(errors='replace')}")
-    return wall, peak[0] / 1024, proc.returncode
+    cpu[proc.pid] = usage.ru_utime + usage.ru_stime  # exact for the command itself
+    return {
+        "seconds": wall,
+        "peak_rss_mb": peak[0] / 1024,
+        "cpu_import_s": sum(cpu.values()),
+        "cpu_postgres_s": postgres_cpu(home) - pg_before,
+    }
 
 
 def validation_baseline(path: Path, rows: int = 20_000) -> list[dict]:
@@ -177,6 +223,7 @@ def validation_baseline(path: Path, rows: int = 20_000) -> list[dict]:
     with path.open("rb") as f:
         reader = cases_csv.CaseCsvReader(f, chunk_rows=rows)
         records, _ = next(reader.chunks())
+    cases_csv.validate_records(reader.layout, records[:2000], "CN")  # load metadata first
     out = []
     for label, general in (("general parser (phonenumbers) only", True), ("fast path", False)):
         saved = cases_csv.fast_parse, cases_csv.number_type
@@ -213,24 +260,18 @@ def main() -> int:
                 if n == max(sizes):
                     runs.append(("re-import unchanged", cmd))
                 for label, args in runs:
-                    wall, rss, _ = run_child(args, env)
+                    run = run_child(args, env, home)
                     results.append(
-                        {
-                            "case": f"{label} {n:,} rows",
-                            "rows": n,
-                            "seconds": wall,
-                            "rows_per_s": n / wall,
-                            "peak_rss_mb": rss,
-                        }
+                        {"case": f"{label} {n:,} rows", "rows": n, **run}
+                        | {"rows_per_s": n / run["seconds"]}
                     )
             small = home / f"cases-{min(sizes)}.csv"
-            wall, rss, _ = run_child([sys.executable, "-c", BASELINE, str(small), "baseline"], env)
+            run = run_child([sys.executable, "-c", BASELINE, str(small), "baseline"], env, home)
             base = {
                 "case": f"baseline: in-memory path, {min(sizes):,} rows",
                 "rows": min(sizes),
-                "seconds": wall,
-                "rows_per_s": min(sizes) / wall,
-                "peak_rss_mb": rss,
+                **run,
+                "rows_per_s": min(sizes) / run["seconds"],
             }
             validation = validation_baseline(small)
         finally:
@@ -238,19 +279,24 @@ def main() -> int:
                 subprocess.run(
                     [sys.executable, "-c", CLI, "db", "stop"], env=env, capture_output=True
                 )
-    print("| case | rows/s | seconds | peak memory (MB) | vs baseline rows/s |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| case | rows/s | seconds | peak memory (MB) | CPU s: import | CPU s: PostgreSQL "
+        "| vs baseline rows/s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in [*results, base]:
         print(
             f"| {r['case']} | {r['rows_per_s']:,.0f} | {r['seconds']:.1f} | "
-            f"{r['peak_rss_mb']:.0f} | {r['rows_per_s'] / base['rows_per_s']:.2f}× |"
+            f"{r['peak_rss_mb']:.0f} | {r['cpu_import_s']:.1f} | {r['cpu_postgres_s']:.1f} | "
+            f"{r['rows_per_s'] / base['rows_per_s']:.2f}× |"
         )
     general = validation[0]["rows_per_s"]
     for r in validation:
         print(
-            f"| {r['case']} | {r['rows_per_s']:,.0f} | {r['seconds']:.1f} | | "
+            f"| {r['case']} | {r['rows_per_s']:,.0f} | {r['seconds']:.1f} | | | | "
             f"{r['rows_per_s'] / general:.2f}× |"
         )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(
         json.dumps(
             {

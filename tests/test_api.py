@@ -17,12 +17,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from e2e_rig import AsteriskRig, campaign_doc
 from virtual_time import in_virtual_time
 
+from dialer_core import accounts
 from dialer_core.api.app import ROUTES_KEY, create_app
 from dialer_core.api.auth import InsecureBind, TokenTable, check_bind
 from dialer_core.api.metrics import families
 from dialer_core.campaign.manager import CampaignManager
 from dialer_core.face.serve import run_serve, serve_api
 from dialer_core.operator_errors import NotLoopback
+from dialer_core.store import users as user_store
 from dialer_core.store.seed import add_attempts
 
 TOKENS = {"R": ["read"], "C": ["read", "control"], "P": ["read", "pii"]}
@@ -562,6 +564,56 @@ async def test_preview_dial_asks_the_preview_policy_for_that_agent(db):
             "/api/campaigns/north/preview/dial", json={"agent": "ghost"}, headers=auth("C")
         )
         assert await error_of(resp, 404) == "agent_not_found"
+
+
+async def test_agent_desktop_previews_skips_and_dials_for_its_own_seat(db):
+    async with AsteriskRig(db, agents=2, time_scale=40) as rig, api(db, rig) as (client, manager):
+        await seeded(client, db, rig, cases=10, mode="preview", preview_auto_dial_seconds=0)
+        await client.post("/api/campaigns/north/start", headers=auth("C"))
+        runner = manager.get("north").runner
+        for _ in range(50):
+            if runner.agents:
+                break
+            await asyncio.sleep(0.05)
+        seat = sorted(runner.agents)[0]
+        password = "correct horse battery"
+        async with db.acquire() as conn:
+            for user, where in (("wang", seat), ("li", "PJSIP/elsewhere")):
+                await user_store.create_user(
+                    conn, user, "agent", accounts.hash_password(password), pbx_agent=where
+                )
+
+        async def login(user: str) -> dict[str, str]:
+            resp = await client.post("/api/login", json={"username": user, "password": password})
+            return {"X-CSRF-Token": (await resp.json())["csrf_token"]}
+
+        csrf = await login("wang")
+        shown = await (await client.get("/api/agent/preview")).json()
+        assert shown["campaign"] == "north" and shown["auto_dial_seconds"] == 0
+        first = shown["case"]["case_id"]
+        resp = await client.post(
+            "/api/agent/preview/skip", json={"case_id": first, "minutes": 30}, headers=csrf
+        )
+        assert resp.status == 200
+        again = await (await client.get("/api/agent/preview")).json()
+        assert again["case"]["case_id"] != first
+        assert runner.stats.launched == 0  # preview without a timer waits for the agent
+        resp = await client.post("/api/agent/preview/dial", headers=csrf)
+        assert resp.status == 202 and (await resp.json())["agent"] == seat
+        for _ in range(40):
+            if runner.stats.launched:
+                break
+            await asyncio.sleep(0.05)
+        assert runner.stats.launched == 1
+        resp = await client.post("/api/agent/preview/skip", json={"case_id": first})
+        assert resp.status == 403  # no CSRF token: a session's change is refused
+        csrf = await login("li")  # a seat no preview campaign counts
+        none = await (await client.get("/api/agent/preview")).json()
+        assert none == {"campaign": None, "auto_dial_seconds": None, "case": None}
+        resp = await client.post("/api/agent/preview/dial", headers=csrf)
+        assert await error_of(resp, 409) == "no_preview_campaign"
+        resp = await client.get("/api/agent/preview", headers=auth("C"))
+        assert resp.status == 403  # a machine token is not an agent
 
 
 async def test_dnc_entries_add_list_import_and_delete(db):

@@ -108,7 +108,7 @@ async def test_render_writes_files_and_the_drop_message_in_the_pbx_format(tmp_pa
 
 
 async def check_lines(
-    site, admin=None, campaigns=(CAMPAIGN,), sounds=None, pbx_dials=None, **sim_kw
+    site, admin=None, campaigns=(CAMPAIGN,), sounds=None, pbx_dials=None, pbx=None, **sim_kw
 ):
     """The checklist against a simulated PBX whose answered-call dialplan connects to the
     site's port (``pbx_dials``: to another port, as a wrong dialplan or a firewall would)."""
@@ -133,6 +133,8 @@ async def check_lines(
         site = asterisk_site(sim.ami_port, port)
     else:
         site = site(sim.ami_port, port)
+    if pbx is not None:
+        pbx.append(esl or sim)  # for the caller to look at afterwards
     try:
         checks = await run_checks(CheckInput(site, tuple(campaigns), sounds))
     finally:
@@ -212,7 +214,10 @@ async def test_check_fails_the_login_and_skips_the_pbx_items(kind):
 @pytest.mark.parametrize("kind", ["asterisk", "freeswitch"])
 async def test_probe_call_fails_when_the_pbx_dialplan_reaches_another_port(kind, monkeypatch):
     monkeypatch.setattr("dialer_core.face.pbx_probe.PROBE_SECONDS", 1.0)
-    checks = await check_lines(kind, pbx_dials=free_port())
+    pbx = []
+    checks = await check_lines(kind, pbx_dials=free_port(), pbx=pbx)
+    notes = pbx[0].db if kind == "freeswitch" else pbx[0].astdb
+    assert not notes  # the dialplan's "dropped while down" note of the probe is removed
     probe = checks["probe call"]
     assert probe.ok is False and "within" in probe.detail
     assert ("AGI(agi://" if kind == "asterisk" else "socket <this host>") in probe.fix

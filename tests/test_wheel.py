@@ -77,7 +77,8 @@ def installed(tmp_path_factory) -> Path:
         [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)]
     )
     assert made.returncode == 0, made.stderr
-    # pip comes from the reused site-packages; the wheel goes into the venv.
+    # pip comes from the reused site-packages; the wheel goes into the venv, even when those
+    # site-packages hold a pacedial of their own (an editable install of a checkout).
     done = _run(
         [
             str(venv / "bin" / "python"),
@@ -85,6 +86,7 @@ def installed(tmp_path_factory) -> Path:
             "pip",
             "install",
             "-q",
+            "--ignore-installed",
             "--no-deps",
             "--no-index",
             "--disable-pip-version-check",

@@ -14,6 +14,7 @@ import asyncpg
 from aiohttp import web
 
 from dialer_core.api import (
+    agent_preview,
     agents,
     callerid,
     campaigns,
@@ -64,6 +65,7 @@ def resource_routes() -> list[Route]:
         *sessions.routes(),
         *users.routes(),
         *desktop.routes(),
+        *agent_preview.routes(),
         *floor.routes(),
         *campaigns.routes(),
         *case_upload.routes(),

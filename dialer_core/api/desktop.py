@@ -49,7 +49,8 @@ DEFAULT_SCRIPT = (
 )
 
 
-def _seat(request: web.Request) -> str:
+def seat_of(request: web.Request) -> str:
+    """The PBX seat of the agent making the request (409 when the user has none)."""
     user = current_user(request)
     if not user.pbx_agent:
         raise ApiError(409, "no_seat", f"user {user.username!r} has no PBX seat")
@@ -153,7 +154,7 @@ async def desk(request: web.Request) -> web.Response:
     """The agent's state and the call to show: the live one, else one awaiting a disposition."""
     ctx = ctx_of(request)
     user = current_user(request)
-    seat = _seat(request)
+    seat = seat_of(request)
     state = ctx.manager.agent_state(seat)
     call = None
     live_id = ctx.manager.agent_call(seat)
@@ -189,7 +190,7 @@ def json_out(doc: Any, status: int = 200) -> web.Response:
 async def set_state(request: web.Request) -> web.Response:
     """Ready, pause with a code, or wrap-up (when a call connects)."""
     ctx = ctx_of(request)
-    seat = _seat(request)
+    seat = seat_of(request)
     doc = await read_json_object(request)
     state = field(doc, "state", str)
     if state == "ready":
@@ -216,7 +217,7 @@ async def save_disposition(request: web.Request) -> web.Response:
     """The outcome of a call the agent handled: note, promise, callback; ends the wrap-up."""
     ctx = ctx_of(request)
     user = current_user(request)
-    seat = _seat(request)
+    seat = seat_of(request)
     doc = await read_json_object(request)
     call_id = field(doc, "call_id", str)
     outcome = field(doc, "outcome", str)

@@ -9,6 +9,7 @@ agent now (its timer would otherwise launch after ``preview_auto_dial_seconds``)
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -22,8 +23,12 @@ TAG = "preview"
 
 
 async def next_case(request: web.Request) -> web.Response:
+    return web.json_response(await preview_doc(request, request.match_info["name"]))
+
+
+async def preview_doc(request: web.Request, name: str) -> dict[str, Any]:
+    """The campaign's mode, its auto-dial delay and the case on screen (None: none due)."""
     ctx = ctx_of(request)
-    name = request.match_info["name"]
     campaign_id = await ctx.campaign_id(name)
     _, config = await ctx.manager.load(name)
     now = datetime.fromtimestamp(ctx.clock(), UTC)
@@ -44,14 +49,12 @@ async def next_case(request: web.Request) -> web.Response:
             "city": row["city"],
             "previous_attempts": row["attempts"],
         }
-    return web.json_response(
-        {
-            "campaign": name,
-            "mode": config.mode,
-            "auto_dial_seconds": config.pacing.preview_auto_dial_seconds,
-            "case": case,
-        }
-    )
+    return {
+        "campaign": name,
+        "mode": config.mode,
+        "auto_dial_seconds": config.pacing.preview_auto_dial_seconds,
+        "case": case,
+    }
 
 
 async def dial(request: web.Request) -> web.Response:
@@ -71,8 +74,12 @@ async def dial(request: web.Request) -> web.Response:
 
 
 async def skip(request: web.Request) -> web.Response:
+    return web.json_response(await skip_case_in(request, request.match_info["name"]))
+
+
+async def skip_case_in(request: web.Request, name: str) -> dict[str, Any]:
+    """Put the body's ``case_id`` back for ``minutes`` (60) in campaign ``name``."""
     ctx = ctx_of(request)
-    name = request.match_info["name"]
     campaign_id = await ctx.campaign_id(name)
     doc = await read_json_object(request)
     case_id = field(doc, "case_id", int)
@@ -84,7 +91,7 @@ async def skip(request: web.Request) -> web.Response:
         done = await skip_case(conn, case_id, campaign_id, until)
     if done is None:
         raise ApiError(409, "case_unavailable", f"case {case_id} is not waiting in this campaign")
-    return web.json_response({"case_id": case_id, "next_attempt_at": until.isoformat()})
+    return {"case_id": case_id, "next_attempt_at": until.isoformat()}
 
 
 def routes() -> list[Route]:

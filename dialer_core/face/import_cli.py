@@ -15,7 +15,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from dialer_core.config_errors import InputError, RowError
-from dialer_core.importer import ImportProgress, import_case_file
+from dialer_core.importer import PARALLEL_FROM_BYTES, ImportProgress, bulk_gc, import_case_file
 from dialer_core.operator_errors import EXIT_ROWS_REJECTED, file_missing
 from dialer_core.store.campaigns import ensure_campaign
 from dialer_core.store.database import open_database
@@ -39,6 +39,8 @@ async def run_import(
         raise file_missing(str(path), exc, "the CSV file") from exc
     with stream:
         size = os.fstat(stream.fileno()).st_size
+        if size >= PARALLEL_FROM_BYTES:
+            bulk_gc()  # `pacedial import` of a large file: this process does nothing else
         bar = tqdm(
             total=size,
             unit="B",

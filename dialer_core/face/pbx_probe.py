@@ -29,6 +29,7 @@ from dialer_core.face.site import SiteConfig
 from pbx.asterisk.client import AmiClient, AmiError
 from pbx.freeswitch.client import EslClient, EslError
 from pbx.freeswitch.outbound import EslSession, OutboundServer
+from pbx.model import DROPPED_REALM
 
 PROBE_SECONDS = 10.0  # for the PBX to connect, and for each sound to answer
 SAMPLE_RATE = 8000
@@ -104,6 +105,12 @@ async def probe_asterisk(client: AmiClient, site: SiteConfig, sounds: list[str])
         try:
             reader, writer = await asyncio.wait_for(arrived, PROBE_SECONDS)
         except TimeoutError:
+            # The shipped dialplan's fallback noted the probe as dropped while pacedial was
+            # down (AstDB); no attempt will ever claim it.
+            with contextlib.suppress(AmiError, OSError):
+                await client.send_action(
+                    [("Action", "DBDel"), ("Family", DROPPED_REALM), ("Key", token)]
+                )
             return ProbeResult(
                 False, f"no FastAGI connection to {host}:{port} within {PROBE_SECONDS:.0f} s"
             )
@@ -190,6 +197,8 @@ async def probe_freeswitch(client: EslClient, site: SiteConfig, sounds: list[str
         try:
             session = await asyncio.wait_for(arrived, PROBE_SECONDS)
         except TimeoutError:
+            with contextlib.suppress(EslError, OSError):  # the fallback's note (see Asterisk)
+                await client.api(f"db delete/{DROPPED_REALM}/{token}")
             return ProbeResult(
                 False,
                 f"no outbound-socket connection to {fs.outbound_host}:{fs.outbound_port} "

@@ -9,7 +9,7 @@ import asyncpg
 
 from dialer_core.cases_csv import CaseRow
 from dialer_core.config_errors import RowError
-from dialer_core.store.case_import import CaseWriter, ImportSummary, record_import
+from dialer_core.store.case_import import CaseWriter, ImportSummary, record_import, stage
 
 
 async def import_cases(
@@ -21,7 +21,7 @@ async def import_cases(
 ) -> ImportSummary:
     """Upsert cases and phones; schedule new cases; record the import run. One transaction."""
     async with CaseWriter(conn, campaign_id) as writer, conn.transaction():
-        written = await writer.write(rows, [None] * len(rows))
+        written = await writer.write([stage(row, None) for row in rows])
         summary = written + ImportSummary(0, 0, 0, len(errors))
         await record_import(conn, campaign_id, source, summary, errors)
     return summary

@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const desk = { csrf: "", me: null, callId: null, wrapupFor: null, outcome: "" };
+const desk = { csrf: "", me: null, callId: null, wrapupFor: null, outcome: "", preview: null, previewSince: 0, previewAuto: 0 };
 
 function showError(message) {
   $("#error").textContent = message;
@@ -44,7 +44,7 @@ function when(iso) { return iso ? new Date(iso).toLocaleString() : "–"; }
 
 function showLogin() {
   $("#login-panel").hidden = false;
-  for (const id of ["#call-panel", "#waiting-panel", "#state-controls"]) $(id).hidden = true;
+  for (const id of ["#call-panel", "#waiting-panel", "#preview-panel", "#state-controls"]) $(id).hidden = true;
   $("#me").textContent = "";
 }
 
@@ -83,7 +83,8 @@ async function refresh() {
   const call = doc.call;
   $("#waiting-panel").hidden = !!call;
   $("#call-panel").hidden = !call;
-  if (!call) { desk.callId = null; return; }
+  if (!call) { desk.callId = null; await refreshPreview(); return; }
+  $("#preview-panel").hidden = true;
   if ((call.live || doc.state === "idle") && desk.wrapupFor !== call.call_id) {
     // The seat goes to wrap-up (paused "wrapup"): the PBX offers it no call until the
     // disposition is saved. During the call the PBX still reports the seat as talking.
@@ -95,6 +96,41 @@ async function refresh() {
   $("#save").disabled = call.saved;
   if (call.saved) $("#save-result").textContent = "saved";
 }
+
+// Preview mode: the case the seat's next call will dial, with Dial now and Skip.
+async function refreshPreview() {
+  let doc;
+  try { doc = await api("GET", "/api/agent/preview"); } catch (e) { showError("preview: " + e.message); return; }
+  const c = doc.case;
+  $("#preview-panel").hidden = !c;
+  $("#waiting-panel").hidden = !!c;
+  if (!c) { desk.preview = null; return; }
+  if (!desk.preview || desk.preview.case_id !== c.case_id) desk.previewSince = Date.now();
+  desk.preview = c;
+  desk.previewAuto = doc.auto_dial_seconds || 0;
+  $("#preview-name").textContent = c.debtor_name;
+  $("#preview-ref").textContent = c.external_id;
+  $("#preview-campaign").textContent = doc.campaign;
+  const amount = (c.amount_minor / 100).toLocaleString(undefined, { minimumFractionDigits: 2 }) + " " + c.currency;
+  $("#preview-facts").replaceChildren(...[["Amount", amount], ["Days past due", c.days_past_due],
+    ["Product", c.product || "–"], ["Phone", c.phone], ["Where", [c.city, c.province].filter(Boolean).join(", ") || "–"],
+    ["Previous attempts", c.previous_attempts]].flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  const left = desk.previewAuto ? Math.max(0, desk.previewAuto - (Date.now() - desk.previewSince) / 1000) : null;
+  $("#preview-timer").textContent = left === null ? "–" : left.toFixed(0);
+}
+
+$("#preview-dial").addEventListener("click", async () => {
+  try { await api("POST", "/api/agent/preview/dial"); desk.preview = null; await refresh(); } catch (e) { showError("dial: " + e.message); }
+});
+
+$("#preview-skip").addEventListener("click", async () => {
+  if (!desk.preview) return;
+  try {
+    await api("POST", "/api/agent/preview/skip", { case_id: desk.preview.case_id, minutes: Number($("#preview-minutes").value) });
+    desk.preview = null;
+    await refresh();
+  } catch (e) { showError("skip: " + e.message); }
+});
 
 function renderOutcomes(outcomes) {
   $("#outcomes").replaceChildren(...outcomes.map((o) => {
