@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Iterable
 
 from pbx.model import AgentEvent, CallEvent
 
+YIELD_EVERY = 64  # events handed out between two chances for other tasks to run
+
 __all__ = ["DriverEvent", "EventOutbox", "stop_task"]
 
 DriverEvent = CallEvent | AgentEvent
@@ -34,9 +36,14 @@ class EventOutbox:
             self._queue.put_nowait(item)
 
     async def stream(self) -> AsyncIterator[DriverEvent]:
-        """The events in order; ends after :meth:`end` once those before it are read."""
+        """The events in order; ends after :meth:`end` once those before it are read. Every
+        ``YIELD_EVERY`` events it lets other tasks run (a long backlog never starves them)."""
+        read = 0
         while (item := await self._queue.get()) is not None:
             yield item
+            read += 1
+            if read % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
 
     def end(self) -> None:
         """End :meth:`stream` after the events already put."""

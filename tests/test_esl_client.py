@@ -306,3 +306,30 @@ async def test_command_while_never_connected_fails_without_sending() -> None:
     item = await asyncio.wait_for(anext(aiter(driver.events())), 1.0)
     assert isinstance(item, OriginateFailed) and "not sent" in item.reason
     assert driver.tracker.in_flight() == frozenset()
+
+
+async def test_a_batch_of_originates_goes_out_before_any_reply_comes_back() -> None:
+    held: list[asyncio.StreamWriter] = []
+
+    def on_command(conn: int, line: str, writer: asyncio.StreamWriter) -> bool:
+        if line.startswith("bgapi originate"):
+            held.append(writer)  # FreeSWITCH is slow to say +OK
+        return True
+
+    async with ScriptedFs(on_command) as fs:
+        client = EslClient("127.0.0.1", fs.port, heartbeat_timeout=30)
+        driver = FreeSwitchDriver(client)
+        await driver.connect()
+        for i in range(20):  # the runner awaits each one, as it does for a launch batch
+            await driver.originate(CallRequest(f"call-{i}", f"+86138001380{i:02d}", "5550100"))
+        for _ in range(100):
+            if len(held) == 20:
+                break
+            await asyncio.sleep(0.01)
+        assert len(held) == 20, "every originate was sent before the first +OK"
+        held[0].write(b"Content-Type: command/reply\nReply-Text: -ERR no\n\n")
+        for writer in held[1:]:
+            writer.write(b"Content-Type: command/reply\nReply-Text: +OK Job-UUID: x\n\n")
+        first = await asyncio.wait_for(anext(aiter(driver.events())), 5)
+        await driver.close()
+    assert first == OriginateFailed("call-0", first.reason) and "-ERR no" in first.reason

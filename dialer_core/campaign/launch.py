@@ -6,6 +6,7 @@ attempts' ``created_at``, the caller-ID use and the calls' launch time are that 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -166,7 +167,9 @@ class Launcher:
         histories = await store.rule_histories(conn, contacts)
         batch: list[_Item] = []
         in_round = InRound()
-        for contact in contacts:
+        for i, contact in enumerate(contacts, 1):
+            if i % 16 == 0:
+                await asyncio.sleep(0)  # a long round lets the PBX's events in between
             if self.paused():  # paused mid-round: hand the rest back undialed
                 await store.release_lease(conn, contact.case_id, self.runner_id)
                 continue

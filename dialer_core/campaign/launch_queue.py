@@ -20,6 +20,7 @@ from dialer_core.run_metrics import RunMetrics
 from dialer_core.store.database import DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
+YIELD_EVERY = 16  # calls started between two looks at the PBX's events
 StartCall = Callable[[Call, Event], Awaitable[None]]  # the runner takes a written call
 
 
@@ -56,9 +57,11 @@ class LaunchQueue:
     async def start(self, written: list[tuple[Call, Event]]) -> None:
         """Hand each written call to the runner (its Originate goes out without awaiting a
         Response); a Launch that meets a stop or a pause is held instead."""
-        for call, event in written:
+        for i, (call, event) in enumerate(written, 1):
             await self.start_call(call, self.launcher.still_on(event))
             self.in_round = max(0, self.in_round - 1)
+            if i % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let PBX events (freed channels) in between
 
     def drop(self) -> None:
         """Forget what waits (pause, stop, no contacts left): the next decision asks again."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 from dialer_core.compliance.model import Allowed, Decision, Denied, Disposition, PastAttempt
 from dialer_core.compliance.region import Region
@@ -54,7 +55,10 @@ class CapRules:
     machine_same_day: bool = False
 
 
+@lru_cache(maxsize=4096)
 def _midnight(day: date, zone_name: str, late: bool) -> datetime:
+    """The UTC instant local ``day`` starts in the zone (``late``: the later reading where a
+    DST change makes midnight ambiguous). Cached: the caps ask for the same days often."""
     naive = datetime.combine(day, time(0, 0))
     zi = zone(zone_name)
     a = naive.replace(tzinfo=zi, fold=0).astimezone(UTC)

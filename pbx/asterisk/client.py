@@ -68,6 +68,7 @@ class _Pending:
 
 
 _END = object()  # events() sentinel
+YIELD_EVERY = 128  # events handed out between two chances for other tasks to run
 
 
 class AmiClient:
@@ -177,10 +178,15 @@ class AmiClient:
 
     async def events(self) -> AsyncIterator[AmiMessage]:
         """Events in arrival order (ends after close()). The queue is bounded: on overflow the
-        oldest event is dropped and counted in ``dropped_events``."""
+        oldest event is dropped and counted in ``dropped_events``. Every ``YIELD_EVERY``
+        events other tasks get to run (a backlog of thousands never starves them)."""
+        read = 0
         while (item := await self._events.get()) is not _END:
             assert isinstance(item, AmiMessage)
             yield item
+            read += 1
+            if read % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
 
     async def close(self) -> None:
         """Log off (best effort, 2 s), close the socket, fail pending actions, end events()."""

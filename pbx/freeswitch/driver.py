@@ -96,6 +96,7 @@ class FreeSwitchDriver:
         self._snapshots: dict[str, frozenset[str]] = {}  # echo tag -> calls to reconcile
         self._snapshot_seq = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sending: set[asyncio.Future[str]] = set()  # originates awaiting their +OK
         self._link_of: dict[str, int] = {}  # call id -> client.connects when originated
         self._backoff = 0.0
         self._backoff_until = 0.0  # the event loop's clock: no originate before
@@ -136,22 +137,32 @@ class FreeSwitchDriver:
         return f"originate {{{block}}}{dial} {self.target}"
 
     async def originate(self, request: CallRequest) -> None:
-        """Send the originate once as bgapi; the outcome arrives as events (never re-sent)."""
+        """Send the originate once as bgapi; the outcome arrives as events (never re-sent).
+
+        Returns once the command is on its way, not when FreeSWITCH's ``+OK`` comes back: a
+        launch batch goes out back to back (replies are matched in order by the client); a
+        refusal or a link lost before sending comes later as ``OriginateFailed``."""
         call_id = request.call_id
         command = self.originate_command(request)
         self.tracker.track(call_id)
         self._link_of[call_id] = self.client.connects
         log.info("call %s: originate to %s", call_id, mask_number(request.destination))
-        try:
-            await self.client.bgapi(command, job_uuid=call_id)
-        except EslCommandError as exc:
+        sending = asyncio.ensure_future(self.client.bgapi(command, job_uuid=call_id))
+        self._sending.add(sending)
+        sending.add_done_callback(lambda done: self._originate_answered(call_id, done))
+
+    def _originate_answered(self, call_id: str, done: asyncio.Future[str]) -> None:
+        self._sending.discard(done)
+        exc = None if done.cancelled() else done.exception()
+        if isinstance(exc, EslCommandError):
             self._forget(call_id)
             self._emit([OriginateFailed(call_id, exc.reply)])
-        except EslLinkLost as exc:
-            if not exc.sent:
-                self._forget(call_id)
-                self._out.put(OriginateFailed(call_id, f"ESL link down, not sent: {exc}"))
-            # If it was sent, the call may exist: reconciliation after the reconnect settles it.
+        elif isinstance(exc, EslLinkLost) and not exc.sent:
+            self._forget(call_id)
+            self._out.put(OriginateFailed(call_id, f"ESL link down, not sent: {exc}"))
+        elif exc is not None and not isinstance(exc, EslLinkLost):
+            log.warning("call %s: originate: %r", call_id, exc)
+        # A sent originate whose link dropped may exist: the reconnect's reconciliation settles it.
 
     async def hangup(self, call_id: str) -> None:
         """Hang up a call we placed (``bgapi uuid_kill``; a vanished channel is not an error)."""
