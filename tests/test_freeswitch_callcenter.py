@@ -114,3 +114,22 @@ async def test_deadline_leaves_the_queue_with_the_exit_key_and_plays_the_message
     received = await run("freeswitch/outbound/outbound_callcenter_timeout_exit.txt", handler)
     assert seen == {"connected": False, "reason": "EXIT_WITH_KEY"}
     assert any(r.startswith(b"api uuid_recv_dtmf ") and r.endswith(b" D\n\n") for r in received)
+
+
+async def test_deadline_with_an_agent_ringing_cancels_the_ring_and_keeps_the_caller() -> None:
+    """outbound_callcenter_timeout_exit_agent_ringing.txt: the exit key at the deadline while
+    an agent's phone rings: callcenter completes (EXIT_WITH_KEY, no agent bridged), the ring
+    is cancelled, and the session plays the message and hangs up."""
+    seen: dict[str, object] = {}
+
+    async def handler(session: CallSession) -> None:
+        await session.answer()
+        seen["connected"] = await session.enqueue("collectors@default", 0.2)
+        seen["reason"] = await session.get_variable("cc_cancel_reason")
+        await session.play("rig/rig-hello")
+        await session.hangup()
+
+    relpath = "freeswitch/outbound/outbound_callcenter_timeout_exit_agent_ringing.txt"
+    received = await run(relpath, handler)
+    assert seen == {"connected": False, "reason": "EXIT_WITH_KEY"}
+    assert any(r.startswith(b"api uuid_recv_dtmf ") and r.endswith(b" D\n\n") for r in received)

@@ -58,7 +58,11 @@ def test_asterisk_render_fills_the_site_values_in():
     ext = files["asterisk/extensions.d/pacedial.conf"]
     assert "[collect-answered]" in ext and "AGI(agi://10.0.0.9:4600/router," in ext
     assert "[collectors]" in files["asterisk/queues.d/pacedial.conf"]
-    assert "wrapuptime = 30" in files["asterisk/queues.d/pacedial.conf"]
+    queues = files["asterisk/queues.d/pacedial.conf"]
+    assert "wrapuptime = 30" in queues
+    # Keywords Asterisk 12+ removed (the events are always sent now): none may be rendered.
+    removed = ("eventwhencalled", "eventmemberstatus")
+    assert not [k for k in removed if k in queues], queues
 
 
 def test_freeswitch_render_fills_the_site_values_in():

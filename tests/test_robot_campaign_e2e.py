@@ -85,9 +85,12 @@ async def test_mixed_campaign_routes_by_dpd_and_records_robot_outcomes(
     assert {rec["call_id"] for rec in recordings} == {r["cid"] for r in answered}
     # The PBX started exactly the recordings the database lists, each once.
     assert sorted(recorded) == sorted(rec["path"] for rec in recordings)
+    # Asterisk: MixMonitor's relative name (its monitor directory); FreeSWITCH: the absolute
+    # path in its recordings_dir (a relative name would land in its sounds).
+    folder = f"{tmp_path / 'rec'}/" if pbx == "freeswitch" else ""
     for rec in recordings:  # the simulated PBX wrote a real file; its facts were filled in
-        assert rec["path"] == f"{rec['call_id']}.wav"
-        data = (tmp_path / "rec" / rec["path"]).read_bytes()
+        assert rec["path"] == f"{folder}{rec['call_id']}.wav"
+        data = (tmp_path / "rec" / f"{rec['call_id']}.wav").read_bytes()
         assert rec["sha256"] == hashlib.sha256(data).hexdigest()
         assert rec["size_bytes"] == len(data) and rec["duration_s"] == 1.0
     machines = {str(a["call_id"]) for a in amd if a["status"] == "MACHINE"}

@@ -227,7 +227,7 @@ async def test_outbound_session_runs_the_answered_call_with_eslsession():
     assert agents == [AgentState("agent1@default", "collectors", "idle")]
     assert results == {
         "call_id": call_id,
-        "recording": "rec/call.wav",
+        "recording": "/usr/local/freeswitch/recordings/rec/call.wav",  # its recordings_dir
         "amd": ("HUMAN", "HUMAN"),
         "digits": "4",
         "interrupt": "9",
@@ -238,7 +238,7 @@ async def test_outbound_session_runs_the_answered_call_with_eslsession():
     leg = esl.legs[0]
     assert leg.commands[:3] == ["connect", "myevents json", "linger"]
     assert leg.commands[-1] == "exit"
-    assert leg.recordings == ["rec/call.wav"]
+    assert leg.recordings == ["/usr/local/freeswitch/recordings/rec/call.wav"]
     assert sim.queue.completed == 1
     # mod_callcenter's callcenter::info events: the agent picked up our call, then talked.
     connected = [e for e in events if isinstance(e, AgentConnected)]

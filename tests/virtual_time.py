@@ -198,10 +198,10 @@ class _CountingProtocol:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             result = attr(*args, **kwargs)
+            if not inspect.isawaitable(result):  # e.g. is_connected() from __del__: no loop
+                return result
             loop = asyncio.get_running_loop()
-            if inspect.isawaitable(result) and isinstance(loop, VirtualTimeLoop):
-                return loop.outside(result, self._fd)
-            return result
+            return loop.outside(result, self._fd) if isinstance(loop, VirtualTimeLoop) else result
 
         return call
 
@@ -226,10 +226,11 @@ def run_in_virtual_time(main: Awaitable[Any]) -> Any:
         loop.close()
 
 
-async def _connect_outside(*args: Any, **kwargs: Any) -> asyncpg.Connection:
-    """A new pool connection: its handshake is outside work too (a pool opening connections
-    again after an outage)."""
+async def connect_outside(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """``asyncpg.connect`` whose handshake and queries hold the virtual clock (a pool opening
+    connections again after an outage; a test's own admin connection)."""
     loop = asyncio.get_running_loop()
+    kwargs.setdefault("connection_class", CountingConnection)
     work = asyncpg.connect(*args, **kwargs)
     return await (loop.outside(work) if isinstance(loop, VirtualTimeLoop) else work)
 
@@ -245,7 +246,7 @@ async def open_pool(dsn: str, **options: Any) -> asyncpg.Pool:
             min_size=10,
             max_size=10,
             connection_class=CountingConnection,
-            connect=_connect_outside,
+            connect=connect_outside,
             **options,
         )
     )
@@ -275,8 +276,12 @@ def in_virtual_time(test: Callable[..., Awaitable[None]]) -> Callable[..., None]
         pool = await open_pool(dsn)
         try:
             await test(db=pool, **kwargs)
-        finally:
-            await asyncio.get_running_loop().outside(pool.close())
+        except BaseException:
+            pool.terminate()  # a task the test left may hold a connection: do not wait for it
+            raise
+        # Not outside work: the clock moves on, so a task still holding a connection (waiting
+        # on a timer) gets to release it.
+        await pool.close()
 
     @functools.wraps(test)
     def run(**kwargs: Any) -> None:

@@ -105,7 +105,7 @@ class CampaignChores:
         """Fill in duration and checksum of finished calls' recordings; apply the retention."""
         folder = recordings_dir()
         async with self.pool.acquire() as conn:
-            await rec_store.finalize_recordings(conn, folder, self.campaign_id)
+            await rec_store.finalize_recordings(conn, folder, self.campaign_id, self._now())
             if self.handling.retention_days:
                 cutoff = self._now() - timedelta(days=self.handling.retention_days)
                 await rec_store.purge_recordings(conn, folder, self.campaign_id, cutoff)

@@ -44,13 +44,16 @@ class OutboundAnsweredServer:
         port: int = 0,
         gate: PeerGate | None = None,
         time_scale: float = 1.0,
+        recordings_dir: str = "",
     ) -> OutboundAnsweredServer:
         """Listen on ``host:port`` (0: any free port, read back from ``server.port``);
         ``time_scale``: a simulated FreeSWITCH's speed-up, so the queue deadline the dialer
-        times itself is in the PBX's seconds."""
+        times itself is in the PBX's seconds; ``recordings_dir``: see EslSession."""
         registry = CallRegistry()
         handler = make_answered_handler(registry)
-        server = OutboundServer(handler, host, port, gate=gate, time_scale=time_scale)
+        server = OutboundServer(
+            handler, host, port, gate=gate, time_scale=time_scale, recordings_dir=recordings_dir
+        )
         await server.start()
         return cls(registry, server)
 
@@ -112,7 +115,7 @@ async def start_answered_server(
         peers = [*fs.outbound_allowed_peers, *await _addresses(fs.host)]
         gate = PeerGate.build(peers, fs.outbound_max_connections)
         start = OutboundAnsweredServer.start(
-            fs.outbound_host, fs.outbound_port, gate, time_scale
+            fs.outbound_host, fs.outbound_port, gate, time_scale, fs.recordings_dir
         )
     else:
         where = f"[fastagi] port {site.fastagi_host}:{site.fastagi_port}"

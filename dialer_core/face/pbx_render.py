@@ -110,8 +110,6 @@ exten => s,1,NoOp(pacedial call ${{PACEDIAL_CALL_ID}})
             "ringinuse = no",
             "joinempty = yes",
             "leavewhenempty = no",
-            "eventwhencalled = yes",
-            "eventmemberstatus = yes",
             "setinterfacevar = yes",
         ]
     return {

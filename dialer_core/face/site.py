@@ -35,6 +35,9 @@ class FreeSwitchSite:
     outbound_port: int = 8084
     outbound_allowed_peers: tuple[str, ...] = ()  # besides loopback and `host`
     outbound_max_connections: int = DEFAULT_MAX_CONNECTIONS
+    # Where FreeSWITCH writes recordings, as FreeSWITCH sees it (absolute); "" = its own
+    # ${recordings_dir} (asked per call: a relative record_session name would land in sounds).
+    recordings_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ def _freeswitch(fs: dict[str, Any], source: str) -> FreeSwitchSite:
             "outbound_port",
             "outbound_allowed_peers",
             "outbound_max_connections",
+            "recordings_dir",
         },
         source,
         "freeswitch.",
@@ -170,7 +174,16 @@ def _freeswitch(fs: dict[str, Any], source: str) -> FreeSwitchSite:
         outbound_port=take(fs, "outbound_port", int, 8084, source, p),
         outbound_allowed_peers=_peers(fs, "outbound_allowed_peers", source, p),
         outbound_max_connections=_cap(fs, "outbound_max_connections", source, p),
+        recordings_dir=_absolute(fs, "recordings_dir", source, p),
     )
+
+
+def _absolute(table: dict, key: str, source: str, prefix: str) -> str:
+    """An optional absolute directory on the PBX ("" when unset)."""
+    value = take(table, key, str, "", source, prefix)
+    if value and not value.startswith("/"):
+        raise ConfigError(source, f"{prefix}{key}", "an absolute path on the PBX", value)
+    return value.rstrip("/")
 
 
 def _peers(table: dict[str, Any], key: str, source: str, prefix: str) -> tuple[str, ...]:

@@ -92,9 +92,11 @@ class EslSession:
         sound_extension: str = ".wav",
         command_timeout: float = 10.0,
         time_scale: float = 1.0,
+        recordings_dir: str = "",
     ) -> None:
         self._reader = reader
         self._time_scale = time_scale  # PBX seconds per loop second (a simulated PBX's scale)
+        self._recordings_dir = recordings_dir.rstrip("/")  # "" = FreeSWITCH's own
         self._writer = writer
         self._parser = EslParser(SESSION_MAX_HEADER_BYTES, SESSION_MAX_BODY_BYTES)
         self._format = event_format
@@ -246,11 +248,23 @@ class EslSession:
         return done.get("Application-Response") or ""
 
     async def start_recording(self, name: str) -> str:
-        """``record_session <name>.wav`` (both directions, until the call ends); the file name.
+        """``record_session <dir>/<name>.wav`` (both directions, until the call ends); the
+        absolute path FreeSWITCH writes.
 
-        A relative name is written under FreeSWITCH's recordings directory.
+        A relative name would be written under ``sound_prefix``, not the recordings directory
+        (``outbound_record_session_paths.txt``), so the path is always absolute: the site's
+        ``recordings_dir``, else FreeSWITCH's own (``global_getvar recordings_dir``).
         """
-        path = recording_file(name)
+        folder = self._recordings_dir
+        if not folder:
+            reply = await self._command(encode_api("global_getvar recordings_dir"), "api")
+            folder = reply.text.strip().rstrip("/")
+            if not folder.startswith("/"):
+                raise EslSessionError(
+                    f"call {self.call_id}: FreeSWITCH has no recordings_dir ({folder!r}): set "
+                    "[freeswitch] recordings_dir in the site file"
+                )
+        path = f"{folder}/{recording_file(name)}"
         await self._execute_event("record_session", path)
         return path
 
@@ -442,6 +456,7 @@ class OutboundServer:
         command_timeout: float = 10.0,
         gate: PeerGate | None = None,
         time_scale: float = 1.0,
+        recordings_dir: str = "",
     ) -> None:
         self.handler = handler
         self.gate = gate or PeerGate()
@@ -454,6 +469,7 @@ class OutboundServer:
             "sound_extension": sound_extension,
             "command_timeout": command_timeout,
             "time_scale": time_scale,
+            "recordings_dir": recordings_dir,
         }
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()

@@ -179,26 +179,28 @@ def _hang(
     ch.state, ch.call_state = "CS_REPORTING", "HANGUP"
     if full:
         ctx.publish(f.state_event(ch))
-    _hangup_variables(ch, now, ctx.time_scale)
+    _hangup_variables(ch, now)
     ctx.publish(f.channel_event("CHANNEL_HANGUP_COMPLETE", ch))
     ctx.remove_channel(ch)
 
 
-def _hangup_variables(ch: FsChannel, now_us: int, scale: float) -> None:
-    """The CDR variables FreeSWITCH adds at hang-up; durations in simulated time."""
+def _hangup_variables(ch: FsChannel, now_us: int) -> None:
+    """The CDR variables FreeSWITCH adds at hang-up; durations in simulated time (the channel
+    stamps are already simulated microseconds: the event factory reads the PBX's clock, so
+    scaling them again would multiply every billsec by the time scale)."""
 
     def stamp(us: int) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(us / 1e6)) if us else ""
 
     def sim_us(since: int) -> int:
-        return int((now_us - since) * scale) if since else 0
+        return now_us - since if since else 0
 
     def epochs(name: str, us: int) -> list[tuple[str, str]]:
         return [(f"{name}_epoch", str(us // 1_000_000)), (f"{name}_uepoch", str(us))]
 
     total, bill = sim_us(ch.created_us), sim_us(ch.answered_us)
-    progress = int((ch.progress_us - ch.created_us) * scale) if ch.progress_us else 0
-    answer = int((ch.answered_us - ch.created_us) * scale) if ch.answered_us else 0
+    progress = ch.progress_us - ch.created_us if ch.progress_us else 0
+    answer = ch.answered_us - ch.created_us if ch.answered_us else 0
     v = ch.variables
     v["hangup_cause"] = ch.hangup_cause
     v["hangup_cause_q850"] = str(CAUSE_Q850.get(ch.hangup_cause, 16))

@@ -45,6 +45,8 @@ from pbx.sim.recording import write_recording
 
 __all__ = ["OutboundLeg", "parse_socket_action"]
 
+DEFAULT_RECORDINGS_DIR = "/usr/local/freeswitch/recordings"  # a source build's, as captured
+
 log = logging.getLogger(__name__)
 
 
@@ -273,6 +275,8 @@ class OutboundLeg:
         if verb == "uuid_kill" and len(words) > 1 and words[1] == self.call.uuid:
             self.call.request_hangup(words[2] if len(words) > 2 else "NORMAL_CLEARING")
             return "+OK\n"
+        if words == ["global_getvar", "recordings_dir"]:
+            return self.recordings_dir or DEFAULT_RECORDINGS_DIR
         if verb in ("uuid_break", "uuid_getvar", "uuid_kill", "uuid_recv_dtmf"):
             return "-ERR No such channel!\n"
         return f"-ERR {verb} Command not found!\n"
@@ -376,8 +380,13 @@ class OutboundLeg:
         return "_none_"
 
     async def _record_session(self, data: str) -> str:
+        """An absolute path is used as given (the sim writes it when it is in its recordings
+        directory); a relative name lands under ``sound_prefix``, never in the recordings
+        directory (``outbound_record_session_paths.txt``)."""
         self.recordings.append(data)
-        write_recording(self.recordings_dir, data)
+        folder = data.rpartition("/")[0]
+        if data.startswith("/") and folder == (self.recordings_dir or "").rstrip("/"):
+            write_recording(self.recordings_dir, data)
         return "_none_"
 
     async def _amd(self, data: str) -> str:
