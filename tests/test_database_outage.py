@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 from e2e_rig import attempts_of, rig_for
-from virtual_time import in_virtual_time
+from virtual_time import connect_outside, in_virtual_time
 
 
 @in_virtual_time
@@ -18,7 +17,7 @@ async def test_a_database_outage_mid_campaign_leaves_every_attempt_closed_once(d
             await asyncio.sleep(0.05)
             if holder and len(holder[0].inflight) >= 2:
                 break
-        admin = await asyncpg.connect(f"{server}/postgres")
+        admin = await connect_outside(f"{server}/postgres")
         try:
             await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
             await admin.execute(

@@ -226,10 +226,11 @@ def run_in_virtual_time(main: Awaitable[Any]) -> Any:
         loop.close()
 
 
-async def _connect_outside(*args: Any, **kwargs: Any) -> asyncpg.Connection:
-    """A new pool connection: its handshake is outside work too (a pool opening connections
-    again after an outage)."""
+async def connect_outside(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """``asyncpg.connect`` whose handshake and queries hold the virtual clock (a pool opening
+    connections again after an outage; a test's own admin connection)."""
     loop = asyncio.get_running_loop()
+    kwargs.setdefault("connection_class", CountingConnection)
     work = asyncpg.connect(*args, **kwargs)
     return await (loop.outside(work) if isinstance(loop, VirtualTimeLoop) else work)
 
@@ -245,7 +246,7 @@ async def open_pool(dsn: str, **options: Any) -> asyncpg.Pool:
             min_size=10,
             max_size=10,
             connection_class=CountingConnection,
-            connect=_connect_outside,
+            connect=connect_outside,
             **options,
         )
     )
