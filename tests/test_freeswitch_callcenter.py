@@ -9,6 +9,7 @@ import re
 
 from test_esl_client import (
     _reencode,  # noqa: I001  (shared with the other replay tests)
+    drop_first_message,
     segments,
 )
 from test_esl_codec import fixture_bytes, parse_all
@@ -19,13 +20,6 @@ from pbx.session import CallerHungUp, CallSession
 
 # Commands the capture scripts sent that our session does not (extra subscriptions, checks).
 _SKIPPED = (b"event ", b"api uuid_getvar ")
-
-
-def _drop_first_message(data: bytes) -> bytes:
-    """``data`` without its first ESL message (the reply to a command we did not send)."""
-    head_end = data.index(b"\n\n") + 2
-    m = re.search(rb"^Content-Length: (\d+)$", data[:head_end], re.M)
-    return data[head_end + (int(m.group(1)) if m else 0) :]
 
 
 def _set_completed(command: bytes, uuid: bytes) -> bytes:
@@ -65,7 +59,7 @@ async def replay_tolerant(relpath: str, port: int, skip: tuple[bytes, ...] = ())
                     uuid = re.search(rb"^Unique-ID: (\S+)$", answer, re.M).group(1)
                 assert raw == expected, (raw, expected)
                 while script and script[0][0].startswith(skipped):
-                    answer += _drop_first_message(script.pop(0)[1])
+                    answer += drop_first_message(script.pop(0)[1])
                 writer.write(answer)
         await writer.drain()
     finally:
