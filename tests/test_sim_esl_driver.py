@@ -380,3 +380,41 @@ async def test_callcenter_agent_events_follow_callcenter_events_agent_call_txt()
         else:
             assert [n for n in real_names if n in names] == names, action
             assert values.get("CC-Hangup-Cause") == real_values.get("CC-Hangup-Cause")
+
+
+@in_virtual_time
+async def test_exit_key_while_the_agent_rings_gives_the_agent_events_of_the_capture():
+    """callcenter_events_timeout_exit_agent_ringing.txt: the session's 2 s deadline (exit key)
+    comes while the only agent's phone rings 5 s: the agent goes Receiving, then Waiting, and
+    is never bridged (the sim sends no agent-offering / bridge-agent-fail: not modelled)."""
+    from test_esl_codec import fixture_bytes, parse_all
+
+    relpath = "freeswitch/inbound/callcenter_events_timeout_exit_agent_ringing.txt"
+    captured = _callcenter_info(parse_all(fixture_bytes(relpath, "S")))
+    seen: dict[str, bool] = {}
+
+    async def handler(session: CallSession) -> None:
+        # 2 simulated seconds (the session runs at loop speed, the sim 20 times faster).
+        seen["connected"] = await session.enqueue("collectors@default", 2.0 / 20)
+
+    agent = AgentConfig(count=1, talk_mean=8, talk_cv=0, answer_delay=5.0)
+    config = SimConfig(seed=2, time_scale=20, behaviour="last_digit", agents=agent)
+    async with esl_rig(config, handler) as (_, esl, driver):
+        peer = Peer(*await asyncio.open_connection("127.0.0.1", esl.port))
+        peer.writer.write(encode_auth("ClueCon"))
+        peer.writer.write(encode_event_subscription(["CUSTOM", "callcenter::info"], "json"))
+        await peer.until(2, 5.0)
+        await driver.originate(
+            CallRequest(str(uuid.uuid4()), "+5551231", "5550100", variables={"sim_talk": "30"})
+        )
+        await collect_ends(driver, 1, 10.0)
+        await peer.until(4, 5.0)
+        peer.writer.close()
+    assert seen == {"connected": False}
+
+    def states(info) -> list[tuple[str, list[str], str | None]]:
+        return [(a, n, c.get("CC-Agent-State")) for a, n, c in info if a == "agent-state-change"]
+
+    assert states(_callcenter_info(peer.messages)) == states(captured)
+    assert [a for a, _, _ in captured if a.startswith("bridge")] == ["bridge-agent-fail"]
+    assert not [a for a, _, _ in _callcenter_info(peer.messages) if a.startswith("bridge")]
