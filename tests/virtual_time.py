@@ -42,6 +42,7 @@ from dialer_core.store.database import create_pool
 
 EXTERNAL_POLL = 1.0  # real seconds per wait on outside work (a query, a thread) in flight
 IN_ORDER_FOR = 2.0  # real seconds the oldest outside work may hold the others back (a lock wait)
+STALLED_AFTER = 10.0  # real seconds of silence after which outside work no longer holds the clock
 
 
 class _Outside:
@@ -84,11 +85,20 @@ class _JumpingSelector(selectors.BaseSelector):
         if events or timeout == 0:
             return events
         if self._loop.inflight:  # the process is quiet: the oldest outside work ends now
-            return self._oldest_outside()
+            ready = self._oldest_outside()
+            if ready or not self._stalled() or timeout is None:
+                return ready
         if timeout is None:  # no timer at all: only the outside world can wake us
             return self._inner.select(None)
         self._loop.advance(timeout)
         return []
+
+    def _stalled(self) -> bool:
+        """Whether the oldest outside work has given nothing for ``STALLED_AFTER`` real
+        seconds: it waits on the loop itself (a lock held by a task asleep on a virtual timer,
+        a thread waiting for a coroutine), so time moves on rather than hang the test."""
+        since = self._loop.inflight[0].held_since
+        return since is not None and time.monotonic() - since > STALLED_AFTER
 
     def _oldest_outside(self):  # noqa: ANN202
         """Wait in real time for the oldest outside work's next data (its reply, its thread's
@@ -170,18 +180,23 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         return future
 
     async def _make_subprocess_transport(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        """A child process is outside work until it exits (e.g. a speech engine rendering)."""
+        """A child process is outside work until it exits (e.g. a speech engine rendering).
+
+        Its end is awaited through the transport (``_wait``), not by replacing its exit
+        callback: the child watcher's thread may already have scheduled the original callback
+        when the transport is handed back (a child that exits at once), and that call would
+        never release the clock."""
         transport = await super()._make_subprocess_transport(*args, **kwargs)
-        if transport.get_returncode() is None:
-            token = _Outside(None)
-            self.inflight.append(token)
-            exited = transport._process_exited
+        token = _Outside(None)
+        self.inflight.append(token)
 
-            def process_exited(returncode: int) -> None:
+        async def until_exit() -> None:
+            try:
+                await transport._wait()
+            finally:
                 self.inflight.remove(token)
-                exited(returncode)
 
-            transport._process_exited = process_exited
+        self.create_task(until_exit())
         return transport
 
 
