@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ami_peer import PeerConn, ReplayPeer  # noqa: E402
 from transcripts import load  # noqa: E402
 
+from dialer_core.store.recordings import local_path  # noqa: E402
 from pbx.asterisk.ami import AmiMessage, AmiParser, encode  # noqa: E402
 from pbx.asterisk.client import AmiClient  # noqa: E402
 from pbx.asterisk.driver import AsteriskDriver  # noqa: E402
@@ -28,6 +29,7 @@ from pbx.model import (  # noqa: E402
     Result,
     Ringing,
 )
+from pbx.session import recording_file  # noqa: E402
 
 
 class ReplayClock:
@@ -415,3 +417,67 @@ async def test_originates_are_pipelined_and_a_refusal_arrives_by_its_action_id()
         await driver.close()
     assert events == [OriginateFailed("c-3", "No such exten")]
     assert driver.tracker.call_ids() == {f"c-{i}" for i in range(n)} - {"c-3"}
+
+
+@pytest.mark.parametrize("mode", ["dial", "action"])
+def test_queue_caller_abandon_is_an_answered_call_with_no_agent(mode: str) -> None:
+    """queue_caller_abandon.txt: both members paused, a Queue() that times out, then one the
+    caller leaves by hanging up (QueueCallerAbandon twice). The call ends once, answered, with
+    no AgentConnected (it never was an agent conversation); the members go paused, then idle."""
+    out, tracker = replay("queue_caller_abandon.txt", mode)
+    calls = [e for e in out if not isinstance(e, AgentEvent)]
+    assert not [e for e in calls if isinstance(e, AgentConnected)]
+    (h,) = [e for e in calls if isinstance(e, Hangup)]
+    assert (h.call_id, h.result, h.cause, h.answered) == ("call:pd-aq-1", Result.ANSWERED, 16, True)
+    assert calls[-1] == h and tracker.call_ids() == set()
+    states = [(e.state.agent, e.state.state) for e in out if isinstance(e, AgentEvent)]
+    assert states == [
+        ("Local/agent1@sim-agent", "paused"),
+        ("Local/agent2@sim-agent", "paused"),
+        ("Local/agent1@sim-agent", "idle"),
+        ("Local/agent2@sim-agent", "idle"),
+    ]
+
+
+def test_mixmonitor_events_name_the_file_our_recording_name_gives() -> None:
+    """mixmonitor_events.txt: MixMonitorStart/Stop carry no file name; VarSet
+    MIXMONITOR_FILENAME is the absolute path Asterisk writes. For each ``EXEC MixMonitor`` the
+    name our session asks for (``recording_file``) is the file the recordings check reads
+    (``local_path``), and the MixMonitor events leave the call's outcome alone."""
+    msgs = [
+        m
+        for m in AmiParser().messages(stream_s("mixmonitor_events.txt"))
+        if isinstance(m, AmiMessage)
+    ]
+    written = [
+        m["Value"]
+        for m in msgs
+        if m.event == "VarSet" and m.get("Variable") == "MIXMONITOR_FILENAME"
+    ]
+    asked = [
+        m["Command"].split(" ", 2)[2].split(",")[0]
+        for m in msgs
+        if m.event == "AGIExecStart" and m["Command"].startswith("EXEC MixMonitor ")
+    ]
+    assert written == [
+        "/var/spool/asterisk/monitor/pd-mix-1.wav",
+        "/var/spool/asterisk/monitor/pd-mix-1-b.wav",
+    ]
+    assert asked == [recording_file("pd-mix-1"), recording_file("pd-mix-1-b")]
+    mount = Path("/mnt/pbx-monitor")
+    assert [local_path(mount, w) for w in written] == [mount / a for a in asked]
+    # MixMonitorStop only for StopMixMonitor, none at the hang-up with the second one running.
+    assert [m.event for m in msgs if (m.event or "").startswith("MixMonitor")] == [
+        "MixMonitorStart", "MixMonitorStop", "MixMonitorStart"
+    ]  # fmt: skip
+    for mode in ("dial", "action"):
+        out, tracker = replay("mixmonitor_events.txt", mode)
+        (h,) = [e for e in out if isinstance(e, Hangup)]
+        assert (h.result, h.cause, h.answered) == (Result.ANSWERED, 16, True)
+        assert [e for e in out if isinstance(e, AgentEvent | AgentConnected)] == []
+        assert tracker.call_ids() == set()
+
+
+def stream_s(name: str) -> bytes:
+    """The PBX side of an AMI capture."""
+    return b"".join(c.data for c in load(f"asterisk/ami/{name}") if c.direction == "S")

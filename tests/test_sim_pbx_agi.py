@@ -362,3 +362,46 @@ async def test_a_caller_joining_during_wrap_up_waits_until_lastcall_plus_wrapupt
         assert ami.events("QueueMemberPause") == []
     finally:
         await stop_pair(agi, sim, ami)
+
+
+def _caller_queue_events(msgs: list[AmiMessage]) -> list[tuple]:
+    """(Event, Position, OriginalPosition, Count, header names) of the QueueCaller* events."""
+    return [
+        (
+            m.event,
+            m.get("Position"),
+            m.get("OriginalPosition"),
+            m.get("Count"),
+            [k for k, _ in m.headers],
+        )
+        for m in msgs
+        if (m.event or "").startswith("QueueCaller")
+    ]
+
+
+@in_virtual_time
+async def test_queue_timeout_and_caller_hangup_emit_the_events_of_queue_caller_abandon_txt():
+    """queue_caller_abandon.txt: a Queue() that times out (2 s) and one the caller leaves by
+    hanging up both give QueueCallerJoin, QueueCallerAbandon (HoldTime), QueueCallerLeave, with
+    the capture's fields in its order."""
+    msgs = AmiParser().messages(stream("asterisk/ami/queue_caller_abandon.txt", "S"))
+    captured = [m for m in msgs if isinstance(m, AmiMessage)]
+
+    async def script(s: AgiScriptSession) -> None:
+        await s.cmd("EXEC Queue collectors,,,,2")
+        await s.cmd("EXEC Queue collectors,,,,60")
+
+    agi, sim, ami = await start_pair(script, agents=1)
+    try:
+        ami.send(("Action", "QueuePause"), ("Interface", "Local/agent1@sim-agents/n"),
+                 ("Paused", "true"), ("Reason", "rig"))  # fmt: skip
+        await ami.wait_for(lambda m: m.event == "QueueMemberPause")
+        originate(ami, "pd-aq-1", "5551230", "SIM_RING=2", "SIM_TALK=10")
+        await asyncio.wait_for(agi.done.get(), 30)
+        await ami.wait_for(lambda m: m.event == "Hangup" and m.get("Uniqueid") == "pd-aq-1-a")
+        assert not agi.errors, agi.errors
+        assert _caller_queue_events(ami.messages) == _caller_queue_events(captured)
+        holds = [m.get("HoldTime") for m in ami.events("QueueCallerAbandon")]
+        assert holds[0] == "2" and 7 <= int(holds[1]) <= 10  # capture: 2, then 9
+    finally:
+        await stop_pair(agi, sim, ami)

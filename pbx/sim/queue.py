@@ -137,14 +137,14 @@ class SimQueue:
         self.waiting.remove(entry)
         entry.assigned.cancel()
         hold = int((loop.time() - entry.joined) * self._scale())
-        if call.dead.is_set():
-            self.abandoned += 1
-            ctx.emit(
-                qe.queue_caller_abandon(caller, self.name, position, entry.original_position, hold)
-            )
-            ctx.emit(qe.queue_caller_leave(caller, self.name, position, len(self.waiting)))
-            return QueueResult.CALLER_HUNG_UP
+        # app_queue counts a timeout as abandoned too (queue_caller_abandon.txt): Abandon, Leave.
+        self.abandoned += 1
+        ctx.emit(
+            qe.queue_caller_abandon(caller, self.name, position, entry.original_position, hold)
+        )
         ctx.emit(qe.queue_caller_leave(caller, self.name, position, len(self.waiting)))
+        if call.dead.is_set():
+            return QueueResult.CALLER_HUNG_UP
         caller.variables["QUEUESTATUS"] = "TIMEOUT"
         ctx.emit(ev.varset(caller, "QUEUESTATUS", "TIMEOUT"))
         return QueueResult.TIMEOUT
@@ -262,6 +262,9 @@ class SimQueue:
         self._hang_agent_legs(a1, a2)
         self.board.release(agent, asyncio.get_running_loop().time())
         self._member(qe.queue_member_status, agent)  # not in use
+        self.abandoned += 1
+        hold = int((asyncio.get_running_loop().time() - entry.joined) * self._scale())
+        ctx.emit(qe.queue_caller_abandon(caller, self.name, 1, entry.original_position, hold))
         ctx.emit(qe.queue_caller_leave(caller, self.name, 1, len(self.waiting)))
         caller.variables["QUEUESTATUS"] = "TIMEOUT"
         ctx.emit(ev.varset(caller, "QUEUESTATUS", "TIMEOUT"))
