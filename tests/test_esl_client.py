@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 from collections.abc import Callable
 
 import pytest
@@ -12,7 +14,7 @@ from test_esl_codec import fixture_bytes, fixture_chunks, parse_all
 from pbx.freeswitch.client import EslAuthError, EslClient, LinkDown, LinkUp
 from pbx.freeswitch.driver import FreeSwitchDriver
 from pbx.freeswitch.esl import EslCommandParser, EslMessage, command_line
-from pbx.model import CallRequest, Hangup, OriginateFailed, Result
+from pbx.model import Answered, CallRequest, Hangup, OriginateFailed, Result
 
 SUB_REPLY = b"Content-Type: command/reply\nReply-Text: +OK event listener enabled json\n\n"
 OK_REPLY = b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n"
@@ -63,6 +65,13 @@ def _reencode(msg: EslMessage) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
+def drop_first_message(data: bytes) -> bytes:
+    """``data`` without its first ESL message (the reply to a command we did not send)."""
+    head_end = data.index(b"\n\n") + 2
+    m = re.search(rb"^Content-Length: (\d+)$", data[:head_end], re.M)
+    return data[head_end + (int(m.group(1)) if m else 0) :]
+
+
 class ReplayFs:
     """A loopback 'FreeSWITCH' that answers each command with the capture's next segment.
 
@@ -70,8 +79,9 @@ class ReplayFs:
     an ``event`` subscription the capture lacks gets the recorded ``+OK`` reply.
     """
 
-    def __init__(self, relpath: str) -> None:
+    def __init__(self, relpath: str, skip: tuple[bytes, ...] = ()) -> None:
         self.greeting, self.script = segments(relpath)
+        self.skip = skip  # recorded commands our side does not send (their events still come)
         self.received: list[bytes] = []
         self.server: asyncio.Server | None = None
         self.port = 0
@@ -100,6 +110,8 @@ class ReplayFs:
                     if verb == "event" and not script[0][0].startswith(b"event"):
                         writer.write(SUB_REPLY)
                         continue
+                    while self.skip and script[0][0].startswith(self.skip):
+                        writer.write(drop_first_message(script.pop(0)[1]))
                     expected, answer = script.pop(0)
                     assert expected.split(b" ")[0].strip() == raw.split(b" ")[0].strip(), raw
                     writer.write(answer)
@@ -333,3 +345,76 @@ async def test_a_batch_of_originates_goes_out_before_any_reply_comes_back() -> N
         first = await asyncio.wait_for(anext(aiter(driver.events())), 5)
         await driver.close()
     assert first == OriginateFailed("call-0", first.reason) and "-ERR no" in first.reason
+
+
+def _originated(relpath: str) -> list[str]:
+    """The origination uuids of a capture's originates, in order (our call ids in replays)."""
+    data = fixture_bytes(relpath, "C")
+    return [u.decode() for u in re.findall(rb"origination_uuid=([0-9a-f-]+)", data)]
+
+
+async def test_sigterm_shutdown_ends_the_live_call_refuses_originates_and_backs_off(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """shutdown_sigterm.txt: SIGTERM with an answered call up, then an originate every 100 ms.
+    The live call ends once (SYSTEM_SHUTDOWN); each refused originate (no channel:
+    DESTINATION_OUT_OF_ORDER, then CHAN_NOT_IMPLEMENTED) is an OriginateFailed, never a
+    callee's result; the hold doubles at each refusal (the shutdown's own hang-up does not
+    reset it); after the close the driver is not ready."""
+    relpath = "freeswitch/inbound/shutdown_sigterm.txt"
+    live, *later = _originated(relpath)
+    caplog.set_level(logging.WARNING, logger="pbx.freeswitch.driver")
+    async with ReplayFs(relpath) as fs:
+        driver = FreeSwitchDriver(EslClient("127.0.0.1", fs.port, heartbeat_timeout=30))
+        await driver.connect()
+        assert driver.ready
+        await driver.originate(CallRequest(live, "+5551234", "5550100", ring_timeout=15))
+        out: list[object] = []
+
+        async def take() -> None:
+            async for item in driver.events():
+                out.append(item)
+                if isinstance(item, Answered):
+                    for call_id in later:
+                        await driver.originate(
+                            CallRequest(call_id, "+5551239", "5550100", ring_timeout=15)
+                        )
+                if sum(isinstance(i, Hangup | OriginateFailed) for i in out) == len(later) + 1:
+                    return
+
+        await asyncio.wait_for(take(), 5.0)
+        assert not driver.ready
+        await driver.close()
+    (hangup,) = [e for e in out if isinstance(e, Hangup)]
+    assert (hangup.call_id, hangup.cause_text, hangup.answered) == (live, "SYSTEM_SHUTDOWN", True)
+    failed = {e.call_id: e.reason for e in out if isinstance(e, OriginateFailed)}
+    assert list(failed) == later
+    assert "DESTINATION_OUT_OF_ORDER" in failed[later[0]]
+    assert all("CHAN_NOT_IMPLEMENTED" in failed[c] for c in later[1:])
+    holds = [float(m) for m in re.findall(r"holding new calls for ([\d.]+)s", caplog.text)]
+    assert holds == [0.5, 1.0, 2.0, 4.0, 8.0]
+
+
+async def test_first_connection_after_a_restart_is_ready_and_originates_work() -> None:
+    """startup_reconnect.txt: FreeSWITCH opens its ESL port only once every module is loaded,
+    so the first accepted connection is already up (its ``api status`` says ``is ready``,
+    ``fsctl ready_check`` says ``true``). The driver is not ready before the link and ready as
+    soon as it is up; both originates, one sent at once, get a normal callee result
+    (UNALLOCATED_NUMBER), no refusal and no back-off."""
+    relpath = "freeswitch/inbound/startup_reconnect.txt"
+    bodies = [m.body for m in parse_all(fixture_bytes(relpath, "S")) if m.body]
+    assert b"is ready" in bodies[0] and bodies[1] == b"true"
+    ids = _originated(relpath)
+    async with ReplayFs(relpath, skip=(b"api ",)) as fs:
+        driver = FreeSwitchDriver(EslClient("127.0.0.1", fs.port, heartbeat_timeout=30))
+        assert not driver.ready  # no link yet (FreeSWITCH refuses connects while it starts)
+        await driver.connect()
+        assert driver.ready
+        for call_id in ids:
+            await driver.originate(CallRequest(call_id, "+5551239", "5550100", ring_timeout=15))
+        events = await _collect(driver, len(ids))
+        assert driver.ready
+        await driver.close()
+    results = [(e.call_id, e.result, e.cause) for e in events if isinstance(e, Hangup)]
+    assert results == [(c, Result.INVALID_NUMBER, 1) for c in ids]
+    assert not [e for e in events if isinstance(e, OriginateFailed)]

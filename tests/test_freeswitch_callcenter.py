@@ -9,22 +9,17 @@ import re
 
 from test_esl_client import (
     _reencode,  # noqa: I001  (shared with the other replay tests)
+    drop_first_message,
     segments,
 )
+from test_esl_codec import fixture_bytes, parse_all
 
 from pbx.freeswitch.esl import EslCommandParser
 from pbx.freeswitch.outbound import EslSession, OutboundServer
-from pbx.session import CallSession
+from pbx.session import CallerHungUp, CallSession
 
 # Commands the capture scripts sent that our session does not (extra subscriptions, checks).
 _SKIPPED = (b"event ", b"api uuid_getvar ")
-
-
-def _drop_first_message(data: bytes) -> bytes:
-    """``data`` without its first ESL message (the reply to a command we did not send)."""
-    head_end = data.index(b"\n\n") + 2
-    m = re.search(rb"^Content-Length: (\d+)$", data[:head_end], re.M)
-    return data[head_end + (int(m.group(1)) if m else 0) :]
 
 
 def _set_completed(command: bytes, uuid: bytes) -> bytes:
@@ -37,9 +32,11 @@ def _set_completed(command: bytes, uuid: bytes) -> bytes:
     return reply + event + body
 
 
-async def replay_tolerant(relpath: str, port: int) -> list[bytes]:
+async def replay_tolerant(relpath: str, port: int, skip: tuple[bytes, ...] = ()) -> list[bytes]:
     """Play FreeSWITCH's side to our server; each command we send must be the next recorded
-    one, apart from recorded commands in ``_SKIPPED`` (their events are still delivered)."""
+    one, apart from recorded commands in ``_SKIPPED`` or ``skip`` (commands of the capture
+    script our session never sends; their events are still delivered)."""
+    skipped = _SKIPPED + skip
     _, script = segments(relpath)
     uuid = b""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -61,8 +58,8 @@ async def replay_tolerant(relpath: str, port: int) -> list[bytes]:
                 if raw.startswith(b"connect"):
                     uuid = re.search(rb"^Unique-ID: (\S+)$", answer, re.M).group(1)
                 assert raw == expected, (raw, expected)
-                while script and script[0][0].startswith(_SKIPPED):
-                    answer += _drop_first_message(script.pop(0)[1])
+                while script and script[0][0].startswith(skipped):
+                    answer += drop_first_message(script.pop(0)[1])
                 writer.write(answer)
         await writer.drain()
     finally:
@@ -71,11 +68,11 @@ async def replay_tolerant(relpath: str, port: int) -> list[bytes]:
     return received
 
 
-async def run(relpath: str, handler) -> list[bytes]:
+async def run(relpath: str, handler, skip: tuple[bytes, ...] = ()) -> list[bytes]:
     server = OutboundServer(handler, "127.0.0.1", 0, event_format="plain")
     await server.start()
     try:
-        return await asyncio.wait_for(replay_tolerant(relpath, server.port), 15.0)
+        return await asyncio.wait_for(replay_tolerant(relpath, server.port, skip), 15.0)
     finally:
         await asyncio.sleep(0.05)
         await server.close()
@@ -133,3 +130,124 @@ async def test_deadline_with_an_agent_ringing_cancels_the_ring_and_keeps_the_cal
     received = await run(relpath, handler)
     assert seen == {"connected": False, "reason": "EXIT_WITH_KEY"}
     assert any(r.startswith(b"api uuid_recv_dtmf ") and r.endswith(b" D\n\n") for r in received)
+
+
+async def test_max_wait_time_ends_callcenter_by_itself_and_the_session_keeps_the_caller() -> None:
+    """outbound_callcenter_max_wait_time.txt (queue max-wait-time, which pacedial does not use:
+    its deadline is the exit key): callcenter completes by itself with TIMEOUT and no agent.
+    The session reads it as "no agent", sends no exit key, and still plays and hangs up."""
+    seen: dict[str, object] = {}
+
+    async def handler(session: CallSession) -> None:
+        await session.answer()
+        seen["connected"] = await session.enqueue("collectors-2s@default", 30.0)
+        seen["reason"] = await session.get_variable("cc_cancel_reason")
+        await session.play("rig/rig-hello")
+        await session.hangup()
+
+    received = await run("freeswitch/outbound/outbound_callcenter_max_wait_time.txt", handler)
+    assert seen == {"connected": False, "reason": "TIMEOUT"}
+    assert not any(r.startswith(b"api uuid_recv_dtmf ") for r in received)
+    assert received[-1] == b"exit\n\n"
+
+
+async def test_max_wait_time_with_an_agent_ringing_is_an_agent_conversation() -> None:
+    """outbound_callcenter_max_wait_time_agent_ringing.txt (max-wait-time, not used by
+    pacedial): TIMEOUT fires only at the agent's answer and the agent is bridged anyway. The
+    callcenter EXECUTE_COMPLETE says both ``cc_cancel_reason=TIMEOUT`` and
+    ``cc_agent_bridged=true``: the session believes the bridge (an agent talked to the caller),
+    so ``enqueue`` is True once the call ends. The capture script's playback and hangup, sent
+    during the bridge, are replayed alongside and end the agent call as captured."""
+    seen: dict[str, object] = {}
+
+    async def handler(session: CallSession) -> None:
+        await session.answer()
+        queued = asyncio.ensure_future(session.enqueue("collectors-2s@default", 30.0))
+        for _ in range(500):  # until callcenter completes (the capture's 5.09 s)
+            if session.channel_data.get("variable_cc_agent_bridged") == "true":
+                break
+            await asyncio.sleep(0.01)
+        seen["reason"] = await session.get_variable("cc_cancel_reason")
+        await session.play("rig/rig-hello")
+        await session.hangup()
+        seen["connected"] = await queued
+
+    relpath = "freeswitch/outbound/outbound_callcenter_max_wait_time_agent_ringing.txt"
+    received = await run(relpath, handler)
+    assert seen == {"reason": "TIMEOUT", "connected": True}
+    assert not any(r.startswith(b"api uuid_recv_dtmf ") for r in received)
+
+
+async def test_uuid_break_is_ignored_and_the_caller_hanging_up_ends_the_wait() -> None:
+    """outbound_callcenter_no_agent_break.txt: all agents on break; the capture script's
+    ``uuid_break`` and ``sendmsg hangup`` (neither used by pacedial) do nothing while callcenter
+    waits; the callee hangs up 10 s later and callcenter completes after the hangup with
+    BREAK_OUT. The session reads that as no agent and a hung-up caller."""
+    seen: dict[str, object] = {}
+
+    async def handler(session: CallSession) -> None:
+        await session.answer()
+        seen["connected"] = await session.enqueue("collectors@default", 30.0)
+        seen["hung_up"] = session.hung_up
+        assert isinstance(session, EslSession)
+        seen["cause"] = session.hangup_cause
+        seen["reason"] = await session.get_variable("cc_cancel_reason")
+
+    skip = (b"api uuid_break ", b"api callcenter_config ", b"sendmsg\ncall-command: hangup\n")
+    relpath = "freeswitch/outbound/outbound_callcenter_no_agent_break.txt"
+    received = await run(relpath, handler, skip)
+    assert seen == {
+        "connected": False,
+        "hung_up": True,
+        "cause": "NORMAL_CLEARING",
+        "reason": "BREAK_OUT",
+    }
+    assert not any(b"call-command: hangup" in r for r in received)
+
+
+async def test_uuid_transfer_leaves_the_queue_and_the_session_sees_the_call_end() -> None:
+    """outbound_callcenter_transfer.txt (``uuid_transfer``, not used by pacedial: it gives up
+    the socket session): callcenter completes with BREAK_OUT and no agent, the socket
+    application completes, the new extension plays and hangs up. The session says "no agent"
+    and then sees the hang-up; it sends nothing further but ``exit``."""
+    seen: dict[str, object] = {}
+
+    async def handler(session: CallSession) -> None:
+        await session.answer()
+        seen["connected"] = await session.enqueue("collectors@default", 30.0)
+        seen["reason"] = await session.get_variable("cc_cancel_reason")
+        try:
+            await session.wait_digit(30.0)
+        except CallerHungUp:
+            seen["hung_up"] = True
+
+    relpath = "freeswitch/outbound/outbound_callcenter_transfer.txt"
+    received = await run(relpath, handler, (b"api uuid_transfer ",))
+    assert seen == {"connected": False, "reason": "BREAK_OUT", "hung_up": True}
+    assert received[-1] == b"exit\n\n"
+
+
+async def test_avmd_events_twice_each_do_not_disturb_the_session() -> None:
+    """outbound_avmd_beep.txt: mod_avmd reports a beep (any steady tone), it does not tell a
+    human from a machine, so pacedial's machine detection uses mod_amd's ``amd`` instead.
+    The session still runs avmd_start / avmd_stop through the doubled ``avmd::*`` CUSTOM
+    events (one copy without Unique-ID) and reads ``avmd_detect`` from the channel data."""
+    seen: dict[str, object] = {}
+
+    async def handler(session: CallSession) -> None:
+        await session.answer()
+        seen["start"] = await session.execute("avmd_start")
+        seen["detect"] = session.channel_data.get("variable_avmd_detect")
+        seen["stop"] = await session.execute("avmd_stop")
+        await session.hangup()
+
+    received = await run("freeswitch/outbound/outbound_avmd_beep.txt", handler)
+    assert seen == {"start": "_none_", "detect": "TRUE", "stop": "_none_"}
+    assert received[-1] == b"exit\n\n"
+    beeps = [
+        m.event
+        for m in parse_all(fixture_bytes("freeswitch/outbound/outbound_avmd_beep.txt", "S"))
+        if m.event is not None and m.event.get("Event-Subclass") == "avmd::beep"
+    ]
+    assert [b.get("Beep-Status") for b in beeps] == ["DETECTED", "DETECTED"]
+    assert len({b.get("Event-Sequence") for b in beeps}) == 1

@@ -26,8 +26,10 @@ def test_dialplan_hands_answered_calls_to_the_outbound_socket() -> None:
     ext = root.find("./context[@name='dialer']/extension[@name='dialer-answered']")
     assert ext is not None
     actions = [(a.get("application"), a.get("data")) for a in ext.iter("action")]
-    # The socket, then (reached only when pacedial is down) the drop message and the hang-up.
-    assert actions[-3] == ("socket", "127.0.0.1:8084 async full")
+    # The socket, then (reached only when pacedial is down) the call id noted for pacedial to
+    # book as abandoned at its next start, the drop message and the hang-up.
+    assert actions[-4] == ("socket", "127.0.0.1:8084 async full")
+    assert actions[-3] == ("db", "insert/pacedial_dropped/${pacedial_call_id}/${strepoch()}")
     assert actions[-2][0] == "playback" and actions[-2][1].endswith("/safe-harbor.wav")
     assert actions[-1][0] == "hangup"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from itertools import permutations
 
@@ -343,3 +344,111 @@ def test_bridge_agent_start_of_our_call_is_agent_connected_with_the_queue_wait()
             cc("agent-state-change", CC_Agent="z", CC_Agent_State="Waiting"), 0.0, never_ours
         )
     )
+
+
+def run_callcenter_capture(
+    name: str, queue: str, rows: list[AgentRow]
+) -> tuple[str, list[tuple[float, object]], AgentTracker]:
+    """Our call and every callcenter::info event of a capture through CallTracker and
+    AgentTracker (``rows`` learned first, at the first event's time), with event times."""
+    relpath = f"freeswitch/inbound/{name}.txt"
+    commands = EslCommandParser()
+    commands.feed(fixture_bytes(relpath, "C"))
+    lines = [command_line(m) for m in iter(commands.next_message, None)]
+    (call_id,) = [_UUID.search(c).group(1) for c in lines if c.startswith("bgapi originate")]
+    calls = CallTracker()
+    calls.track(call_id)
+    agents = AgentTracker((queue,))
+    out: list[tuple[float, object]] = []
+    for msg in parse_all(fixture_bytes(relpath, "S")):
+        if msg.event is None:
+            continue
+        now = int(msg.event.get("Event-Date-Timestamp") or 0) / 1e6
+        if rows:
+            out += [(now, AgentEvent(s)) for s in agents.learn(rows, now)]
+            rows = []
+        out += [(now, e) for e in calls.on_event(msg.event)]
+        out += [(now, e) for e in agents.on_event(msg.event, now, {call_id}.__contains__)]
+    assert calls.in_flight() == frozenset()
+    return call_id, out, agents
+
+
+def listed_agents(name: str, queue: str) -> list[list[AgentRow]]:
+    """Each ``callcenter_config queue list agents`` answer of a capture, parsed."""
+    bodies = [
+        m.body.decode()
+        for m in parse_all(fixture_bytes(f"freeswitch/inbound/{name}.txt", "S"))
+        if m.content_type == "api/response"
+    ]
+    return [parse_agent_rows(b, queue) for b in bodies]
+
+
+def test_callcenter_agent_call_is_connected_then_timed_wrap_up() -> None:
+    """callcenter_events_agent_call.txt: agent1 (wrap-up 5 s) takes our call. One
+    AgentConnected before the call's Hangup; the agent rings, talks, is in wrap-up at its
+    Waiting (no event ends it) and idle 5 s later, as the second agent list shows."""
+    first, last = listed_agents("callcenter_events_agent_call", "collectors@default")
+    call_id, out, agents = run_callcenter_capture(
+        "callcenter_events_agent_call", "collectors@default", first
+    )
+    calls = [e for _, e in out if not isinstance(e, AgentEvent)]
+    assert [type(e) for e in calls] == [Answered, AgentConnected, Hangup]
+    assert calls[1] == AgentConnected(call_id, agent="agent1@default", wait=0.0)
+    assert (calls[2].result, calls[2].cause, calls[2].answered) == (Result.ANSWERED, 16, True)
+    agent1 = [
+        e.state.state
+        for _, e in out
+        if isinstance(e, AgentEvent) and e.state.agent == "agent1@default"
+    ]
+    assert agent1 == ["idle", "ringing", "talking", "wrapup"]
+    ended = max(t for t, _ in out)
+    due = agents.next_due()
+    assert due is not None and due == pytest.approx(ended + 5, abs=0.1)
+    assert agents.due(due - 0.5) == []
+    assert states(agents.due(due)) == [("agent1@default", "collectors@default", "idle")]
+    (row,) = [r for r in last if r.name == "agent1@default"]
+    assert row.model_state(due) == "idle" and row.model_state(row.last_bridge_end + 1) == "wrapup"
+
+
+def test_exit_key_while_the_agent_rings_is_no_agent_call_and_no_wrap_up() -> None:
+    """callcenter_events_timeout_exit_agent_ringing.txt: the caller leaves with the exit key
+    while agent7 rings (bridge-agent-fail, ORIGINATOR_CANCEL). No AgentConnected; the agent
+    goes ringing → idle with no wrap-up (it never talked); the call still ends answered once."""
+    (last,) = listed_agents("callcenter_events_timeout_exit_agent_ringing", "collectors@default")
+    call_id, out, agents = run_callcenter_capture(
+        "callcenter_events_timeout_exit_agent_ringing", "collectors@default", last
+    )
+    calls = [e for _, e in out if not isinstance(e, AgentEvent)]
+    assert [type(e) for e in calls] == [Answered, Hangup]
+    assert (calls[1].call_id, calls[1].result, calls[1].cause) == (call_id, Result.ANSWERED, 16)
+    agent7 = [
+        e.state.state
+        for _, e in out
+        if isinstance(e, AgentEvent) and e.state.agent == "agent7@default"
+    ]
+    assert agent7 == ["idle", "ringing", "idle"]
+    assert agents.next_due() is None
+
+
+def test_max_wait_time_while_the_agent_rings_still_connects_the_agent() -> None:
+    """callcenter_events_max_wait_time_agent_ringing.txt (max-wait-time, which pacedial does
+    not use: its deadline is the exit key): TIMEOUT does not fire while agent7 rings; the agent
+    is bridged anyway at its answer 5 s after the join. The tracker reads that as it is, one
+    AgentConnected (wait 5 s) for our call, the agent talking, then in wrap-up."""
+    (last,) = listed_agents(
+        "callcenter_events_max_wait_time_agent_ringing", "collectors-2s@default"
+    )
+    before = [dataclasses.replace(r, last_bridge_end=0) for r in last]  # as listed before the call
+    call_id, out, agents = run_callcenter_capture(
+        "callcenter_events_max_wait_time_agent_ringing", "collectors-2s@default", before
+    )
+    calls = [e for _, e in out if not isinstance(e, AgentEvent)]
+    assert [type(e) for e in calls] == [Answered, AgentConnected, Hangup]
+    assert calls[1] == AgentConnected(call_id, agent="agent7@default", wait=5.0)
+    agent7 = [
+        e.state.state
+        for _, e in out
+        if isinstance(e, AgentEvent) and e.state.agent == "agent7@default"
+    ]
+    assert agent7 == ["idle", "ringing", "talking", "wrapup"]
+    assert agents.next_due() is not None

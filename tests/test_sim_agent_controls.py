@@ -135,6 +135,9 @@ async def test_freeswitch_driver_puts_an_agent_on_break_and_back():
 
     config = SimConfig(seed=2, time_scale=20, agents=AgentConfig(count=1))
     async with esl_rig(config, queues=("collectors",)) as (_, _, driver):
+        # As the runner does at start: the agent list teaches queue membership (mod_callcenter's
+        # agent-status-change names no queue, callcenter_events_agent_call.txt).
+        assert [a.state for a in await driver.agents()] == ["idle"]
         events = driver.events()
 
         async def next_state() -> str:

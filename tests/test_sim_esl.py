@@ -20,7 +20,7 @@ from transcripts import load
 from virtual_time import in_virtual_time
 
 from pbx.freeswitch.esl import EslCommandParser, EslMessage, EslParser, command_line
-from pbx.sim import SimConfig, SimPbx
+from pbx.sim import AgentConfig, SimConfig, SimPbx
 from pbx.sim.esl_pbx import SimEsl
 
 # --- replay helpers (also used by test_sim_esl_driver.py) ---------------------------------
@@ -363,3 +363,84 @@ async def test_outbound_socket_session_matches_the_capture(inbound, outbound, co
         assert [k for k, _ in ours.headers] == [k for k, _ in real.headers]
         assert ours.header("Controlled-Session-UUID") == uuid
         assert ours.body == real.body
+
+
+# --- outbound socket: callcenter with no agent, uuid_break and sendmsg hangup ignored -------
+
+
+def timed_commands(relpath: str) -> list[tuple[float, bytes]]:
+    """(seconds since connect, command bytes) of the client side of a capture."""
+    out: list[tuple[float, bytes]] = []
+    parser = EslCommandParser()
+    for chunk in load(relpath):
+        if chunk.direction == "C":
+            parser.feed(chunk.data)
+            while (msg := parser.next_message()) is not None:
+                out.append((chunk.t, reencode(msg)))
+    return out
+
+
+@in_virtual_time
+async def test_callcenter_ignores_uuid_break_and_sendmsg_hangup_as_captured():
+    """outbound_callcenter_no_agent_break.txt: no agent free; ``uuid_break`` after 2 s answers
+    +OK and changes nothing, the queued caller's ``cc_cancel_reason`` is unset, a sendmsg
+    hangup is answered +OK and discarded; callcenter completes only after the callee hangs up
+    (BREAK_OUT). The sim's replies and channel events follow the capture in order (the
+    callcenter::info CUSTOM events and ``callcenter_config`` on this socket aside)."""
+    relpath = "freeswitch/outbound/outbound_callcenter_no_agent_break.txt"
+    fs, _ = fixture_messages(relpath)
+    uuid = fs[0].channel_data["Unique-ID"]
+    commands = [c for c in timed_commands(relpath) if b"callcenter_config" not in c[1]]
+    sessions: list[Peer] = []
+    done = asyncio.Event()
+
+    async def script(reader, writer):
+        peer = Peer(reader, writer)
+        sessions.append(peer)
+        start = asyncio.get_running_loop().time()
+        for t, raw in commands:
+            await asyncio.sleep(
+                max(0.0, start + t / TIME_SCALE - asyncio.get_running_loop().time())
+            )
+            writer.write(raw)
+        await peer.until(len(fs) + 1, 5.0)
+        done.set()
+
+    server = await asyncio.start_server(script, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sim, esl = await start_sim(agents=AgentConfig(count=0))
+    esl.set_dialplan("dialer-answered", f"socket 127.0.0.1:{port} async full")
+    try:
+        inbound = Peer(*await asyncio.open_connection("127.0.0.1", esl.port))
+        inbound.writer.write(b"auth ClueCon\n\n")
+        dial = f"{{origination_uuid={uuid},sim_ring=2,sim_talk=15}}loopback/5551231/sim-callee"
+        inbound.writer.write(f"bgapi originate {dial} dialer-answered\n\n".encode())
+        await asyncio.wait_for(done.wait(), 10.0)
+    finally:
+        await stop_sim(sim, esl)
+        server.close()
+    got = sessions[0].messages
+
+    def replies(msgs: list[EslMessage]) -> list[str]:
+        return [
+            m.text if m.content_type == "api/response" else kind(m)
+            for m in msgs
+            if m.content_type in ("command/reply", "api/response") and "|" not in m.text
+        ]
+
+    def channel_events(msgs: list[EslMessage]) -> list[EslMessage]:
+        return [m for m in msgs[1:] if m.event is None or m.event.name != "CUSTOM"]
+
+    assert replies(got) == replies(fs)
+    assert replies(got)[-4:-1] == ["+OK\n", "_undef_", "reply +OK"]  # break, getvar, hangup
+    ours, real = channel_events(got), channel_events(fs)
+    answers = ("command/reply", "api/response")  # compared above
+    assert [kind(m) for m in ours if m.content_type not in answers] == [
+        kind(m) for m in real if m.content_type not in answers
+    ]
+    for mine, theirs in zip(
+        [m for m in ours if m.event], [m for m in real if m.event], strict=True
+    ):
+        assert key_fields(mine) == key_fields(theirs), kind(theirs)
+    done_cc = next(m.event for m in ours if kind(m) == "CHANNEL_EXECUTE_COMPLETE[callcenter]")
+    assert done_cc.get("variable_cc_cancel_reason") == "BREAK_OUT"

@@ -274,7 +274,8 @@ async def test_agent_states_follow_the_call_talking_wrap_up_idle():
                         return
 
         await asyncio.wait_for(until_idle_again(), 10.0)
-    assert seen == ["talking", "wrapup", "idle"]
+    # Receiving while offered, as captured (callcenter_events_agent_call.txt).
+    assert seen == ["ringing", "talking", "wrapup", "idle"]
 
 
 @in_virtual_time
@@ -325,3 +326,95 @@ async def test_agent_conversation_of_n_seconds_lasts_n_seconds():
     assert seen["connected"] is True and seen["hung_up"] is True
     assert seen["talk"] >= 20.0
     assert isinstance(events[-1], Hangup) and events[-1].result is Result.ANSWERED
+
+
+def _callcenter_info(msgs) -> list[tuple[str, list[str], dict[str, str]]]:
+    """(CC-Action, CC-* header names in order, their values) of the agent events."""
+    out = []
+    for m in msgs:
+        event = m.event
+        if event is None or event.get("Event-Subclass") != "callcenter::info":
+            continue
+        cc = {k: v for k, v in event.headers.items() if k.startswith("CC-")}
+        if cc.get("CC-Action", "").startswith(("agent-state", "agent-status", "bridge-agent")):
+            out.append((cc["CC-Action"], list(cc), cc))
+    return out
+
+
+@in_virtual_time
+async def test_callcenter_agent_events_follow_callcenter_events_agent_call_txt():
+    """callcenter_events_agent_call.txt: the agent is offered (Receiving), bridged
+    (bridge-agent-start, "In a queue call"), the call ends (bridge-agent-end with
+    CC-Hangup-Cause SUCCESS, then Waiting). The sim sends these in that order, agent-state-change
+    with the captured fields only (no CC-Queue, no status), and the bridge events' fields in the
+    captured order (the sim leaves out some, e.g. CC-Member-UUID)."""
+    from test_esl_codec import fixture_bytes, parse_all
+
+    captured = _callcenter_info(
+        parse_all(fixture_bytes("freeswitch/inbound/callcenter_events_agent_call.txt", "S"))
+    )
+
+    async def handler(session: CallSession) -> None:
+        await session.enqueue("collectors@default", 2.0)
+
+    agent = AgentConfig(count=1, talk_mean=8, talk_cv=0, answer_delay=0.5)
+    config = SimConfig(seed=2, time_scale=20, behaviour="last_digit", agents=agent)
+    async with esl_rig(config, handler) as (_, esl, driver):
+        peer = Peer(*await asyncio.open_connection("127.0.0.1", esl.port))
+        peer.writer.write(encode_auth("ClueCon"))
+        peer.writer.write(encode_event_subscription(["CUSTOM", "callcenter::info"], "json"))
+        await peer.until(2, 5.0)
+        await driver.originate(
+            CallRequest(str(uuid.uuid4()), "+5551231", "5550100", variables={"sim_talk": "120"})
+        )
+        await collect_ends(driver, 1, 10.0)
+        await peer.until(2 + len(captured), 5.0)
+        peer.writer.close()
+    got = _callcenter_info(peer.messages)
+    assert [(a, c.get("CC-Agent-State")) for a, _, c in got] == [
+        (a, c.get("CC-Agent-State")) for a, _, c in captured
+    ]
+    for (action, names, values), (_, real_names, real_values) in zip(got, captured, strict=True):
+        if action == "agent-state-change":
+            assert names == real_names
+        else:
+            assert [n for n in real_names if n in names] == names, action
+            assert values.get("CC-Hangup-Cause") == real_values.get("CC-Hangup-Cause")
+
+
+@in_virtual_time
+async def test_exit_key_while_the_agent_rings_gives_the_agent_events_of_the_capture():
+    """callcenter_events_timeout_exit_agent_ringing.txt: the session's 2 s deadline (exit key)
+    comes while the only agent's phone rings 5 s: the agent goes Receiving, then Waiting, and
+    is never bridged (the sim sends no agent-offering / bridge-agent-fail: not modelled)."""
+    from test_esl_codec import fixture_bytes, parse_all
+
+    relpath = "freeswitch/inbound/callcenter_events_timeout_exit_agent_ringing.txt"
+    captured = _callcenter_info(parse_all(fixture_bytes(relpath, "S")))
+    seen: dict[str, bool] = {}
+
+    async def handler(session: CallSession) -> None:
+        # 2 simulated seconds (the session runs at loop speed, the sim 20 times faster).
+        seen["connected"] = await session.enqueue("collectors@default", 2.0 / 20)
+
+    agent = AgentConfig(count=1, talk_mean=8, talk_cv=0, answer_delay=5.0)
+    config = SimConfig(seed=2, time_scale=20, behaviour="last_digit", agents=agent)
+    async with esl_rig(config, handler) as (_, esl, driver):
+        peer = Peer(*await asyncio.open_connection("127.0.0.1", esl.port))
+        peer.writer.write(encode_auth("ClueCon"))
+        peer.writer.write(encode_event_subscription(["CUSTOM", "callcenter::info"], "json"))
+        await peer.until(2, 5.0)
+        await driver.originate(
+            CallRequest(str(uuid.uuid4()), "+5551231", "5550100", variables={"sim_talk": "30"})
+        )
+        await collect_ends(driver, 1, 10.0)
+        await peer.until(4, 5.0)
+        peer.writer.close()
+    assert seen == {"connected": False}
+
+    def states(info) -> list[tuple[str, list[str], str | None]]:
+        return [(a, n, c.get("CC-Agent-State")) for a, n, c in info if a == "agent-state-change"]
+
+    assert states(_callcenter_info(peer.messages)) == states(captured)
+    assert [a for a, _, _ in captured if a.startswith("bridge")] == ["bridge-agent-fail"]
+    assert not [a for a, _, _ in _callcenter_info(peer.messages) if a.startswith("bridge")]

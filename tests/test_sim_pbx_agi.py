@@ -405,3 +405,38 @@ async def test_queue_timeout_and_caller_hangup_emit_the_events_of_queue_caller_a
         assert holds[0] == "2" and 7 <= int(holds[1]) <= 10  # capture: 2, then 9
     finally:
         await stop_pair(agi, sim, ami)
+
+
+def _mixmonitor_events(msgs: list[AmiMessage]) -> list[tuple]:
+    """(Event, file name written, header names) of the MixMonitor events and their VarSet."""
+    return [
+        (m.event, m.get("Value"), [k for k, _ in m.headers])
+        for m in msgs
+        if (m.event or "").startswith("MixMonitor")
+        or (m.event == "VarSet" and m.get("Variable") == "MIXMONITOR_FILENAME")
+    ]
+
+
+@in_virtual_time
+async def test_mixmonitor_events_like_mixmonitor_events_txt():
+    """mixmonitor_events.txt: ``EXEC MixMonitor`` gives VarSet MIXMONITOR_FILENAME (the
+    absolute path in the monitor directory) then MixMonitorStart; StopMixMonitor gives
+    MixMonitorStop; the hang-up with a recording running gives none."""
+    msgs = AmiParser().messages(stream("asterisk/ami/mixmonitor_events.txt", "S"))
+    captured = _mixmonitor_events([m for m in msgs if isinstance(m, AmiMessage)])
+
+    async def script(s: AgiScriptSession) -> None:
+        await s.cmd("EXEC MixMonitor pd-mix-1.wav")
+        await s.cmd("EXEC StopMixMonitor")
+        await s.cmd("EXEC MixMonitor pd-mix-1-b.wav,b")
+        await s.cmd("EXEC Wait 30")
+
+    agi, sim, ami = await start_pair(script, agents=0)
+    try:
+        originate(ami, "pd-mix-1", "5551230", "SIM_RING=2", "SIM_TALK=10")
+        await asyncio.wait_for(agi.done.get(), 30)
+        await ami.wait_for(lambda m: m.event == "Hangup" and m.get("Uniqueid") == "pd-mix-1-a")
+        assert not agi.errors, agi.errors
+        assert _mixmonitor_events(ami.messages) == captured
+    finally:
+        await stop_pair(agi, sim, ami)

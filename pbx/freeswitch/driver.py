@@ -271,8 +271,12 @@ class FreeSwitchDriver:
                 self._link_of.pop(item.call_id, None)
             if isinstance(item, OriginateFailed):
                 self._refused(item.reason)
-            elif isinstance(item, Answered | Hangup):
-                self._backoff = 0.0  # a channel existed: FreeSWITCH takes calls
+            elif isinstance(item, Answered) or (
+                isinstance(item, Hangup) and item.cause_text != "SYSTEM_SHUTDOWN"
+            ):
+                # A channel existed: FreeSWITCH takes calls. Not a live call the shutdown ends
+                # (shutdown_sigterm.txt: it comes between the refusals).
+                self._backoff = 0.0
             self._out.put(item)
 
     def _refused(self, reason: str) -> None:

@@ -30,6 +30,8 @@ from pbx.sim.calls import CallContext, SimCall, wait_for
 from pbx.sim.queue import QueueResult, SimQueue
 from pbx.sim.recording import write_recording
 
+MONITOR_DIR = "/var/spool/asterisk/monitor"  # Asterisk's default; the sim's recordings_dir wins
+
 __all__ = ["AgiTarget", "AgiRunner", "parse_agi_target"]
 
 log = logging.getLogger(__name__)
@@ -358,8 +360,18 @@ class AgiRunner:
                 self._set_var("PLAYBACKSTATUS", "FAILED" if gone else "SUCCESS")
                 return "200 result=-1" if gone else "200 result=0"
             case "mixmonitor":
+                # As captured (mixmonitor_events.txt): VarSet MIXMONITOR_FILENAME = the path
+                # written (a bare name lands in the monitor directory), then MixMonitorStart.
                 self.mixmonitor_log.append(f"{one.uniqueid} {data}")
                 write_recording(self.recordings_dir, data)
+                name = data.split(",", 1)[0].strip()
+                folder = (self.recordings_dir or MONITOR_DIR).rstrip("/")
+                path = name if name.startswith("/") else f"{folder}/{name.rsplit('/', 1)[-1]}"
+                self._set_var("MIXMONITOR_FILENAME", path)
+                self.ctx.emit(ev.mixmonitor("MixMonitorStart", one))
+                return "200 result=0"
+            case "stopmixmonitor":
+                self.ctx.emit(ev.mixmonitor("MixMonitorStop", one))
                 return "200 result=0"
             case "amd":
                 gone, _ = await self._pause(self.amd_seconds)

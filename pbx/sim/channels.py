@@ -96,6 +96,11 @@ def newchannel(ch: Channel) -> Headers:
     return _event("Newchannel", "call,all", ch.fields())
 
 
+def mixmonitor(name: str, ch: Channel) -> Headers:
+    """``MixMonitorStart`` / ``MixMonitorStop``: the channel block only, no file name."""
+    return _event(name, "call,all", ch.fields())
+
+
 def newstate(ch: Channel) -> Headers:
     return _event("Newstate", "call,all", ch.fields())
 

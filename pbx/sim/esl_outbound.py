@@ -352,6 +352,9 @@ class OutboundLeg:
         if running is not None and not running.done:
             if running.app == "playback":
                 self._played(running.started)
+            if running.app == "callcenter":  # a queued caller hung up: BREAK_OUT, as captured
+                self.call.a.variables["cc_cause"] = "cancel"
+                self.call.a.variables.setdefault("cc_cancel_reason", "BREAK_OUT")
             self._complete(running, "PLAYBACK ERROR" if running.app == "playback" else "_none_")
         self._socket_complete()
 

@@ -105,6 +105,7 @@ class SimEsl:
         self._calls = CallTasks()
         self._heartbeat: asyncio.Task[None] | None = None
         self._session_id = 0
+        self._agent_values: dict[str, tuple[str, str]] = {}  # agent -> (status, state) sent
 
     # --- public API ------------------------------------------------------------------------
 
@@ -112,6 +113,8 @@ class SimEsl:
         """Listen for inbound ESL (ephemeral port unless given); start HEARTBEATs."""
         await self._server.start()
         self.sim.queue.observers.append(self._on_queue)
+        for agent in self.sim.queue.board.agents:
+            self._agent_values[agent_name(agent.exten)] = _PHASE[agent.phase]
         self._heartbeat = asyncio.create_task(self._heartbeats(), name="sim-esl-heartbeat")
 
     @property
@@ -486,30 +489,41 @@ class SimEsl:
     def _on_queue(self, news: QueueNews) -> None:
         """The shared queue's news → CHANNEL_BRIDGE / callcenter::info on ESL."""
         if isinstance(news, MemberChanged):
-            status, state = _PHASE[news.agent.phase]
-            self.publish(
-                self.factory.custom(
-                    CALLCENTER_INFO,
-                    ("CC-Queue", f"{self.sim.queue.name}@default"),
-                    ("CC-Action", "agent-state-change"),
-                    ("CC-Agent", agent_name(news.agent.exten)),
-                    ("CC-Agent-Status", status),
-                    ("CC-Agent-State", state),
-                )
-            )
+            if news.agent.phase is not AgentPhase.TALKING:  # sent after bridge-agent-start
+                self._agent_changed(news.agent.exten, *_PHASE[news.agent.phase])
             return
         leg = self._live_legs.get(news.caller)
-        if leg is None:
-            return
         agent = agent_name(news.agent.exten)
         if isinstance(news, AgentBridged):
-            self._bridge_info("bridge-agent-start", leg.call.uuid, agent, news.agent_leg, news.hold)
-            leg.bridged(news.agent_leg, agent)
-        else:
+            if leg is not None:
+                self._bridge_info(
+                    "bridge-agent-start", leg.call.uuid, agent, news.agent_leg, news.hold
+                )
+                leg.bridged(news.agent_leg, agent)
+            self._agent_changed(news.agent.exten, *_PHASE[AgentPhase.TALKING])
+        elif leg is not None:
             leg.unbridged(news.agent_leg, agent)
             self._bridge_info(
                 "bridge-agent-end", leg.call.uuid, agent, news.agent_leg, news.hold, news.talk
             )
+
+    def _agent_changed(self, exten: str, status: str, state: str) -> None:
+        """mod_callcenter's ``agent-status-change`` / ``agent-state-change``, each sent only
+        when its value changed, with the captured fields: ``CC-Agent``, ``CC-Action``, the
+        value; no ``CC-Queue`` (callcenter_events_agent_call.txt)."""
+        name = agent_name(exten)
+        before = self._agent_values.get(name, ("", ""))
+        self._agent_values[name] = (status, state)
+        for action, key, old, new in (
+            ("agent-status-change", "CC-Agent-Status", before[0], status),
+            ("agent-state-change", "CC-Agent-State", before[1], state),
+        ):
+            if new != old:
+                self.publish(
+                    self.factory.custom(
+                        CALLCENTER_INFO, ("CC-Agent", name), ("CC-Action", action), (key, new)
+                    )
+                )
 
     def _bridge_info(
         self, action: str, member: str, agent: str, agent_uuid: str, hold: int, talk: int = 0
@@ -526,9 +540,9 @@ class SimEsl:
             ("CC-Member-Joined-Time", str(answered - hold)),
             ("CC-Member-Session-UUID", member),
         ]
-        if action == "bridge-agent-end":
-            extra.insert(4, ("CC-Hangup-Cause", "NORMAL_CLEARING"))
-            extra.insert(6, ("CC-Bridge-Terminated-Time", str(now)))
+        if action == "bridge-agent-end":  # the captured order and cause
+            extra.insert(2, ("CC-Hangup-Cause", "SUCCESS"))
+            extra.insert(7, ("CC-Bridge-Terminated-Time", str(now)))
         self.publish(self.factory.custom(CALLCENTER_INFO, *extra))
 
 

@@ -196,6 +196,7 @@ class SimQueue:
             ch.conn_num, ch.conn_name = caller.cid_num, caller.cid_name
         ctx.emit(ev.local_bridge(a1, a2))
         ctx.emit(qe.agent_called(caller, a1, self.name, agent))
+        self._tell(MemberChanged(agent))  # ringing: mod_callcenter's Receiving (no AMI event)
         ctx.emit(ev.dial_begin(a1, f"{agent.exten}@{self.board.cfg.context}/n", caller))
         ring_started = loop.time()
         delay = float("inf") if agent.phantom else ctx.scaled(self.board.cfg.answer_delay)
