@@ -22,7 +22,8 @@ class LiveView:
     def __init__(self) -> None:
         self.ringing: dict[str, float] = {}  # call id → launch time
         self.waiting: dict[str, float] = {}  # call id → when it started waiting in the queue
-        self.bound: dict[str, float | None] = {}  # answered, on its way to the queue → answer
+        self.bound: dict[str, float] = {}  # answered, on its way to the queue → answer time
+        self.bound_now: set[str] = set()  # the same, answer time unknown: counts from now
         self.robot: set[str] = set()
         self._agents: tuple[Mapping[str, tuple[AgentStatus, float]], tuple[AgentView, ...]]
         self._agents = ({}, ())
@@ -38,10 +39,14 @@ class LiveView:
             self.waiting[cid] = call.waiting_since
         else:
             self.waiting.pop(cid, None)
-        if call.bound_for_agent:
+        if call.bound_for_agent and call.answered_at:
             self.bound[cid] = call.answered_at
         else:
             self.bound.pop(cid, None)
+        if call.bound_for_agent and not call.answered_at:
+            self.bound_now.add(cid)
+        else:
+            self.bound_now.discard(cid)
         if call.robot:
             self.robot.add(cid)
         else:
@@ -63,7 +68,8 @@ class LiveView:
             agents=self._agent_views(agents),
             ringing=ringing,
             waiting=tuple(t for t in self.waiting.values() if now - t <= agent_wait)
-            + tuple(now if t is None else t for t in self.bound.values()),
+            + tuple(self.bound.values())
+            + (now,) * len(self.bound_now),
             extra={"robot_sessions": float(len(self.robot))},
         )
 
