@@ -19,7 +19,7 @@ from dialer_core.face.pbx_link import (
 )
 from dialer_core.face.preflight import check_drop_message
 from dialer_core.face.service import run_campaign
-from dialer_core.face.site import load_site
+from dialer_core.face.site import load_site, use_site_recordings
 from dialer_core.paths import sound_dir
 from dialer_core.run_metrics import RunMetrics
 from dialer_core.store.database import open_database
@@ -39,6 +39,7 @@ async def run_live(
     With ``metrics_port``, ``GET http://127.0.0.1:<port>/metrics`` serves the run's metrics.
     """
     site = load_site(site_path)
+    use_site_recordings(site)
     campaign = load_campaign(campaign_path)
     clock = time.time
     if os.environ.get(LAB_CLOCK_ENV):  # test labs only: never set on a real site

@@ -25,7 +25,7 @@ from dialer_core.api.app import create_app
 from dialer_core.api.auth import InsecureBind, TokenTable, check_bind
 from dialer_core.campaign.manager import CampaignManager
 from dialer_core.face.pbx_link import PbxLink, build_driver, port_in_use, start_answered_server
-from dialer_core.face.site import load_site
+from dialer_core.face.site import load_site, use_site_recordings
 from dialer_core.operator_errors import NotLoopback
 from dialer_core.store.database import open_database
 
@@ -97,6 +97,7 @@ async def run_serve(site_path: str | None, stop: asyncio.Event, *, out: TextIO =
 
     Starts whether or not the PBX answers; the link connects in the background."""
     site = load_site(site_path)
+    use_site_recordings(site)
     bind_checked(site.api_host, TokenTable.build(site.api_token, site.api_tokens))
     async with open_database(site.database_url) as pool:
         answered = await start_answered_server(site)

@@ -211,3 +211,11 @@ def load_site(path: str | Path | None) -> SiteConfig:
     if path is None:
         return parse_site({}, "(defaults)")
     return parse_site(read_toml(path, "the site file"), str(path))
+
+
+def use_site_recordings(site: SiteConfig) -> None:
+    """Make ``[api] recordings_dir`` the folder every part of this process reads the PBX's
+    recordings from (the runner's sizes, checksums and retention as well as the API's
+    playback), unless ``$PACEDIAL_RECORDINGS`` names one already."""
+    if site.recordings_dir is not None:
+        os.environ.setdefault("PACEDIAL_RECORDINGS", str(site.recordings_dir))
