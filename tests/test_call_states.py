@@ -252,6 +252,19 @@ def test_an_answered_call_waits_for_an_agent_before_the_handler_queues_it(state)
     assert view.waiting == ()  # a machine being hung up takes no agent
 
 
+@pytest.mark.parametrize("state", [State.ANSWERED, State.IN_HANDLER])
+def test_a_robot_campaigns_answered_call_is_a_robot_session_from_its_answer(state) -> None:
+    """A robot campaign's calls never take an agent: answered, they count as robot sessions
+    (the robot concurrency cap), never as callers waiting for an agent."""
+    robot_campaign = parse_campaign({"campaign": {"name": "bot"}, "pacing": {"mode": "robot"}}, "t")
+    call = c.Call("c1", CONTACT, robot_campaign, "+8675500000000")
+    for i, kind in enumerate(PATHS[state]):
+        call.handle(sample(kind, T0 + i))
+    view = c.pacing_view([call], {}, T0 + 4, robot_campaign.agent_wait)
+    assert view.waiting == () and view.extra["robot_sessions"] == 1.0
+    assert not call.bound_for_agent and call.robot
+
+
 def test_pbx_events_become_call_events_at_the_time_they_are_read() -> None:
     assert c.from_pbx(pbx.Ringing("c1"), T0) == c.Rang(T0)
     assert c.from_pbx(pbx.Answered("c1"), T0) == c.Answer(T0)

@@ -342,6 +342,10 @@ class Call:
     end: Hangup | None = None
     ended_at: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.campaign.mode == "robot":  # a robot campaign's calls never take an agent
+            self.needs_agent = False
+
     @property
     def connected(self) -> bool:
         return self.agent is not None
@@ -357,8 +361,9 @@ class Call:
 
     @property
     def robot(self) -> bool:
-        """Held by the handler and bound for no agent: a robot dialog or a machine."""
-        return self.state is State.IN_HANDLER and not self.needs_agent
+        """Answered and bound for no agent: a robot dialog (from the answer in a robot
+        campaign, from the handler's report in a mixed one) or a machine."""
+        return self.state in (State.ANSWERED, State.IN_HANDLER) and not self.needs_agent
 
     @property
     def bound_for_agent(self) -> bool:
