@@ -90,12 +90,12 @@ class Hold(Event):
 
 @dataclass(frozen=True)
 class Rang(Event):
-    pass
+    """The callee's phone rings (the PBX's Ringing / early media)."""
 
 
 @dataclass(frozen=True)
 class Answer(Event):
-    pass
+    """The callee answered (the PBX's answer of the outbound leg)."""
 
 
 @dataclass(frozen=True)
@@ -133,12 +133,12 @@ class StopRequested(Event):
 
 @dataclass(frozen=True)
 class HandlerStarted(Event):
-    pass
+    """The answered-call handler (FastAGI / outbound socket) took the call."""
 
 
 @dataclass(frozen=True)
 class QueueWaitStarted(Event):
-    pass
+    """The handler put the caller in the agent queue: the 2-second wait runs."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ class RecordingStarted(Event):
 
 @dataclass(frozen=True)
 class Abandoned(Event):
-    pass
+    """No agent took the caller within the wait: the drop message plays."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ class RecordRecording:
 
 @dataclass(frozen=True)
 class RecordAbandon:
-    pass
+    """Mark the attempt abandoned in the store (the ledger and the 72 h lock-out)."""
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,7 @@ class WaitForHandler:
 
 @dataclass(frozen=True)
 class HangUp:
-    pass
+    """Ask the PBX to hang the call up."""
 
 
 @dataclass(frozen=True)
