@@ -78,6 +78,22 @@ async def run(relpath: str, handler, skip: tuple[bytes, ...] = ()) -> list[bytes
         await server.close()
 
 
+async def queue_then_drop(relpath: str, queue: str, wait: float) -> tuple[dict, list[bytes]]:
+    """Replay ``relpath`` against the handler pacedial's queue step amounts to: answer, queue
+    the caller for ``wait`` seconds, read ``cc_cancel_reason``, play the message, hang up.
+    Returns what the session saw (``connected``, ``reason``) and the commands it sent."""
+    seen: dict[str, object] = {}
+
+    async def handler(session: CallSession) -> None:
+        await session.answer()
+        seen["connected"] = await session.enqueue(queue, wait)
+        seen["reason"] = await session.get_variable("cc_cancel_reason")
+        await session.play("rig/rig-hello")
+        await session.hangup()
+
+    return seen, await run(relpath, handler)
+
+
 async def test_agent_conversation_stays_up_until_the_hang_up() -> None:
     """outbound_callcenter_agent.txt: callcenter completes at the agent's answer; the session
     waits for the conversation to end and never hangs the bridged call up itself."""
@@ -99,16 +115,8 @@ async def test_agent_conversation_stays_up_until_the_hang_up() -> None:
 async def test_deadline_leaves_the_queue_with_the_exit_key_and_plays_the_message() -> None:
     """outbound_callcenter_timeout_exit.txt: set cc_exit_keys=D, callcenter, at the deadline
     uuid_recv_dtmf D; callcenter completes (EXIT_WITH_KEY), the playback and hangup run."""
-    seen: dict[str, object] = {}
-
-    async def handler(session: CallSession) -> None:
-        await session.answer()
-        seen["connected"] = await session.enqueue("collectors@default", 0.2)
-        seen["reason"] = await session.get_variable("cc_cancel_reason")
-        await session.play("rig/rig-hello")
-        await session.hangup()
-
-    received = await run("freeswitch/outbound/outbound_callcenter_timeout_exit.txt", handler)
+    relpath = "freeswitch/outbound/outbound_callcenter_timeout_exit.txt"
+    seen, received = await queue_then_drop(relpath, "collectors@default", 0.2)
     assert seen == {"connected": False, "reason": "EXIT_WITH_KEY"}
     assert any(r.startswith(b"api uuid_recv_dtmf ") and r.endswith(b" D\n\n") for r in received)
 
@@ -117,17 +125,8 @@ async def test_deadline_with_an_agent_ringing_cancels_the_ring_and_keeps_the_cal
     """outbound_callcenter_timeout_exit_agent_ringing.txt: the exit key at the deadline while
     an agent's phone rings: callcenter completes (EXIT_WITH_KEY, no agent bridged), the ring
     is cancelled, and the session plays the message and hangs up."""
-    seen: dict[str, object] = {}
-
-    async def handler(session: CallSession) -> None:
-        await session.answer()
-        seen["connected"] = await session.enqueue("collectors@default", 0.2)
-        seen["reason"] = await session.get_variable("cc_cancel_reason")
-        await session.play("rig/rig-hello")
-        await session.hangup()
-
     relpath = "freeswitch/outbound/outbound_callcenter_timeout_exit_agent_ringing.txt"
-    received = await run(relpath, handler)
+    seen, received = await queue_then_drop(relpath, "collectors@default", 0.2)
     assert seen == {"connected": False, "reason": "EXIT_WITH_KEY"}
     assert any(r.startswith(b"api uuid_recv_dtmf ") and r.endswith(b" D\n\n") for r in received)
 
@@ -136,16 +135,8 @@ async def test_max_wait_time_ends_callcenter_by_itself_and_the_session_keeps_the
     """outbound_callcenter_max_wait_time.txt (queue max-wait-time, which pacedial does not use:
     its deadline is the exit key): callcenter completes by itself with TIMEOUT and no agent.
     The session reads it as "no agent", sends no exit key, and still plays and hangs up."""
-    seen: dict[str, object] = {}
-
-    async def handler(session: CallSession) -> None:
-        await session.answer()
-        seen["connected"] = await session.enqueue("collectors-2s@default", 30.0)
-        seen["reason"] = await session.get_variable("cc_cancel_reason")
-        await session.play("rig/rig-hello")
-        await session.hangup()
-
-    received = await run("freeswitch/outbound/outbound_callcenter_max_wait_time.txt", handler)
+    relpath = "freeswitch/outbound/outbound_callcenter_max_wait_time.txt"
+    seen, received = await queue_then_drop(relpath, "collectors-2s@default", 30.0)
     assert seen == {"connected": False, "reason": "TIMEOUT"}
     assert not any(r.startswith(b"api uuid_recv_dtmf ") for r in received)
     assert received[-1] == b"exit\n\n"
