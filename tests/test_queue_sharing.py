@@ -7,6 +7,7 @@ import asyncio
 import itertools
 from datetime import UTC, datetime
 
+from dialer_core.campaign.queue_board import shared_queue_key
 from dialer_core.pacing.interface import AgentStatus, AgentView, PacingView
 from dialer_core.pacing.progressive import Progressive
 from dialer_core.pacing.sharing import (
@@ -146,3 +147,13 @@ async def test_every_runner_on_one_driver_gets_every_event():
     assert await asyncio.wait_for(read(first), 5) == [early, late]
     assert await asyncio.wait_for(read(second), 5) == [late]
     assert await asyncio.wait_for(read(out.stream()), 5) == []  # opened after the end
+
+
+def test_a_queue_is_shared_per_pbx_and_a_loopback_pbx_is_this_hosts_own():
+    assert shared_queue_key("collectors", "pbx1.example:5038") == "collectors@pbx1.example:5038"
+    assert shared_queue_key("collectors", "10.0.0.7:8021", host="n1") == "collectors@10.0.0.7:8021"
+    assert shared_queue_key("collectors", "127.0.0.1:5038", host="n1") == (
+        "collectors@n1/127.0.0.1:5038"
+    )
+    assert shared_queue_key("c", "localhost:8021", host="n2") == "c@n2/localhost:8021"
+    assert shared_queue_key("c", "::1:8021", host="n2") == "c@n2/::1:8021"

@@ -10,7 +10,9 @@ runner writes its claim to PostgreSQL every ``SHARE_EVERY`` seconds and reads th
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 
 import asyncpg
@@ -59,14 +61,31 @@ class QueueBoards:
         return self._boards.setdefault(queue, QueueBoard(queue))
 
 
+def shared_queue_key(queue: str, pbx: str, host: str | None = None) -> str:
+    """The name runners share ``queue`` under in PostgreSQL: ``queue@pbx``, where ``pbx`` is
+    the control link's ``host:port``; a PBX on loopback is this host's own, so its address is
+    qualified with this host's name (runners on two nodes, each with its own local PBX, never
+    split each other's members)."""
+    address, _, _ = pbx.rpartition(":")
+    try:
+        loopback = address == "localhost" or ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        pbx = f"{host or socket.gethostname()}/{pbx}"
+    return f"{queue}@{pbx}"
+
+
 async def share_forever(
     pool: asyncpg.Pool,
     board: QueueBoard,
     runner: str,
+    key: str,
     every: float = SHARE_EVERY,
     read: asyncio.Event | None = None,
 ) -> None:
-    """Publish ``runner``'s claim and read the other processes' claims, every ``every`` s,
+    """Publish ``runner``'s claim on the queue named ``key`` (``shared_queue_key``) and read
+    the other processes' claims on it, every ``every`` s,
     until cancelled; the runner then leaves the board. Its row is ignored once the runner is
     marked stopped or ``HEARTBEAT_TTL`` after its last write. A database error keeps the
     claims last read. ``read`` is set after the first try (the runner decides only then)."""
@@ -75,8 +94,8 @@ async def share_forever(
         while True:
             try:
                 async with pool.acquire() as conn:
-                    await publish_claim(conn, board.queue, board.claim_of(runner))
-                    board.remote = await peer_claims(conn, board.queue, runner, HEARTBEAT_TTL)
+                    await publish_claim(conn, key, board.claim_of(runner))
+                    board.remote = await peer_claims(conn, key, runner, HEARTBEAT_TTL)
                 failed = False
             except DATABASE_ERRORS as exc:
                 if not failed:

@@ -29,7 +29,12 @@ from dialer_core.campaign.drain import drain
 from dialer_core.campaign.launch import Launcher
 from dialer_core.campaign.launch_queue import LaunchQueue
 from dialer_core.campaign.live_view import LiveView
-from dialer_core.campaign.queue_board import SHARE_EVERY, QueueBoard, share_forever
+from dialer_core.campaign.queue_board import (
+    SHARE_EVERY,
+    QueueBoard,
+    share_forever,
+    shared_queue_key,
+)
 from dialer_core.campaign.results import ResultWriter
 from dialer_core.campaign.side_writes import SideWrite, write_side
 from dialer_core.campaign.sink import HandlerSink
@@ -189,7 +194,9 @@ class CampaignRunner:
 
     async def _share(self, board: QueueBoard, read: asyncio.Event) -> None:
         board.join(self.runner_id, self._claim)
-        await share_forever(self.pool, board, self.runner_id, self.share_every, read)
+        pbx = getattr(getattr(self.driver, "client", None), "peer", "")  # its control link
+        key = shared_queue_key(board.queue, pbx)
+        await share_forever(self.pool, board, self.runner_id, key, self.share_every, read)
 
     def _may_launch(self) -> bool:
         return not (self._stop.is_set() or self.paused) and self.driver.ready
