@@ -158,9 +158,9 @@ async def test_keys_hold_across_cases_campaigns_and_two_runner_processes(
                 talk_mean=4.0,
                 fail_delay=0.5,
             ),
-            # Both campaigns share this queue and each paces as if its members were its own
-            # (docs/compliance.md, "Two runner processes"): one member per number either
-            # process can dial at once, so the keys are tested, not a shared queue's over-dial.
+            # Both campaigns share this queue (their runners split its free members through
+            # PostgreSQL, docs/compliance.md): one member per number either process can dial
+            # at once, so the keys are tested here, not the split.
             agents=AgentConfig(count=14, talk_mean=4, wrapuptime=1, answer_delay=0.2),
         ),
         clock=clock,
