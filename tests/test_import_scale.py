@@ -188,6 +188,35 @@ def test_fast_region_lookup_matches_region_of_on_many_numbers():
     assert checked > 150
 
 
+def test_direct_region_lookup_answers_as_phonenumbers_own_for_every_calling_code():
+    import random
+
+    from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
+
+    from dialer_core.phone_regions import _place_of
+
+    rng = random.Random(7)
+    memo = PhoneRegions()
+    codes = sorted(COUNTRY_CODE_TO_REGION_CODE)
+    checked = 0
+    for _ in range(20_000):
+        text = f"+{rng.choice(codes)}" + "".join(rng.choices("0123456789", k=rng.randint(6, 11)))
+        try:
+            number = phonenumbers.parse(text, None)
+        except phonenumbers.NumberParseException:
+            continue
+        ntype = phonenumbers.number_type(number)
+        if ntype == phonenumbers.PhoneNumberType.UNKNOWN:
+            continue
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        country = phonenumbers.region_code_for_number(number) or ""
+        assert memo.place(number, ntype, country, e164) == _place_of(
+            number, ntype, country, e164
+        ), e164
+        checked += 1
+    assert checked > 1000
+
+
 async def test_large_file_path_validates_in_worker_processes_with_the_same_result(db, monkeypatch):
     monkeypatch.setattr("dialer_core.importer.PARALLEL_FROM_BYTES", 0)
     monkeypatch.setattr("os.cpu_count", lambda: 2)

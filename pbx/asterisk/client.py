@@ -105,6 +105,9 @@ class AmiClient:
         # Called right before each Login is written: events read after it are the new link's.
         self.on_login: list[Callable[[], None]] = []
         self.dropped_events = 0
+        # Events no consumer reads (e.g. Newexten): dropped by the parser before a message is
+        # built, never queued. Read at each connect.
+        self.skip_events: frozenset[str] = frozenset()
         self.reconnects = 0
         self._events: asyncio.Queue[object] = asyncio.Queue(maxsize=event_queue_size)
         self._pending: dict[str, _Pending] = {}
@@ -221,7 +224,7 @@ class AmiClient:
         except (OSError, TimeoutError):
             self.link_state = "disconnected"
             raise
-        conn = AmiConnection(f"pacedial-{next(self._ids)}")
+        conn = AmiConnection(f"pacedial-{next(self._ids)}", skip_events=self.skip_events)
         try:
             greeted = await asyncio.wait_for(
                 self._until(reader, conn, Greeted), self.connect_timeout
