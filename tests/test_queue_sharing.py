@@ -4,6 +4,7 @@ driver's events reaching every campaign runner (docs/compliance.md)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 from datetime import UTC, datetime
 
@@ -162,3 +163,15 @@ def test_a_queue_is_shared_per_pbx_and_a_loopback_pbx_is_this_hosts_own():
     )
     assert shared_queue_key("c", "localhost:8021", host="n2") == "c@n2/localhost:8021"
     assert shared_queue_key("c", "::1:8021", host="n2") == "c@n2/::1:8021"
+
+
+async def test_a_stream_dropped_unread_stops_receiving_events():
+    out = EventOutbox()
+    kept = out.stream()
+    dropped = out.stream()
+    del dropped
+    gc.collect()
+    out.put(OriginateFailed("call-1", "refused"))
+    out.end()
+    assert [e async for e in kept] == [OriginateFailed("call-1", "refused")]
+    assert out._readers == []  # the read one left when it ended, the dropped one at once
