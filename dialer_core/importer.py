@@ -16,7 +16,7 @@ import contextlib
 import gc
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -242,15 +242,16 @@ async def _prepare(
     if validator is None:
         valid, invalid = await asyncio.to_thread(validate_staged, layout, fresh, default_country)
     else:
+        plain = [tuple(rec) for rec in fresh]  # plain tuples pickle ~10x faster
         valid, invalid = await asyncio.get_running_loop().run_in_executor(
-            validator, validate_staged, layout, fresh, default_country
+            validator, validate_staged, layout, plain, default_country
         )
     chunk.rows, chunk.errors = valid, chunk.errors + invalid
     return chunk
 
 
 def validate_staged(
-    layout: CsvLayout, records: list[RawRecord], default_country: str
+    layout: CsvLayout, records: Sequence[tuple[int, tuple[str, ...], int]], default_country: str
 ) -> tuple[list[StagedCase], list[RowError]]:
     """``validate_records``, each valid row as the writer stages it (runs in a worker)."""
     valid, invalid = validate_records(layout, records, default_country)

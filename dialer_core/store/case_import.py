@@ -179,7 +179,7 @@ def stage(row: CaseRow, digest: int | None) -> StagedCase:
         row.debtor_id,
         list(row.address_zones),
     )
-    phones = tuple((p.e164, p.country, p.province, p.city) for p in row.phones)
+    phones = tuple(map(tuple, row.phones))  # plain tuples: pickled fast
     return row.line, row.external_id, case, phones
 
 
