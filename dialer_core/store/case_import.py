@@ -18,9 +18,10 @@ import asyncpg
 from dialer_core.cases_csv import CaseRow
 from dialer_core.config_errors import RowError
 
-# No command timeout for the bulk statements: a chunk is bounded, but a loaded server must not
-# turn a slow chunk into a failed import (the pool's default is 30 s).
-BULK_TIMEOUT: float | None = None
+# No command timeout in practice for the bulk statements (and for a chunk waiting its turn):
+# a chunk is bounded, but a loaded server must not turn a slow chunk into a failed import (the
+# pool's default is 30 s; asyncpg reads timeout=None as "the default", so a day it is).
+BULK_TIMEOUT = 86_400.0
 
 _STAGE_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS import_case_stage (
@@ -272,7 +273,7 @@ class CaseWriter:
 
     async def take_turn(self, turn: tuple[int, int]) -> None:
         """Hold the advisory lock ``turn`` until this transaction ends (a later chunk waits)."""
-        await self.conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *turn)
+        await self.conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *turn, timeout=BULK_TIMEOUT)
 
     async def write(
         self, rows: Sequence[StagedCase], *, after: tuple[int, int] | None = None
@@ -283,7 +284,9 @@ class CaseWriter:
             if after is not None:
                 await self.take_turn(after)
             return NOTHING
-        await conn.execute("TRUNCATE import_case_stage, import_phone_stage, import_case_ids")
+        await conn.execute(
+            "TRUNCATE import_case_stage, import_phone_stage, import_case_ids", timeout=BULK_TIMEOUT
+        )
         await conn.copy_records_to_table(
             "import_case_stage",
             records=[case for _, _, case, _ in rows],
