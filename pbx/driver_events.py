@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator, Iterable
 
 from pbx.model import AgentEvent, CallEvent
@@ -57,7 +58,9 @@ class EventOutbox:
         if self._ended:
             reader.put_nowait(None)
         self._readers.append(reader)
-        return self._read(reader)
+        stream = self._read(reader)
+        weakref.finalize(stream, self._drop, reader)  # a stream dropped unread stops filling
+        return stream
 
     async def _read(self, reader: asyncio.Queue[DriverEvent | None]) -> AsyncIterator[DriverEvent]:
         read = 0
@@ -68,6 +71,10 @@ class EventOutbox:
                 if read % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
         finally:
+            self._drop(reader)
+
+    def _drop(self, reader: asyncio.Queue[DriverEvent | None]) -> None:
+        if reader in self._readers:
             self._readers.remove(reader)
 
     def end(self) -> None:

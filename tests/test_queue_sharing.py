@@ -4,6 +4,7 @@ driver's events reaching every campaign runner (docs/compliance.md)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 from datetime import UTC, datetime
 
@@ -11,9 +12,10 @@ from dialer_core.campaign.queue_board import shared_queue_key
 from dialer_core.pacing.interface import AgentStatus, AgentView, PacingView
 from dialer_core.pacing.progressive import Progressive
 from dialer_core.pacing.sharing import (
-    TURN_GRACE,
+    STALE_FOR,
     TURN_SECONDS,
     QueueClaim,
+    RecentShares,
     fair_shares,
     shared_view,
 )
@@ -90,16 +92,20 @@ def test_runners_within_their_share_never_place_more_calls_than_idle_members():
                 assert a_out + a_adds + b_out + b_adds == idle, (idle, a_out, b_out)
 
 
-def test_just_after_a_turn_each_runner_takes_the_smaller_of_its_two_shares():
-    me, other = QueueClaim("a", 0, 0), QueueClaim("b", 0, 0)
-    start = (int(NOW // TURN_SECONDS) + 1) * TURN_SECONDS  # a new turn begins
-    turns = (int(start // TURN_SECONDS) - 1, int(start // TURN_SECONDS))
-    smaller = min(fair_shares(3, ["a", "b"], t)["a"] for t in turns)
-    for now in (start, start + TURN_GRACE / 2):
-        assert shared_view(members(3), now, me, [other]).count(AgentStatus.IDLE) == smaller
-    later = start + TURN_GRACE + 0.1
-    expected = fair_shares(3, ["a", "b"], turns[1])["a"]
-    assert shared_view(members(3), later, me, [other]).count(AgentStatus.IDLE) == expected
+def test_a_claim_read_late_keeps_the_other_runners_share_of_the_last_seconds():
+    """Two idle members, one each; a's call is out, b's call was placed after b's claim was
+    read. a's call then takes a member: one idle left, and the odd member is a's by turn. b's
+    share of a moment ago is still kept for it, until a claim that old cannot be late."""
+    assert fair_shares(1, ["a", "b"], int(NOW // TURN_SECONDS)) == {"a": 1, "b": 0}
+    recent, b_seen = RecentShares(), QueueClaim("b", 0, 0)
+    view = shared_view(members(2, 1), NOW, QueueClaim("a", 1, 0), [b_seen], recent)
+    assert Progressive().decide(NOW, view) == 0
+    a_now = QueueClaim("a", 0, 0)
+    assert Progressive().decide(NOW + 1, shared_view(members(1), NOW + 1, a_now, [b_seen])) == 1
+    view = shared_view(members(1), NOW + 1, a_now, [b_seen], recent)
+    assert Progressive().decide(NOW + 1, view) == 0  # b's call may be on its way to that one
+    later = NOW + 1 + STALE_FOR + 0.1
+    assert Progressive().decide(later, shared_view(members(1), later, a_now, [b_seen], recent)) == 1
 
 
 async def test_claims_of_stopped_or_silent_runners_are_ignored(db):
@@ -157,3 +163,15 @@ def test_a_queue_is_shared_per_pbx_and_a_loopback_pbx_is_this_hosts_own():
     )
     assert shared_queue_key("c", "localhost:8021", host="n2") == "c@n2/localhost:8021"
     assert shared_queue_key("c", "::1:8021", host="n2") == "c@n2/::1:8021"
+
+
+async def test_a_stream_dropped_unread_stops_receiving_events():
+    out = EventOutbox()
+    kept = out.stream()
+    dropped = out.stream()
+    del dropped
+    gc.collect()
+    out.put(OriginateFailed("call-1", "refused"))
+    out.end()
+    assert [e async for e in kept] == [OriginateFailed("call-1", "refused")]
+    assert out._readers == []  # the read one left when it ended, the dropped one at once

@@ -94,9 +94,8 @@ class LaunchQueue:
                 self._idle.set()
 
     async def _round(self, n: int) -> None:
-        now = self.clock()  # the one reading of this round: lease, rules, created_at, launch
         try:
-            written = await self.launcher.round(n, now)
+            written = await self.launcher.round(n, self.clock)
         except DATABASE_ERRORS as exc:
             log.warning("launch round failed, retrying: %s", exc)
             self.drop()

@@ -45,6 +45,12 @@ class QueueBoard:
     def claim_of(self, runner: str) -> QueueClaim:
         return self.local[runner]()
 
+    @property
+    def late(self) -> bool:
+        """Whether a claim of another process is in the picture (read from the database, so
+        possibly behind)."""
+        return any(c.runner not in self.local for c in self.remote)
+
     def others(self, runner: str) -> list[QueueClaim]:
         """Every claim on the queue but ``runner``'s own (a local runner's read live)."""
         mine = [fn() for r, fn in self.local.items() if r != runner]

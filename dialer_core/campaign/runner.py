@@ -44,7 +44,7 @@ from dialer_core.compliance.model import mask
 from dialer_core.ownership import Heartbeat, RunnerIdentity
 from dialer_core.pacing.classify import AnswerClassifier
 from dialer_core.pacing.interface import AgentStatus, Observation, PacingPolicy, PacingView
-from dialer_core.pacing.sharing import QueueClaim, shared_view
+from dialer_core.pacing.sharing import QueueClaim, RecentShares, shared_view
 from dialer_core.run_metrics import RunMetrics
 from dialer_core.store.journal import ResultJournal
 from pbx.driver import PbxDriver
@@ -107,7 +107,7 @@ class CampaignRunner:
         # the campaigns feeding this queue (docs/compliance.md); robot calls need no agent
         robot = campaign.mode == "robot"
         self.board = None if robot else board or QueueBoard(campaign.queue)
-        self.share_every = share_every
+        self.share_every, self.recent_shares = share_every, RecentShares()
 
     @property
     def agents(self) -> dict[str, tuple[AgentStatus, float]]:  # seat → (status, since)
@@ -131,8 +131,10 @@ class CampaignRunner:
     def view(self, now: float) -> PacingView:
         """What the pacing policy may know right now (on a shared queue: ``shared_view``)."""
         view = self.live.view(self.agents, now, self.campaign.agent_wait, self.launches.launching)
-        others = self.board.others(self.runner_id) if self.board else ()
-        return shared_view(view, now, self._claim(), others) if others else view
+        if self.board is None or not (others := self.board.others(self.runner_id)):
+            return view
+        late = self.recent_shares if self.board.late else None  # another process's claims
+        return shared_view(view, now, self._claim(), others, late)
 
     def _claim(self) -> QueueClaim:
         """What this runner has aimed at its queue now (for the other campaigns on it)."""
