@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -152,7 +153,7 @@ async def finish_attempts(conn: asyncpg.Connection, results: Sequence[AttemptRes
     if not results:
         return []
     async with conn.transaction():
-        return await _finish(conn, results, WHOLE)
+        return await _finish(conn, _Closes.of(results), WHOLE)
 
 
 async def write_round(
@@ -173,12 +174,13 @@ async def write_round(
     is written once, progress never goes back, an abandon flag is set or not).
     """
     n = ways if len(progress) + len(abandons) + len(closes) >= split_at else 1
+    rows = _Closes.of(closes)
 
     async def one(part: Part) -> list[bool]:
         async with pool.acquire() as conn, conn.transaction():
             await mark_states(conn, progress, part)
             await record_abandons(conn, abandons, part)
-            return await _finish(conn, closes, part) if closes else []
+            return await _finish(conn, rows, part) if closes else []
 
     parts = await asyncio.gather(*(one((k, n)) for k in range(n)), return_exceptions=True)
     for done in parts:
@@ -187,15 +189,39 @@ async def write_round(
     return [any(closed) for closed in zip(*parts, strict=True)]  # type: ignore[arg-type]
 
 
-async def _finish(
-    conn: asyncpg.Connection, results: Sequence[AttemptResult], part: Part
-) -> list[bool]:
+@dataclass(frozen=True)
+class _Closes:
+    """A batch of results made ready once for the UPDATE (several parts share it)."""
+
+    results: Sequence[AttemptResult]
+    first: dict[str, AttemptResult]  # the first result of each call id
+    order: dict[str, int]  # call id -> its place among the first results
+    columns: tuple[list, ...]  # the UPDATE's arrays, one per column
+
+    @classmethod
+    def of(cls, results: Sequence[AttemptResult]) -> _Closes:
+        first: dict[str, AttemptResult] = {}
+        for r in results:
+            first.setdefault(r.call_id, r)
+        todo = list(first.values())
+        columns = (
+            [r.call_id for r in todo],
+            [r.ended_at for r in todo],
+            [r.disposition for r in todo],
+            [r.pbx_result for r in todo],
+            [r.q850_cause for r in todo],
+            [r.cause_text for r in todo],
+            [r.talk_seconds for r in todo],
+            [r.next_attempt_at for r in todo],
+            [r.detail or {} for r in todo],
+            [r.agent for r in todo],
+            [r.abandoned for r in todo],
+        )
+        return cls(results, first, {r.call_id: i for i, r in enumerate(todo)}, columns)
+
+
+async def _finish(conn: asyncpg.Connection, closes: _Closes, part: Part) -> list[bool]:
     """``finish_attempts`` inside the caller's transaction, for the attempts of ``part``."""
-    first: dict[str, AttemptResult] = {}
-    for r in results:
-        first.setdefault(r.call_id, r)
-    todo = list(first.values())
-    order = {r.call_id: i for i, r in enumerate(todo)}
     rows = await conn.fetch(
         """UPDATE attempts a SET state = 'done', ended_at = u.ended_at,
                   disposition = u.disposition, pbx_result = u.pbx_result,
@@ -212,18 +238,9 @@ async def _finish(
            WHERE a.call_id = u.call_id AND a.state <> 'done'"""
         + _only(part, "a.")
         + " RETURNING a.call_id::text, a.case_id, a.phone_id",
-        [r.call_id for r in todo],
-        [r.ended_at for r in todo],
-        [r.disposition for r in todo],
-        [r.pbx_result for r in todo],
-        [r.q850_cause for r in todo],
-        [r.cause_text for r in todo],
-        [r.talk_seconds for r in todo],
-        [r.next_attempt_at for r in todo],
-        [r.detail or {} for r in todo],
-        [r.agent for r in todo],
-        [r.abandoned for r in todo],
+        *closes.columns,
     )
+    first, order = closes.first, closes.order
     closed = {row["call_id"]: (row["case_id"], row["phone_id"]) for row in rows}
     done = [(first[cid], case_id, phone_id) for cid, (case_id, phone_id) in closed.items()]
     # A case appears at most once per round, so each round's lookups see the last one's
@@ -232,7 +249,7 @@ async def _finish(
         await _reschedule(conn, group)
     seen: set[str] = set()
     out = []
-    for r in results:
+    for r in closes.results:
         out.append(r.call_id in closed and r.call_id not in seen)
         seen.add(r.call_id)
     return out

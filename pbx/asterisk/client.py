@@ -115,6 +115,7 @@ class AmiClient:
         self._ids = itertools.count(1)
         self._conn: AmiConnection | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._unsent: list[bytes] = []  # actions registered in this loop pass, not yet written
         self._reader_task: asyncio.Task[None] | None = None
         self._ping_task: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -398,6 +399,12 @@ class AmiClient:
     def _action_id(pending: _Pending) -> str:
         return next(v for k, v in pending.headers if k.lower() == "actionid")
 
+    def _write_unsent(self, writer: asyncio.StreamWriter) -> None:
+        data = b"".join(self._unsent)
+        self._unsent.clear()
+        if writer is self._writer:  # else the link dropped: its pending actions were failed
+            writer.write(data)
+
     def _transmit(self, pending: _Pending) -> None:
         conn, writer = self._conn, self._writer
         if self.link_state == "connected" and conn is not None and writer is not None:
@@ -409,7 +416,12 @@ class AmiClient:
             except AmiStateError as exc:
                 raise AmiLinkLost(f"AMI {self.peer}: {exc}, not sent", sent=False) from exc
             self._pending[aid] = pending
-            writer.write(data)
+            # Actions written in one pass of the event loop (a launch batch's Originates) leave
+            # in one socket write at the end of the pass, in order, instead of one each.
+            unsent = self._unsent
+            unsent.append(data)
+            if len(unsent) == 1:
+                asyncio.get_running_loop().call_soon(self._write_unsent, writer)
         elif pending.resend and self.link_state != "closed":
             self._resend.append(pending)
         else:
