@@ -207,11 +207,14 @@ def run_child(args: list[str], env: dict[str, str], home: Path) -> dict[str, flo
     sampler.join()
     if proc.returncode not in (0, 3):  # 3: some rows were rejected (the file has bad rows)
         raise SystemExit(f"child failed ({proc.returncode}): {tail.decode(errors='replace')}")
-    cpu[proc.pid] = usage.ru_utime + usage.ru_stime  # exact for the command itself
+    # wait4 counts the command and every process it started and waited for (its validation
+    # workers); the samples count processes it left behind. Never both: the larger.
+    reaped = usage.ru_utime + usage.ru_stime
+    sampled = sum(seconds for pid, seconds in cpu.items() if pid != proc.pid)
     return {
         "seconds": wall,
         "peak_rss_mb": peak[0] / 1024,
-        "cpu_import_s": sum(cpu.values()),
+        "cpu_import_s": max(reaped, cpu.get(proc.pid, 0.0) + sampled),
         "cpu_postgres_s": postgres_cpu(home) - pg_before,
     }
 

@@ -1,46 +1,100 @@
-"""Province and city of many phone numbers fast: region_of's answer, shared by number prefix.
+"""Province and city of many phone numbers fast: region_of's answer, without re-parsing.
 
-Geocoding a number (phonenumbers' geocoder and time zone data) reads only its first
-``GEOCODE_LONGEST_PREFIX`` digits, its number type and its country; importing a million cases
-would otherwise look each one up in full (parse, validate, geocode). A number's answer is
-computed from the type and country already known (``_place_of``: phonenumbers' own lookups,
-the same answer as ``region_of``); numbers that share all three share it, so it is kept and
-reused. Calling codes where that does not hold — shared by several countries (+1, +7: the
-country name depends on the whole number) or with a mobile token (+54) — are never kept.
+Geocoding a number (phonenumbers' geocoder and time zone data) reads only its E.164 digits,
+its number type and its country; importing a million cases would otherwise look each one up
+in full (parse, validate, format the number again, geocode). For a calling code of one country
+with no mobile token, ``PhoneRegions.place`` walks the same prefix tables itself, from the
+E.164 text already known, and turns a description into (province, city) once per distinct
+description (a few thousand). Other calling codes — shared by several countries (+1, +7: the
+country name depends on the whole number) or with a mobile token (+54) — and numbers that are
+not geographical take phonenumbers' own lookups (``_place_of``), as ``region_of`` does.
 """
 
 from __future__ import annotations
 
+from functools import cache
+
 import phonenumbers
 from phonenumbers import PhoneNumber, geocoder
 from phonenumbers import timezone as pn_timezone
-from phonenumbers.geodata import GEOCODE_LONGEST_PREFIX
-from phonenumbers.tzdata import TIMEZONE_LONGEST_PREFIX
+from phonenumbers.geodata import GEOCODE_DATA
+from phonenumbers.prefix import _find_lang
+from phonenumbers.tzdata import TIMEZONE_DATA
 
 from dialer_core.compliance.region import ZoneUnknown, _place, region_of
 
-_PREFIX = max(GEOCODE_LONGEST_PREFIX, TIMEZONE_LONGEST_PREFIX)
-_MAX_ENTRIES = 50_000  # bounded memory (~25 MB): a miss costs one prefix lookup, not a parse
+_MAX_ENTRIES = 50_000  # bounded memory: descriptions are a few thousand in practice
 
 
 class PhoneRegions:
-    """Memo of (province, city) by (prefix, number type, country) for single-country codes."""
+    """(province, city) by description, for the numbers of single-country calling codes."""
 
     def __init__(self) -> None:
-        self._memo: dict[tuple[str, int, str], tuple[str, str]] = {}
+        self._memo: dict[tuple[str, str], tuple[str, str]] = {}
 
     def place(self, number: PhoneNumber, ntype: int, country: str, e164: str) -> tuple[str, str]:
         """(province, city) of a valid number, "" when unknown; equal to region_of's."""
-        shared = _shareable(number.country_code)
-        key = (e164[1 : 1 + _PREFIX], ntype, country)
-        if shared:
-            found = self._memo.get(key)
-            if found is not None:
-                return found
-        place = _place_of(number, ntype, country, e164)
-        if shared and len(self._memo) < _MAX_ENTRIES:
-            self._memo[key] = place
-        return place
+        code = number.country_code
+        if not _fast(ntype, code):
+            return _place_of(number, ntype, country, e164)
+        digits = e164[1:]
+        zones = _longest_prefix(TIMEZONE_DATA, digits, _longest_key("tz", code))
+        if zones is None or all(z == pn_timezone.UNKNOWN_TIMEZONE for z in zones):
+            return ("", "")
+        description = _area(digits, _longest_key("geo", code)) or _country_name(code)
+        key = (country, description)
+        found = self._memo.get(key)
+        if found is None:
+            province, city = _place(country, description)
+            found = (province or "", city or "")
+            if len(self._memo) < _MAX_ENTRIES:
+                self._memo[key] = found
+        return found
+
+
+def _longest_prefix(data: dict, digits: str, longest: int):  # noqa: ANN202 - the table's value
+    """The entry of the longest prefix of ``digits`` in a phonenumbers prefix table, or None."""
+    for size in range(min(longest, len(digits)), 0, -1):
+        found = data.get(digits[:size])
+        if found is not None:
+            return found
+    return None
+
+
+def _area(digits: str, longest: int) -> str:
+    """phonenumbers' area description in English ("" when none), as
+    description_for_valid_number finds it for a single-country code without a mobile token."""
+    for size in range(min(longest, len(digits)), 0, -1):
+        entry = GEOCODE_DATA.get(digits[:size])
+        if entry is not None:
+            name = _find_lang(entry, "en", None, None)
+            if name is not None:
+                return name
+    return ""
+
+
+@cache
+def _fast(ntype: int, country_code: int) -> bool:
+    """Numbers of this type and code take the direct lookups of ``PhoneRegions.place``."""
+    return _shareable(country_code) and phonenumbers.is_number_type_geographical(
+        ntype, country_code
+    )
+
+
+@cache
+def _longest_key(table: str, country_code: int) -> int:
+    """The longest key of a prefix table ("tz" or "geo") that a number of this calling code
+    can match (every such key starts with its digits; shorter keys are tried anyway)."""
+    text = str(country_code)
+    data = TIMEZONE_DATA if table == "tz" else GEOCODE_DATA
+    return max((len(key) for key in data if key.startswith(text)), default=len(text))
+
+
+@cache
+def _country_name(country_code: int) -> str:
+    """The description of a number of this code with no area (its country's name)."""
+    (region,) = phonenumbers.region_codes_for_country_code(country_code)
+    return geocoder._region_display_name(region, "en", None, None)
 
 
 def _place_of(number: PhoneNumber, ntype: int, country: str, e164: str) -> tuple[str, str]:
@@ -60,7 +114,9 @@ def _place_of(number: PhoneNumber, ntype: int, country: str, e164: str) -> tuple
     return (province or "", city or "")
 
 
+@cache
 def _shareable(country_code: int) -> bool:
+    """One country has this calling code and it has no mobile token."""
     return len(
         phonenumbers.region_codes_for_country_code(country_code)
     ) == 1 and not phonenumbers.country_mobile_token(country_code)

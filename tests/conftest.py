@@ -19,6 +19,8 @@ from dialer_core.store.embedded import EmbeddedPostgres  # noqa: E402
 from dialer_core.store.migrate import migrate  # noqa: E402
 
 TEMPLATE = "pacedial_template"
+MEMORY = Path("/dev/shm")  # a tmpfs on Linux: the cluster's files never touch the disk
+CLONE = {"strategy": "WAL_LOG"}  # CREATE DATABASE's strategy for the per-test copies
 # Runners journal held results to disk (dialer_core/store/journal.py): one place per test run.
 os.environ.setdefault("PACEDIAL_JOURNAL_DIR", tempfile.mkdtemp(prefix="pacedial-journal-"))
 
@@ -30,15 +32,30 @@ def pg_server():
     if external:
         yield external.rsplit("/", 1)[0]
         return
-    root = Path(tempfile.mkdtemp(prefix="pacedial-test-"))
+    memory = scratch_dir()
+    root = Path(tempfile.mkdtemp(prefix="pacedial-test-", dir=memory))
     root.chmod(0o755)
     # A throwaway cluster: no fsync (every test's CREATE DATABASE and commits would wait on
-    # the disk); what the tests check never depends on surviving a machine crash.
+    # the disk), in memory where the machine has a tmpfs (creating and dropping a database
+    # per test costs ~20 ms there against ~0.4 s on a busy disk); what the tests check never
+    # depends on surviving a machine crash.
     server = EmbeddedPostgres(root / "pg", database=TEMPLATE, durable=False)
     dsn = server.start()
+    # How a test's database is copied from the template: file by file in memory (no WAL to
+    # write), through the WAL on a disk (no checkpoint to wait for).
+    CLONE["strategy"] = "FILE_COPY" if memory else "WAL_LOG"
     yield dsn.rsplit("/", 1)[0]
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+def scratch_dir() -> str | None:
+    """``/dev/shm`` when it is a writable folder with room to spare, else the temp folder."""
+    try:
+        room = shutil.disk_usage(MEMORY).free
+    except OSError:
+        return None
+    return str(MEMORY) if room > 2 << 30 and os.access(MEMORY, os.W_OK | os.X_OK) else None
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +80,9 @@ async def db_dsn(pg_server, pg_template):
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(f"{pg_server}/postgres")
     try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+        await admin.execute(
+            f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}" STRATEGY {CLONE["strategy"]}'
+        )
     finally:
         await admin.close()
     yield f"{pg_server}/{name}"

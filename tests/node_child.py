@@ -4,7 +4,8 @@
 ("asterisk" | "freeswitch"), ``seed``, ``seconds`` (real), ``scale``, ``agents``, ``start``
 (simulated epoch) and ``origin`` (``time.monotonic()`` of the parent at ``start``: every node's
 clock reads the same simulated time at the same instant). Prints one JSON line: the Originates
-this node's PBX received, the runner's counters and the abandonment ledger it last read.
+this node's PBX received, the runner's counters and the abandonment ledger it last read
+(``report``, which tests/test_multi_node_e2e.py also reads off nodes run in one process).
 """
 
 from __future__ import annotations
@@ -17,10 +18,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from e2e_rig import rig_for  # noqa: E402
+from e2e_rig import Rig, rig_for  # noqa: E402
 
 from dialer_core.campaign.config import parse_campaign  # noqa: E402
+from dialer_core.campaign.runner import CampaignRunner  # noqa: E402
 from dialer_core.store.database import create_pool  # noqa: E402
+
+
+def report(rig: Rig, runner: CampaignRunner) -> dict:
+    """What a node did: the Originates its PBX received, the runner's counters and the
+    abandonment ledger it last read."""
+    ledger = getattr(runner.policy, "ledger", None)
+    seen = ledger.totals(rig.clock())[0] if ledger is not None else None
+    return {
+        "runner": runner.runner_id,
+        "originates": list(rig.originates_received),
+        "launched": runner.stats.launched,
+        "finished": runner.stats.finished,
+        "answered": runner.stats.answered,
+        "skipped_duplicates": runner.stats.skipped_duplicates,
+        "held": runner.stats.held_by_rules,
+        "pending": runner.pending_results,
+        "ledger_answers": None if seen is None else seen.answers,
+        "ledger_abandons": None if seen is None else seen.abandons,
+    }
 
 
 async def main(spec: dict) -> dict:
@@ -33,21 +54,7 @@ async def main(spec: dict) -> dict:
             # One simulated time on every node: the parent's start at the parent's instant.
             target = spec["start"] + (time.monotonic() - spec["origin"]) * spec["scale"]
             rig.clock.start += target - rig.clock()
-            runner = await rig.run_for(campaign, spec["seconds"])
-            ledger = getattr(runner.policy, "ledger", None)
-            seen = ledger.totals(rig.clock())[0] if ledger is not None else None
-            return {
-                "runner": runner.runner_id,
-                "originates": list(rig.originates_received),
-                "launched": runner.stats.launched,
-                "finished": runner.stats.finished,
-                "answered": runner.stats.answered,
-                "skipped_duplicates": runner.stats.skipped_duplicates,
-                "held": runner.stats.held_by_rules,
-                "pending": runner.pending_results,
-                "ledger_answers": None if seen is None else seen.answers,
-                "ledger_abandons": None if seen is None else seen.abandons,
-            }
+            return report(rig, await rig.run_for(campaign, spec["seconds"]))
     finally:
         await pool.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from collections import Counter
@@ -397,3 +398,40 @@ def test_any_stream_any_chunking_matches_the_reference_rules(data: bytes, sizes:
         assert raised is None
     else:
         assert raised is not None and f"{error}:" in raised
+
+
+_key_token = st.sampled_from(
+    [b"Event", b"EVENT", b"event", b"Uniqueid", b"UniqueID", b"K", b"k", b": ", b":", b"v",
+     b" ", b"\r\n", b"\r\n\r\n", b"\r", "张".encode(), b"Event: X\r\n", b"A: b: c\r\n",
+     b"K:x: y\r\n", b"K:x:y\r\n", b"uniqueid:1\r\n"]
+)  # fmt: skip
+_QUERIES = ("Event", "event", "K", "Uniqueid", "uniqueID", "A", "K:x", "", "v", "Missing")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_key_token, min_size=1, max_size=60).map(b"".join))
+def test_a_header_read_by_name_from_the_text_is_the_first_one_the_split_gives(data: bytes) -> None:
+    expected, _ = reference_parse(data)
+    parser = AmiParser(expect_banner=False)
+    parser.feed(data)
+    messages: list[AmiMessage] = []
+    with contextlib.suppress(AmiProtocolError):
+        while (msg := parser.next_message()) is not None:
+            assert isinstance(msg, AmiMessage)
+            messages.append(msg)
+    for msg, headers in zip(messages, expected, strict=True):
+        # Asked before anything splits the message (the parser's text is searched)...
+        got = [(msg.get(q), q in msg, msg.event) for q in _QUERIES]
+        want = []
+        for q in _QUERIES:
+            first = next((v for k, v in headers if k.lower() == q.lower()), None)
+            want.append(
+                (
+                    first,
+                    first is not None,
+                    next((v for k, v in headers if k.lower() == "event"), None),
+                )
+            )
+        assert got == want
+        # ...and the same once it is split.
+        assert [(msg.get(q), q in msg, msg.event) for q in _QUERIES] == want

@@ -17,7 +17,7 @@ from dialer_core.store.recordings import local_path  # noqa: E402
 from pbx.asterisk.ami import AmiMessage, AmiParser, encode  # noqa: E402
 from pbx.asterisk.client import AmiClient  # noqa: E402
 from pbx.asterisk.driver import AsteriskDriver  # noqa: E402
-from pbx.asterisk.tracker import AmiCallTracker  # noqa: E402
+from pbx.asterisk.tracker import UNREAD_EVENTS, AmiCallTracker  # noqa: E402
 from pbx.model import (  # noqa: E402
     AgentConnected,
     AgentEvent,
@@ -42,8 +42,11 @@ class ReplayClock:
         return self.now
 
 
-def replay(path: str, mode: str) -> tuple[list[object], AmiCallTracker]:
-    """Feed the PBX side of a transcript to a tracker primed from the client side.
+def replay(
+    path: str, mode: str, skip: frozenset[str] = frozenset()
+) -> tuple[list[object], AmiCallTracker]:
+    """Feed the PBX side of a transcript to a tracker primed from the client side (through a
+    parser that drops the events named in ``skip``).
 
     mode "full": everything the driver sends (dial string, ChannelId when the recording has it,
     the lead variable as call-id variable); "dial": ActionID + dial string only; "action":
@@ -68,7 +71,7 @@ def replay(path: str, mode: str) -> tuple[list[object], AmiCallTracker]:
             channel_ids=ids if mode == "full" else (),
             tag=lead[0] if lead and mode == "full" else f"unused:{act.action_id}",
         )
-    parser = AmiParser()
+    parser = AmiParser(skip_events=skip)
     out: list[object] = []
     for chunk in chunks:
         if chunk.direction != "S":
@@ -96,6 +99,31 @@ CASES = [
     ("originate_sip_noanswer", "rig-sip-noanswer-1", Result.NO_ANSWER, 19, False, 0.0, True),
     ("queue_call", "rig-orig-queue-1", Result.ANSWERED, 16, True, 10.5, True),
 ]  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["full", "dial", "action"])
+@pytest.mark.parametrize("path", [c[0] for c in CASES])
+def test_events_the_driver_drops_unread_change_nothing_the_tracker_says(
+    path: str, mode: str
+) -> None:
+    out, tracker = replay(path, mode)
+    skipped, after = replay(path, mode, UNREAD_EVENTS)
+    assert skipped == out and after.call_ids() == tracker.call_ids()
+    assert any(isinstance(e, Hangup) for e in out)
+
+
+def test_the_driver_client_drops_the_events_nobody_reads() -> None:
+    driver = AsteriskDriver(AmiClient("127.0.0.1", 1, "u", "p"))
+    assert driver.client.skip_events == UNREAD_EVENTS
+    assert not UNREAD_EVENTS & {"Newchannel", "Newstate", "Hangup", "VarSet", "FullyBooted"}
+    parser = AmiParser(expect_banner=False, skip_events=UNREAD_EVENTS)
+    data = b"Event: Newexten\r\nUniqueid: 1\r\n\r\nEvent: Hangup\r\nUniqueid: 1\r\n\r\n"
+    assert [m.event for m in parser.messages(data)] == ["Hangup"]  # type: ignore[union-attr]
+    assert parser.skipped == 1
+    # The message-by-message path (bare LF) skips the same ones.
+    parser = AmiParser(expect_banner=False, skip_events=UNREAD_EVENTS)
+    assert [m.event for m in parser.messages(data.replace(b"\r", b""))] == ["Hangup"]  # type: ignore[union-attr]
+    assert parser.skipped == 1
 
 
 @pytest.mark.parametrize("mode", ["full", "dial"])

@@ -7,7 +7,12 @@ from datetime import UTC, datetime, timedelta
 from dialer_core.cases_csv import parse_cases_csv
 from dialer_core.demo_data import demo_cases_csv
 from dialer_core.store import attempts as store
-from dialer_core.store.attempt_batches import create_attempts, finish_attempts, mark_states
+from dialer_core.store.attempt_batches import (
+    create_attempts,
+    finish_attempts,
+    mark_states,
+    write_round,
+)
 from dialer_core.store.campaigns import ensure_campaign
 from dialer_core.store.cases import import_cases
 
@@ -80,6 +85,34 @@ async def test_a_batch_of_closes_writes_what_single_closes_write(db):
                 assert await finish_attempts(conn, twice) == [True] * CASES + [False]
                 assert await finish_attempts(conn, results[:3]) == [False] * 3
         assert await _state(conn, one) == await _state(conn, many)
+
+
+async def test_a_round_split_by_case_over_two_connections_writes_what_one_transaction_writes(db):
+    async with db.acquire() as conn:
+        one, split = await _campaign(conn, "round-one"), await _campaign(conn, "round-split")
+    for cid in (one, split):
+        async with db.acquire() as conn:
+            contacts = await store.lease_contacts(conn, cid, "r", CASES, NOW, LEASE)
+            contacts.sort(key=lambda c: c.external_id)
+            ids = await create_attempts(conn, cid, [(c, "+861") for c in contacts], "r", NOW)
+        assert None not in ids
+        progress = [(call_id, "ringing", NOW) for call_id in ids]
+        closes = [*[_result(call_id, k) for k, call_id in enumerate(ids[:-5])], _result(ids[0], 4)]
+        # split_at=0: even this round is written as two halves of the cases, side by side.
+        ways = 1 if cid == one else 2
+        written = await write_round(db, progress, ids[-5:], closes, ways=ways, split_at=0)
+        assert written == [True] * (CASES - 5) + [False]
+        assert await write_round(db, [], [], closes[:3], split_at=0) == [False] * 3
+        async with db.acquire() as conn:
+            open_left = await conn.fetch(
+                "SELECT state, abandoned FROM attempts WHERE campaign_id = $1 AND state <> 'done'",
+                cid,
+            )
+            assert [tuple(r) for r in open_left] == [("ringing", True)] * 5
+            # Closed, so that the other campaign may dial the same demo numbers.
+            assert await finish_attempts(conn, [_result(c, 4) for c in ids[-5:]]) == [True] * 5
+    async with db.acquire() as conn:
+        assert await _state(conn, one) == await _state(conn, split)
 
 
 async def test_a_batch_insert_refuses_only_the_cases_already_open(db):

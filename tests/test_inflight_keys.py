@@ -73,7 +73,7 @@ async def test_one_round_launches_one_call_per_debtor_and_per_number(db):
     launcher = launcher_for(db, campaign, cid, "runner-k")
     stats = launcher.stats
     now = next_local_time(11, "America/New_York", time.time())
-    launched = await launcher.round(5, now)
+    launched = await launcher.round(5, lambda: now)
     assert all(isinstance(event, c.Launch) for _, event in launched)
     rows = await attempts_of(db, cid)
     numbers = [r["e164"] for r in rows]

@@ -24,7 +24,7 @@ LEASE = timedelta(minutes=5)
 async def test_every_call_of_a_round_is_written_and_launched_at_the_rounds_instant(db):
     launcher, cid = await _launcher(db, "one-instant")
     now = next_local_time(10, "Asia/Shanghai", time.time())  # inside the calling window
-    launched = await launcher.round(4, now)
+    launched = await launcher.round(4, lambda: now)
     assert launched, "the round wrote calls"
     assert all(isinstance(event, c.Launch) and event.at == now for _, event in launched)
     rows = {r["cid"]: r for r in await attempts_of(db, cid)}
@@ -51,7 +51,7 @@ async def test_a_round_that_loses_the_database_after_its_insert_still_starts_wha
         pool = await create_pool(cut.dsn)
         try:
             launcher, cid = await _launcher(db, "cut-after", pool)
-            launched = await launcher.round(4, NOW)
+            launched = await launcher.round(4, lambda: NOW)
         finally:
             pool.terminate()
     assert cut.cut, "the link went down right after the INSERT's answer"
@@ -67,7 +67,7 @@ async def test_an_insert_whose_answer_is_lost_is_closed_undialed_by_the_next_rou
         try:
             launcher, cid = await _launcher(db, "cut-answer", pool)
             with pytest.raises(DATABASE_ERRORS):
-                await launcher.round(4, NOW)
+                await launcher.round(4, lambda: NOW)
         finally:
             pool.terminate()
     assert cut.cut
@@ -76,7 +76,7 @@ async def test_an_insert_whose_answer_is_lost_is_closed_undialed_by_the_next_rou
     assert set(launcher.unconfirmed) == set(written), "the runner knows what it may have written"
 
     launcher.pool = db  # the database is back: the next round settles them
-    again = await launcher.round(6, NOW + 1)
+    again = await launcher.round(6, lambda: NOW + 1)
     settled = {call.call_id: (call, event) for call, event in again if call.call_id in written}
     assert set(settled) == set(written) and not launcher.unconfirmed
     results = []

@@ -114,10 +114,37 @@ async def test_histories_load_by_number_and_debtor(db):
             )
             res = store.AttemptResult(call, NOW, "refused", "answered", 16, "", 30.0, None)
             await store.finish_attempt(conn, res)
-        hist = await store.rule_histories(conn, [contacts[ids["L1"]]])
+        hist = await store.rule_histories(conn, [contacts[ids["L1"]]], NOW + timedelta(minutes=5))
     got = {(a.case_id, a.debtor) for a in hist[ids["L1"]]}
     # L2: same debtor (another loan); L3: same number (another debtor); A3: unrelated.
     assert got == {(str(ids["L2"]), "id:D1"), (str(ids["L3"]), "id:D2")}
+
+
+async def test_a_call_that_ended_after_the_rounds_instant_was_in_flight_then(db):
+    """A round checks the rules at its one clock reading: another runner's call that ended (or
+    started) after that instant, though closed by the time its history is read, was in flight
+    at it, so a call stamped with that instant never overlaps it on the number."""
+    cid, ids = await seed(db, "instant")
+    async with db.acquire() as conn:
+        contacts = {
+            c.case_id: c for c in await store.lease_contacts(conn, cid, "a", 10, NOW, LEASE)
+        }
+        house = contacts[ids["L3"]]
+        call = await store.create_attempt(conn, cid, house, "a", "", NOW)
+        ended = NOW + timedelta(minutes=2)
+        res = store.AttemptResult(call, ended, "busy", "busy", 17, "busy", 0.0, ended + LEASE)
+        await store.finish_attempt(conn, res)
+        seen = {}
+        for label, at in (
+            ("before", NOW - timedelta(seconds=1)),
+            ("during", NOW + LEASE / 10),
+            ("after", ended + timedelta(seconds=1)),
+        ):
+            hist = await store.rule_histories(conn, [contacts[ids["L1"]]], at)
+            seen[label] = [
+                a.disposition for a in hist[ids["L1"]] if a.case_id == str(house.case_id)
+            ]
+    assert seen == {"before": ["in_progress"], "during": ["in_progress"], "after": ["busy"]}
 
 
 async def test_a_dnc_entry_reaches_the_next_launch_round_not_the_next_reload(db):

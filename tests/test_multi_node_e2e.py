@@ -1,16 +1,19 @@
-"""Four runner processes, each with its own simulated PBX, share one campaign and one
-PostgreSQL: no number or case is rung twice at once, no Originate is sent twice, every
-attempt is closed once, the caps and rules hold across processes (the audit finds nothing on
-the numbers, cases and debtors) and each node's abandonment ledger is the campaign's, every
-node's calls, never counted twice.
+"""Four runners, each with its own simulated PBX, driver and database pool, share one campaign
+and one PostgreSQL: no number or case is rung twice at once, no Originate is sent twice, every
+attempt is closed once, the caps and rules hold across runners (the audit finds nothing on the
+numbers, cases and debtors) and each node's abandonment ledger is the campaign's, every node's
+calls, never counted twice.
 
-The nodes run in real time (virtual time cannot span processes), so the abandonment *rate*
-is not asserted here: on a loaded machine a simulated agent can be late for reasons no
-ledger governs. ``tests/test_wrapup_e2e.py`` asserts the rate in virtual time."""
+The four nodes run twice: in one process in virtual time (deterministic for a seed, whatever
+the machine's load), and as four processes (``tests/node_child.py``), which share nothing but
+PostgreSQL. The processes run in real time (virtual time cannot span processes), so the
+abandonment *rate* is not asserted here: on a loaded machine a simulated agent can be late for
+reasons no ledger governs. ``tests/test_wrapup_e2e.py`` asserts the rate in virtual time."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -18,7 +21,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from e2e_rig import START_ZONE, attempts_of
+from e2e_rig import START_ZONE, attempts_of, rig_for
+from node_child import report
+from virtual_time import in_virtual_time, open_pool
 
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.cases_csv import parse_cases_csv
@@ -31,7 +36,8 @@ from dialer_core.store.cases import import_cases
 HERE = Path(__file__).parent
 NODES = ("asterisk", "freeswitch", "asterisk", "freeswitch")
 SCALE = 15.0
-SECONDS = 10.0  # real seconds per node: 2.5 simulated minutes
+SECONDS = 10.0  # seconds of the loop per node: 2.5 simulated minutes
+PROCESS_SECONDS = 6.0  # real seconds per node process: 1.5 simulated minutes
 RATE_FINDINGS = ("abandon_rate", "abandon_day")  # the campaign-wide rate: see above
 HOUSE = "+8613800138000"  # one number shared by three cases of two debtors
 
@@ -72,8 +78,8 @@ async def run_node(spec: dict) -> dict:
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
-async def test_four_runner_processes_share_one_campaign_safely(db, db_dsn):
-    name = "four-nodes"
+async def seed_campaign(db, name: str) -> tuple[int, dict]:
+    """The four-node campaign with the demo cases and the contended ones; its id and document."""
     doc = campaign_doc(name)
     campaign = parse_campaign(doc, "test")
     async with db.acquire() as conn:
@@ -82,15 +88,46 @@ async def test_four_runner_processes_share_one_campaign_safely(db, db_dsn):
             parsed = parse_cases_csv(csv)
             assert not parsed.errors
             await import_cases(conn, cid, parsed.rows, parsed.errors, "test")
+    return cid, doc
+
+
+@in_virtual_time
+async def test_four_runners_share_one_campaign_safely(db, db_dsn):
+    name = "four-runners"
+    cid, doc = await seed_campaign(db, name)
+    campaign = parse_campaign(doc, "node campaign")
     start = next_local_time(10, START_ZONE, time.time())
-    common = {"dsn": db_dsn, "campaign": doc, "seconds": SECONDS, "scale": SCALE, "agents": 4}
-    common |= {"start": start, "origin": time.monotonic()}
+    async with contextlib.AsyncExitStack() as stack:
+        rigs = []
+        for i, pbx in enumerate(NODES):
+            pool = await open_pool(db_dsn)
+            stack.push_async_callback(pool.close)
+            rig = rig_for(pbx, pool, agents=4, time_scale=SCALE, seed=30 + i)
+            await stack.enter_async_context(rig)
+            rig.clock.start += start - rig.clock()  # one simulated time on every node
+            rigs.append(rig)
+        runners = await asyncio.gather(*(rig.run_for(campaign, SECONDS) for rig in rigs))
+        nodes = [report(rig, runner) for rig, runner in zip(rigs, runners, strict=True)]
+    await check_nodes(db, cid, name, nodes)
+
+
+async def test_four_runner_processes_share_one_campaign_safely(db, db_dsn):
+    name = "four-nodes"
+    cid, doc = await seed_campaign(db, name)
+    start = next_local_time(10, START_ZONE, time.time())
+    common = {"dsn": db_dsn, "campaign": doc, "seconds": PROCESS_SECONDS, "scale": SCALE}
+    common |= {"agents": 4, "start": start, "origin": time.monotonic()}
     nodes = await asyncio.gather(
         *(run_node({**common, "pbx": pbx, "seed": 30 + i}) for i, pbx in enumerate(NODES))
     )
+    await check_nodes(db, cid, name, nodes)
+
+
+async def check_nodes(db, cid: int, name: str, nodes: list[dict]) -> None:
+    """The guarantees of the module docstring, from the nodes' reports and the attempts."""
     rows = await attempts_of(db, cid)
 
-    assert len({n["runner"] for n in nodes}) == len(NODES), "one runner id per process"
+    assert len({n["runner"] for n in nodes}) == len(NODES), "one runner id per node"
     sent = [cid_ for n in nodes for cid_ in n["originates"]]
     assert len(sent) == len(set(sent)), "no Originate sent twice"
     by_id = {r["cid"]: r for r in rows}
@@ -111,9 +148,9 @@ async def test_four_runner_processes_share_one_campaign_safely(db, db_dsn):
             for before, after in zip(same, same[1:], strict=False):
                 assert after["created_at"] >= before["ended_at"], (key, before, after)
 
-    report = await audit_campaign(db, name)
-    found = [(v.code, v.detail) for v in report.violations if v.code not in RATE_FINDINGS]
-    assert found == [] and report.attempts == len(rows)
+    audit = await audit_campaign(db, name)
+    found = [(v.code, v.detail) for v in audit.violations if v.code not in RATE_FINDINGS]
+    assert found == [] and audit.attempts == len(rows)
 
     # Each node's ledger is the campaign's (every node's answers), not its own calls alone,
     # and no call is counted twice.

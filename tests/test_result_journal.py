@@ -157,7 +157,7 @@ async def test_runner_killed_during_an_outage_writes_every_held_result_after_res
         missing = [r for r in held if before[r.call_id]["state"] != "done"]
         assert any(r.disposition == "promise_to_pay" for r in missing), len(missing)
         async with rig_for("asterisk", pool, agents=3, time_scale=20, seed=5) as rig:
-            await rig.run_for(campaign, 1.0)
+            await rig.run_for(campaign, 0.2)
         after = {r["cid"]: r for r in await attempts_of(pool, cid)}
         async with pool.acquire() as conn:
             details = {

@@ -12,6 +12,7 @@ import time
 
 import pytest
 from e2e_rig import asterisk_on_sim, campaign_doc, import_campaign
+from law_audit import law_findings
 from test_multiday_e2e import SCALE, run_days
 from virtual_time import in_virtual_time
 
@@ -92,6 +93,8 @@ async def test_a_week_under_the_preset_audits_clean(db, preset):
     report = await audit_campaign(db, name)
     assert report.attempts >= 40
     assert report.violations == (), [(v.code, v.detail) for v in report.violations]
+    findings = await law_findings(db, [name], preset)  # from the regulations, not our code
+    assert findings == [], findings
 
 
 async def write_truths(db, timeline: Timeline, every: float) -> None:
@@ -133,7 +136,11 @@ async def test_a_week_with_amd_false_positives_audits_clean(db, preset):
         amd_false_negative=0.05,
     )
     agents = AgentConfig(count=8, talk_mean=20, wrapuptime=3)
+    # uk: a MACHINE verdict plays the drop message (a person taken for a machine is an
+    # abandoned call and must hear it; the preset refuses "hangup"); cn has no such rule.
     amd = {"enabled": True, "action": "hangup"}
+    if preset == "uk":
+        amd = {"enabled": True, "action": "message", "message_prompt": "safe-harbor"}
     if preset == "cn":
         doc = {**campaign_doc(name, lines_per_agent=1.0), "amd": amd}
         cases = demo_cases_csv(240, seed=17)
@@ -170,3 +177,5 @@ async def test_a_week_with_amd_false_positives_audits_clean(db, preset):
     assert run["emptied"] or clock() >= run["end"], "the run stopped before its week"
     assert days >= 2
     assert report.violations == (), [(v.code, v.detail) for v in report.violations]
+    findings = await law_findings(db, [name], preset)  # from the regulations, not our code
+    assert findings == [], findings

@@ -86,6 +86,7 @@ def installed(tmp_path_factory) -> Path:
             "pip",
             "install",
             "-q",
+            "--no-compile",  # the demo below imports the modules it needs: no other .pyc
             "--ignore-installed",
             "--no-deps",
             "--no-index",
@@ -134,8 +135,12 @@ async def test_installed_wheel_runs_the_demo_on_an_empty_database(installed, emp
         [
             str(installed / "pacedial"),
             "demo",
+            # One real second at 60x: a simulated minute, calls placed in the first round, and
+            # the calls in flight at the stop finish in a few real seconds.
             "--duration",
-            "3",
+            "1",
+            "--time-scale",
+            "60",
             "--cases",
             "60",
             "--agents",

@@ -15,8 +15,6 @@ import enum
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
-from scipy.stats import betabinom
-
 
 class Status(enum.StrEnum):
     OK = "ok"
@@ -113,6 +111,10 @@ def number_health(number: str, own: Cells, rest_of_pool: Cells, rules: HealthRul
     # Beta posterior of the pool rate, sized by the comparable pool calls.
     a = p0 * pool_calls + 1.0
     b = (1.0 - p0) * pool_calls + 1.0
+    # Imported here: scipy.stats costs ~1 s to import, and every command that reads a campaign
+    # file imports this module while only the health check computes a p-value.
+    from scipy.stats import betabinom
+
     p_value = float(betabinom.cdf(k, n, a, b))
     rate = k / n
     if p_value < rules.rest_p and rate <= rules.rest_ratio * p0:

@@ -11,6 +11,7 @@ import asyncpg
 from agi_scripts.handling import build_call_handling
 from agi_scripts.registry import CallRegistry
 from dialer_core.campaign.config import CampaignConfig
+from dialer_core.campaign.queue_board import QueueBoard
 from dialer_core.campaign.runner import CampaignRunner
 from dialer_core.config_errors import InputError
 from dialer_core.ownership import RunnerIdentity
@@ -34,8 +35,10 @@ async def make_runner(
     registry: CallRegistry,
     clock: Callable[[], float] = time.time,
     metrics: RunMetrics | None = None,
+    board: QueueBoard | None = None,
 ) -> CampaignRunner:
-    """A runner for ``campaign`` with its policy, rules, DNC list and answered-call settings."""
+    """A runner for ``campaign`` with its policy, rules, DNC list and answered-call settings;
+    ``board``: the runners of this process feeding the same agent queue."""
     async with pool.acquire() as conn:
         campaign_id = await ensure_campaign(conn, campaign.name, campaign.mode, campaign.raw)
         dnc = await load_dnc(conn, campaign.name)
@@ -59,4 +62,5 @@ async def make_runner(
         dnc=dnc,
         handling=handling,
         metrics=metrics,
+        board=board,
     )

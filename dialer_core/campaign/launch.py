@@ -107,9 +107,10 @@ class Launcher:
     # call id -> (the batch item, clock time after which a missing row was surely never written)
     unconfirmed: dict[str, tuple[_Item, float]] = field(default_factory=dict)
 
-    async def round(self, n: int, now: float) -> list[tuple[Call, Event]]:
-        """Lease up to ``n`` (at most LAUNCH_BATCH) contacts at ``now``; each written call with
-        its Launch or Hold.
+    async def round(self, n: int, clock: Callable[[], float]) -> list[tuple[Call, Event]]:
+        """Lease up to ``n`` (at most LAUNCH_BATCH) contacts; each written call with its Launch or
+        Hold. The clock is read once, with a connection in hand (a wait for the pool never makes
+        the round's instant stale): the lease, the rules, ``created_at`` and the launch time.
 
         Once the attempts' INSERT has answered, its calls are returned whatever happens to the
         database afterwards (a lost connection, a failed lease release): a written attempt is
@@ -120,6 +121,7 @@ class Launcher:
         written: list[tuple[_Item, str | None]] = []
         try:
             async with self.pool.acquire() as conn:
+                now = clock()
                 out = await self._settle(conn, now)
                 batch = await self._checked(conn, n, now)
                 written = await self._write(conn, batch, now)
@@ -164,7 +166,7 @@ class Launcher:
             return []
         # The DNC list from the database as of now (one read when nothing changed).
         self.fresh = await fresh_dnc(conn, self.campaign.name, self.fresh or self.dnc())
-        histories = await store.rule_histories(conn, contacts)
+        histories = await store.rule_histories(conn, contacts, _dt(now))
         batch: list[_Item] = []
         in_round = InRound()
         for i, contact in enumerate(contacts, 1):

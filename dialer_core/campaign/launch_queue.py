@@ -39,6 +39,7 @@ class LaunchQueue:
         self.metrics, self.retry = metrics, retry
         self.waiting = 0  # decided, not yet taken by a round
         self.in_round = 0  # taken by the round in flight and not yet sent
+        self.starved = False  # the last round wrote no call at all (no contact due, all held)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -93,14 +94,14 @@ class LaunchQueue:
                 self._idle.set()
 
     async def _round(self, n: int) -> None:
-        now = self.clock()  # the one reading of this round: lease, rules, created_at, launch
         try:
-            written = await self.launcher.round(n, now)
+            written = await self.launcher.round(n, self.clock)
         except DATABASE_ERRORS as exc:
             log.warning("launch round failed, retrying: %s", exc)
             self.drop()
             await asyncio.sleep(self.retry)
             return
+        self.starved = not written
         if len(written) < n:  # contacts ran out or were held: decide afresh at the next wake
             self.drop()
         await self.start(written)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from dialer_core.campaign.calls import Call
 from dialer_core.pacing.interface import AgentStatus, AgentView, PacingView
+from dialer_core.pacing.sharing import QueueClaim
 
 
 class LiveView:
@@ -51,6 +52,12 @@ class LiveView:
             self.robot.add(cid)
         else:
             self.robot.discard(cid)
+
+    def claim(self, runner: str, launching: int, dialing: bool) -> QueueClaim:
+        """What these calls hold of the agent queue (robot sessions need no agent), with
+        ``launching`` calls decided but not yet sent counted as ringing."""
+        waiting = len(self.waiting) + len(self.bound) + len(self.bound_now)
+        return QueueClaim(runner, len(self.ringing) + launching, waiting, dialing)
 
     def view(
         self,

@@ -19,6 +19,7 @@ import asyncpg
 from agi_scripts.registry import CallRegistry
 from dialer_core.campaign.assembly import make_runner
 from dialer_core.campaign.config import CampaignConfig, parse_campaign
+from dialer_core.campaign.queue_board import QueueBoards
 from dialer_core.campaign.runner import CampaignRunner, RunnerStats
 from dialer_core.pacing.interface import AgentStatus, PreviewRequest, SettingsObservation
 from dialer_core.store.campaigns import ensure_campaign, find_campaign, set_campaign_state
@@ -96,6 +97,7 @@ class CampaignManager:
     ) -> None:
         self.pool, self.driver, self.registry, self.clock = pool, driver, registry, clock
         self.running: dict[str, RunningCampaign] = {}
+        self.boards = QueueBoards()  # the campaigns of one queue share its members
 
     async def _set_state(self, campaign_id: int, state: str) -> None:
         async with self.pool.acquire() as conn:
@@ -122,7 +124,10 @@ class CampaignManager:
         if current is not None and not current.task.done():
             return current
         campaign_id, config = await self.load(name)
-        runner = await make_runner(self.pool, self.driver, config, self.registry, self.clock)
+        board = self.boards(config.queue)
+        runner = await make_runner(
+            self.pool, self.driver, config, self.registry, self.clock, board=board
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(runner.run(stop), name=f"campaign:{name}")
         task.add_done_callback(lambda t: self._ended(name, campaign_id, t))

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -29,6 +29,12 @@ from dialer_core.campaign.drain import drain
 from dialer_core.campaign.launch import Launcher
 from dialer_core.campaign.launch_queue import LaunchQueue
 from dialer_core.campaign.live_view import LiveView
+from dialer_core.campaign.queue_board import (
+    SHARE_EVERY,
+    QueueBoard,
+    share_forever,
+    shared_queue_key,
+)
 from dialer_core.campaign.results import ResultWriter
 from dialer_core.campaign.side_writes import SideWrite, write_side
 from dialer_core.campaign.sink import HandlerSink
@@ -38,6 +44,7 @@ from dialer_core.compliance.model import mask
 from dialer_core.ownership import Heartbeat, RunnerIdentity
 from dialer_core.pacing.classify import AnswerClassifier
 from dialer_core.pacing.interface import AgentStatus, Observation, PacingPolicy, PacingView
+from dialer_core.pacing.sharing import QueueClaim, RecentShares, shared_view
 from dialer_core.run_metrics import RunMetrics
 from dialer_core.store.journal import ResultJournal
 from pbx.driver import PbxDriver
@@ -66,6 +73,8 @@ class CampaignRunner:
         dnc: DncList | None = None,
         handling: Any = None,
         metrics: RunMetrics | None = None,
+        board: QueueBoard | None = None,
+        share_every: float = SHARE_EVERY,
     ) -> None:
         self.pool, self.driver, self.campaign = pool, driver, campaign
         self.campaign_id, self.policy, self.registry = campaign_id, policy, registry
@@ -95,6 +104,10 @@ class CampaignRunner:
         self.sink = HandlerSink(clock, self._report, self._report_now)
         self._wake, self._stop, self._decided_at = asyncio.Event(), asyncio.Event(), 0.0
         self._tasks: set[asyncio.Task] = set()
+        # the campaigns feeding this queue (docs/compliance.md); robot calls need no agent
+        robot = campaign.mode == "robot"
+        self.board = None if robot else board or QueueBoard(campaign.queue)
+        self.share_every, self.recent_shares = share_every, RecentShares()
 
     @property
     def agents(self) -> dict[str, tuple[AgentStatus, float]]:  # seat → (status, since)
@@ -116,8 +129,17 @@ class CampaignRunner:
         self.campaign = self.launcher.campaign = self.chores.campaign = campaign
 
     def view(self, now: float) -> PacingView:
-        """What the pacing policy may know right now."""
-        return self.live.view(self.agents, now, self.campaign.agent_wait, self.launches.launching)
+        """What the pacing policy may know right now (on a shared queue: ``shared_view``)."""
+        view = self.live.view(self.agents, now, self.campaign.agent_wait, self.launches.launching)
+        if self.board is None or not (others := self.board.others(self.runner_id)):
+            return view
+        late = self.recent_shares if self.board.late else None  # another process's claims
+        return shared_view(view, now, self._claim(), others, late)
+
+    def _claim(self) -> QueueClaim:
+        """What this runner has aimed at its queue now (for the other campaigns on it)."""
+        dialing = self._may_launch() and not self.launches.starved
+        return self.live.claim(self.runner_id, self.launches.launching, dialing)
 
     async def run(self, stop: asyncio.Event) -> RunnerStats:
         """Launch calls until ``stop`` is set, then let calls in flight finish (bounded)."""
@@ -130,9 +152,14 @@ class CampaignRunner:
         await self.chores.load_callerid_book()
         self.launcher.paused = lambda: self.paused or stop.is_set()  # checked mid-round too
         self._stop = stop
+        stream = self.driver.events()  # opened first: no agent change after the list is missed
         for state in await self.driver.agents():
             self._agent_changed(state.agent, state.queue, state.state, self.clock())
-        events = asyncio.create_task(self._consume_events())
+        events = asyncio.create_task(self._consume_events(stream))
+        shared, read = [], asyncio.Event()  # no decision before the others' claims are read
+        if self.board is not None:
+            shared.append(asyncio.create_task(self._share(self.board, read)))
+            await read.wait()
         renew = asyncio.create_task(
             renew_leases_forever(
                 self.pool, self.runner_id, self.campaign.lease, self.clock,
@@ -157,7 +184,7 @@ class CampaignRunner:
             self.book.close_books(self.clock())  # agents' time up to now (utilization)
             await drain(self.inflight, self._feed, self.clock, self.campaign.ring_timeout)
         finally:
-            for task in (stopped, launching, writes, renew, chores, events):
+            for task in (stopped, launching, writes, renew, chores, *shared, events):
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await events
@@ -166,6 +193,12 @@ class CampaignRunner:
             if not self.results.pending:
                 await self.heartbeat.stop()
         return self.stats
+
+    async def _share(self, board: QueueBoard, read: asyncio.Event) -> None:
+        board.join(self.runner_id, self._claim)
+        pbx = getattr(getattr(self.driver, "client", None), "peer", "")  # its control link
+        key = shared_queue_key(board.queue, pbx)
+        await share_forever(self.pool, board, self.runner_id, key, self.share_every, read)
 
     def _may_launch(self) -> bool:
         return not (self._stop.is_set() or self.paused) and self.driver.ready
@@ -187,8 +220,8 @@ class CampaignRunner:
         self.inflight[call.call_id] = call
         await self._feed(call, event)
 
-    async def _consume_events(self) -> None:
-        async for event in self.driver.events():
+    async def _consume_events(self, stream: AsyncIterator[Any]) -> None:
+        async for event in stream:
             try:
                 await self._on_event(event)
             except Exception:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import geocoder
 from phonenumbers import timezone as pn_timezone
 from phonenumbers.tzdata import TIMEZONE_DATA
 
@@ -255,6 +254,10 @@ def region_of(e164: str, extra_zones: tuple[str, ...] = ()) -> Region | ZoneUnkn
     if parsed.country_code == 1 and not extra_zones:
         npa = phonenumbers.national_significant_number(parsed)[:3]
         zones = tuple(sorted(set(zones) | set(area_code_zones(npa))))
+    # Imported here: the geocoder's place names take ~0.8 s to load, and every command that
+    # reads a campaign file imports this module while only placing a number reads them.
+    from phonenumbers import geocoder
+
     province, city = _place(country, geocoder.description_for_number(parsed, "en"))
     merged = tuple(sorted(set(zones) | set(extra_zones)))
     return Region(country=country or "", province=province, city=city, zones=merged)

@@ -3,12 +3,19 @@
 Each function takes many rows and costs a constant number of round trips, whatever the batch
 size (``unnest`` over one array per column). The single-row functions of
 ``dialer_core.store.attempts`` go through these, so there is one implementation of each rule.
+
+A large round of results (``write_round``) is written on two connections at once, each
+transaction taking the attempts of half of the cases (``case_id % 2``): the two never touch
+the same attempt, schedule or phone row, so they cannot wait on each other, and the closes of
+one case stay in order in one transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -19,14 +26,28 @@ if TYPE_CHECKING:  # dialer_core.store.attempts delegates its single-row writes 
 
 __all__ = [
     "PROGRESS_STATES",
+    "SPLIT_AT",
     "create_attempts",
     "finish_attempts",
     "mark_states",
     "open_attempts",
     "record_abandons",
+    "write_round",
 ]
 
 PROGRESS_STATES = ("ringing", "answered")
+SPLIT_AT = 200  # writes in a round from which ``write_round`` uses two connections at once
+
+Part = tuple[int, int]  # (k, n): only the attempts whose case_id % n == k
+WHOLE: Part = (0, 1)
+
+
+def _only(part: Part, alias: str = "") -> str:
+    """The SQL condition that keeps a statement to its part of the cases ("" for all)."""
+    k, n = part
+    if not (type(k) is int and type(n) is int and 0 <= k < n):
+        raise ValueError(f"attempt writes: bad part {part!r} (want 0 <= k < n)")
+    return "" if n == 1 else f" AND {alias}case_id % {n} = {k}"
 
 
 async def create_attempts(
@@ -79,12 +100,14 @@ async def open_attempts(conn: asyncpg.Connection, call_ids: Sequence[str]) -> se
 
 
 async def mark_states(
-    conn: asyncpg.Connection, progress: Sequence[tuple[str, str, datetime]]
+    conn: asyncpg.Connection,
+    progress: Sequence[tuple[str, str, datetime]],
+    part: Part = WHOLE,
 ) -> None:
     """Record progress (call id, "ringing" | "answered", when) of open attempts in one UPDATE.
 
     Never reopens a done attempt; a later state never goes back to an earlier one, and each
-    first time (ringing_at, answered_at) is kept.
+    first time (ringing_at, answered_at) is kept. ``part`` keeps it to some cases.
     """
     if not progress:
         return
@@ -101,18 +124,22 @@ async def mark_states(
            FROM (SELECT DISTINCT ON (call_id) call_id, state, at
                  FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS x(call_id, state, at)
                  ORDER BY call_id, (state = 'answered') DESC) AS u
-           WHERE a.call_id = u.call_id AND a.state <> 'done'""",
+           WHERE a.call_id = u.call_id AND a.state <> 'done'"""
+        + _only(part, "a."),
         [p[0] for p in progress],
         [p[1] for p in progress],
         [p[2] for p in progress],
     )
 
 
-async def record_abandons(conn: asyncpg.Connection, call_ids: Sequence[str]) -> None:
+async def record_abandons(
+    conn: asyncpg.Connection, call_ids: Sequence[str], part: Part = WHOLE
+) -> None:
     """Answered calls that found no agent within the limit, in one UPDATE."""
     if call_ids:
         await conn.execute(
-            "UPDATE attempts SET abandoned = true WHERE call_id = ANY($1::uuid[])", list(call_ids)
+            "UPDATE attempts SET abandoned = true WHERE call_id = ANY($1::uuid[])" + _only(part),
+            list(call_ids),
         )
 
 
@@ -125,27 +152,59 @@ async def finish_attempts(conn: asyncpg.Connection, results: Sequence[AttemptRes
     """
     if not results:
         return []
-    first: dict[str, AttemptResult] = {}
-    for r in results:
-        first.setdefault(r.call_id, r)
-    todo = list(first.values())
-    order = {r.call_id: i for i, r in enumerate(todo)}
     async with conn.transaction():
-        rows = await conn.fetch(
-            """UPDATE attempts a SET state = 'done', ended_at = u.ended_at,
-                      disposition = u.disposition, pbx_result = u.pbx_result,
-                      q850_cause = u.q850_cause, cause_text = u.cause_text,
-                      talk_seconds = u.talk_seconds, next_attempt_at = u.next_at,
-                      detail = a.detail || u.detail,
-                      agent = coalesce(nullif(u.agent, ''), a.agent),
-                      abandoned = a.abandoned OR u.abandoned
-               FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::int[],
-                           $6::text[], $7::float8[], $8::timestamptz[], $9::jsonb[],
-                           $10::text[], $11::bool[])
-                    AS u(call_id, ended_at, disposition, pbx_result, q850_cause, cause_text,
-                         talk_seconds, next_at, detail, agent, abandoned)
-               WHERE a.call_id = u.call_id AND a.state <> 'done'
-               RETURNING a.call_id::text, a.case_id, a.phone_id""",
+        return await _finish(conn, _Closes.of(results), WHOLE)
+
+
+async def write_round(
+    pool: asyncpg.Pool,
+    progress: Sequence[tuple[str, str, datetime]],
+    abandons: Sequence[str],
+    closes: Sequence[AttemptResult],
+    *,
+    ways: int = 2,
+    split_at: int = SPLIT_AT,
+) -> list[bool]:
+    """Write a round of progress, abandons and closes (``finish_attempts``'s answer per close).
+
+    From ``split_at`` writes on, the round is split by case over ``ways`` connections of the
+    pool, one transaction each, all at once (the server works on both halves side by side);
+    a smaller round is one transaction. Raises the first database error: the parts that did
+    commit stay written, and writing the whole round again changes nothing for them (a close
+    is written once, progress never goes back, an abandon flag is set or not).
+    """
+    n = ways if len(progress) + len(abandons) + len(closes) >= split_at else 1
+    rows = _Closes.of(closes)
+
+    async def one(part: Part) -> list[bool]:
+        async with pool.acquire() as conn, conn.transaction():
+            await mark_states(conn, progress, part)
+            await record_abandons(conn, abandons, part)
+            return await _finish(conn, rows, part) if closes else []
+
+    parts = await asyncio.gather(*(one((k, n)) for k in range(n)), return_exceptions=True)
+    for done in parts:
+        if isinstance(done, BaseException):
+            raise done
+    return [any(closed) for closed in zip(*parts, strict=True)]  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _Closes:
+    """A batch of results made ready once for the UPDATE (several parts share it)."""
+
+    results: Sequence[AttemptResult]
+    first: dict[str, AttemptResult]  # the first result of each call id
+    order: dict[str, int]  # call id -> its place among the first results
+    columns: tuple[list, ...]  # the UPDATE's arrays, one per column
+
+    @classmethod
+    def of(cls, results: Sequence[AttemptResult]) -> _Closes:
+        first: dict[str, AttemptResult] = {}
+        for r in results:
+            first.setdefault(r.call_id, r)
+        todo = list(first.values())
+        columns = (
             [r.call_id for r in todo],
             [r.ended_at for r in todo],
             [r.disposition for r in todo],
@@ -158,15 +217,39 @@ async def finish_attempts(conn: asyncpg.Connection, results: Sequence[AttemptRes
             [r.agent for r in todo],
             [r.abandoned for r in todo],
         )
-        closed = {row["call_id"]: (row["case_id"], row["phone_id"]) for row in rows}
-        done = [(first[cid], case_id, phone_id) for cid, (case_id, phone_id) in closed.items()]
-        # A case appears at most once per round, so each round's lookups see the last one's
-        # writes (two closes of one case in a batch are rare, but must stay in order).
-        for part in _rounds(sorted(done, key=lambda d: order[d[0].call_id])):
-            await _reschedule(conn, part)
+        return cls(results, first, {r.call_id: i for i, r in enumerate(todo)}, columns)
+
+
+async def _finish(conn: asyncpg.Connection, closes: _Closes, part: Part) -> list[bool]:
+    """``finish_attempts`` inside the caller's transaction, for the attempts of ``part``."""
+    rows = await conn.fetch(
+        """UPDATE attempts a SET state = 'done', ended_at = u.ended_at,
+                  disposition = u.disposition, pbx_result = u.pbx_result,
+                  q850_cause = u.q850_cause, cause_text = u.cause_text,
+                  talk_seconds = u.talk_seconds, next_attempt_at = u.next_at,
+                  detail = a.detail || u.detail,
+                  agent = coalesce(nullif(u.agent, ''), a.agent),
+                  abandoned = a.abandoned OR u.abandoned
+           FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::int[],
+                       $6::text[], $7::float8[], $8::timestamptz[], $9::jsonb[],
+                       $10::text[], $11::bool[])
+                AS u(call_id, ended_at, disposition, pbx_result, q850_cause, cause_text,
+                     talk_seconds, next_at, detail, agent, abandoned)
+           WHERE a.call_id = u.call_id AND a.state <> 'done'"""
+        + _only(part, "a.")
+        + " RETURNING a.call_id::text, a.case_id, a.phone_id",
+        *closes.columns,
+    )
+    first, order = closes.first, closes.order
+    closed = {row["call_id"]: (row["case_id"], row["phone_id"]) for row in rows}
+    done = [(first[cid], case_id, phone_id) for cid, (case_id, phone_id) in closed.items()]
+    # A case appears at most once per round, so each round's lookups see the last one's
+    # writes (two closes of one case in a batch are rare, but must stay in order).
+    for group in _rounds(sorted(done, key=lambda d: order[d[0].call_id])):
+        await _reschedule(conn, group)
     seen: set[str] = set()
     out = []
-    for r in results:
+    for r in closes.results:
         out.append(r.call_id in closed and r.call_id not in seen)
         seen.add(r.call_id)
     return out

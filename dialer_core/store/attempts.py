@@ -171,32 +171,43 @@ RULE_COLUMNS = """coalesce(a.disposition, 'in_progress') AS disposition,
 NOT_DIALED = "not_dialed"
 
 
-def _past(r: asyncpg.Record):
+def _past(r: asyncpg.Record, now: datetime | None = None):
+    """One attempt row as the rules see it at ``now``: a call that started after ``now`` or
+    ended after it (another runner's, written meanwhile) was in flight at that instant."""
     from dialer_core.compliance.model import PastAttempt
 
+    later = now is not None and (
+        r["created_at"] > now or (r["ended_at"] is not None and r["ended_at"] > now)
+    )
     return PastAttempt(
         r["created_at"],
         r["e164"],
         str(r["case_id"]),
-        r["disposition"],
+        "in_progress" if later else r["disposition"],
         r["connected"],
         r["abandoned"],
         r["machine"],
         r["debtor_key"],
+        None if later else r["ended_at"],
     )
 
 
 # Every attempt on one of the keys, with the debtor key as it is now (merged debtors included).
-_KEYED_HISTORY = f"""SELECT a.case_id, a.created_at, a.e164, c.debtor_key, {RULE_COLUMNS}
+_KEYED_HISTORY = f"""SELECT a.case_id, a.created_at, a.ended_at, a.e164, c.debtor_key,
+           {RULE_COLUMNS}
     FROM attempts a JOIN cases c ON c.id = a.case_id
     WHERE coalesce(a.disposition, '') <> $4
       AND (a.case_id = ANY($1::bigint[]) OR a.e164 = ANY($2::text[])
            OR a.case_id IN (SELECT id FROM cases WHERE debtor_key = ANY($3::text[])))"""
 
 
-async def rule_histories(conn: asyncpg.Connection, contacts: list[Contact]) -> dict[int, list]:
-    """For each contact (by case id), every attempt on the law's keys: its case, its number
-    (any case, any campaign) and its debtor (all their cases), open ones ``in_progress``."""
+async def rule_histories(
+    conn: asyncpg.Connection, contacts: list[Contact], now: datetime
+) -> dict[int, list]:
+    """For each contact (by case id), every attempt on the law's keys at ``now``: its case, its
+    number (any case, any campaign) and its debtor (all their cases), open ones and those that
+    ended or started after ``now`` ``in_progress`` (so a call started at ``now`` never overlaps
+    one the history shows)."""
     rows = await conn.fetch(
         _KEYED_HISTORY,
         [c.case_id for c in contacts],
@@ -204,7 +215,7 @@ async def rule_histories(conn: asyncpg.Connection, contacts: list[Contact]) -> d
         [c.debtor_key for c in contacts if c.debtor_key],
         NOT_DIALED,
     )
-    past = [(r["case_id"], _past(r)) for r in rows]
+    past = [(r["case_id"], _past(r, now)) for r in rows]
     out: dict[int, list] = {}
     for c in contacts:
         out[c.case_id] = [

@@ -18,19 +18,25 @@ import asyncpg
 from dialer_core.cases_csv import CaseRow
 from dialer_core.config_errors import RowError
 
-# No command timeout for the bulk statements: a chunk is bounded, but a loaded server must not
-# turn a slow chunk into a failed import (the pool's default is 30 s).
-BULK_TIMEOUT: float | None = None
+# No command timeout in practice for the bulk statements (and for a chunk waiting its turn):
+# a chunk is bounded, but a loaded server must not turn a slow chunk into a failed import (the
+# pool's default is 30 s; asyncpg reads timeout=None as "the default", so a day it is).
+BULK_TIMEOUT = 86_400.0
 
 _STAGE_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS import_case_stage (
     line int, external_id text, debtor_name text, amount_minor bigint, currency text,
     days_past_due int, product text, due_date date, source_digest bigint, debtor_id text,
-    address_zones text[], case_id bigint, stored_digest bigint
+    address_zones text[]
 );
 CREATE TEMP TABLE IF NOT EXISTS import_phone_stage (
     external_id text, position int, e164 text, country text, province text, city text
 );
+CREATE TEMP TABLE IF NOT EXISTS import_case_ids (
+    external_id text, case_id bigint, inserted boolean, changed boolean
+);
+"""
+_SEEN_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS import_seen (external_id text PRIMARY KEY, line int NOT NULL);
 TRUNCATE import_seen;
 """
@@ -47,66 +53,110 @@ _STAGED_CASE = (
     "debtor_id",
     "address_zones",
 )
-_DROP_SQL = "DROP TABLE IF EXISTS import_case_stage, import_phone_stage, import_seen"
+_DROP_SQL = "DROP TABLE IF EXISTS import_case_stage, import_phone_stage, import_case_ids"
 
+# Set-based, one chunk per statement; no statistics are needed on the staging tables: they
+# are only scanned and hash-joined with one another, and the campaign's cases and phones are
+# reached one index probe per staged row (ON CONFLICT, a correlated subquery or LATERAL ...
+# OFFSET 0, which PostgreSQL always runs as such), never "all cases of the campaign".
+#
+# Upsert the staged cases and note every staged case's id (import_case_ids): the upsert
+# returns those it inserted or changed; the others (same values) are looked up. Answers the
+# counts and the cases whose values are unchanged but whose CSV text is new (only the digest
+# moves: usually none, updated by primary key).
 _UPSERT_CASES = """
-INSERT INTO cases (campaign_id, external_id, debtor_name, amount_minor, currency,
-                   days_past_due, product, due_date, source_digest, debtor_id, address_zones)
-SELECT $1, external_id, debtor_name, amount_minor, currency, days_past_due, product, due_date,
-       source_digest, nullif(debtor_id, ''), address_zones
-FROM import_case_stage ORDER BY line
-ON CONFLICT (campaign_id, external_id) DO UPDATE SET
-    debtor_name = excluded.debtor_name, amount_minor = excluded.amount_minor,
-    currency = excluded.currency, days_past_due = excluded.days_past_due,
-    product = excluded.product, due_date = excluded.due_date,
-    source_digest = excluded.source_digest, debtor_id = excluded.debtor_id,
-    address_zones = excluded.address_zones, updated_at = now()
-WHERE (cases.debtor_name, cases.amount_minor, cases.currency, cases.days_past_due,
-       cases.product, cases.due_date, cases.debtor_id, cases.address_zones)
-      IS DISTINCT FROM
-      (excluded.debtor_name, excluded.amount_minor, excluded.currency,
-       excluded.days_past_due, excluded.product, excluded.due_date, excluded.debtor_id,
-       excluded.address_zones)
-RETURNING id, (xmax = 0) AS inserted"""
-
-# Every statement below reaches the campaign's cases through the chunk's own rows, one index
-# probe each: the case id is looked up per staged row (a correlated subquery, which PostgreSQL
-# always runs as such), and joins go by primary key, never "all cases of the campaign" (what a
-# plan from stale statistics would hash, every chunk, on a million-row import).
-_CASE_IDS = """
-UPDATE import_case_stage s SET (case_id, stored_digest) = (
-    SELECT c.id, c.source_digest FROM cases c
-    WHERE c.campaign_id = $1 AND c.external_id = s.external_id
-)"""
-
-# Same values, new CSV text (e.g. "3250.5" vs "3250.50"): only the digest moves. Usually none;
-# the few are updated by primary key.
-_STALE_DIGESTS = """
-SELECT case_id, source_digest FROM import_case_stage
-WHERE stored_digest IS DISTINCT FROM source_digest"""
+WITH up AS (
+    INSERT INTO cases (campaign_id, external_id, debtor_name, amount_minor, currency,
+                       days_past_due, product, due_date, source_digest, debtor_id,
+                       address_zones)
+    SELECT $1, external_id, debtor_name, amount_minor, currency, days_past_due, product,
+           due_date, source_digest, nullif(debtor_id, ''), address_zones
+    FROM import_case_stage ORDER BY line
+    ON CONFLICT (campaign_id, external_id) DO UPDATE SET
+        debtor_name = excluded.debtor_name, amount_minor = excluded.amount_minor,
+        currency = excluded.currency, days_past_due = excluded.days_past_due,
+        product = excluded.product, due_date = excluded.due_date,
+        source_digest = excluded.source_digest, debtor_id = excluded.debtor_id,
+        address_zones = excluded.address_zones, updated_at = now()
+    WHERE (cases.debtor_name, cases.amount_minor, cases.currency, cases.days_past_due,
+           cases.product, cases.due_date, cases.debtor_id, cases.address_zones)
+          IS DISTINCT FROM
+          (excluded.debtor_name, excluded.amount_minor, excluded.currency,
+           excluded.days_past_due, excluded.product, excluded.due_date, excluded.debtor_id,
+           excluded.address_zones)
+    RETURNING id, external_id, (xmax = 0) AS inserted
+), kept AS (
+    SELECT s.external_id, c.id, s.source_digest, c.source_digest AS stored
+    FROM import_case_stage s
+    CROSS JOIN LATERAL (
+        SELECT c.id, c.source_digest FROM cases c
+        WHERE c.campaign_id = $1 AND c.external_id = s.external_id OFFSET 0
+    ) c
+    WHERE s.external_id NOT IN (SELECT external_id FROM up)
+), noted AS (
+    INSERT INTO import_case_ids (external_id, case_id, inserted, changed)
+    SELECT external_id, id, inserted, true FROM up
+    UNION ALL SELECT external_id, id, false, false FROM kept
+)
+SELECT (SELECT count(*) FROM up WHERE inserted) AS inserted,
+       (SELECT count(*) FROM up WHERE NOT inserted) AS updated,
+       ARRAY(SELECT id FROM kept WHERE stored IS DISTINCT FROM source_digest) AS stale_ids,
+       ARRAY(SELECT source_digest FROM kept WHERE stored IS DISTINCT FROM source_digest)
+           AS stale_digests"""
 _REFRESH_DIGESTS = """
 UPDATE cases c SET source_digest = u.digest
 FROM unnest($1::bigint[], $2::bigint[]) AS u(id, digest) WHERE c.id = u.id"""
 
+# Upsert the phones; schedule each new case on its first number (its phones are all new and
+# active); count the cases that were not changed themselves but whose phones were.
 _UPSERT_PHONES = """
-INSERT INTO phones (case_id, position, e164, country, province, city)
-SELECT s.case_id, p.position, p.e164, p.country, p.province, p.city
-FROM import_phone_stage p JOIN import_case_stage s ON s.external_id = p.external_id
-ON CONFLICT (case_id, e164) DO UPDATE SET position = excluded.position
-WHERE phones.position IS DISTINCT FROM excluded.position
-RETURNING case_id"""
+WITH ph AS (
+    INSERT INTO phones (case_id, position, e164, country, province, city)
+    SELECT i.case_id, p.position, p.e164, p.country, p.province, p.city
+    FROM import_phone_stage p JOIN import_case_ids i ON i.external_id = p.external_id
+    ON CONFLICT (case_id, e164) DO UPDATE SET position = excluded.position
+    WHERE phones.position IS DISTINCT FROM excluded.position
+    RETURNING id, case_id, position
+), scheduled AS (
+    INSERT INTO schedule (case_id, campaign_id, phone_id)
+    SELECT DISTINCT ON (ph.case_id) ph.case_id, $1, ph.id
+    FROM ph JOIN import_case_ids i ON i.case_id = ph.case_id
+    WHERE i.inserted
+    ORDER BY ph.case_id, ph.position, ph.id
+    ON CONFLICT (case_id) DO NOTHING
+)
+SELECT count(DISTINCT ph.case_id)
+FROM ph JOIN import_case_ids i ON i.case_id = ph.case_id
+WHERE NOT i.changed"""
 
-# The first active phone of each staged case, through the phones' (case_id, ...) index.
-_SCHEDULE_NEW = """
+# A case that existed before and has no schedule row (worked to the end, say) is scheduled
+# again on its first active number, as when it was new.
+_SCHEDULE_EXISTING = """
 INSERT INTO schedule (case_id, campaign_id, phone_id)
-SELECT s.case_id, $1, first.id
-FROM import_case_stage s
+SELECT i.case_id, $1, first.id
+FROM import_case_ids i
 CROSS JOIN LATERAL (
-    SELECT p.id FROM phones p WHERE p.case_id = s.case_id AND p.status = 'active'
+    SELECT p.id FROM phones p WHERE p.case_id = i.case_id AND p.status = 'active'
     ORDER BY p.position, p.id LIMIT 1
 ) first
-ORDER BY s.case_id
+WHERE NOT i.inserted AND (SELECT s.case_id FROM schedule s WHERE s.case_id = i.case_id) IS NULL
+ORDER BY i.case_id
 ON CONFLICT (case_id) DO NOTHING"""
+
+# Claim a chunk's external ids for this file; answer those claimed by an earlier chunk (the
+# statement's snapshot does not see its own inserts) with their first line.
+_CLAIM = """
+WITH claimed AS (
+    INSERT INTO import_seen (external_id, line)
+    SELECT * FROM unnest($1::text[], $2::int[])
+    ON CONFLICT (external_id) DO NOTHING
+)
+SELECT external_id, line FROM (
+    SELECT u.external_id,
+           (SELECT s.line FROM import_seen s WHERE s.external_id = u.external_id) AS line
+    FROM unnest($1::text[]) AS u(external_id) OFFSET 0
+) seen
+WHERE line IS NOT NULL"""
 
 
 # One valid row as the writer stages it: (line, external id, the case's record for
@@ -130,7 +180,7 @@ def stage(row: CaseRow, digest: int | None) -> StagedCase:
         row.debtor_id,
         list(row.address_zones),
     )
-    phones = tuple((p.e164, p.country, p.province, p.city) for p in row.phones)
+    phones = tuple(map(tuple, row.phones))  # plain tuples: pickled fast
     return row.line, row.external_id, case, phones
 
 
@@ -159,6 +209,15 @@ class ImportSummary:
 NOTHING = ImportSummary(0, 0, 0, 0)
 
 
+async def imported_from_files(conn: asyncpg.Connection, campaign_id: int) -> bool:
+    """Whether any case of the campaign was imported from a file (so a row may be unchanged)."""
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM cases WHERE campaign_id = $1 AND source_digest IS NOT NULL)",
+        campaign_id,
+        timeout=BULK_TIMEOUT,
+    )
+
+
 async def unchanged_ids(
     conn: asyncpg.Connection, campaign_id: int, ids: Sequence[str], digests: Sequence[int]
 ) -> set[str]:
@@ -175,8 +234,40 @@ async def unchanged_ids(
     return {r["external_id"] for r in rows}
 
 
+class IdClaims:
+    """The external ids of one file seen so far, on one connection: ``async with IdClaims(c)``.
+
+    Chunks claim their ids in file order, so the first line of an id wins whichever chunk is
+    written first."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def __aenter__(self) -> IdClaims:
+        await self.conn.execute(_SEEN_SQL)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.conn.execute("DROP TABLE IF EXISTS import_seen")
+
+    async def claim(self, ids: Sequence[str], lines: Sequence[int]) -> dict[str, int]:
+        """Mark external ids as seen in this file; return those seen before → their first line.
+
+        ``ids`` must be distinct (the caller settles duplicates inside one chunk)."""
+        if not ids:
+            return {}
+        earlier = await self.conn.fetch(_CLAIM, list(ids), list(lines), timeout=BULK_TIMEOUT)
+        return {r["external_id"]: r["line"] for r in earlier}
+
+
 class CaseWriter:
-    """Writes chunks of one import on one connection: ``async with CaseWriter(...) as w``."""
+    """Writes chunks of one import on one connection: ``async with CaseWriter(...) as w``.
+
+    Several writers may write chunks of one file at once, each chunk in its own transaction:
+    ``write(rows, after=...)`` upserts the cases, then waits for the transaction that holds the
+    advisory lock ``after`` (the chunk before, see ``take_turn``) to end before it adds phones
+    (sharing a number merges debtors: each chunk must see the phones of the chunks before it).
+    """
 
     def __init__(self, conn: asyncpg.Connection, campaign_id: int) -> None:
         self.conn = conn
@@ -189,41 +280,29 @@ class CaseWriter:
     async def __aexit__(self, *exc: object) -> None:
         await self.conn.execute(_DROP_SQL)
 
-    async def claim(self, ids: Sequence[str], lines: Sequence[int]) -> dict[str, int]:
-        """Mark external ids as seen in this file; return those seen before → their first line.
+    async def take_turn(self, turn: tuple[int, int]) -> None:
+        """Hold the advisory lock ``turn`` until this transaction ends (a later chunk waits)."""
+        await self.conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *turn, timeout=BULK_TIMEOUT)
 
-        ``ids`` must be distinct (the caller settles duplicates inside one chunk)."""
-        if not ids:
-            return {}
-        fresh = await self.conn.fetch(
-            """INSERT INTO import_seen (external_id, line)
-               SELECT * FROM unnest($1::text[], $2::int[])
-               ON CONFLICT (external_id) DO NOTHING RETURNING external_id""",
-            list(ids),
-            list(lines),
-            timeout=BULK_TIMEOUT,
-        )
-        taken = set(ids) - {r["external_id"] for r in fresh}
-        if not taken:
-            return {}
-        earlier = await self.conn.fetch(
-            "SELECT external_id, line FROM import_seen WHERE external_id = ANY($1::text[])",
-            list(taken),
-        )
-        return {r["external_id"]: r["line"] for r in earlier}
-
-    async def write(self, rows: Sequence[StagedCase]) -> ImportSummary:
+    async def write(
+        self, rows: Sequence[StagedCase], *, after: tuple[int, int] | None = None
+    ) -> ImportSummary:
         """Upsert valid rows (cases, phones, new cases scheduled); count what changed."""
+        conn = self.conn
         if not rows:
+            if after is not None:
+                await self.take_turn(after)
             return NOTHING
-        await self.conn.execute("TRUNCATE import_case_stage, import_phone_stage")
-        await self.conn.copy_records_to_table(
+        await conn.execute(
+            "TRUNCATE import_case_stage, import_phone_stage, import_case_ids", timeout=BULK_TIMEOUT
+        )
+        await conn.copy_records_to_table(
             "import_case_stage",
             records=[case for _, _, case, _ in rows],
             columns=_STAGED_CASE,
             timeout=BULK_TIMEOUT,
         )
-        await self.conn.copy_records_to_table(
+        await conn.copy_records_to_table(
             "import_phone_stage",
             records=[
                 (external_id, pos, *phone)
@@ -232,27 +311,18 @@ class CaseWriter:
             ],
             timeout=BULK_TIMEOUT,
         )
-        # Row counts for the planner: joins then probe the cases and phones indexes for the
-        # chunk's rows instead of hashing every case of the campaign (a 1M-row import).
-        await self.conn.execute("ANALYZE import_case_stage, import_phone_stage")
-        changed = await self.conn.fetch(_UPSERT_CASES, self.campaign_id, timeout=BULK_TIMEOUT)
-        await self.conn.execute(_CASE_IDS, self.campaign_id, timeout=BULK_TIMEOUT)
-        stale = await self.conn.fetch(_STALE_DIGESTS, timeout=BULK_TIMEOUT)
-        if stale:
-            await self.conn.execute(
-                _REFRESH_DIGESTS,
-                [r["case_id"] for r in stale],
-                [r["source_digest"] for r in stale],
-                timeout=BULK_TIMEOUT,
+        cases = await conn.fetchrow(_UPSERT_CASES, self.campaign_id, timeout=BULK_TIMEOUT)
+        if cases["stale_ids"]:
+            await conn.execute(
+                _REFRESH_DIGESTS, cases["stale_ids"], cases["stale_digests"], timeout=BULK_TIMEOUT
             )
-        phones_changed = await self.conn.fetch(_UPSERT_PHONES, timeout=BULK_TIMEOUT)
-        await self.conn.execute(_SCHEDULE_NEW, self.campaign_id, timeout=BULK_TIMEOUT)
-        inserted = {r["id"] for r in changed if r["inserted"]}
-        touched = {r["id"] for r in changed if not r["inserted"]}
-        touched |= {r["case_id"] for r in phones_changed} - inserted
-        return ImportSummary(
-            len(inserted), len(touched), len(rows) - len(inserted) - len(touched), 0
-        )
+        if after is not None:
+            await self.take_turn(after)
+        phones_only = await conn.fetchval(_UPSERT_PHONES, self.campaign_id, timeout=BULK_TIMEOUT)
+        if cases["inserted"] < len(rows):
+            await conn.execute(_SCHEDULE_EXISTING, self.campaign_id, timeout=BULK_TIMEOUT)
+        touched = cases["updated"] + phones_only
+        return ImportSummary(cases["inserted"], touched, len(rows) - cases["inserted"] - touched, 0)
 
 
 async def record_import(

@@ -2,8 +2,9 @@
 
 The event handler only appends to the queue (no await), so a Hangup that frees a channel
 reaches the pacing decision before any database round trip. A flusher task writes everything
-queued in one transaction per round: progress first, then abandons, then closes (bulk
-statements, ``dialer_core.store.attempt_batches``). While the database is down nothing is
+queued per round: progress first, then abandons, then closes (bulk statements,
+``dialer_core.store.attempt_batches.write_round``: one transaction, or, for a large round, one
+per half of the cases on two connections at once). While the database is down nothing is
 dropped: the round is kept and retried; each close that could not be written is handed once
 to ``on_held`` (a durable journal may keep it), and ``on_written`` hears when held closes are
 finally in the database. Attempt rows themselves are not queued: they are written before
@@ -20,7 +21,7 @@ from datetime import datetime
 
 import asyncpg
 
-from dialer_core.store.attempt_batches import finish_attempts, mark_states, record_abandons
+from dialer_core.store.attempt_batches import write_round
 from dialer_core.store.attempts import AttemptResult
 from dialer_core.store.database import DATABASE_ERRORS
 
@@ -122,10 +123,7 @@ class WriteBehind:
             self._idle.clear()
             started = time.perf_counter()
             try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    await mark_states(conn, progress)
-                    await record_abandons(conn, abandons)
-                    await finish_attempts(conn, closes)
+                await write_round(self.pool, progress, abandons, closes)
             except DATABASE_ERRORS as exc:
                 self._requeue(progress, abandons, closes, exc)
                 return False

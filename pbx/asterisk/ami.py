@@ -76,21 +76,57 @@ def _split_text(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
+_UNSPLIT = object()  # ``_lookup``: the text alone cannot tell, the headers must be split
+
+
+def _lookup(text: str, low: str, key: str) -> str | None | object:
+    """Value of the first header ``key`` (lower case) of an unsplit ASCII message, None when
+    there is none, or ``_UNSPLIT`` when only splitting the lines can tell.
+
+    ``low`` is ``text.lower()`` (same offsets: ASCII). A line whose key is ``key`` starts with
+    ``key:``, so the first such line in ``low`` is the first candidate; it is accepted only if
+    splitting it as ``_split_lines`` would gives that key (``Key: v`` or ``Key:v``).
+    """
+    if not key or ":" in key or "\r" in key or "\n" in key:
+        return _UNSPLIT
+    mark = key + ":"
+    if low.startswith(mark):
+        at = 0
+    else:
+        at = low.find("\r\n" + mark)
+        if at < 0:
+            return None
+        at += 2
+    end = text.find("\r\n", at)
+    line = text[at:] if end < 0 else text[at:end]
+    k, sep, value = line.partition(": ")
+    if sep:
+        return value if len(k) == len(key) else _UNSPLIT  # else "Key:x: y": its key is "Key:x"
+    return line[len(mark) :]
+
+
 class AmiMessage:
     """One AMI message: ordered headers, duplicate keys allowed (several ``Variable:``).
 
     Immutable by convention. Equal (and hashing equal) when the headers are equal. A message
-    from the parser keeps its text and splits it into headers on first use.
+    from the parser keeps its text: its ``Event`` is read at parse time, a header asked for by
+    name is found in the text (a search, no split) and the lines are split into headers only
+    when all of them are wanted (``headers``, ``get_all``, equality) or the text is not plain
+    ASCII.
     """
 
-    __slots__ = ("_h", "_index")
+    __slots__ = ("_h", "_index", "_low", "_event")
 
     _h: tuple[tuple[str, str], ...] | str  # the headers, or the message text not yet split
     _index: dict[str, str] | None
+    _low: str | None  # the unsplit ASCII text in lower case ("" when not usable)
+    _event: str | None | object  # Event's value, None (none) or _UNSPLIT (not read yet)
 
     def __init__(self, headers: Iterable[tuple[str, str]]) -> None:
         self._h = headers if type(headers) is tuple else tuple(headers)
         self._index = None
+        self._low = None
+        self._event = _UNSPLIT
 
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:
@@ -108,9 +144,24 @@ class AmiMessage:
             index = self._index = {k.lower(): v for k, v in reversed(self.headers)}
         return index
 
+    def _value(self, key: str) -> str | None:
+        """Value of the first header ``key`` (already lower case), or None."""
+        if self._index is None:
+            text = self._h
+            if type(text) is str:
+                low = self._low
+                if low is None:
+                    low = self._low = text.lower() if text.isascii() else ""
+                if low:
+                    found = _lookup(text, low, key)
+                    if found is not _UNSPLIT:
+                        return found  # type: ignore[return-value]
+        return self._first.get(key)
+
     def get(self, key: str, default: str | None = None) -> str | None:
         """Value of the first header named ``key`` (case-insensitive), else ``default``."""
-        return self._first.get(key.lower(), default)
+        value = self._value(key.lower())
+        return default if value is None else value
 
     def get_all(self, key: str) -> list[str]:
         """Values of every header named ``key`` (case-insensitive), in wire order."""
@@ -118,13 +169,13 @@ class AmiMessage:
         return [v for k, v in self.headers if k.lower() == wanted]
 
     def __getitem__(self, key: str) -> str:
-        try:
-            return self._first[key.lower()]
-        except KeyError:
-            raise KeyError(f"AMI message has no header {key!r}: {self.summary()}") from None
+        value = self._value(key.lower())
+        if value is None:
+            raise KeyError(f"AMI message has no header {key!r}: {self.summary()}")
+        return value
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.lower() in self._first
+        return isinstance(key, str) and self._value(key.lower()) is not None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, AmiMessage):
@@ -140,34 +191,32 @@ class AmiMessage:
     @property
     def event(self) -> str | None:
         """Value of ``Event``, or None for responses and actions."""
-        text = self._h
-        if type(text) is str and text.startswith("Event: "):
-            # Most messages are events that start with their Event line: read it without
-            # splitting the message (routing and filtering need nothing else).
-            end = text.find("\r\n")
-            return text[7:] if end < 0 else text[7:end]
-        return self._first.get("event")
+        event = self._event
+        if event is _UNSPLIT:
+            event = self._event = self._value("event")
+        return event  # type: ignore[return-value]
 
     @property
     def response(self) -> str | None:
         """Value of ``Response`` (Success, Error, Goodbye, Follows), or None."""
-        return self._first.get("response")
+        return self._value("response")
 
     @property
     def action(self) -> str | None:
         """Value of ``Action`` (messages a client sends), or None."""
-        return self._first.get("action")
+        return self._value("action")
 
     @property
     def action_id(self) -> str | None:
         """Value of ``ActionID``, or None."""
-        return self._first.get("actionid")
+        return self._value("actionid")
 
     def summary(self) -> str:
         """A short description for logs: the kind and the ActionID (never all headers)."""
         for key in ("event", "response", "action"):
-            if key in self._first:
-                kind = f"{key.capitalize()} {self._first[key]}"
+            value = self._value(key)
+            if value is not None:
+                kind = f"{key.capitalize()} {value}"
                 break
         else:
             kind = "headers " + ",".join(k for k, _ in self.headers[:3])
@@ -187,16 +236,24 @@ class AmiParser:
     """Incremental AMI parser: ``feed(bytes)`` then ``next_message()`` until it returns None.
 
     Work is O(n) in the bytes fed, however they are chunked: searches for the end of a message
-    resume where the previous search stopped. Messages are decoded as UTF-8 when complete;
+    resume where the previous search stopped. Events named in ``skip_events`` (the consumer
+    never reads them) are dropped as they are framed, before a message is built; ``skipped``
+    counts them. Messages are decoded as UTF-8 when complete;
     invalid bytes become U+FFFD and a warning is recorded in ``warnings``. Messages complete
     before a protocol error are returned first; then ``next_message()`` raises the error, again
     on every call.
     """
 
     def __init__(
-        self, expect_banner: bool = True, *, max_message_size: int = MAX_MESSAGE_SIZE
+        self,
+        expect_banner: bool = True,
+        *,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        skip_events: frozenset[str] = frozenset(),
     ) -> None:
         self._buf = bytearray()
+        self.skip_events = skip_events
+        self.skipped = 0
         self._start = 0  # index in _buf of the first byte not yet parsed into a message
         self._scan = 0  # no message end lies wholly in _buf[_start:_scan]: searches resume here
         self._offset = 0  # stream offset of _buf[0]
@@ -306,17 +363,30 @@ class AmiParser:
         batch: list[AmiMessage] = []
         append = batch.append
         new = _new_message
+        skip = self.skip_events
+        skipped = 0
         for part in text.split("\r\n\r\n"):
             first_end = part.find("\r\n")
+            if part.startswith("Event: "):
+                # Most messages are events that start with their Event line: read it now,
+                # without splitting the message (routing and filtering need nothing else).
+                event: str | object = part[7:first_end] if first_end >= 0 else part[7:]
+                if event in skip:
+                    skipped += 1
+                    continue
             # The first line must have a key; a part starting with CR has a stray empty line.
-            if part.find(":", 0, first_end if first_end >= 0 else len(part)) <= 0 or (
+            elif part.find(":", 0, first_end if first_end >= 0 else len(part)) <= 0 or (
                 part[0] == "\r"
             ):
                 return False
+            else:
+                event = _UNSPLIT
             msg = new(AmiMessage)
             msg._h = part
-            msg._index = None
+            msg._index = msg._low = None
+            msg._event = event
             append(msg)
+        self.skipped += skipped
         self._ready.extend(batch)
         self._start = self._scan = end + 4
         return True
@@ -346,10 +416,19 @@ class AmiParser:
             if start == line_end:
                 continue
             try:
-                self._ready.append(self._decode(bytes(buf[start:line_end]), start))
+                msg = self._decode(bytes(buf[start:line_end]), start)
             except AmiProtocolError as exc:
                 self._failure = exc
                 return
+            # Skipped as the batch path skips: the first line is "Event: <a skipped name>".
+            if (
+                self.skip_events
+                and buf.startswith(b"Event: ", start)
+                and msg.headers[0][1] in self.skip_events
+            ):
+                self.skipped += 1
+            else:
+                self._ready.append(msg)
 
     def _skip_empty_lines(self) -> None:
         """Drop CR/LF bytes before the next message in one search, so that a flood of empty

@@ -105,6 +105,9 @@ class AmiClient:
         # Called right before each Login is written: events read after it are the new link's.
         self.on_login: list[Callable[[], None]] = []
         self.dropped_events = 0
+        # Events no consumer reads (e.g. Newexten): dropped by the parser before a message is
+        # built, never queued. Read at each connect.
+        self.skip_events: frozenset[str] = frozenset()
         self.reconnects = 0
         self._events: asyncio.Queue[object] = asyncio.Queue(maxsize=event_queue_size)
         self._pending: dict[str, _Pending] = {}
@@ -112,6 +115,7 @@ class AmiClient:
         self._ids = itertools.count(1)
         self._conn: AmiConnection | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._unsent: list[bytes] = []  # actions registered in this loop pass, not yet written
         self._reader_task: asyncio.Task[None] | None = None
         self._ping_task: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -221,7 +225,7 @@ class AmiClient:
         except (OSError, TimeoutError):
             self.link_state = "disconnected"
             raise
-        conn = AmiConnection(f"pacedial-{next(self._ids)}")
+        conn = AmiConnection(f"pacedial-{next(self._ids)}", skip_events=self.skip_events)
         try:
             greeted = await asyncio.wait_for(
                 self._until(reader, conn, Greeted), self.connect_timeout
@@ -395,6 +399,12 @@ class AmiClient:
     def _action_id(pending: _Pending) -> str:
         return next(v for k, v in pending.headers if k.lower() == "actionid")
 
+    def _write_unsent(self, writer: asyncio.StreamWriter) -> None:
+        data = b"".join(self._unsent)
+        self._unsent.clear()
+        if writer is self._writer:  # else the link dropped: its pending actions were failed
+            writer.write(data)
+
     def _transmit(self, pending: _Pending) -> None:
         conn, writer = self._conn, self._writer
         if self.link_state == "connected" and conn is not None and writer is not None:
@@ -406,7 +416,12 @@ class AmiClient:
             except AmiStateError as exc:
                 raise AmiLinkLost(f"AMI {self.peer}: {exc}, not sent", sent=False) from exc
             self._pending[aid] = pending
-            writer.write(data)
+            # Actions written in one pass of the event loop (a launch batch's Originates) leave
+            # in one socket write at the end of the pass, in order, instead of one each.
+            unsent = self._unsent
+            unsent.append(data)
+            if len(unsent) == 1:
+                asyncio.get_running_loop().call_soon(self._write_unsent, writer)
         elif pending.resend and self.link_state != "closed":
             self._resend.append(pending)
         else:

@@ -95,9 +95,11 @@ class AmiConnection:
     after ``connection_lost``. Only Login may be sent before ``logged_in``.
     """
 
-    def __init__(self, id_prefix: str = "pacedial") -> None:
+    def __init__(
+        self, id_prefix: str = "pacedial", *, skip_events: frozenset[str] = frozenset()
+    ) -> None:
         self.state = "greeting"
-        self._parser = AmiParser()
+        self._parser = AmiParser(skip_events=skip_events)  # events nobody reads: dropped unread
         self._pending: dict[str, _List | None] = {}  # sent, unanswered (lists: their state)
         self._login_id: str | None = None
         self._ids = itertools.count(1)

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable
 
 from pbx.asterisk.ami import AmiMessage
 from pbx.asterisk.client import AmiClient, AmiError, AmiLinkLost
-from pbx.asterisk.tracker import AmiCallTracker
+from pbx.asterisk.tracker import UNREAD_EVENTS, AmiCallTracker
 from pbx.asterisk.wrapup import MemberAvailability, parse_queue_wrapuptimes
 from pbx.driver_events import DriverEvent, EventOutbox, stop_task
 from pbx.model import (
@@ -63,6 +63,8 @@ class AsteriskDriver:
         wrapup_tick: float = 0.25,
     ) -> None:
         self.client = client or AmiClient(host, port, username, secret)
+        # Nothing here reads them: the parser drops them before building a message.
+        self.client.skip_events = self.client.skip_events | UNREAD_EVENTS
         self.dial_template = dial_template
         self.answered_context = answered_context
         self.exten = exten

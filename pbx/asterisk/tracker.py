@@ -27,7 +27,7 @@ from pbx.model import (
     result_for_unanswered,
 )
 
-__all__ = ["AmiCallTracker", "REASON_CAUSE", "agent_state_from_member"]
+__all__ = ["AmiCallTracker", "REASON_CAUSE", "UNREAD_EVENTS", "agent_state_from_member"]
 
 # OriginateResponse Reason (an Asterisk control frame, not a cause) → the Q.850 cause it implies,
 # used only when no leg reported a real cause (Cause 0 / missing).
@@ -56,6 +56,34 @@ _DEVICE_STATE = {
 # before their headers are split: they are most of the traffic and say nothing we need).
 _CHANNEL_EVENTS = frozenset(
     {"Newchannel", "Newstate", "Hangup", "VarSet", "DialBegin", "LocalBridge", "Rename"}
+)
+# Frequent events the tracker never reads (``handle`` returns [] for them, its state unchanged):
+# the driver's client drops them unread, before a message is even built.
+UNREAD_EVENTS = frozenset(
+    {
+        "Newexten",
+        "AGIExecStart",
+        "AGIExecEnd",
+        "DeviceStateChange",
+        "NewConnectedLine",
+        "NewCallerid",
+        "NewAccountCode",
+        "SoftHangupRequest",
+        "HangupRequest",
+        "DialState",
+        "DialEnd",
+        "SuccessfulAuth",
+        "BridgeCreate",
+        "BridgeEnter",
+        "BridgeLeave",
+        "BridgeDestroy",
+        "DTMFBegin",
+        "DTMFEnd",
+        "RTCPSent",
+        "RTCPReceived",
+        "MusicOnHoldStart",
+        "MusicOnHoldStop",
+    }
 )
 _MEMBER_EVENTS = {"QueueMember", "QueueMemberStatus", "QueueMemberAdded", "QueueMemberPause"}
 _AGENT_EVENTS = {

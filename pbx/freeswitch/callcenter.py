@@ -24,6 +24,7 @@ from pbx.freeswitch.esl import EslEvent
 from pbx.model import AgentConnected, AgentEvent, AgentState
 
 CALLCENTER_SUBCLASS = "callcenter::info"
+RELIST_EVERY = 5.0  # s: the agent list is read again at most this often for unlisted agents
 DEFAULT_DOMAIN = "default"  # mod_callcenter queue names carry a domain: collectors@default
 
 
@@ -138,18 +139,46 @@ class AgentTracker:
     mod_callcenter offers it nothing for ``wrap_up_time`` seconds, without another event:
     that is reported as ``wrapup`` and ended by :meth:`due`. ``Idle`` (after a call of an
     ``Available (On Demand)`` agent) is ``wrapup`` until the agent is ``Waiting`` again.
-    An event naming no ``CC-Queue`` is reported for the agent's known queues; an agent never
-    seen in the list of a configured queue is ignored (with no queue configured, every agent
-    counts, with queue "").
+    An event naming no ``CC-Queue`` is reported for the agent's known queues (with no queue
+    configured, every agent counts, with queue ""). An agent the list did not show (added
+    with ``callcenter_config agent add`` / ``tier add`` after it was read), or offered a call
+    by a configured queue it was not listed in, is not ignored: :meth:`relist` says when to
+    read the list again (at most every ``RELIST_EVERY`` seconds), and the list read then
+    brings its state.
     """
 
     def __init__(self, queues: Iterable[str] = ()) -> None:
         self.queues = tuple(queues)
         self._agents: dict[str, _Agent] = {}
+        self._unlisted: set[str] = set()  # agents named by events, not by the last list
+        self._listed_at = float("-inf")
 
-    def learn(self, rows: Iterable[AgentRow], now: float) -> list[AgentState]:
-        """Take the agent list as the truth at ``now``; the states it implies."""
+    def relist(self, now: float) -> bool:
+        """Whether to read the agent list of every configured queue again at ``now``: an event
+        named an agent the list did not show, and the last read is ``RELIST_EVERY`` old. True
+        counts as the read starting (the names are forgotten; they come back if still
+        unlisted)."""
+        if not self._unlisted or now < self._listed_at + RELIST_EVERY:
+            return False
+        self._unlisted.clear()
+        self._listed_at = now
+        return True
+
+    def learn(
+        self, rows: Iterable[AgentRow], now: float, queue: str | None = None
+    ) -> list[AgentState]:
+        """Take the agent list as the truth at ``now``; the states it implies. With ``queue``
+        (the list of that one queue), an agent known in ``queue`` and no longer listed left
+        it (``tier del``, ``agent del``): logged out there."""
+        self._listed_at = max(self._listed_at, now)
+        rows = list(rows)
         out: list[AgentState] = []
+        if queue is not None:
+            listed = {row.name for row in rows}
+            for name, agent in self._agents.items():
+                if queue in agent.queues and name not in listed:
+                    agent.queues.discard(queue)
+                    out.append(AgentState(name, queue, "logged_out"))
         for row in rows:
             agent = self._agents.setdefault(row.name, _Agent())
             agent.queues.add(row.queue)
@@ -178,10 +207,17 @@ class AgentTracker:
             answered = _int(event.get("CC-Agent-Answered-Time") or "")
             wait = float(max(0, answered - joined)) if joined and answered else 0.0
             return [AgentConnected(call_id, agent=name, wait=wait)]
+        if action == "agent-offering" and name:  # a member of that queue, listed or not
+            offered = self._queues_for(name, event.get("CC-Queue"))
+            known = self._agents.get(name)
+            if offered and (known is None or not known.queues.issuperset(offered)):
+                self._unlisted.add(name)
+            return []
         if action not in ("agent-status-change", "agent-state-change") or not name:
             return []
         queues = self._queues_for(name, event.get("CC-Queue"))
         if not queues:
+            self._unlisted.add(name)  # not in the list read last: read it again (relist)
             return []
         agent = self._agents.setdefault(name, _Agent())
         status = event.get("CC-Agent-Status")

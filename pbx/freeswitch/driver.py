@@ -50,6 +50,7 @@ from pbx.model import (
 log = logging.getLogger(__name__)
 
 _RECONCILE_TAG = "pacedial-reconcile"
+_AGENTS_TAG = "pacedial-agents"
 
 
 def mask_number(number: str) -> str:
@@ -95,6 +96,7 @@ class FreeSwitchDriver:
         self._wrapups: asyncio.Task[None] | None = None
         self._snapshots: dict[str, frozenset[str]] = {}  # echo tag -> calls to reconcile
         self._snapshot_seq = 0
+        self._agent_lists: dict[str, str] = {}  # echo tag -> queue whose agent list it is
         self._tasks: set[asyncio.Task[None]] = set()
         self._sending: set[asyncio.Future[str]] = set()  # originates awaiting their +OK
         self._link_of: dict[str, int] = {}  # call id -> client.connects when originated
@@ -296,6 +298,7 @@ class FreeSwitchDriver:
                     self._emit(
                         self.agent_tracker.on_event(item, self.wall_clock(), self.tracker.tracks)
                     )
+                    self._relist_if_due()
                 else:
                     self._emit(self.tracker.on_event(item))
             elif isinstance(item, LinkUp) and item.reconnected:
@@ -310,6 +313,8 @@ class FreeSwitchDriver:
                 self._tasks = {t for t in self._tasks if not t.done()}
             elif isinstance(item, ApiResult) and item.tag in self._snapshots:
                 self._reconcile(item.body, self._snapshots.pop(item.tag))
+            elif isinstance(item, ApiResult) and item.tag in self._agent_lists:
+                self._relisted(item.body, self._agent_lists.pop(item.tag))
             elif isinstance(item, LinkDown):
                 log.warning("FreeSWITCH %s: link down (%s)", self.client.peer, item.reason)
 
@@ -331,6 +336,38 @@ class FreeSwitchDriver:
         while True:
             await asyncio.sleep(self.wrapup_tick)
             self._emit(self.agent_tracker.due(self.wall_clock()))
+            self._relist_if_due()  # an unlisted agent seen while the last read was recent
+
+    def _relist_if_due(self) -> None:
+        """Read the agent lists again when an event named an agent they did not show (added
+        after the last read); rate-limited by the tracker."""
+        if self.client.connected and self.agent_tracker.relist(self.wall_clock()):
+            self._tasks.add(asyncio.create_task(self._request_agent_lists()))
+            self._tasks = {t for t in self._tasks if not t.done()}
+
+    async def _request_agent_lists(self) -> None:
+        # Echoed into the event stream at its place: events sent after the list apply after it.
+        for queue in self.queues:
+            self._snapshot_seq += 1
+            tag = f"{_AGENTS_TAG}-{self._snapshot_seq}"
+            self._agent_lists[tag] = queue
+            try:
+                await self.client.api(
+                    f"callcenter_config queue list agents {qualified_queue(queue)}", echo=tag
+                )
+            except EslError as exc:
+                self._agent_lists.pop(tag, None)
+                log.warning("FreeSWITCH %s: agent list not read: %s", self.client.peer, exc)
+                return
+
+    def _relisted(self, body: str, queue: str) -> None:
+        try:
+            rows = parse_agent_rows(body, queue, where=self.client.peer)
+        except EslError as exc:
+            log.warning("%s", exc)
+            return
+        states = self.agent_tracker.learn(rows, self.wall_clock(), queue)
+        self._emit([AgentEvent(state) for state in states])
 
     def _reconcile(self, body: str, candidates: frozenset[str]) -> None:
         try:

@@ -83,6 +83,21 @@ class AgentBoard:
             for i in range(1, cfg.count + 1)
         ]
 
+    def add(self, exten: str) -> Agent:
+        """A member added at run time (mod_callcenter ``tier add``): logged out, offered no
+        call until it is made available."""
+        agent = Agent(
+            index=len(self.agents) + 1,
+            name=f"Agent {exten}",
+            interface=f"Local/{exten}@{self.cfg.context}/n",
+            exten=exten,
+            phase=AgentPhase.PAUSED,
+            paused_reason="logged out",
+            held="logged out",
+        )
+        self.agents.append(agent)
+        return agent
+
     def by_interface(self, interface: str) -> Agent | None:
         for agent in self.agents:
             if agent.interface == interface or agent.interface.removesuffix("/n") == interface:

@@ -252,6 +252,10 @@ class SimEsl:
             return self._agent_list(words[4])
         if words[:4] == ["callcenter_config", "agent", "set", "status"] and len(words) > 5:
             return self._agent_set_status(words[4], " ".join(words[5:]).strip("'\""))
+        if words[:3] == ["callcenter_config", "agent", "add"] and len(words) > 4:
+            return self._agent_add(words[3])
+        if words[:3] == ["callcenter_config", "tier", "add"] and len(words) > 4:
+            return self._tier_add(words[3], words[4])
         return f"-ERR {verb} Command not found!\n"
 
     def bgapi(self, command: str, job_uuid: str) -> None:
@@ -463,12 +467,34 @@ class SimEsl:
             wrap = int(self.sim.queue.board.cfg.wrapuptime)
             for agent in self.sim.queue.board.agents:
                 status, state = _PHASE[agent.phase]
+                if agent.held == "logged out":  # added, never made available
+                    status = "Logged Out"
                 lines.append(
                     f"{agent_name(agent.exten)}||||loopback/{agent.exten}|{status}|{state}|3|"
                     f"{wrap}|10|60|0|0|{agent.last_call}|0|0|0|{agent.calls_taken}|0|0|0"
                 )
         lines.append("+OK")
         return "\n".join(lines) + "\n"
+
+    def _agent_add(self, name: str) -> str:
+        """``callcenter_config agent add <name> <type>``: an agent, Logged Out, in no queue
+        (mod_callcenter sends no event for it)."""
+        if name in self._agent_values:
+            return "-ERR Agent already exists!\n"
+        self._agent_values[name] = ("Logged Out", "Waiting")
+        return "+OK\n"
+
+    def _tier_add(self, queue: str, name: str) -> str:
+        """``callcenter_config tier add <queue> <agent>``: the added agent becomes a member of
+        the simulated queue (no event either: its next status change is the first)."""
+        if queue.partition("@")[0] != self.sim.queue.name:
+            return "-ERR Invalid Queue!\n"
+        exten = name.partition("@")[0]
+        if name not in self._agent_values:
+            return "-ERR Invalid Agent!\n"
+        if not any(a.exten == exten for a in self.sim.queue.board.agents):
+            self.sim.queue.board.add(exten)
+        return "+OK\n"
 
     def _agent_set_status(self, name: str, status: str) -> str:
         """``callcenter_config agent set status``: On Break pauses, Available releases."""
