@@ -49,6 +49,7 @@ _ALIASES = {
 }
 _PHONE_COL = re.compile(r"^(phone|mobile|tel)\d*$")
 _PHONE_SPLIT = re.compile(r"[;|,/]")
+_ZONE_SPLIT = re.compile(r"[;|]")
 MAX_PHONES = 10
 # Part of every row digest: bump it when parsing changes what a row becomes, so the next import
 # parses rows again instead of skipping them as unchanged.
@@ -146,6 +147,7 @@ def parse_phone(text: str, default_country: str, regions: PhoneRegions = _REGION
     """Normalise to E.164 and look up the region; raises ValueError with the reason."""
     stripped = text.strip()
     num = fast_parse(stripped, default_country)  # bare digits; None: the general parser
+    fast = num is not None
     if num is None:
         try:
             num = phonenumbers.parse(stripped, default_country)
@@ -154,7 +156,10 @@ def parse_phone(text: str, default_country: str, regions: PhoneRegions = _REGION
     ntype = number_type(num)  # UNKNOWN exactly when is_valid_number is false
     if ntype == phonenumbers.PhoneNumberType.UNKNOWN:
         raise ValueError(f"invalid phone number {text!r} for {default_country}")
-    e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    if fast:  # no leading zero, no extension: E.164 is the code and the digits
+        e164 = f"+{num.country_code}{num.national_number}"
+    else:
+        e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
     country = phonenumbers.region_code_for_number(num) or ""
     province, city = regions.place(num, ntype, country, e164)
     return PhoneRow(e164, country, province, city)
@@ -357,7 +362,7 @@ def _parse_record(line, columns, header, phone_cols, record, default_country):
         except ValueError:
             fail("due_date", f"expected YYYY-MM-DD, got {cell['due_date']!r}")
     zones: list[str] = []
-    for raw in re.split(r"[;|]", cell.get("tz", "")):
+    for raw in _ZONE_SPLIT.split(cell["tz"]) if cell.get("tz") else ():
         if raw.strip():
             try:
                 zones.append(address_zone(raw))

@@ -38,6 +38,7 @@ from dialer_core.store.case_import import (
     IdClaims,
     ImportSummary,
     StagedCase,
+    imported_from_files,
     record_import,
     stage,
     unchanged_ids,
@@ -123,11 +124,19 @@ async def import_case_file(
 
     async def prepare(raw: tuple[list[RawRecord], list[RowError]]) -> _Chunk:
         return await _prepare(
-            check_conn, check_lock, validator, campaign_id, reader.layout, default_country, *raw
+            check_conn if probe else None,
+            check_lock,
+            validator,
+            campaign_id,
+            reader.layout,
+            default_country,
+            *raw,
         )
 
     async with contextlib.AsyncExitStack() as stack:
         check_conn = await stack.enter_async_context(pool.acquire())
+        # A campaign no file was ever imported into has no unchanged rows: no probe per row.
+        probe = await imported_from_files(check_conn, campaign_id)
         claims = await stack.enter_async_context(IdClaims(check_conn))
         writers = []
         for _ in range(width):
@@ -218,7 +227,7 @@ def bulk_gc() -> None:
 
 
 async def _prepare(
-    conn: asyncpg.Connection,
+    conn: asyncpg.Connection | None,
     lock: asyncio.Lock,
     validator: Executor | None,
     campaign_id: int,
@@ -227,12 +236,13 @@ async def _prepare(
     records: list[RawRecord],
     bad_lines: list[RowError],
 ) -> _Chunk:
-    """Skip the rows imported before from the same text; validate the rest off the loop."""
+    """Skip the rows imported before from the same text (``conn`` None: there are none);
+    validate the rest off the loop."""
     keyed = [(r, r.external_id(layout)) for r in records]
     ids = [eid for _, eid in keyed if eid]
     digests = [r.digest for r, eid in keyed if eid]
     same = set()
-    if ids:
+    if ids and conn is not None:
         async with lock:
             same = await unchanged_ids(conn, campaign_id, ids, digests)
     chunk = _Chunk(errors=list(bad_lines))

@@ -78,6 +78,7 @@ async def campaign_attempts(
             r["abandoned"],
             r["machine"],
             r["debtor_key"],
+            r["ended_at"],
         )
         live = bool(r["connected"] or r["abandoned"])
         records.append(

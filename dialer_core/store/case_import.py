@@ -209,6 +209,15 @@ class ImportSummary:
 NOTHING = ImportSummary(0, 0, 0, 0)
 
 
+async def imported_from_files(conn: asyncpg.Connection, campaign_id: int) -> bool:
+    """Whether any case of the campaign was imported from a file (so a row may be unchanged)."""
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM cases WHERE campaign_id = $1 AND source_digest IS NOT NULL)",
+        campaign_id,
+        timeout=BULK_TIMEOUT,
+    )
+
+
 async def unchanged_ids(
     conn: asyncpg.Connection, campaign_id: int, ids: Sequence[str], digests: Sequence[int]
 ) -> set[str]:
