@@ -20,11 +20,11 @@ import hashlib
 import io
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import phonenumbers
 
@@ -49,6 +49,7 @@ _ALIASES = {
 }
 _PHONE_COL = re.compile(r"^(phone|mobile|tel)\d*$")
 _PHONE_SPLIT = re.compile(r"[;|,/]")
+_ZONE_SPLIT = re.compile(r"[;|]")
 MAX_PHONES = 10
 # Part of every row digest: bump it when parsing changes what a row becomes, so the next import
 # parses rows again instead of skipping them as unchanged.
@@ -57,16 +58,14 @@ SNIFF_BYTES = 1 << 20  # encoding detection looks at the first MiB
 CHUNK_ROWS = 10_000
 
 
-@dataclass(frozen=True)
-class PhoneRow:
+class PhoneRow(NamedTuple):  # named tuples: a million rows are made ~3x faster than dataclasses
     e164: str
     country: str  # ISO 3166 alpha-2
     province: str  # "" when unknown (such a number is kept; the rules report it at dial time)
     city: str
 
 
-@dataclass(frozen=True)
-class CaseRow:
+class CaseRow(NamedTuple):
     line: int
     external_id: str
     debtor_name: str
@@ -148,6 +147,7 @@ def parse_phone(text: str, default_country: str, regions: PhoneRegions = _REGION
     """Normalise to E.164 and look up the region; raises ValueError with the reason."""
     stripped = text.strip()
     num = fast_parse(stripped, default_country)  # bare digits; None: the general parser
+    fast = num is not None
     if num is None:
         try:
             num = phonenumbers.parse(stripped, default_country)
@@ -156,7 +156,10 @@ def parse_phone(text: str, default_country: str, regions: PhoneRegions = _REGION
     ntype = number_type(num)  # UNKNOWN exactly when is_valid_number is false
     if ntype == phonenumbers.PhoneNumberType.UNKNOWN:
         raise ValueError(f"invalid phone number {text!r} for {default_country}")
-    e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    if fast:  # no leading zero, no extension: E.164 is the code and the digits
+        e164 = f"+{num.country_code}{num.national_number}"
+    else:
+        e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
     country = phonenumbers.region_code_for_number(num) or ""
     province, city = regions.place(num, ntype, country, e164)
     return PhoneRow(e164, country, province, city)
@@ -179,9 +182,10 @@ class CsvLayout:
         return self.header[self.id_col]
 
 
-@dataclass(frozen=True)
-class RawRecord:
-    """One data line as read: its cells and a digest of them (with the header and options)."""
+class RawRecord(NamedTuple):
+    """One data line as read: its cells and a digest of them (with the header and options).
+
+    Sent to validation workers as a plain tuple (pickled ~10x faster)."""
 
     line: int
     cells: tuple[str, ...]
@@ -267,7 +271,7 @@ class CaseCsvReader:
             self._next_line = self._reader.line_num + 1
             if line in self._bad:
                 errors.append(RowError(line, "*", self._bad.pop(line)))
-            elif any(cell.strip() for cell in cells):
+            elif "".join(cells).strip():  # not blank
                 records.append(RawRecord(line, tuple(cells), self._digest(cells)))
             if len(records) >= self.chunk_rows:
                 yield records, errors
@@ -277,19 +281,19 @@ class CaseCsvReader:
 
 
 def validate_records(
-    layout: CsvLayout, records: list[RawRecord], default_country: str
+    layout: CsvLayout, records: Sequence[tuple[int, tuple[str, ...], int]], default_country: str
 ) -> tuple[list[tuple[CaseRow, int]], list[RowError]]:
     """Each record as a case row (with its digest) or its errors; ids are not compared here."""
     rows: list[tuple[CaseRow, int]] = []
     errors: list[RowError] = []
-    for rec in records:
+    for line, cells, digest in records:  # RawRecords or plain (line, cells, digest) tuples
         row, row_errors = _parse_record(
-            rec.line, layout.columns, layout.header, layout.phone_cols, rec.cells, default_country
+            line, layout.columns, layout.header, layout.phone_cols, cells, default_country
         )
         if row_errors:
             errors.extend(row_errors)
         elif row is not None:
-            rows.append((row, rec.digest))
+            rows.append((row, digest))
     return rows, errors
 
 
@@ -358,7 +362,7 @@ def _parse_record(line, columns, header, phone_cols, record, default_country):
         except ValueError:
             fail("due_date", f"expected YYYY-MM-DD, got {cell['due_date']!r}")
     zones: list[str] = []
-    for raw in re.split(r"[;|]", cell.get("tz", "")):
+    for raw in _ZONE_SPLIT.split(cell["tz"]) if cell.get("tz") else ():
         if raw.strip():
             try:
                 zones.append(address_zone(raw))

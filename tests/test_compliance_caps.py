@@ -105,6 +105,20 @@ def test_uk_abandoned_call_locks_the_number_for_72_hours_even_with_a_short_redia
     assert isinstance(check_contact(c, hist, dropped + timedelta(hours=72), rules, NO_DNC), Allowed)
 
 
+def test_uk_abandoned_lockout_runs_from_the_end_of_the_call_not_its_launch():
+    """The person is abandoned at the answer (after ringing and AMD), not at the launch: an
+    outside audit found a re-call 72 h after the launch but 9 s short of 72 h after the drop."""
+    rules = load_compliance({"preset": "uk"}, "t.toml")
+    launched = utc(2025, 6, 2, 10, 0)
+    ended = launched + timedelta(seconds=25)
+    hist = [att(launched, LONDON, "machine", abandoned=True, machine=True, ended=ended)]
+    c = Contact("c1", LONDON)
+    d = check_contact(c, hist, launched + timedelta(hours=72, seconds=10), rules, NO_DNC)
+    assert isinstance(d, Denied) and d.code == "lockout.abandoned"
+    assert d.retry_at == ended + timedelta(hours=72)
+    assert isinstance(check_contact(c, hist, d.retry_at, rules, NO_DNC), Allowed)
+
+
 def test_uk_machine_verdict_blocks_the_rest_of_the_local_day():
     rules = load_compliance({"preset": "uk"}, "t.toml")
     hist = [att(utc(2025, 6, 2, 9, 0), LONDON, "machine", machine=True)]  # 10:00 BST

@@ -5,6 +5,7 @@ Files are imported in tiny chunks (3 rows) so that every cross-chunk path runs o
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import phonenumbers
@@ -15,6 +16,7 @@ from dialer_core.compliance.region import ZoneUnknown, region_of
 from dialer_core.importer import import_case_file
 from dialer_core.phone_regions import PhoneRegions
 from dialer_core.store.campaigns import ensure_campaign
+from dialer_core.store.case_import import CaseWriter
 
 HEADER = "external_id,debtor_name,amount,days_past_due,phone1,phone2,product\n"
 
@@ -61,6 +63,33 @@ async def test_duplicate_ids_are_caught_across_chunks_first_line_wins(db):
     assert [(e.line, e.column) for e in errors] == [(7, "external_id"), (8, "external_id")]
     assert "duplicate external id 'C1' (first on line 3)" in errors[0].reason
     assert "(first on line 5)" in errors[1].reason
+
+
+async def test_cases_sharing_a_number_across_chunks_written_at_once_are_one_debtor(db, monkeypatch):
+    # Chunks of 3 rows, two written at once: cases i, i+4, i+8 share a number, so every chunk
+    # shares numbers with the chunk being written beside it. Each chunk's transaction stays
+    # open a moment after its phones are added: the next chunk must wait for it to end.
+    write = CaseWriter.write
+
+    async def slow_to_commit(self, rows, **kw):
+        written = await write(self, rows, **kw)
+        await asyncio.sleep(0.1)
+        return written
+
+    monkeypatch.setattr(CaseWriter, "write", slow_to_commit)
+    text = HEADER + "".join(
+        f"C{i},张三{i},10,1,138{i:08d},139{i % 4:08d},card\n" for i in range(12)
+    )
+    cid, result, errors, _ = await run_import(db, text)
+    assert (result.summary.imported, errors) == (12, [])
+    async with db.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT external_id, debtor_key FROM cases WHERE campaign_id=$1", cid
+        )
+    key = {r["external_id"]: r["debtor_key"] for r in rows}
+    groups = [{key[f"C{i}"] for i in range(r, 12, 4)} for r in range(4)]
+    assert all(len(g) == 1 for g in groups)
+    assert len(set().union(*groups)) == 4
 
 
 async def test_reimport_of_an_unchanged_file_skips_every_row(db):

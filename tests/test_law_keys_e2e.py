@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from law_audit import law_findings
 from virtual_time import in_virtual_time, open_pool
 
 from dialer_core.campaign.config import parse_campaign
@@ -249,6 +250,9 @@ async def check_keys(db, lab: Lab, held: dict[str, int], refused: int) -> list:
         assert report.violations == (), [(v.code, v.detail) for v in report.violations]
         audited += report.attempts
     assert audited == len(rows)
+    # A second opinion written from the regulations, not from dialer_core.compliance.
+    findings = await law_findings(db, ["A", "B"], lab.preset)
+    assert findings == [], findings
     return rows
 
 

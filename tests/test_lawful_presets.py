@@ -39,6 +39,8 @@ def doc(preset: str, **tables) -> dict:
         ("cn", {"recording": {"retention_days": 365}}, "recording.retention_days"),
         ("uk", {"pacing": {"mode": "fixed_ratio"}}, "pacing.mode"),
         ("cn", {"pacing": {"mode": "vicidial"}}, "pacing.mode"),
+        ("uk", {"amd": {"enabled": True}}, "amd.action"),  # hangup: silence for a person
+        ("us", {"amd": {"enabled": True, "action": "hangup"}}, "amd.action"),
     ],
 )
 def test_each_unlawful_setting_is_refused_naming_file_and_key(preset, tables, key):
@@ -53,6 +55,11 @@ def test_lawful_campaigns_load_under_every_preset():
         assert parse_campaign(doc(preset), "ok.toml").compliance.preset == preset
     kept = doc("cn", recording={"retention_days": 730})
     assert parse_campaign(kept, "ok.toml")
+    # AMD under us/uk: a MACHINE verdict leaves a message, or goes to an agent; cn: no rule.
+    message = {"enabled": True, "action": "message", "message_prompt": "callback"}
+    for preset, amd in (("uk", message), ("us", {"enabled": True, "action": "human"})):
+        assert parse_campaign(doc(preset, amd=amd), "ok.toml").compliance.preset == preset
+    assert parse_campaign(doc("cn", amd={"enabled": True}), "ok.toml")
     # No preset: no floors (the operator chose no law).
     bare = doc("", dialing={"ring_timeout": 10, "caller_id": ""})
     del bare["compliance"]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from e2e_rig import asterisk_on_sim, import_campaign
+from law_audit import law_findings
 from virtual_time import in_virtual_time
 
 from dialer_core.campaign.runner import CampaignRunner
@@ -164,6 +165,7 @@ async def test_three_cn_days_audit_clean_then_a_2330_call_is_the_only_violation(
     report = await audit_campaign(db, name)
     assert report.attempts == len(dialed)
     assert report.violations == (), [v.detail for v in report.violations]
+    assert await law_findings(db, [name], "cn") == []  # from the regulations, not our code
     out = io.StringIO()
     assert await asyncio.to_thread(main, ["--database", db_dsn, "--campaign", name], out) == 0
     assert out.getvalue().strip().endswith(f"{len(dialed)} attempts, 0 violations")
@@ -192,6 +194,8 @@ async def test_three_cn_days_audit_clean_then_a_2330_call_is_the_only_violation(
         )
     report = await audit_campaign(db, name)
     assert [(v.code, v.at) for v in report.violations] == [("window", late.astimezone(UTC))]
+    found = await law_findings(db, [name], "cn")
+    assert len(found) == 1 and found[0].startswith("hours:") and "23:30:00" in found[0], found
     out = io.StringIO()
     assert await asyncio.to_thread(main, ["--database", db_dsn, "--campaign", name], out) == 1
     text = out.getvalue()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from e2e_rig import PBX_KINDS, attempts_of, campaign_doc, rig_for
+from law_audit import law_findings
 from virtual_time import in_virtual_time
 
 from agi_scripts.queue import agent_window
@@ -55,6 +56,13 @@ async def test_connects_and_drop_messages_start_within_2s_of_the_amd_verdict(db,
             assert rows[verdict.call_id]["abandoned"], "a drop message is an abandoned call"
             # The window was used, not cut short: app_queue waits whole seconds.
             assert drops[0].at >= verdict.at + 1.0 - EPS
+    # ... and the reverse: every abandoned call got the drop message (the law's message on
+    # abandon), and the outside auditor's checker finds nothing (cn preset).
+    for r in rows.values():
+        if r["abandoned"]:
+            plays = [m for m in timeline.of(r["cid"]) if m.what == "play" and drop in m.detail]
+            assert plays, ("abandoned without the drop message", r["cid"])
+    assert await law_findings(db, [name], "cn") == []
     print(f"\n{pbx}: {connected} connected, {dropped} drop messages, all within {RULE} s")
     assert connected >= 2 and dropped >= 2
 

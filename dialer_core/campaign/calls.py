@@ -541,6 +541,7 @@ class Call:
                 abandoned=abandoned,
                 machine=disposition == "machine",
                 debtor=self.contact.debtor_key,
+                ended=_dt(at),
             )
             redial = next_attempt(
                 finished, self.history, _dt(at), rules, self.contact.address_zones

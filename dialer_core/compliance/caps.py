@@ -139,7 +139,9 @@ def cap_check(
         denials.append(Denied(code, reason, retry))
 
     if caps.abandon_lockout is not None:
-        dropped = [a.at for a in on_phone if a.abandoned or a.disposition == "abandoned"]
+        dropped = [
+            a.ended or a.at for a in on_phone if a.abandoned or a.disposition == "abandoned"
+        ]
         if dropped and now < max(dropped) + caps.abandon_lockout:
             hours = caps.abandon_lockout.total_seconds() / 3600
             deny(

@@ -3,7 +3,10 @@
 Each preset's ``[lawful]`` table states its floors (a campaign cannot override them):
 ``min_ring_timeout`` (us/uk: 15 s), ``max_agent_wait`` (2 s: a later connect is an abandoned
 call), ``caller_id`` ("e164": every presented number valid E.164, at least one),
-``recording_retention_days`` (cn: recorded, kept >= 730 days) and ``live_modes_refused``
+``recording_retention_days`` (cn: recorded, kept >= 730 days), ``amd_machine_message``
+(us/uk: with AMD on, a MACHINE verdict plays a message, ``[amd] action = "message"``, or goes
+to an agent, ``"human"``: a person taken for a machine is an abandoned call, which must hear
+the caller's name and number; ``"hangup"`` would give them silence) and ``live_modes_refused``
 (``fixed_ratio`` / ``vicidial``: baselines with no abandonment brake, for ``simulate`` only).
 A test lab may set ``[compliance] lab_override = true``: each refusal is then logged as a
 warning instead; it is never on by default.
@@ -26,6 +29,7 @@ LAWFUL_KEYS = {
     "max_agent_wait",
     "caller_id",
     "recording_retention_days",
+    "amd_machine_message",
     "live_modes_refused",
 }
 
@@ -90,6 +94,18 @@ def refusals(
         keep = rec.get("retention_days")
         if keep is not None and (not isinstance(keep, int) or keep < need):
             out.append(("recording.retention_days", f"at least {need} days (or unset: kept)", keep))
+    amd = _table(doc, "amd")
+    if floors.get("amd_machine_message") is True and amd.get("enabled") is True:
+        action = amd.get("action", "hangup")
+        if action == "hangup":
+            out.append(
+                (
+                    "amd.action",
+                    '"message" or "human" (a person taken for a machine is an abandoned '
+                    "call and must get a message)",
+                    action,
+                )
+            )
     if mode in floors.get("live_modes_refused", ()):
         out.append(
             ("pacing.mode", "a mode with an abandonment brake (this one: simulate only)", mode)

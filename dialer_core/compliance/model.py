@@ -43,7 +43,9 @@ class PastAttempt:
     ``at`` is the UTC instant the call was launched; ``connected`` means a conversation with a
     live person took place; ``abandoned`` means a live answer got no agent in time; ``machine``
     means AMD judged the answer to be a machine. ``phone`` (E.164) is the number key, ``case_id``
-    the debt key and ``debtor`` the debtor key (empty: the case is its own debtor).
+    the debt key and ``debtor`` the debtor key (empty: the case is its own debtor). ``ended``
+    is the UTC instant the call ended, when known: an abandoned call's lock-out runs from then
+    (the person was abandoned at the answer, after the launch).
     """
 
     at: datetime
@@ -54,6 +56,7 @@ class PastAttempt:
     abandoned: bool = False
     machine: bool = False
     debtor: str = ""
+    ended: datetime | None = None
 
     @property
     def debtor_key(self) -> str:

@@ -107,17 +107,23 @@ def _local_to_utc(day: date, minute: int, zi: ZoneInfo, is_start: bool) -> datet
     return max(a, b) if is_start else min(a, b)
 
 
+@lru_cache(maxsize=4096)
+def _utc_spans(zone_name: str, day: date, hours: Intervals) -> tuple[Span, ...]:
+    """Local ``hours`` of ``day`` in one zone as UTC spans (many regions share them)."""
+    zi = zone(zone_name)
+    return tuple(
+        (_local_to_utc(day, s_min, zi, True), _local_to_utc(day, e_min, zi, False))
+        for s_min, e_min in hours
+    )
+
+
 def _day_spans(zone_name: str, region: Region, rules: WindowRules, day: date) -> tuple[Span, ...]:
     """The UTC spans open on local ``day`` in one zone (cached per rules, zone, region, day)."""
     cache = rules._day_spans
     key = (zone_name, region, day)
     spans = cache.get(key)
     if spans is None:
-        zi = zone(zone_name)
-        spans = tuple(
-            (_local_to_utc(day, s_min, zi, True), _local_to_utc(day, e_min, zi, False))
-            for s_min, e_min in rules.hours_on(region, day)
-        )
+        spans = _utc_spans(zone_name, day, rules.hours_on(region, day))
         if len(cache) >= SPAN_CACHE_SIZE:
             cache.clear()
         cache[key] = spans

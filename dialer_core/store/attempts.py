@@ -188,6 +188,7 @@ def _past(r: asyncpg.Record, now: datetime | None = None):
         r["abandoned"],
         r["machine"],
         r["debtor_key"],
+        None if later else r["ended_at"],
     )
 
 

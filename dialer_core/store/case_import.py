@@ -18,9 +18,10 @@ import asyncpg
 from dialer_core.cases_csv import CaseRow
 from dialer_core.config_errors import RowError
 
-# No command timeout for the bulk statements: a chunk is bounded, but a loaded server must not
-# turn a slow chunk into a failed import (the pool's default is 30 s).
-BULK_TIMEOUT: float | None = None
+# No command timeout in practice for the bulk statements (and for a chunk waiting its turn):
+# a chunk is bounded, but a loaded server must not turn a slow chunk into a failed import (the
+# pool's default is 30 s; asyncpg reads timeout=None as "the default", so a day it is).
+BULK_TIMEOUT = 86_400.0
 
 _STAGE_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS import_case_stage (
@@ -34,6 +35,8 @@ CREATE TEMP TABLE IF NOT EXISTS import_phone_stage (
 CREATE TEMP TABLE IF NOT EXISTS import_case_ids (
     external_id text, case_id bigint, inserted boolean, changed boolean
 );
+"""
+_SEEN_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS import_seen (external_id text PRIMARY KEY, line int NOT NULL);
 TRUNCATE import_seen;
 """
@@ -50,9 +53,7 @@ _STAGED_CASE = (
     "debtor_id",
     "address_zones",
 )
-_DROP_SQL = (
-    "DROP TABLE IF EXISTS import_case_stage, import_phone_stage, import_case_ids, import_seen"
-)
+_DROP_SQL = "DROP TABLE IF EXISTS import_case_stage, import_phone_stage, import_case_ids"
 
 # Set-based, one chunk per statement; no statistics are needed on the staging tables: they
 # are only scanned and hash-joined with one another, and the campaign's cases and phones are
@@ -179,7 +180,7 @@ def stage(row: CaseRow, digest: int | None) -> StagedCase:
         row.debtor_id,
         list(row.address_zones),
     )
-    phones = tuple((p.e164, p.country, p.province, p.city) for p in row.phones)
+    phones = tuple(map(tuple, row.phones))  # plain tuples: pickled fast
     return row.line, row.external_id, case, phones
 
 
@@ -208,6 +209,15 @@ class ImportSummary:
 NOTHING = ImportSummary(0, 0, 0, 0)
 
 
+async def imported_from_files(conn: asyncpg.Connection, campaign_id: int) -> bool:
+    """Whether any case of the campaign was imported from a file (so a row may be unchanged)."""
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM cases WHERE campaign_id = $1 AND source_digest IS NOT NULL)",
+        campaign_id,
+        timeout=BULK_TIMEOUT,
+    )
+
+
 async def unchanged_ids(
     conn: asyncpg.Connection, campaign_id: int, ids: Sequence[str], digests: Sequence[int]
 ) -> set[str]:
@@ -224,8 +234,40 @@ async def unchanged_ids(
     return {r["external_id"] for r in rows}
 
 
+class IdClaims:
+    """The external ids of one file seen so far, on one connection: ``async with IdClaims(c)``.
+
+    Chunks claim their ids in file order, so the first line of an id wins whichever chunk is
+    written first."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def __aenter__(self) -> IdClaims:
+        await self.conn.execute(_SEEN_SQL)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.conn.execute("DROP TABLE IF EXISTS import_seen")
+
+    async def claim(self, ids: Sequence[str], lines: Sequence[int]) -> dict[str, int]:
+        """Mark external ids as seen in this file; return those seen before → their first line.
+
+        ``ids`` must be distinct (the caller settles duplicates inside one chunk)."""
+        if not ids:
+            return {}
+        earlier = await self.conn.fetch(_CLAIM, list(ids), list(lines), timeout=BULK_TIMEOUT)
+        return {r["external_id"]: r["line"] for r in earlier}
+
+
 class CaseWriter:
-    """Writes chunks of one import on one connection: ``async with CaseWriter(...) as w``."""
+    """Writes chunks of one import on one connection: ``async with CaseWriter(...) as w``.
+
+    Several writers may write chunks of one file at once, each chunk in its own transaction:
+    ``write(rows, after=...)`` upserts the cases, then waits for the transaction that holds the
+    advisory lock ``after`` (the chunk before, see ``take_turn``) to end before it adds phones
+    (sharing a number merges debtors: each chunk must see the phones of the chunks before it).
+    """
 
     def __init__(self, conn: asyncpg.Connection, campaign_id: int) -> None:
         self.conn = conn
@@ -238,21 +280,22 @@ class CaseWriter:
     async def __aexit__(self, *exc: object) -> None:
         await self.conn.execute(_DROP_SQL)
 
-    async def claim(self, ids: Sequence[str], lines: Sequence[int]) -> dict[str, int]:
-        """Mark external ids as seen in this file; return those seen before → their first line.
+    async def take_turn(self, turn: tuple[int, int]) -> None:
+        """Hold the advisory lock ``turn`` until this transaction ends (a later chunk waits)."""
+        await self.conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *turn, timeout=BULK_TIMEOUT)
 
-        ``ids`` must be distinct (the caller settles duplicates inside one chunk)."""
-        if not ids:
-            return {}
-        earlier = await self.conn.fetch(_CLAIM, list(ids), list(lines), timeout=BULK_TIMEOUT)
-        return {r["external_id"]: r["line"] for r in earlier}
-
-    async def write(self, rows: Sequence[StagedCase]) -> ImportSummary:
+    async def write(
+        self, rows: Sequence[StagedCase], *, after: tuple[int, int] | None = None
+    ) -> ImportSummary:
         """Upsert valid rows (cases, phones, new cases scheduled); count what changed."""
-        if not rows:
-            return NOTHING
         conn = self.conn
-        await conn.execute("TRUNCATE import_case_stage, import_phone_stage, import_case_ids")
+        if not rows:
+            if after is not None:
+                await self.take_turn(after)
+            return NOTHING
+        await conn.execute(
+            "TRUNCATE import_case_stage, import_phone_stage, import_case_ids", timeout=BULK_TIMEOUT
+        )
         await conn.copy_records_to_table(
             "import_case_stage",
             records=[case for _, _, case, _ in rows],
@@ -273,6 +316,8 @@ class CaseWriter:
             await conn.execute(
                 _REFRESH_DIGESTS, cases["stale_ids"], cases["stale_digests"], timeout=BULK_TIMEOUT
             )
+        if after is not None:
+            await self.take_turn(after)
         phones_only = await conn.fetchval(_UPSERT_PHONES, self.campaign_id, timeout=BULK_TIMEOUT)
         if cases["inserted"] < len(rows):
             await conn.execute(_SCHEDULE_EXISTING, self.campaign_id, timeout=BULK_TIMEOUT)

@@ -215,9 +215,11 @@ class EmbeddedPostgres:
                 if self.durable
                 else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             )
+            # max_wal_size: a million-row import writes ~2 GB of WAL; with the default 1 GB it
+            # checkpoints all along and writes every page it touches again, whole.
             opts = (
                 f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} {disk} "
-                "-c max_connections=200 -c shared_buffers=128MB"
+                "-c max_connections=200 -c shared_buffers=128MB -c max_wal_size=4GB"
             )
             self._run(
                 [
