@@ -93,7 +93,8 @@ async def db_dsn(pg_server, db_stock):
 
 @pytest.fixture
 async def db(db_dsn):
-    pool = await create_pool(db_dsn)
+    # One connection up front (the pool opens more as a test needs them): most tests use one.
+    pool = await create_pool(db_dsn, min_size=1)
     yield pool
     await pool.close()
 
