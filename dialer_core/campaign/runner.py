@@ -182,7 +182,12 @@ class CampaignRunner:
                 self._wake.clear()
             await self.launches.close()
             self.book.close_books(self.clock())  # agents' time up to now (utilization)
-            await drain(self.inflight, self._feed, self.clock, self.campaign.ring_timeout)
+            await drain(
+                self.inflight,
+                self._feed,
+                self.clock,
+                self.campaign.ring_timeout + c.RING_START_ALLOWANCE,
+            )
         finally:
             for task in (stopped, launching, writes, renew, chores, *shared, events):
                 task.cancel()
@@ -300,6 +305,8 @@ class CampaignRunner:
                     await self.driver.hangup(call_id)
             elif isinstance(e, c.WaitForHandler) and call is not None:
                 self._spawn(self._grace(call, e.seconds))
+            elif isinstance(e, c.WaitForRing) and call is not None:
+                asyncio.get_running_loop().call_later(e.seconds, self._ring_over, call)
             elif isinstance(e, c.WriteResult):
                 await self.results.write(e.result)
             elif isinstance(e, c.Forget):
@@ -324,6 +331,10 @@ class CampaignRunner:
         await asyncio.sleep(seconds)
         if call.state is c.State.ENDED:
             await self._feed(call, c.GraceOver(self.clock()))
+
+    def _ring_over(self, call: c.Call) -> None:
+        if call.ringing:  # unanswered the full ring time after its first ring: hang it up
+            self._spawn(self._feed(call, c.RingOver(self.clock())))
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
