@@ -6,13 +6,14 @@ import os
 import shutil
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from db_stock import DatabaseStock  # noqa: E402
 
 from dialer_core.store.database import create_pool  # noqa: E402
 from dialer_core.store.embedded import EmbeddedPostgres  # noqa: E402
@@ -74,23 +75,20 @@ async def pg_template(pg_server):
     return TEMPLATE
 
 
+@pytest.fixture(scope="session")
+def db_stock(pg_server, pg_template):
+    """Per-test databases, cloned ahead and dropped behind on a thread (tests/db_stock.py)."""
+    stock = DatabaseStock(pg_server, pg_template, CLONE["strategy"])
+    yield stock
+    stock.close()
+
+
 @pytest.fixture
-async def db_dsn(pg_server, pg_template):
+async def db_dsn(pg_server, db_stock):
     """A freshly migrated database of its own for one test."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(f"{pg_server}/postgres")
-    try:
-        await admin.execute(
-            f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}" STRATEGY {CLONE["strategy"]}'
-        )
-    finally:
-        await admin.close()
+    name = await db_stock.take()
     yield f"{pg_server}/{name}"
-    admin = await asyncpg.connect(f"{pg_server}/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    db_stock.give_back(name)
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ class Call:
     recorded: bool = True
     amd_truth: str | None = None  # 'human': an AMD false positive
     number: str | None = None  # default: the case's number
+    ringing: float | None = None  # seconds from the launch to the first ring (None: unknown)
 
 
 def phone_of(preset: str, case: str) -> str:
@@ -82,8 +83,8 @@ async def seed(db, preset: str, calls: list[Call], name: str = "broken") -> None
             await conn.execute(
                 """INSERT INTO attempts (call_id, campaign_id, case_id, phone_id, attempt_no,
                        caller_id, runner, state, created_at, answered_at, ended_at,
-                       disposition, abandoned)
-                   VALUES ($1, $2, $3, $4, 1, $5, 't', 'done', $6, $7, $8, $9, $10)""",
+                       disposition, abandoned, ringing_at)
+                   VALUES ($1, $2, $3, $4, 1, $5, 't', 'done', $6, $7, $8, $9, $10, $11)""",
                 call_id,
                 cid,
                 *phones[c.case],
@@ -93,6 +94,7 @@ async def seed(db, preset: str, calls: list[Call], name: str = "broken") -> None
                 at + timedelta(seconds=c.seconds),
                 c.disposition,
                 c.abandoned,
+                None if c.ringing is None else at + timedelta(seconds=c.ringing),
             )
             if c.talked and c.recorded:
                 await conn.execute(
@@ -146,6 +148,12 @@ BROKEN = {
         "lockout.machine",
     ),
     "ring at least 15 s": ("uk", [Call("L2", 3, 9, seconds=10)], "ring_time"),
+    # 16 s from the launch, but the first 4 s were post-dial delay: it rang 12 s
+    "ring at least 15 s from the first ring": (
+        "us",
+        [Call("L2", 3, 10, seconds=16, ringing=4)],
+        "ring_time",
+    ),
     "a caller ID is presented": ("uk", [Call("L2", 3, 9, caller_id="")], "caller_id"),
     "one live call per number": (
         "uk",

@@ -16,6 +16,7 @@ from frame_fuzz import fuzz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_esl_client import ScriptedFs, _next_link_items
+from virtual_time import in_virtual_time
 
 from pbx.asterisk.ami import AmiMessage, AmiParser
 from pbx.asterisk.tracker import AmiCallTracker
@@ -93,6 +94,7 @@ def test_any_json_event_body_is_an_event_or_a_protocol_error(value, depth: int) 
     assert event.name == "CUSTOM"
 
 
+@in_virtual_time
 async def test_a_hostile_event_makes_the_client_log_and_reconnect_at_once(caplog) -> None:
     async with ScriptedFs(lambda conn, line, w: True) as fs:
         # Heartbeat watchdog at 60 s, as in production: only the reader's own reaction counts.

@@ -1,4 +1,5 @@
-"""Inbound ESL client and FreeSwitchDriver against loopback servers replaying recorded bytes."""
+"""Inbound ESL client and FreeSwitchDriver against loopback servers replaying recorded bytes, in
+virtual time (timeouts, heartbeats and back-offs cost no real seconds)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 from test_esl_codec import fixture_bytes, fixture_chunks, parse_all
+from virtual_time import in_virtual_time
 
 from pbx.freeswitch.client import EslAuthError, EslClient, LinkDown, LinkUp
 from pbx.freeswitch.driver import FreeSwitchDriver
@@ -120,6 +122,7 @@ class ReplayFs:
             writer.close()
 
 
+@in_virtual_time
 async def test_auth_api_and_exit_against_recorded_session() -> None:
     async with ReplayFs("freeswitch/inbound/auth_status.txt") as fs:
         client = EslClient("127.0.0.1", fs.port, "ClueCon", heartbeat_timeout=30)
@@ -134,6 +137,7 @@ async def test_auth_api_and_exit_against_recorded_session() -> None:
     assert fs.received[-1] == b"exit\n\n"
 
 
+@in_virtual_time
 async def test_failed_auth_names_host_and_freeswitch_message() -> None:
     async with ReplayFs("freeswitch/inbound/auth_failed.txt") as fs:
         client = EslClient("127.0.0.1", fs.port, "WrongPassword")
@@ -156,6 +160,7 @@ async def _collect(driver: FreeSwitchDriver, count: int, timeout: float = 5.0) -
     return out
 
 
+@in_virtual_time
 async def test_driver_originate_busy_sends_bgapi_with_our_job_uuid() -> None:
     call_id = "5f3b2373-95ff-479c-95d7-7280829a6020"  # the capture's origination_uuid
     async with ReplayFs("freeswitch/inbound/originate_busy.txt") as fs:
@@ -177,6 +182,7 @@ async def test_driver_originate_busy_sends_bgapi_with_our_job_uuid() -> None:
     )
 
 
+@in_virtual_time
 async def test_driver_parallel_originates_each_end_once() -> None:
     ids = [
         "a6aaa2ab-dfbb-43bc-9bf7-2f92fdaffc3c",
@@ -254,6 +260,7 @@ async def _next_link_items(client: EslClient, count: int, timeout: float) -> lis
     return items
 
 
+@in_virtual_time
 async def test_missing_heartbeat_aborts_and_reconnects() -> None:
     async with ScriptedFs(lambda conn, line, w: True) as fs:
         client = EslClient(
@@ -268,6 +275,7 @@ async def test_missing_heartbeat_aborts_and_reconnects() -> None:
     assert fs.connections == 2
 
 
+@in_virtual_time
 async def test_heartbeats_keep_the_link_up() -> None:
     beat = _heartbeat_bytes()
     async with ScriptedFs(lambda conn, line, w: True) as fs:
@@ -282,6 +290,7 @@ async def test_heartbeats_keep_the_link_up() -> None:
     assert fs.connections == 1
 
 
+@in_virtual_time
 async def test_link_cut_with_pending_originate_is_never_resent_and_ends_once() -> None:
     def on_command(conn: int, line: str, writer: asyncio.StreamWriter) -> bool:
         if line.startswith("bgapi originate"):
@@ -311,6 +320,7 @@ async def test_link_cut_with_pending_originate_is_never_resent_and_ends_once() -
     assert "+8613800138000" not in "".join(c[1] for c in fs.commands if c[0] == 2)
 
 
+@in_virtual_time
 async def test_command_while_never_connected_fails_without_sending() -> None:
     client = EslClient("127.0.0.1", 9)
     driver = FreeSwitchDriver(client)
@@ -320,6 +330,7 @@ async def test_command_while_never_connected_fails_without_sending() -> None:
     assert driver.tracker.in_flight() == frozenset()
 
 
+@in_virtual_time
 async def test_a_batch_of_originates_goes_out_before_any_reply_comes_back() -> None:
     held: list[asyncio.StreamWriter] = []
 
@@ -353,6 +364,7 @@ def _originated(relpath: str) -> list[str]:
     return [u.decode() for u in re.findall(rb"origination_uuid=([0-9a-f-]+)", data)]
 
 
+@in_virtual_time
 async def test_sigterm_shutdown_ends_the_live_call_refuses_originates_and_backs_off(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -395,6 +407,7 @@ async def test_sigterm_shutdown_ends_the_live_call_refuses_originates_and_backs_
     assert holds == [0.5, 1.0, 2.0, 4.0, 8.0]
 
 
+@in_virtual_time
 async def test_first_connection_after_a_restart_is_ready_and_originates_work() -> None:
     """startup_reconnect.txt: FreeSWITCH opens its ESL port only once every module is loaded,
     so the first accepted connection is already up (its ``api status`` says ``is ready``,

@@ -216,6 +216,7 @@ async def test_check_fails_the_login_and_skips_the_pbx_items(kind):
 
 
 @pytest.mark.parametrize("kind", ["asterisk", "freeswitch"])
+@in_virtual_time
 async def test_probe_call_fails_when_the_pbx_dialplan_reaches_another_port(kind, monkeypatch):
     monkeypatch.setattr("dialer_core.face.pbx_probe.PROBE_SECONDS", 1.0)
     pbx = []

@@ -303,6 +303,7 @@ async def test_no_free_agent_breaks_the_queue_and_the_call_is_hung_up():
     assert sim.queue.abandoned == 1
 
 
+@in_virtual_time
 async def test_agent_conversation_of_n_seconds_lasts_n_seconds():
     """As on a real FreeSWITCH (outbound_callcenter_agent.txt), callcenter completes when the
     agent answers; the session follows the bridged call until the agent hangs up 20 s later,

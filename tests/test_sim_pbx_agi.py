@@ -332,6 +332,7 @@ async def test_unreachable_fastagi_server_hangs_up_the_answered_call():
         await sim.close()
 
 
+@in_virtual_time
 async def test_a_caller_joining_during_wrap_up_waits_until_lastcall_plus_wrapuptime():
     """queue_wrapup.txt: the member looks idle during its 30 s wrap-up, yet the caller who joins
     then gets AgentCalled only 30 s after the previous AgentComplete."""

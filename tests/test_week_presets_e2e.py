@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from e2e_rig import asterisk_on_sim, campaign_doc, import_campaign
@@ -179,3 +181,36 @@ async def test_a_week_with_amd_false_positives_audits_clean(db, preset):
     assert report.violations == (), [(v.code, v.detail) for v in report.violations]
     findings = await law_findings(db, [name], preset)  # from the regulations, not our code
     assert findings == [], findings
+
+
+@pytest.mark.parametrize(
+    ("preset", "start", "change"),
+    [
+        ("uk", datetime(2027, 3, 27, 10), datetime(2027, 3, 28, 1)),  # spring forward
+        ("us", datetime(2027, 11, 6, 19), datetime(2027, 11, 7, 6)),  # fall back (06:00 UTC)
+    ],
+)
+@in_virtual_time
+async def test_days_across_the_dst_change_audit_clean(db, preset, start, change):
+    """Three days across a DST change: the window's edges move by an hour in UTC; the outside
+    checker judges every call in the callee's local time as the law reads it."""
+    zone, _, pattern = WEEK[preset]
+    clock = JumpClock(start.replace(tzinfo=ZoneInfo(zone)).timestamp(), SCALE)
+    name = f"dst-{preset}"
+    callees = CalleeConfig(mix=HARD_TO_REACH, ring_mean=6.0, talk_mean=25.0)
+    agents = AgentConfig(count=6, talk_mean=25, wrapuptime=5)
+    async with asterisk_on_sim(clock, seed=7, callees=callees, agents=agents) as pbx:
+        cid, campaign = await import_campaign(db, week_doc(name, preset), week_csv(pattern, 40))
+        await run_days(db, clock, campaign, cid, pbx.driver, pbx.answered.registry, 3, 40.0)
+    async with db.acquire() as conn:
+        after = await conn.fetchval(
+            """SELECT count(*) FROM attempts WHERE campaign_id = $1 AND created_at > $2
+               AND disposition <> 'not_dialed'""",
+            cid,
+            change.replace(tzinfo=UTC),
+        )
+    print(f"\n{name}: {after} calls after the DST change")
+    assert after > 0, "no call after the change: nothing was judged across it"
+    report = await audit_campaign(db, name)
+    assert report.violations == (), [(v.code, v.detail) for v in report.violations]
+    assert await law_findings(db, [name], preset) == []

@@ -230,12 +230,22 @@ class CountingConnection(asyncpg.Connection):
         super().__init__(_CountingProtocol(protocol, fd), transport, *args)
 
 
+async def _settle(tasks: set[asyncio.Task]) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def run_in_virtual_time(main: Awaitable[Any]) -> Any:
-    """Run ``main`` to completion on a fresh virtual-time loop."""
+    """Run ``main`` to completion on a fresh virtual-time loop; the tasks it leaves are then
+    cancelled and awaited, as ``asyncio.run`` does."""
     loop = VirtualTimeLoop()
     try:
         return loop.run_until_complete(main)
     finally:
+        left = asyncio.all_tasks(loop)
+        for task in left:
+            task.cancel()
+        if left:
+            loop.run_until_complete(_settle(left))
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()

@@ -28,6 +28,7 @@ class AuditRecord:
     judged: bool = True  # False: another campaign's call, context for the number/debtor rules
     amd_false_positive: bool = False  # AMD said machine, a person was there: an abandoned call
     ended: datetime | None = None  # when the call ended (None: unknown)
+    ringing: datetime | None = None  # when the callee's phone began to ring (None: unknown)
     recorded: bool = False  # a recording of the call exists
 
 
@@ -45,13 +46,14 @@ class Violation:
 
 def call_findings(r: AuditRecord, rules: ComplianceRules, last_end: datetime | None) -> list:
     """(code, reason) of what one call itself broke: ringing a number still in a call, giving
-    up ringing before the preset's floor, a live call not recorded where the preset says so."""
+    up ringing before the preset's floor (counted from the first ring when it is known: the
+    post-dial delay is not ringing), a live call not recorded where the preset says so."""
     a, floors, out = r.attempt, rules.lawful, []
     if last_end is not None and a.at < last_end:
         out.append(("one_live_call", "the number was still in another call"))
     low = floors.get("min_ring_timeout")
     if low and a.disposition == "no_answer" and r.ended is not None:
-        rang = (r.ended - a.at).total_seconds()
+        rang = (r.ended - (r.ringing or a.at)).total_seconds()
         if rang < parse_duration(low, "preset").total_seconds():
             out.append(("ring_time", f"gave up ringing after {rang:.1f} s (floor {low})"))
     if floors.get("recording_retention_days") and r.live and not r.recorded:

@@ -12,7 +12,6 @@ import math
 from collections import deque
 
 import numpy as np
-from scipy.stats import binom
 
 from dialer_core.pacing.caps import HardCaps, staffed_agents, status_counts
 from dialer_core.pacing.interface import (
@@ -182,6 +181,10 @@ class BinomialTextbook:
             return 0
         p = self._live / self._resolved
         ringing = len(view.ringing)
+        # Imported here: scipy.stats takes ~1 s to import, paid by every command that builds a
+        # campaign (an operator's mistake is reported before any policy decides).
+        from scipy.stats import binom
+
         n = np.arange(0, int(4 * free / p) + 2)
         risk = binom.sf(math.floor(free), ringing + n, p)
         wish = int(np.count_nonzero(risk <= self.target)) - 1

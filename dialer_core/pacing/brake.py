@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import math
 
-from scipy.stats import poisson
-
 from dialer_core.pacing.caps import status_counts
 from dialer_core.pacing.interface import (
     AgentObservation,
@@ -144,7 +142,7 @@ class AbandonBrake:
             # the exact tail only when a cheap bound says the count may be far out
             far = abandons >= max(ALARM_MIN_ABANDONS, expected + 4.0 * math.sqrt(expected))
             far = far and self._abandons - self._abandons_at_resume >= ALARM_MIN_ABANDONS
-            if self.alarm is None and far and poisson.sf(abandons - 1, expected) < ALARM_P:
+            if self.alarm is None and far and _poisson_sf(abandons - 1, expected) < ALARM_P:
                 self.alarm = self._cause(abandons, answers)
         self.excess = excess
 
@@ -170,3 +168,12 @@ class AbandonBrake:
         if allowed < wish:
             self.engaged += 1
         return max(0, min(wish, allowed))
+
+
+def _poisson_sf(k: int, mean: float) -> float:
+    """P(X > k) for X ~ Poisson(mean)."""
+    # Imported here: scipy.stats takes ~1 s to import, paid by every command that builds a
+    # campaign (an operator's mistake is reported before any policy decides).
+    from scipy.stats import poisson
+
+    return float(poisson.sf(k, mean))

@@ -49,8 +49,8 @@ async def campaign_attempts(
            SELECT a.case_id, a.campaign_id = $1 AS judged, c.external_id, a.created_at,
                   a.e164, a.caller_id, c.debtor_key, c.address_zones, {RULE_COLUMNS},
                   (d.status = 'MACHINE' AND d.truth = 'human') IS TRUE AS amd_false_positive,
-                  a.ended_at, EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = a.call_id)
-                  AS recorded
+                  a.ended_at, a.ringing_at,
+                  EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = a.call_id) AS recorded
            FROM attempts a
            JOIN cases c ON c.id = a.case_id
            LEFT JOIN amd_decisions d ON d.call_id = a.call_id
@@ -90,6 +90,7 @@ async def campaign_attempts(
                 judged=r["judged"],
                 amd_false_positive=r["amd_false_positive"],
                 ended=r["ended_at"],
+                ringing=r["ringing_at"],
                 recorded=r["recorded"],
             )
         )

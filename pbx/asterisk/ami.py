@@ -79,6 +79,9 @@ def _split_text(text: str) -> tuple[tuple[str, str], ...]:
 _UNSPLIT = object()  # ``_lookup``: the text alone cannot tell, the headers must be split
 
 
+_MARKS: dict[str, tuple[str, str]] = {}  # lower-case key -> (key + ":", CRLF + key + ":")
+
+
 def _lookup(text: str, low: str, key: str) -> str | None | object:
     """Value of the first header ``key`` (lower case) of an unsplit ASCII message, None when
     there is none, or ``_UNSPLIT`` when only splitting the lines can tell.
@@ -87,22 +90,29 @@ def _lookup(text: str, low: str, key: str) -> str | None | object:
     ``key:``, so the first such line in ``low`` is the first candidate; it is accepted only if
     splitting it as ``_split_lines`` would gives that key (``Key: v`` or ``Key:v``).
     """
-    if not key or ":" in key or "\r" in key or "\n" in key:
-        return _UNSPLIT
-    mark = key + ":"
-    if low.startswith(mark):
+    marks = _MARKS.get(key)
+    if marks is None:
+        if not key or ":" in key or "\r" in key or "\n" in key:
+            return _UNSPLIT
+        if len(_MARKS) >= 256:
+            _MARKS.clear()
+        marks = _MARKS[key] = (key + ":", "\r\n" + key + ":")
+    if low.startswith(marks[0]):
         at = 0
     else:
-        at = low.find("\r\n" + mark)
+        at = low.find(marks[1])
         if at < 0:
             return None
         at += 2
     end = text.find("\r\n", at)
-    line = text[at:] if end < 0 else text[at:end]
-    k, sep, value = line.partition(": ")
-    if sep:
-        return value if len(k) == len(key) else _UNSPLIT  # else "Key:x: y": its key is "Key:x"
-    return line[len(mark) :]
+    if end < 0:
+        end = len(text)
+    colon = at + len(key)
+    if text.startswith(": ", colon):
+        return text[colon + 2 : end]
+    if text.find(": ", colon, end) >= 0:
+        return _UNSPLIT  # "Key:x: y": its key is "Key:x"
+    return text[colon + 1 : end]
 
 
 class AmiMessage:
