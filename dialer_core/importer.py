@@ -3,8 +3,9 @@
 The pipeline behind ``pacedial import`` and the API upload. Reading a chunk runs in a worker
 thread and validating it in a worker thread (small files) or worker processes, one per CPU but one
 (large files: parsing phone numbers is CPU-bound pure Python), so the event loop keeps serving
-calls and HTTP; chunks are written in file order while the next ones are validated. Memory
-is a few chunks whatever the file's size; every bad row is reported through ``on_error`` as
+calls and HTTP; chunks are written ``WRITERS`` at a time on as many connections (ids claimed in
+file order first, phones added in file order: ``_Turns``) while the next ones are validated.
+Memory is a few chunks whatever the file's size; every bad row is reported through ``on_error`` as
 it is found and the first ``keep_errors`` are kept.
 """
 

@@ -189,6 +189,7 @@ class Rig(ABC):
         wrapuptime: float = 10.0,
         phantom: int = 0,
         admin: AdminConfig | None = None,
+        callees: CalleeConfig | None = None,
     ) -> None:
         self.db, self.agents, self.time_scale, self.seed = db, agents, time_scale, seed
         self.recordings_dir = recordings_dir
@@ -196,6 +197,7 @@ class Rig(ABC):
         self.wrapuptime = wrapuptime  # the queue's wrapuptime / wrap-up-time (simulated s)
         self.phantom = phantom  # of the agents, reported free but never picking up
         self.admin = admin or AdminConfig()  # what the PBX has loaded (modules, sounds)
+        self.callees = callees or CalleeConfig()  # who answers, and how
 
     async def __aenter__(self) -> Rig:
         # Simulated time, inside the callees' calling window, as fast as the simulated PBX.
@@ -262,6 +264,7 @@ class Rig(ABC):
             ),
             recordings_dir=self.recordings_dir,
             admin=self.admin,
+            callees=self.callees,
         )
 
     async def seed_cases(self, name: str, cases: int) -> tuple[int, CampaignConfig]:

@@ -38,7 +38,7 @@ def report(rig: Rig, runner: CampaignRunner) -> dict:
         "answered": runner.stats.answered,
         "skipped_duplicates": runner.stats.skipped_duplicates,
         "held": runner.stats.held_by_rules,
-        "pending": runner.pending_results,
+        "pending": runner.results.pending,
         "ledger_answers": None if seen is None else seen.answers,
         "ledger_abandons": None if seen is None else seen.abandons,
     }

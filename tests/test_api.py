@@ -545,12 +545,12 @@ async def test_preview_dial_asks_the_preview_policy_for_that_agent(db):
         await client.post("/api/campaigns/north/start", headers=auth("C"))
         runner = manager.get("north").runner
         for _ in range(50):
-            if runner.agents:
+            if runner.book.agents:
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)
         assert runner.stats.launched == 0  # preview without a timer waits for the agent
-        agent = sorted(runner.agents)[0]
+        agent = sorted(runner.book.agents)[0]
         resp = await client.post(
             "/api/campaigns/north/preview/dial", json={"agent": agent}, headers=auth("C")
         )
@@ -572,10 +572,10 @@ async def test_agent_desktop_previews_skips_and_dials_for_its_own_seat(db):
         await client.post("/api/campaigns/north/start", headers=auth("C"))
         runner = manager.get("north").runner
         for _ in range(50):
-            if runner.agents:
+            if runner.book.agents:
                 break
             await asyncio.sleep(0.05)
-        seat = sorted(runner.agents)[0]
+        seat = sorted(runner.book.agents)[0]
         password = "correct horse battery"
         async with db.acquire() as conn:
             for user, where in (("wang", seat), ("li", "PJSIP/elsewhere")):

@@ -45,6 +45,7 @@ def sample(kind: type[c.Event], at: float) -> c.Event:
         c.Abandoned: lambda: c.Abandoned(at),
         c.HandlerFinished: lambda: c.HandlerFinished(at, "agent_talked", {}),
         c.GraceOver: lambda: c.GraceOver(at),
+        c.RingOver: lambda: c.RingOver(at),
     }[kind]()
 
 
@@ -135,7 +136,8 @@ def test_launch_registers_tells_the_policy_and_originates_with_the_campaign_sett
         "+8675500000000",
     )
     assert request.variables["PACEDIAL_CASE_ID"] == "7"
-    assert request.ring_timeout == CAMPAIGN.ring_timeout
+    # The PBX gives up later than the ring time: the delay before the first ring is not ringing.
+    assert request.ring_timeout == CAMPAIGN.ring_timeout + c.RING_START_ALLOWANCE
     assert call.launched_at == T0
 
 
@@ -180,6 +182,25 @@ def test_a_hangup_while_the_handler_runs_waits_for_its_disposition() -> None:
     assert result.disposition == "agent_talked" and result.agent == "1001"
     assert result.ended_at == datetime.fromtimestamp(T0 + 50, UTC), "the PBX's end time"
     assert result.detail == {"route": "r1", "agent": "1001"} and result.talk_seconds == 20.0
+
+
+def test_the_first_ring_starts_the_ring_time_and_its_end_hangs_up_as_no_answer() -> None:
+    call = call_in(State.ORIGINATED)
+    assert call.handle(c.Rang(T0 + 3)) == [
+        c.Progress("ringing", T0 + 3),
+        c.WaitForRing(CAMPAIGN.ring_timeout),
+    ]
+    assert c.WaitForRing not in map(type, call.handle(c.Rang(T0 + 4))), "once, at the first"
+    assert call.handle(c.RingOver(T0 + 3 + CAMPAIGN.ring_timeout)) == [
+        c.Count("rang_out"),
+        c.HangUp(),
+    ]
+    # The PBX reports the hangup we asked for (normal clearing, not answered).
+    cut = Hangup("c1", 16, "Normal Clearing", False, Result.FAILED)
+    effects = call.handle(c.Ended(T0 + 34, cut))
+    result = next(e.result for e in effects if isinstance(e, c.WriteResult))
+    assert result.disposition == "no_answer" and result.pbx_result == "no_answer"
+    assert result.q850_cause == 16, "the PBX's own cause is kept"
 
 
 def test_grace_over_closes_with_what_is_known() -> None:

@@ -35,7 +35,7 @@ async def test_a_database_outage_mid_campaign_leaves_every_attempt_closed_once(d
         runner = await rig.run_for(campaign, 5.0, during=outage)
         rows = await attempts_of(db, cid)
         originated = rig.originates_received
-    assert runner.pending_results == 0, "results kept during the outage were all written"
+    assert runner.results.pending == 0, "results kept during the outage were all written"
     assert len(originated) == len(set(originated))
     assert set(originated) <= {r["cid"] for r in rows}
     assert all(r["state"] == "done" and r["disposition"] for r in rows)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 
+import asyncpg
 import phonenumbers
 import pytest
 
@@ -90,6 +91,22 @@ async def test_cases_sharing_a_number_across_chunks_written_at_once_are_one_debt
     groups = [{key[f"C{i}"] for i in range(r, 12, 4)} for r in range(4)]
     assert all(len(g) == 1 for g in groups)
     assert len(set().union(*groups)) == 4
+
+
+async def test_a_chunk_chosen_as_a_deadlock_victim_is_written_again(db, monkeypatch):
+    write, failed = CaseWriter.write, []
+
+    async def deadlocks_once(self, rows, **kw):
+        if rows and rows[0][1] == "C3" and not failed:  # the second chunk, the first time
+            failed.append(True)
+            raise asyncpg.DeadlockDetectedError("deadlock detected")
+        return await write(self, rows, **kw)
+
+    monkeypatch.setattr(CaseWriter, "write", deadlocks_once)
+    cid, result, errors, _ = await run_import(db, HEADER + rows(9))
+    assert failed and (result.summary.imported, errors) == (9, [])
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM schedule") == 9
 
 
 async def test_reimport_of_an_unchanged_file_skips_every_row(db):

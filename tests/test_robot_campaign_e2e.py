@@ -97,7 +97,7 @@ async def test_mixed_campaign_routes_by_dpd_and_records_robot_outcomes(
     assert machines, "the callee mix has answering machines"
     assert all(r["disposition"] == "machine" for r in answered if r["cid"] in machines)
     assert runner.stats.connected >= 1
-    assert {status.value for status, _ in runner.agents.values()} <= {
+    assert {status.value for status, _ in runner.book.agents.values()} <= {
         "idle",
         "talking",
         "wrapup",

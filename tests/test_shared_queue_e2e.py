@@ -68,7 +68,7 @@ async def run_two_on_one_queue(
             runner = await make_runner(
                 db, pbx.driver, campaign, pbx.answered.registry, clock, board=board
             )
-            runner.share_every = 1.0 / SCALE  # one simulated second
+            runner.share.every = 1.0 / SCALE  # one simulated second
             runners.append(runner)
         stop = asyncio.Event()
         tasks = [asyncio.create_task(r.run(stop)) for r in runners]

@@ -22,7 +22,7 @@ TAG = "agent desktop"
 def _campaign(request: web.Request, seat: str) -> str | None:
     """The running preview campaign whose agents include ``seat`` (None: not in one)."""
     for name, rc in sorted(ctx_of(request).manager.running.items()):
-        if rc.config.mode == "preview" and seat in rc.runner.agents and not rc.task.done():
+        if rc.config.mode == "preview" and seat in rc.runner.book.agents and not rc.task.done():
             return name
     return None
 

@@ -15,6 +15,7 @@ class RunnerStats:
     abandoned: int = 0
     finished: int = 0
     skipped_duplicates: int = 0
+    rang_out: int = 0  # unanswered the full ring time after the first ring: hung up by us
     held_by_rules: dict[str, int] = field(default_factory=dict)  # denial code → count
     dispositions: dict[str, int] = field(default_factory=dict)
     agent_seconds: dict[str, float] = field(default_factory=dict)  # by agent status

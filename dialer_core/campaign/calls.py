@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,10 @@ from pbx import model as pbx
 from pbx.model import CallRequest, Hangup, Result
 
 HANDLER_GRACE = 15.0  # seconds to let an answered-call handler finish after the hangup
+# The PBX's own give-up time is the ring time plus this: the post-dial delay before the first
+# ring (2-5 s on real lines) never eats into the ring time the law counts; the runner hangs up
+# a call still unanswered ``ring_timeout`` after its first ring.
+RING_START_ALLOWANCE = 10.0
 
 
 class State(enum.Enum):
@@ -174,6 +178,11 @@ class GraceOver(Event):
     """The handler did not report within HANDLER_GRACE after the hangup."""
 
 
+@dataclass(frozen=True)
+class RingOver(Event):
+    """The callee's phone has rung ``ring_timeout`` seconds since its first ring."""
+
+
 # -- effects: what the runner must do -----------------------------------------------------------
 
 
@@ -223,6 +232,13 @@ class WaitForHandler:
 
 
 @dataclass(frozen=True)
+class WaitForRing:
+    """Report RingOver after ``seconds`` if the call is still unanswered."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
 class HangUp:
     """Ask the PBX to hang the call up."""
 
@@ -254,6 +270,7 @@ Effect = (
     | RecordRecording
     | RecordAbandon
     | WaitForHandler
+    | WaitForRing
     | HangUp
     | WriteResult
     | Count
@@ -279,6 +296,7 @@ ACCEPTS: dict[type[Event], frozenset[State]] = {
     Abandoned: HANDLER_RUNNING | {State.ENDED},
     HandlerFinished: HANDLER_RUNNING | {State.ENDED},
     GraceOver: frozenset({State.ENDED}),
+    RingOver: frozenset({State.ORIGINATED, State.RINGING}),
 }
 
 
@@ -337,6 +355,7 @@ class Call:
     agent: str | None = None  # set once an agent is connected
     needs_agent: bool = True  # False once routed to a robot or found to be a machine
     abandoned: bool = False
+    ring_over: bool = False  # the runner hung it up after the full ring time
     handler_disposition: str = ""
     handler_detail: dict[str, Any] = field(default_factory=dict)
     end: Hangup | None = None
@@ -388,7 +407,7 @@ class Call:
             call_id=self.call_id,
             destination=self.contact.e164,
             caller_id=self.caller_id,
-            ring_timeout=campaign.ring_timeout,
+            ring_timeout=campaign.ring_timeout + RING_START_ALLOWANCE,
             campaign=campaign.name,
             variables={
                 "PACEDIAL_CAMPAIGN": campaign.name,
@@ -413,7 +432,7 @@ class Call:
         if self.state is not State.ORIGINATED:
             return []  # a repeated or late ringing report changes nothing
         self.state = State.RINGING
-        return [Progress("ringing", e.at)]
+        return [Progress("ringing", e.at), WaitForRing(self.campaign.ring_timeout)]
 
     def _on_Answer(self, e: Answer) -> list[Effect]:
         if self.answered_at is not None:
@@ -502,6 +521,10 @@ class Call:
         self.state = State.HANDLED
         return []
 
+    def _on_RingOver(self, e: RingOver) -> list[Effect]:
+        self.ring_over = True
+        return [Count("rang_out"), HangUp()]
+
     def _on_GraceOver(self, e: GraceOver) -> list[Effect]:
         assert self.end is not None
         return self._close(self.end, self.ended_at)
@@ -512,6 +535,8 @@ class Call:
         """The attempt's one result: disposition and redial time, by the compliance rules."""
         self.state = State.CLOSED
         out: list[Effect] = []
+        if self.ring_over and not end.answered and not disposition:  # we hung up: unanswered
+            end = replace(end, result=Result.NO_ANSWER, cause_text="rang the full ring time")
         if not end.answered and not disposition:
             out.append(
                 Observe(

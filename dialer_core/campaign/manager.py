@@ -61,7 +61,7 @@ class RunningCampaign:
     @property
     def pending_results(self) -> int:
         """Call results held in memory until the database is back."""
-        return self.runner.pending_results
+        return self.runner.results.pending
 
     @property
     def ringing(self) -> int:
@@ -74,7 +74,7 @@ class RunningCampaign:
     @property
     def agents(self) -> dict[str, tuple[AgentStatus, float]]:
         """seat → (status, since) as the campaign's pacer sees them."""
-        return dict(self.runner.agents)
+        return dict(self.runner.book.agents)
 
     @property
     def state(self) -> str:
@@ -185,7 +185,7 @@ class CampaignManager:
         rc = self.get(name)
         if rc.config.mode != "preview":
             raise NotPreview(f"campaign {name!r} is in {rc.config.mode} mode, not preview")
-        if agent not in rc.runner.agents:
+        if agent not in rc.runner.book.agents:
             raise AgentNotHere(f"agent {agent!r} is not logged in to this campaign's queue")
         rc.runner.observe(PreviewRequest(self.clock(), agent))
 
@@ -200,7 +200,7 @@ class CampaignManager:
     def agent_state(self, seat: str) -> tuple[str, float] | None:
         """The seat's state as the pacer sees it, and since when; None if no campaign has it."""
         for rc in self.running.values():
-            found = rc.runner.agents.get(seat)
+            found = rc.runner.book.agents.get(seat)
             if found is not None:
                 return found[0].value, found[1]
         return None
@@ -210,7 +210,9 @@ class CampaignManager:
         rc = self.running.get(name)
         if rc is None:
             return {}
-        return {seat: (status.value, since) for seat, (status, since) in rc.runner.agents.items()}
+        return {
+            seat: (status.value, since) for seat, (status, since) in rc.runner.book.agents.items()
+        }
 
     def live_queue(self, name: str, now: float) -> dict[str, Any] | None:
         """Calls in flight, ringing, waiting for an agent (longest wait), robot sessions, and

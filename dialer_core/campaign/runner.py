@@ -5,7 +5,7 @@ decides how many calls to place, never waiting on the database; ``launch_queue``
 rounds that write the attempts BEFORE the Originates (``launch.Launcher``). Every PBX event and
 handler report becomes a ``calls`` event; the runner performs the effects the call returns
 (write, tell the policy, hang up) and nothing else. Durations are clock seconds; only ``tick``
-(the loop's poll) and the handler grace (an I/O wait) are real.
+(the loop's poll) and the calls' timers (``call_io``) are real.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import asyncpg
 from agi_scripts.registry import CallRegistry, LiveCall
 from dialer_core.campaign import calls as c
 from dialer_core.campaign.agent_book import AgentBook, RunnerStats
+from dialer_core.campaign.call_io import CallTimers, hang_up, originate
 from dialer_core.campaign.callerid_book import CallerIdBook
 from dialer_core.campaign.chores import CampaignChores
 from dialer_core.campaign.config import CampaignConfig
@@ -29,22 +30,17 @@ from dialer_core.campaign.drain import drain
 from dialer_core.campaign.launch import Launcher
 from dialer_core.campaign.launch_queue import LaunchQueue
 from dialer_core.campaign.live_view import LiveView
-from dialer_core.campaign.queue_board import (
-    SHARE_EVERY,
-    QueueBoard,
-    share_forever,
-    shared_queue_key,
-)
+from dialer_core.campaign.queue_board import SHARE_EVERY, QueueBoard
+from dialer_core.campaign.queue_share import QueueShare
 from dialer_core.campaign.results import ResultWriter
 from dialer_core.campaign.side_writes import SideWrite, write_side
 from dialer_core.campaign.sink import HandlerSink
 from dialer_core.campaign.upkeep import recover_orphans, renew_leases_forever
 from dialer_core.compliance.dnc import DncList
-from dialer_core.compliance.model import mask
 from dialer_core.ownership import Heartbeat, RunnerIdentity
 from dialer_core.pacing.classify import AnswerClassifier
-from dialer_core.pacing.interface import AgentStatus, Observation, PacingPolicy, PacingView
-from dialer_core.pacing.sharing import QueueClaim, RecentShares, shared_view
+from dialer_core.pacing.interface import Observation, PacingPolicy, PacingView
+from dialer_core.pacing.sharing import QueueClaim
 from dialer_core.run_metrics import RunMetrics
 from dialer_core.store.journal import ResultJournal
 from pbx.driver import PbxDriver
@@ -103,20 +99,11 @@ class CampaignRunner:
         )  # fmt: skip
         self.sink = HandlerSink(clock, self._report, self._report_now)
         self._wake, self._stop, self._decided_at = asyncio.Event(), asyncio.Event(), 0.0
-        self._tasks: set[asyncio.Task] = set()
+        self.timers = CallTimers(self._feed, clock)
         # the campaigns feeding this queue (docs/compliance.md); robot calls need no agent
         robot = campaign.mode == "robot"
-        self.board = None if robot else board or QueueBoard(campaign.queue)
-        self.share_every, self.recent_shares = share_every, RecentShares()
-
-    @property
-    def agents(self) -> dict[str, tuple[AgentStatus, float]]:  # seat → (status, since)
-        return self.book.agents
-
-    @property
-    def pending_results(self) -> int:
-        """Call results waiting for the database to come back (never dropped)."""
-        return self.results.pending
+        board = None if robot else board or QueueBoard(campaign.queue)
+        self.share = board and QueueShare(board, self.runner_id, share_every)
 
     def observe(self, *observations: Observation) -> None:
         """The one way into the policy: classified call events, settings, ledger, previews."""
@@ -130,11 +117,10 @@ class CampaignRunner:
 
     def view(self, now: float) -> PacingView:
         """What the pacing policy may know right now (on a shared queue: ``shared_view``)."""
-        view = self.live.view(self.agents, now, self.campaign.agent_wait, self.launches.launching)
-        if self.board is None or not (others := self.board.others(self.runner_id)):
-            return view
-        late = self.recent_shares if self.board.late else None  # another process's claims
-        return shared_view(view, now, self._claim(), others, late)
+        view = self.live.view(
+            self.book.agents, now, self.campaign.agent_wait, self.launches.launching
+        )
+        return view if self.share is None else self.share.view(view, now, self._claim)
 
     def _claim(self) -> QueueClaim:
         """What this runner has aimed at its queue now (for the other campaigns on it)."""
@@ -157,15 +143,15 @@ class CampaignRunner:
             self._agent_changed(state.agent, state.queue, state.state, self.clock())
         events = asyncio.create_task(self._consume_events(stream))
         shared, read = [], asyncio.Event()  # no decision before the others' claims are read
-        if self.board is not None:
-            shared.append(asyncio.create_task(self._share(self.board, read)))
+        if self.share is not None:
+            pbx = getattr(getattr(self.driver, "client", None), "peer", "")  # its control link
+            shared.append(asyncio.create_task(self.share.run(self.pool, pbx, self._claim, read)))
             await read.wait()
         renew = asyncio.create_task(
             renew_leases_forever(
-                self.pool, self.runner_id, self.campaign.lease, self.clock,
-                lambda: [x.contact.case_id for x in self.inflight.values()],
+                self.pool, self.runner_id, self.campaign.lease, self.clock, self._live_cases
             )
-        )  # fmt: skip
+        )
         chores = asyncio.create_task(self.chores.run(self.chores.schedule()))
         writes = asyncio.create_task(self.results.run())  # off the loop: decisions never wait
         launching = asyncio.create_task(self.launches.run())
@@ -182,7 +168,8 @@ class CampaignRunner:
                 self._wake.clear()
             await self.launches.close()
             self.book.close_books(self.clock())  # agents' time up to now (utilization)
-            await drain(self.inflight, self._feed, self.clock, self.campaign.ring_timeout)
+            ring = self.campaign.ring_timeout + c.RING_START_ALLOWANCE  # the PBX's give-up
+            await drain(self.inflight, self._feed, self.clock, ring)
         finally:
             for task in (stopped, launching, writes, renew, chores, *shared, events):
                 task.cancel()
@@ -194,11 +181,8 @@ class CampaignRunner:
                 await self.heartbeat.stop()
         return self.stats
 
-    async def _share(self, board: QueueBoard, read: asyncio.Event) -> None:
-        board.join(self.runner_id, self._claim)
-        pbx = getattr(getattr(self.driver, "client", None), "peer", "")  # its control link
-        key = shared_queue_key(board.queue, pbx)
-        await share_forever(self.pool, board, self.runner_id, key, self.share_every, read)
+    def _live_cases(self) -> list[int]:
+        return [x.contact.case_id for x in self.inflight.values()]
 
     def _may_launch(self) -> bool:
         return not (self._stop.is_set() or self.paused) and self.driver.ready
@@ -258,7 +242,7 @@ class CampaignRunner:
         call = self.inflight.get(call_id)
         effects = self._handle(call, event) if call is not None else []
         if effects:
-            self._spawn(self._perform(call, effects, call_id))
+            self.timers.spawn(self._perform(call, effects, call_id))
 
     # -- effects out ---------------------------------------------------------------------------
 
@@ -290,16 +274,15 @@ class CampaignRunner:
                     LiveCall(call_id, self.campaign, call.contact, self.sink, self.handling)
                 )
             elif isinstance(e, c.Originate) and call is not None:
-                await self._originate(call, e)
+                await originate(self.driver, call, e)
             elif isinstance(e, c.Progress | c.RecordAbandon):
                 self.results.side(call_id, e)  # queued: the event path never waits on it
             elif isinstance(e, SideWrite):
                 await write_side(self.pool, call_id, e)
             elif isinstance(e, c.HangUp):
-                with contextlib.suppress(Exception):
-                    await self.driver.hangup(call_id)
-            elif isinstance(e, c.WaitForHandler) and call is not None:
-                self._spawn(self._grace(call, e.seconds))
+                await hang_up(self.driver, call_id)
+            elif isinstance(e, c.WaitForHandler | c.WaitForRing) and call is not None:
+                self.timers.start(call, e)
             elif isinstance(e, c.WriteResult):
                 await self.results.write(e.result)
             elif isinstance(e, c.Forget):
@@ -310,22 +293,3 @@ class CampaignRunner:
                         self._decide()  # the freed channel reaches the policy at once
                 self.registry.remove(call_id)
                 self._wake.set()
-
-    async def _originate(self, call: c.Call, e: c.Originate) -> None:
-        req, case = e.request, call.contact.external_id
-        log.info("originate call=%s case=%s to=%s", req.call_id, case, mask(req.destination))
-        try:
-            await self.driver.originate(req)
-        except Exception as exc:  # link lost mid-send: the call may exist; reconcile decides
-            log.warning("originate call=%s: %s; will reconcile after reconnect", req.call_id, exc)
-
-    async def _grace(self, call: c.Call, seconds: float) -> None:
-        """The handler's last word after a hangup: an I/O wait, in real seconds."""
-        await asyncio.sleep(seconds)
-        if call.state is c.State.ENDED:
-            await self._feed(call, c.GraceOver(self.clock()))
-
-    def _spawn(self, coro) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

@@ -82,11 +82,11 @@ def demo_campaign(name: str, time_scale: float) -> dict:
 
 def _progress(elapsed: float, runner: CampaignRunner) -> str:
     st = runner.stats
-    idle = sum(1 for status, _ in runner.agents.values() if status.value == "idle")
+    idle = sum(1 for status, _ in runner.book.agents.values() if status.value == "idle")
     return (
         f"\r[{elapsed:5.1f}s] launched {st.launched:5d}  in flight {len(runner.inflight):3d}  "
         f"answered {st.answered:4d}  to agents {st.connected:4d}  abandoned {st.abandoned:3d}  "
-        f"agents idle {idle:2d}/{len(runner.agents):2d}"
+        f"agents idle {idle:2d}/{len(runner.book.agents):2d}"
     )
 
 

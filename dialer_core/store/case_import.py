@@ -1,10 +1,11 @@
 """Case import at scale: chunks of validated rows COPYed into staging tables and upserted.
 
-One connection writes, chunk after chunk, each in its own transaction (or all inside one when
-``strict``: a single rejected row then rolls everything back). Rows already imported from the
+Each ``CaseWriter`` writes on its own connection, chunk after chunk, each in its own transaction
+(or all inside one when ``strict``: a single rejected row then rolls everything back); several
+may write chunks of one file at once. Rows already imported from the
 same CSV text are skipped before parsing (``cases.source_digest``); an external id seen earlier
-in the same file is a duplicate, remembered in a temporary table so memory stays bounded
-whatever the file's size.
+in the same file is a duplicate, remembered in a temporary table (``IdClaims``) so memory stays
+bounded whatever the file's size.
 """
 
 from __future__ import annotations
