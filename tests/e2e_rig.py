@@ -49,6 +49,7 @@ __all__ = [
     "import_campaign",
     "launcher_for",
     "rig_for",
+    "sim_ami_driver",
 ]
 
 START_ZONE = "Asia/Shanghai"  # the demo cases are +86 numbers: run inside their window
@@ -124,6 +125,21 @@ class AsteriskLink:
         return self.drivers[0]
 
 
+def sim_ami_driver(sim: SimPbx, context: str, clock, **options) -> AsteriskDriver:
+    """An AsteriskDriver for the simulated Asterisk ``sim`` (not yet connected): its AMI user,
+    calls dialed through ``sim-callee``, answered calls sent to ``context``."""
+    return AsteriskDriver(
+        host="127.0.0.1",
+        port=sim.ami_port,
+        username="pacedial",
+        secret="pacedial",
+        dial_template="Local/{number}@sim-callee",
+        answered_context=context,
+        clock=clock,
+        **options,
+    )
+
+
 @contextlib.asynccontextmanager
 async def asterisk_on_sim(
     clock,
@@ -151,15 +167,7 @@ async def asterisk_on_sim(
     try:
         await sim.start()
         for _ in range(drivers):
-            driver = AsteriskDriver(
-                host="127.0.0.1",
-                port=sim.ami_port,
-                username="pacedial",
-                secret="pacedial",
-                dial_template="Local/{number}@sim-callee",
-                answered_context=AMI_CONTEXT,
-                clock=clock,
-            )
+            driver = sim_ami_driver(sim, AMI_CONTEXT, clock)
             links.append(driver)
             await driver.connect()
         yield AsteriskLink(sim, answered, links)
@@ -310,16 +318,7 @@ class AsteriskRig(Rig):
         agi = f"agi://127.0.0.1:{self.answered.server.port}/router"
         self.sim = SimPbx(self.sim_config({AMI_CONTEXT: agi}), clock=self.clock)
         await self.sim.start()
-        self.driver = AsteriskDriver(
-            host="127.0.0.1",
-            port=self.sim.ami_port,
-            username="pacedial",
-            secret="pacedial",
-            dial_template="Local/{number}@sim-callee",
-            answered_context=AMI_CONTEXT,
-            clock=self.clock,
-            wrapup_tick=0.02,
-        )
+        self.driver = sim_ami_driver(self.sim, AMI_CONTEXT, self.clock, wrapup_tick=0.02)
         await self.driver.connect()
 
     async def stop(self) -> None:

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from e2e_rig import sim_ami_driver
 from law_audit import law_findings
 from virtual_time import in_virtual_time, open_pool
 
@@ -279,15 +280,7 @@ async def test_keys_hold_across_cases_campaigns_and_two_runners(db, db_dsn, pres
         await sim.start()
         runs = []
         for name, pool in pools.items():
-            driver = AsteriskDriver(
-                host="127.0.0.1",
-                port=sim.ami_port,
-                username="pacedial",
-                secret="pacedial",
-                dial_template="Local/{number}@sim-callee",
-                answered_context=contexts[name],
-                clock=clock,
-            )
+            driver = sim_ami_driver(sim, contexts[name], clock)
             drivers.append(driver)
             await driver.connect()
             campaign = parse_campaign(lab.doc(name), f"{name}.toml")
