@@ -41,6 +41,7 @@ class PgCut:
         self.on_marker = on_marker
         self.cut = not cut  # True once the link has been cut (or if it never will be)
         self._port = 0
+        self._server: asyncio.Server | None = None  # listening once __aenter__ has run
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
@@ -57,12 +58,27 @@ class PgCut:
         return self
 
     async def __aexit__(self, *exc) -> None:
+        shut = asyncio.run_coroutine_threadsafe(self._shut(), self._loop)
+        with contextlib.suppress(Exception):
+            shut.result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        if not self._thread.is_alive():
+            self._loop.close()  # nothing left pending on it (no "never awaited" warning later)
 
     async def _serve(self) -> int:
-        server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        return server.sockets[0].getsockname()[1]
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self._server.sockets[0].getsockname()[1]
+
+    async def _shut(self) -> None:
+        """Stop accepting, end every relay, and let the loop run what that leaves."""
+        if self._server is not None:
+            self._server.close()
+        relays = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in relays:
+            task.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
+        await asyncio.sleep(0)
 
     async def _relay(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
         sr, sw = await asyncio.open_connection(self.upstream.hostname, self.upstream.port)
