@@ -32,12 +32,15 @@ async def hang_up(driver: PbxDriver, call_id: str) -> None:
 
 
 class CallTimers:
-    """The calls' timers, fed back as call events; tasks kept until done."""
+    """The calls' timers, fed back as call events; tasks kept until done. The ring time is in
+    the clock's seconds (a ``ScaledClock`` runs ``scale`` times faster than the loop); the
+    handler's grace is an I/O wait, in the loop's."""
 
     def __init__(
         self, feed: Callable[[c.Call, c.Event], Awaitable[None]], clock: Callable[[], float]
     ) -> None:
         self.feed, self.clock = feed, clock
+        self.scale = getattr(clock, "scale", 1.0)
         self.tasks: set[asyncio.Task] = set()
 
     def spawn(self, coro: Awaitable[None]) -> None:
@@ -49,7 +52,8 @@ class CallTimers:
     def start(self, call: c.Call, wait: c.WaitForHandler | c.WaitForRing) -> None:
         """Feed GraceOver / RingOver to ``call`` after ``wait.seconds`` if still due."""
         if isinstance(wait, c.WaitForRing):
-            asyncio.get_running_loop().call_later(wait.seconds, self._ring_over, call)
+            loop = asyncio.get_running_loop()
+            loop.call_later(wait.seconds / self.scale, self._ring_over, call)
         else:
             self.spawn(self._grace(call, wait.seconds))
 

@@ -5,7 +5,7 @@ decides how many calls to place, never waiting on the database; ``launch_queue``
 rounds that write the attempts BEFORE the Originates (``launch.Launcher``). Every PBX event and
 handler report becomes a ``calls`` event; the runner performs the effects the call returns
 (write, tell the policy, hang up) and nothing else. Durations are clock seconds; only ``tick``
-(the loop's poll) and the calls' timers (``call_io``) are real.
+(the loop's poll) and the handler's grace after a hangup (an I/O wait) are real.
 """
 
 from __future__ import annotations
