@@ -539,15 +539,22 @@ async def test_preview_shows_the_next_due_case_and_skip_puts_it_back(db):
         assert await error_of(resp, 409) == "not_running"
 
 
+async def preview_started(client, db, rig, manager):
+    """Campaign north in preview mode without an auto-dial timer, started; its runner once it
+    knows its agents."""
+    await seeded(client, db, rig, cases=10, mode="preview", preview_auto_dial_seconds=0)
+    await client.post("/api/campaigns/north/start", headers=auth("C"))
+    runner = manager.get("north").runner
+    for _ in range(50):
+        if runner.book.agents:
+            break
+        await asyncio.sleep(0.05)
+    return runner
+
+
 async def test_preview_dial_asks_the_preview_policy_for_that_agent(db):
     async with AsteriskRig(db, agents=2, time_scale=40) as rig, api(db, rig) as (client, manager):
-        await seeded(client, db, rig, cases=10, mode="preview", preview_auto_dial_seconds=0)
-        await client.post("/api/campaigns/north/start", headers=auth("C"))
-        runner = manager.get("north").runner
-        for _ in range(50):
-            if runner.book.agents:
-                break
-            await asyncio.sleep(0.05)
+        runner = await preview_started(client, db, rig, manager)
         await asyncio.sleep(0.5)
         assert runner.stats.launched == 0  # preview without a timer waits for the agent
         agent = sorted(runner.book.agents)[0]
@@ -568,13 +575,7 @@ async def test_preview_dial_asks_the_preview_policy_for_that_agent(db):
 
 async def test_agent_desktop_previews_skips_and_dials_for_its_own_seat(db):
     async with AsteriskRig(db, agents=2, time_scale=40) as rig, api(db, rig) as (client, manager):
-        await seeded(client, db, rig, cases=10, mode="preview", preview_auto_dial_seconds=0)
-        await client.post("/api/campaigns/north/start", headers=auth("C"))
-        runner = manager.get("north").runner
-        for _ in range(50):
-            if runner.book.agents:
-                break
-            await asyncio.sleep(0.05)
+        runner = await preview_started(client, db, rig, manager)
         seat = sorted(runner.book.agents)[0]
         password = "correct horse battery"
         async with db.acquire() as conn:

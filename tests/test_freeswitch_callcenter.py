@@ -94,17 +94,22 @@ async def queue_then_drop(relpath: str, queue: str, wait: float) -> tuple[dict, 
     return seen, await run(relpath, handler)
 
 
+async def wait_in_queue(session: CallSession, seen: dict[str, object]) -> None:
+    """Answer, wait up to 30 s for an agent; note whether one came, and the hang-up."""
+    await session.answer()
+    seen["connected"] = await session.enqueue("collectors@default", 30.0)
+    seen["hung_up"] = session.hung_up
+    assert isinstance(session, EslSession)
+    seen["cause"] = session.hangup_cause
+
+
 async def test_agent_conversation_stays_up_until_the_hang_up() -> None:
     """outbound_callcenter_agent.txt: callcenter completes at the agent's answer; the session
     waits for the conversation to end and never hangs the bridged call up itself."""
     seen: dict[str, object] = {}
 
     async def handler(session: CallSession) -> None:
-        await session.answer()
-        seen["connected"] = await session.enqueue("collectors@default", 30.0)
-        seen["hung_up"] = session.hung_up
-        assert isinstance(session, EslSession)
-        seen["cause"] = session.hangup_cause
+        await wait_in_queue(session, seen)
 
     received = await run("freeswitch/outbound/outbound_callcenter_agent.txt", handler)
     assert seen == {"connected": True, "hung_up": True, "cause": "NORMAL_CLEARING"}
@@ -177,11 +182,7 @@ async def test_uuid_break_is_ignored_and_the_caller_hanging_up_ends_the_wait() -
     seen: dict[str, object] = {}
 
     async def handler(session: CallSession) -> None:
-        await session.answer()
-        seen["connected"] = await session.enqueue("collectors@default", 30.0)
-        seen["hung_up"] = session.hung_up
-        assert isinstance(session, EslSession)
-        seen["cause"] = session.hangup_cause
+        await wait_in_queue(session, seen)
         seen["reason"] = await session.get_variable("cc_cancel_reason")
 
     skip = (b"api uuid_break ", b"api callcenter_config ", b"sendmsg\ncall-command: hangup\n")

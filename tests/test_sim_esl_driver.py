@@ -342,6 +342,26 @@ def _callcenter_info(msgs) -> list[tuple[str, list[str], dict[str, str]]]:
     return out
 
 
+async def one_queue_call(handler, answer_delay: float, talk: str, events: int) -> list:
+    """One call whose answered leg runs ``handler`` against a queue of one agent (picking up
+    after ``answer_delay`` s, talking ``talk`` s); the messages of a second ESL client
+    subscribed to callcenter::info, once ``events`` of them came after its two replies."""
+    agent = AgentConfig(count=1, talk_mean=8, talk_cv=0, answer_delay=answer_delay)
+    config = SimConfig(seed=2, time_scale=20, behaviour="last_digit", agents=agent)
+    async with esl_rig(config, handler) as (_, esl, driver):
+        peer = Peer(*await asyncio.open_connection("127.0.0.1", esl.port))
+        peer.writer.write(encode_auth("ClueCon"))
+        peer.writer.write(encode_event_subscription(["CUSTOM", "callcenter::info"], "json"))
+        await peer.until(2, 5.0)
+        await driver.originate(
+            CallRequest(str(uuid.uuid4()), "+5551231", "5550100", variables={"sim_talk": talk})
+        )
+        await collect_ends(driver, 1, 10.0)
+        await peer.until(2 + events, 5.0)
+        peer.writer.close()
+    return peer.messages
+
+
 @in_virtual_time
 async def test_callcenter_agent_events_follow_callcenter_events_agent_call_txt():
     """callcenter_events_agent_call.txt: the agent is offered (Receiving), bridged
@@ -358,20 +378,7 @@ async def test_callcenter_agent_events_follow_callcenter_events_agent_call_txt()
     async def handler(session: CallSession) -> None:
         await session.enqueue("collectors@default", 2.0)
 
-    agent = AgentConfig(count=1, talk_mean=8, talk_cv=0, answer_delay=0.5)
-    config = SimConfig(seed=2, time_scale=20, behaviour="last_digit", agents=agent)
-    async with esl_rig(config, handler) as (_, esl, driver):
-        peer = Peer(*await asyncio.open_connection("127.0.0.1", esl.port))
-        peer.writer.write(encode_auth("ClueCon"))
-        peer.writer.write(encode_event_subscription(["CUSTOM", "callcenter::info"], "json"))
-        await peer.until(2, 5.0)
-        await driver.originate(
-            CallRequest(str(uuid.uuid4()), "+5551231", "5550100", variables={"sim_talk": "120"})
-        )
-        await collect_ends(driver, 1, 10.0)
-        await peer.until(2 + len(captured), 5.0)
-        peer.writer.close()
-    got = _callcenter_info(peer.messages)
+    got = _callcenter_info(await one_queue_call(handler, 0.5, "120", len(captured)))
     assert [(a, c.get("CC-Agent-State")) for a, _, c in got] == [
         (a, c.get("CC-Agent-State")) for a, _, c in captured
     ]
@@ -398,24 +405,12 @@ async def test_exit_key_while_the_agent_rings_gives_the_agent_events_of_the_capt
         # 2 simulated seconds (the session runs at loop speed, the sim 20 times faster).
         seen["connected"] = await session.enqueue("collectors@default", 2.0 / 20)
 
-    agent = AgentConfig(count=1, talk_mean=8, talk_cv=0, answer_delay=5.0)
-    config = SimConfig(seed=2, time_scale=20, behaviour="last_digit", agents=agent)
-    async with esl_rig(config, handler) as (_, esl, driver):
-        peer = Peer(*await asyncio.open_connection("127.0.0.1", esl.port))
-        peer.writer.write(encode_auth("ClueCon"))
-        peer.writer.write(encode_event_subscription(["CUSTOM", "callcenter::info"], "json"))
-        await peer.until(2, 5.0)
-        await driver.originate(
-            CallRequest(str(uuid.uuid4()), "+5551231", "5550100", variables={"sim_talk": "30"})
-        )
-        await collect_ends(driver, 1, 10.0)
-        await peer.until(4, 5.0)
-        peer.writer.close()
+    messages = await one_queue_call(handler, 5.0, "30", 2)
     assert seen == {"connected": False}
 
     def states(info) -> list[tuple[str, list[str], str | None]]:
         return [(a, n, c.get("CC-Agent-State")) for a, n, c in info if a == "agent-state-change"]
 
-    assert states(_callcenter_info(peer.messages)) == states(captured)
+    assert states(_callcenter_info(messages)) == states(captured)
     assert [a for a, _, _ in captured if a.startswith("bridge")] == ["bridge-agent-fail"]
-    assert not [a for a, _, _ in _callcenter_info(peer.messages) if a.startswith("bridge")]
+    assert not [a for a, _, _ in _callcenter_info(messages) if a.startswith("bridge")]

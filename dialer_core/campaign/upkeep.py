@@ -7,13 +7,13 @@ loops only poll in real time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 import asyncpg
 
+from dialer_core.campaign.call_io import hang_up
 from dialer_core.compliance.rules import ComplianceRules
 from dialer_core.ownership import RunnerIdentity, orphaned_attempts
 from dialer_core.store import attempts as store
@@ -56,8 +56,7 @@ async def recover_orphans(
             await _close_dropped(pool, row, dropped or now, now, rules, write)
             continue
         if row.call_id in live:
-            with contextlib.suppress(Exception):
-                await driver.hangup(row.call_id)
+            await hang_up(driver, row.call_id)
         await write(
             store.AttemptResult(
                 call_id=row.call_id,
