@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import BinaryIO, NamedTuple
 
 import phonenumbers
@@ -50,6 +50,9 @@ _ALIASES = {
 _PHONE_COL = re.compile(r"^(phone|mobile|tel)\d*$")
 _PHONE_SPLIT = re.compile(r"[;|,/]")
 _ZONE_SPLIT = re.compile(r"[;|]")
+_PLAIN_AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]{0,2}))?")
+MAX_MINOR = (1 << 63) - 1  # cases.amount_minor is a bigint
+MAX_DAYS = (1 << 31) - 1  # cases.days_past_due is an integer
 MAX_PHONES = 10
 # Part of every row digest: bump it when parsing changes what a row becomes, so the next import
 # parses rows again instead of skipping them as unchanged.
@@ -116,17 +119,29 @@ def _canonical(header: str) -> str:
 def parse_amount(text: str) -> int:
     """'3,250.50' → 325050 minor units; raises ValueError with the reason."""
     cleaned = text.strip().replace(",", "").replace("¥", "").replace("$", "")
+    plain = _PLAIN_AMOUNT.fullmatch(cleaned)
+    if plain is not None:  # ASCII digits, at most two decimals: what Decimal would answer
+        whole, cents = plain.groups()
+        minor = int(whole) * 100 + int((cents or "").ljust(2, "0"))
+    else:
+        minor = _decimal_minor(text, cleaned)
+    if minor > MAX_MINOR:
+        raise ValueError(f"amount too large: {text!r}")
+    return minor
+
+
+def _decimal_minor(text: str, cleaned: str) -> int:
     try:
         value = Decimal(cleaned)
-    except InvalidOperation as exc:
+        if not value.is_finite():
+            raise ValueError(f"not a number: {text!r}")
+        if value < 0:
+            raise ValueError(f"negative amount {text!r}")
+        minor = value * 100
+        if minor != minor.to_integral_value():
+            raise ValueError(f"more than 2 decimals: {text!r}")
+    except ArithmeticError as exc:  # not a number, or an exponent beyond any amount
         raise ValueError(f"not a number: {text!r}") from exc
-    if not value.is_finite():
-        raise ValueError(f"not a number: {text!r}")
-    if value < 0:
-        raise ValueError(f"negative amount {text!r}")
-    minor = value * 100
-    if minor != minor.to_integral_value():
-        raise ValueError(f"more than 2 decimals: {text!r}")
     return int(minor)
 
 
@@ -351,7 +366,7 @@ def _parse_record(line, columns, header, phone_cols, record, default_country):
     dpd = 0
     try:
         dpd = int(cell["days_past_due"])
-        if dpd < 0:
+        if not 0 <= dpd <= MAX_DAYS:
             raise ValueError
     except ValueError:
         fail("days_past_due", f"expected a whole number of days ≥ 0, got {cell['days_past_due']!r}")

@@ -72,24 +72,48 @@ class _Region:
         self.fixed = _Desc(metadata.fixed_line) if metadata.fixed_line is not None else None
         self.mobile = _Desc(metadata.mobile) if metadata.mobile is not None else None
         self.same_mobile_and_fixed = metadata.same_mobile_and_fixed_line_pattern
+        self._typed: dict[int, re.Pattern[str]] = {}
 
     def starts_with_national_prefix(self, digits: str) -> bool:
         return self.national_prefix is not None and self.national_prefix.match(digits) is not None
 
     def number_type(self, nsn: str) -> int:
-        """phonenumbers' _number_type_helper."""
+        """phonenumbers' _number_type_helper: the general pattern, then one match of the
+        patterns that allow this length, in phonenumbers' order (``_by_length``)."""
         if not self.general.matches(nsn):
             return PhoneNumberType.UNKNOWN
-        for desc, kind in self.special:
-            if desc.matches(nsn):
-                return kind
-        if self.fixed is not None and self.fixed.matches(nsn):
-            if self.same_mobile_and_fixed or (self.mobile is not None and self.mobile.matches(nsn)):
-                return PhoneNumberType.FIXED_LINE_OR_MOBILE
-            return PhoneNumberType.FIXED_LINE
-        if not self.same_mobile_and_fixed and self.mobile is not None and self.mobile.matches(nsn):
-            return PhoneNumberType.MOBILE
-        return PhoneNumberType.UNKNOWN
+        size = len(nsn)
+        found = self._typed.get(size)
+        if found is None:
+            found = self._typed[size] = self._by_length(size)
+        match = found.fullmatch(nsn)
+        if match is None:
+            return PhoneNumberType.UNKNOWN
+        kind = int(match.lastgroup[1:])  # type: ignore[index]  # the alternatives are named
+        if kind == PhoneNumberType.FIXED_LINE and (
+            self.same_mobile_and_fixed or (self.mobile is not None and self.mobile.matches(nsn))
+        ):
+            return PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return kind
+
+    def _by_length(self, size: int) -> re.Pattern[str]:
+        """One pattern whose first matching alternative (named ``t<type>``) is the type that
+        _number_type_helper answers for a number of ``size`` digits its general desc allows:
+        the special types in order, fixed line (then mobile is asked apart), mobile."""
+        options = [(desc, kind) for desc, kind in self.special]
+        if self.fixed is not None:
+            options.append((self.fixed, PhoneNumberType.FIXED_LINE))
+        if not self.same_mobile_and_fixed and self.mobile is not None:
+            options.append((self.mobile, PhoneNumberType.MOBILE))
+        parts = [
+            f"(?P<t{kind}>{desc.pattern.pattern})"
+            for desc, kind in options
+            if desc.pattern is not None and (not desc.lengths or size in desc.lengths)
+        ]
+        return re.compile("|".join(parts)) if parts else _NO_TYPE
+
+
+_NO_TYPE = re.compile(r"(?!)")  # no type allows this length
 
 
 @cache
