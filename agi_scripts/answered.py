@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agi_scripts.handling import CallHandling
+from agi_scripts.handling import AMD_VARIABLE, CallHandling
 from agi_scripts.queue import agent_window, hand_to_agent
 from agi_scripts.registry import CallRegistry, LiveCall
 from agi_scripts.robot import CaseInfo, run_robot
@@ -87,6 +87,13 @@ async def _detect_machine(
     return None
 
 
+async def _amd_wanted(session: CallSession) -> bool:
+    """Whether AMD runs on this call: the pacing policy may have turned it off on the Originate
+    (channel variable ``PACEDIAL_AMD=off``); the answer then goes to an agent, who disposes of
+    a machine, and no person can be hung up on as one."""
+    return (await session.get_variable(AMD_VARIABLE) or "on").lower() != "off"
+
+
 def make_answered_handler(registry: CallRegistry) -> Callable[[CallSession], Awaitable[None]]:
     """A handler for the FastAGI / outbound-ESL server bound to this process's live calls."""
 
@@ -109,7 +116,7 @@ def make_answered_handler(registry: CallRegistry) -> Callable[[CallSession], Awa
                 stage = "recording"
                 path = await session.start_recording(call.call_id)
                 await sink.recording_started(call.call_id, path)
-            if handling.amd.enabled:
+            if handling.amd.enabled and await _amd_wanted(session):
                 stage = "amd"
                 verdict = await _detect_machine(session, call, handling)
                 if verdict is None:

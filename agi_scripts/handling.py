@@ -21,6 +21,9 @@ from dialer_core.package_data import conf_path
 from pbx.sounds import find_sound
 
 AMD_ACTIONS = ("hangup", "message", "human")
+# Channel variable the dialer sets on every Originate: "off" when the pacing policy turned AMD
+# off for this call (pacing.amd_plan); the answered-call handler then sends it to an agent.
+AMD_VARIABLE = "PACEDIAL_AMD"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ not geographical take phonenumbers' own lookups (``_place_of``), as ``region_of`
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from functools import cache
 
 import phonenumbers
@@ -107,8 +108,18 @@ def _longest_key(table: str, country_code: int) -> int:
     """The longest key of a prefix table ("tz" or "geo") that a number of this calling code
     can match (every such key starts with its digits; shorter keys are tried anyway)."""
     text = str(country_code)
-    data = TIMEZONE_DATA if table == "tz" else GEOCODE_DATA
-    return max((len(key) for key in data if key.startswith(text)), default=len(text))
+    keys = _sorted_keys(table)
+    # The keys starting with ``text`` are one run of the sorted keys: from ``text`` itself up
+    # to the first key past every continuation of it.
+    first = bisect_left(keys, text)
+    last = bisect_left(keys, text[:-1] + chr(ord(text[-1]) + 1), first)
+    return max((len(key) for key in keys[first:last]), default=len(text))
+
+
+@cache
+def _sorted_keys(table: str) -> list[str]:
+    """A prefix table's keys in order, sorted once (the geocoding table has ~290,000)."""
+    return sorted(TIMEZONE_DATA if table == "tz" else GEOCODE_DATA)
 
 
 @cache

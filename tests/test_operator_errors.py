@@ -1,13 +1,19 @@
 """Every failure an operator can cause is one line (what, where, what to do) and its own exit code.
 
-The real ``pacedial`` command runs in a child process, as an operator would run it; the PBX on
+The real ``pacedial`` command runs in a child process, as an operator would run it, for a
+failure of each entry point (``run``, ``import``, ``db``) and for ``serve`` running on; the
+other cases call the same ``main`` (what the ``pacedial`` script runs) in this process, with
+the child's environment, stdout, stderr and logging set up as in a fresh process. The PBX on
 the other side is the simulated one over real sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
+import logging
 import os
 import socket
 import sys
@@ -16,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from dialer_core.face import cli
 from dialer_core.operator_errors import (
     EXIT_DATABASE,
     EXIT_INPUT,
@@ -80,6 +87,33 @@ async def pacedial(*args: str, dsn: str, home: Path, timeout: float = 120):
     return proc.returncode, out.decode(), err.decode()
 
 
+@pytest.fixture
+def pacedial_here(db_dsn, tmp_path, monkeypatch):
+    """``pacedial`` run by its ``main`` in this process (on a thread: it runs its own event
+    loop) with the child's environment: ``await pacedial_here(*args)`` gives (exit code,
+    stdout, stderr). The root logger starts bare, so the command's own logging setup writes
+    to the captured stderr, as in a child."""
+    monkeypatch.setenv("PACEDIAL_DATABASE_URL", db_dsn)
+    monkeypatch.setenv("PACEDIAL_HOME", str(tmp_path))
+    monkeypatch.setenv("PACEDIAL_SOUNDS", with_drop_message(tmp_path))
+
+    async def run(*args: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        root.handlers = []
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = await asyncio.to_thread(cli.main, list(args))
+        finally:
+            for handler in root.handlers:
+                handler.close()
+            root.handlers, root.level = handlers, level
+        return code, out.getvalue(), err.getvalue()
+
+    return run
+
+
 def one_line(err: str) -> str:
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1, err
@@ -109,28 +143,24 @@ async def test_pbx_unreachable_asterisk(db_dsn, tmp_path):
     assert "check [asterisk] host and port" in line
 
 
-async def test_pbx_unreachable_freeswitch(db_dsn, tmp_path):
+async def test_pbx_unreachable_freeswitch(pacedial_here, tmp_path):
     port = closed_port()
     site = site_file(
         tmp_path, f'[pbx]\nkind = "freeswitch"\n[freeswitch]\nport = {port}\noutbound_port = 0\n'
     )
-    code, _, err = await pacedial(
-        "run", "--site", site, "--campaign", str(CAMPAIGN), dsn=db_dsn, home=tmp_path
-    )
+    code, _, err = await pacedial_here("run", "--site", site, "--campaign", str(CAMPAIGN))
     assert code == EXIT_PBX_UNREACHABLE
     assert f"FreeSWITCH 127.0.0.1:{port}" in one_line(err)
 
 
-async def test_wrong_ami_secret(db_dsn, tmp_path):
+async def test_wrong_ami_secret(pacedial_here, tmp_path):
     sim = SimPbx(SimConfig(secret="right"))
     await sim.start()
     try:
         site = site_file(
             tmp_path, f'[asterisk]\nport = {sim.ami_port}\nsecret = "wrong"\n[fastagi]\nport = 0\n'
         )
-        code, _, err = await pacedial(
-            "run", "--site", site, "--campaign", str(CAMPAIGN), dsn=db_dsn, home=tmp_path
-        )
+        code, _, err = await pacedial_here("run", "--site", site, "--campaign", str(CAMPAIGN))
     finally:
         await sim.close()
     line = one_line(err)
@@ -139,7 +169,7 @@ async def test_wrong_ami_secret(db_dsn, tmp_path):
     assert "wrong" not in line  # never the secret itself
 
 
-async def test_wrong_esl_password(db_dsn, tmp_path):
+async def test_wrong_esl_password(pacedial_here, tmp_path):
     sim = SimPbx(SimConfig())
     esl = SimEsl(sim, password="right")
     await sim.start()
@@ -150,9 +180,7 @@ async def test_wrong_esl_password(db_dsn, tmp_path):
             f'[pbx]\nkind = "freeswitch"\n[freeswitch]\nport = {esl.port}'
             '\npassword = "wrong"\noutbound_port = 0\n',
         )
-        code, _, err = await pacedial(
-            "run", "--site", site, "--campaign", str(CAMPAIGN), dsn=db_dsn, home=tmp_path
-        )
+        code, _, err = await pacedial_here("run", "--site", site, "--campaign", str(CAMPAIGN))
     finally:
         await esl.close()
         await sim.close()
@@ -160,23 +188,21 @@ async def test_wrong_esl_password(db_dsn, tmp_path):
     assert "FreeSWITCH refused the login" in one_line(err)
 
 
-async def test_fastagi_port_in_use(db_dsn, tmp_path):
+async def test_fastagi_port_in_use(pacedial_here, tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         site = site_file(tmp_path, f'[fastagi]\nhost = "127.0.0.1"\nport = {port}\n')
-        code, _, err = await pacedial(
-            "run", "--site", site, "--campaign", str(CAMPAIGN), dsn=db_dsn, home=tmp_path
-        )
+        code, _, err = await pacedial_here("run", "--site", site, "--campaign", str(CAMPAIGN))
     line = one_line(err)
     assert code == EXIT_PORT_IN_USE
     assert f"port already in use: [fastagi] port 127.0.0.1:{port}" in line
 
 
-async def test_api_off_loopback_without_token_is_refused(db_dsn, tmp_path):
+async def test_api_off_loopback_without_token_is_refused(pacedial_here, tmp_path):
     site = site_file(tmp_path, '[api]\nhost = "0.0.0.0"\n')
-    code, _, err = await pacedial("serve", "--site", site, dsn=db_dsn, home=tmp_path)
+    code, _, err = await pacedial_here("serve", "--site", site)
     line = one_line(err)
     assert code == EXIT_NOT_LOOPBACK
     assert "[api] host 0.0.0.0" in line and "PACEDIAL_API_TOKEN" in line
@@ -191,17 +217,15 @@ async def test_missing_csv_file(db_dsn, tmp_path):
     assert "cannot read the CSV file" in line and "nope.csv (no such file or directory)" in line
 
 
-async def test_missing_site_file(db_dsn, tmp_path):
-    code, _, err = await pacedial(
-        "serve", "--site", str(tmp_path / "site.toml"), dsn=db_dsn, home=tmp_path
-    )
+async def test_missing_site_file(pacedial_here, tmp_path):
+    code, _, err = await pacedial_here("serve", "--site", str(tmp_path / "site.toml"))
     assert code == EXIT_NO_FILE and "cannot read the site file" in one_line(err)
 
 
-async def test_non_utf8_config_file(db_dsn, tmp_path):
+async def test_non_utf8_config_file(pacedial_here, tmp_path):
     path = tmp_path / "site.toml"
     path.write_bytes("# 站点\n[api]\nport = 8080\n".encode("gbk"))
-    code, _, err = await pacedial("serve", "--site", str(path), dsn=db_dsn, home=tmp_path)
+    code, _, err = await pacedial_here("serve", "--site", str(path))
     line = one_line(err)
     assert code == EXIT_INPUT
     assert f"{path}: (line 1): expected UTF-8 text" in line
@@ -217,27 +241,23 @@ async def test_database_unreachable(tmp_path):
     assert "s3cret" not in line
 
 
-async def test_rejected_rows_make_a_nonzero_exit_and_strict_keeps_nothing(db_dsn, tmp_path):
+async def test_rejected_rows_make_a_nonzero_exit_and_strict_keeps_nothing(pacedial_here, tmp_path):
     csv = tmp_path / "cases.csv"
     csv.write_text(
         "external_id,debtor_name,amount,days_past_due,phone\n"
         "C1,张三,10,1,13800138000\nC2,李四,10,1,12345\n",
         encoding="utf-8",
     )
-    code, out, err = await pacedial(
-        "import", str(csv), "--campaign", "s", "--strict", dsn=db_dsn, home=tmp_path
-    )
+    code, out, err = await pacedial_here("import", str(csv), "--campaign", "s", "--strict")
     assert code == EXIT_ROWS_REJECTED and "nothing imported (--strict)" in out
     assert f"{csv}: line 3, column phone: invalid phone number" in err
-    code, out, err = await pacedial(
-        "import", str(csv), "--campaign", "s", dsn=db_dsn, home=tmp_path
-    )
+    code, out, err = await pacedial_here("import", str(csv), "--campaign", "s")
     assert code == EXIT_ROWS_REJECTED and "imported 1," in out and "rejected 1" in out
     csv.write_text(
         "external_id,debtor_name,amount,days_past_due,phone\nC1,张三,10,1,13800138000\n",
         encoding="utf-8",
     )
-    code, out, _ = await pacedial("import", str(csv), "--campaign", "s", dsn=db_dsn, home=tmp_path)
+    code, out, _ = await pacedial_here("import", str(csv), "--campaign", "s")
     assert code == 0 and "unchanged 1" in out
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from scipy.special import ndtr
 from scipy.stats import poisson
 
+from dialer_core.pacing.amd_plan import AmdSplit, amd_off_share
 from dialer_core.pacing.config import PacingConfig, PacingConfigError, load_pacing, parse_pacing
 from dialer_core.pacing.estimators import CallTimingModel, ResidualLife
 from dialer_core.pacing.factory import make_policy
@@ -192,8 +193,9 @@ def test_unseen_quantile_is_the_poisson_quantile(mean, z):
 
 
 def test_unseen_abandons_are_planned_at_their_quantile_not_their_mean():
-    """An hour of 300 live answers at 0.5 % false positives: 1.5 expected, 5 planned."""
-    cfg = PacingConfig(amd_false_positive_rate=0.005)
+    """An hour of 300 live answers at 0.5 % false positives: 1.5 expected, 5 planned (AMD on
+    every call: ``amd_off_max = 0``)."""
+    cfg = PacingConfig(amd_false_positive_rate=0.005, amd_off_max=0.0)
     policy = Predictive(cfg)
     feed_history(policy, 300, 0, at=3000.0)
     planned = unseen_quantile(1.5, cfg.fp_z)
@@ -206,10 +208,63 @@ def test_unseen_abandons_are_planned_at_their_quantile_not_their_mean():
 
 def test_predictive_budgets_for_amd_false_positives():
     plain = Predictive(PacingConfig())
-    ofcom = Predictive(PacingConfig(amd_false_positive_rate=0.01))
+    ofcom = Predictive(PacingConfig(amd_false_positive_rate=0.01, amd_off_max=0.0))
     for p in (plain, ofcom):
         feed_history(p, 400, 0, at=3000.0)
     assert ofcom.allowed_rate(3600.0) < plain.allowed_rate(3600.0)
+
+
+# ---- exposure to AMD (pacing.amd_plan) -----------------------------------------------------
+def test_amd_stays_on_while_the_false_positives_fit_the_budget():
+    assert amd_off_share(0.0, 1800, 0.03, 2.5, 0.5) == 0.0
+    assert amd_off_share(0.001, 1800, 0.03, 2.5, 0.5) == 0.0  # ~2 of the 27 allowed
+
+
+def test_amd_is_turned_off_on_the_share_that_brings_the_quantile_inside_the_budget():
+    fp, answers, cap, z, reserve = 0.02, 1800, 0.03, 2.5, 0.5
+    share = amd_off_share(fp, answers, cap, z, reserve)
+    assert 0.3 < share < 0.9
+    budget = (1 - reserve) * cap * answers
+    assert unseen_quantile(fp * (1 - share) * answers, z) <= budget
+    assert unseen_quantile(fp * (1 - share + 0.05) * answers, z) > budget - 1  # not much more
+    assert amd_off_share(fp, answers, cap, z, 0.7) > share  # more reserve, less AMD
+    assert amd_off_share(0.005, 120, cap, z, reserve) == 1.0  # not one fits a small hour
+
+
+def test_the_split_follows_the_share_call_by_call():
+    split = AmdSplit()
+    on = [split.amd_on(0.3) for _ in range(100)]
+    assert on.count(False) == 30
+    assert all(abs(on[:n].count(False) - 0.3 * n) <= 1 for n in range(1, 101))
+    assert all(split.amd_on(0.0) for _ in range(10))
+
+
+def test_predictive_turns_amd_off_from_its_ledger_and_plans_only_the_rest():
+    """2 % false positives, 1,800 live answers an hour: AMD off on part of the calls, and the
+    unseen false positives planned are those of the calls that still run it."""
+    cfg = PacingConfig(amd_false_positive_rate=0.02)
+    lever = Predictive(cfg)
+    pinned = Predictive(replace(cfg, amd_off_max=0.0))
+    for p in (lever, pinned):
+        feed_history(p, 1800, 0, at=3000.0)
+    assert lever.allowed_rate(3600.0) > 20 * pinned.allowed_rate(3600.0)
+    expected = amd_off_share(0.02, 1800, 0.03, cfg.fp_z, cfg.amd_reserve)
+    assert lever.amd_off_share == pytest.approx(expected) and 0 < expected < 1
+    assert pinned.amd_off_share == 0.0
+    quiet = Predictive(PacingConfig())
+    feed_history(quiet, 1800, 0, at=3000.0)
+    quiet.allowed_rate(3600.0)
+    assert quiet.amd_off_share == 0.0  # no false positives: AMD on every call
+
+
+def test_an_unscreened_answer_counts_for_the_agents_and_only_a_person_for_the_ledger():
+    policy = Predictive(PacingConfig())
+    before = policy.timing.human.total
+    policy.observe(CallObservation(10.0, "a", Outcome.UNSCREENED, duration=9.0))
+    assert policy.timing.human.total > before  # an agent is needed: the answer model learns
+    assert policy.ledger.sums(10.0)[0][1] == 0
+    policy.observe(CallObservation(11.0, "a", Outcome.LIVE))
+    assert policy.ledger.sums(11.0)[0][1] == 1
 
 
 # ---- baselines, preview, robot -------------------------------------------------------------
@@ -258,6 +313,26 @@ def test_agent_observations_train_the_residual_life_model():
     assert policy.agents_model.talk.mean() > before + 200
 
 
+def test_a_talk_that_ends_without_wrap_up_frees_its_agent_at_its_end():
+    """Agents who hang up on machines (AMD off) in ~5 s and go straight back to idle: an agent
+    2 s into a call is likely free within 6 s; one 60 s in still needs a wrap-up."""
+    plain = ResidualLife((180.0, 1.2), (45.0, 0.5), 30.0, 150.0)
+    mixed = ResidualLife((180.0, 1.2), (45.0, 0.5), 30.0, 150.0)
+    rng = random.Random(3)
+    for _ in range(400):
+        talk = rng.lognormvariate(5.0, 0.8)
+        plain.observe_talk(talk)
+        mixed.observe_talk(talk)
+        mixed.observe_talk(rng.lognormvariate(1.6, 0.2), wrap=False)
+    for life in (plain, mixed):
+        life.observe_wrap(45.0)
+    grid = np.array([2.0, 60.0])
+    p_plain = plain.free_within(grid, grid, np.array([6.0]))
+    p_mixed = mixed.free_within(grid, grid, np.array([6.0]))
+    assert p_plain[0, 0] < 0.05 < 0.4 < p_mixed[0, 0]  # about half of them are on machines
+    assert p_mixed[1, 0] < 0.05
+
+
 # ---- speed paths must not change a decision -------------------------------------------------
 def test_fast_tables_equal_the_generic_formulas_bit_for_bit():
     rng = random.Random(5)
@@ -269,6 +344,8 @@ def test_fast_tables_equal_the_generic_formulas_bit_for_bit():
             timing.observe(rng.uniform(0.0, 150.0), human=rng.random() < 0.2)
             life.observe_talk(rng.lognormvariate(4.5, 1.0))
             life.observe_wrap(rng.lognormvariate(3.0, 0.5))
+            if rng.random() < 0.3:  # a machine an agent hung up on, with AMD off
+                life.observe_talk(rng.lognormvariate(1.6, 0.3), wrap=False)
         fast = timing.table(horizons)
         slow = timing.answer_within(timing.human.edges, horizons)
         assert np.array_equal(fast.view(np.int64), slow.view(np.int64))

@@ -99,3 +99,46 @@ def test_the_runners_raw_observations_are_classified_by_feed() -> None:
     assert outcomes(on.amd_verdict(11.0, "m", "MACHINE", "hangup")) == [Outcome.MACHINE_ANSWERED]
     assert on.ended(12.0, "m") == []
     assert on.amd_verdict(13.0, "m", "HUMAN", "human") == []  # a late report of a closed call
+
+
+def test_with_amd_off_an_answer_needs_an_agent_and_only_a_person_or_a_drop_is_live() -> None:
+    c = AnswerClassifier(amd_enabled=True)
+    for call in ("person", "machine", "dropped"):
+        [launched] = c.launched(0.0, call, amd=False)
+        assert not launched.amd
+        [answer] = c.answered(8.0, call)
+        assert answer.outcome is Outcome.UNSCREENED and answer.duration == 8.0
+    assert outcomes(c.connected(9.0, "person", 1.0)) == [Outcome.LIVE, Outcome.CONNECTED]
+    assert outcomes(c.connected(9.0, "machine", 1.0, True)) == [Outcome.CONNECTED]
+    assert outcomes(c.abandoned(10.0, "dropped", 2.0)) == [Outcome.LIVE, Outcome.ABANDONED]
+    assert all(c.ended(11.0, call) == [] for call in ("person", "machine", "dropped"))
+
+
+def test_live_ledger_equals_simulated_ledger_with_amd_off_on_a_share_of_calls() -> None:
+    """The policy turns AMD off on part of the calls: the replayed events give the same ledger,
+    machines an agent took stay out of it, and a dropped answer counts live."""
+    scenario = Scenario(
+        name="ledger-amd-off",
+        shift_hours=1.0,
+        agents=AgentsSpec(count=6, breaks_per_agent=0, lunch_share=0.0),
+        calls=CallsSpec(human_rate=0.3, machine_rate=0.3, amd_false_positive_rate=0.05),
+    )
+    cfg = dataclasses.replace(
+        PacingConfig(),
+        target_abandon_rate=0.1,
+        min_history_answers=5,
+        amd_false_positive_rate=0.05,
+    )
+    simulated = Predictive(cfg)
+    trace = Simulator(scenario, simulated, seed=3, record_events=True).run()
+    assert 0 < simulated.amd_off_share < 1
+    assert trace.outcomes["machine_to_agent"] > 10 and trace.outcomes["machine"] > 0
+
+    live = Predictive(cfg)
+    runner_side = AnswerClassifier(amd_enabled=True)
+    for event, at, call_id, args in trace.pbx_events:
+        for observation in getattr(runner_side, event)(at, call_id, *args):
+            live.observe(observation)
+    assert live.ledger.to_rows() == simulated.ledger.to_rows()
+    answers = sum(r.answers for r in live.ledger.to_rows())
+    assert answers == trace.outcomes["connected"] + trace.outcomes.get("abandoned", 0)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from agi_scripts.handling import AMD_VARIABLE
 from dialer_core.campaign.config import CampaignConfig
 from dialer_core.campaign.dispositions import disposition_for
 from dialer_core.compliance.decision import next_attempt
@@ -354,6 +355,7 @@ class Call:
     waiting_since: float | None = None
     agent: str | None = None  # set once an agent is connected
     needs_agent: bool = True  # False once routed to a robot or found to be a machine
+    amd: bool = True  # the handler runs AMD (when the campaign has it); the policy may turn it off
     abandoned: bool = False
     ring_over: bool = False  # the runner hung it up after the full ring time
     handler_disposition: str = ""
@@ -412,11 +414,12 @@ class Call:
             variables={
                 "PACEDIAL_CAMPAIGN": campaign.name,
                 "PACEDIAL_CASE_ID": str(self.contact.case_id),
+                AMD_VARIABLE: "on" if self.amd else "off",
             },
         )
         return [
             Register(),
-            Observe(CallObservation(e.at, self.call_id, Outcome.LAUNCHED)),
+            Observe(CallObservation(e.at, self.call_id, Outcome.LAUNCHED, amd=self.amd)),
             Count("launched"),
             Originate(request),
         ]

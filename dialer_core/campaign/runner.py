@@ -38,6 +38,7 @@ from dialer_core.campaign.sink import HandlerSink
 from dialer_core.campaign.upkeep import recover_orphans, renew_leases_forever
 from dialer_core.compliance.dnc import DncList
 from dialer_core.ownership import Heartbeat, RunnerIdentity
+from dialer_core.pacing.amd_plan import AmdSplit
 from dialer_core.pacing.classify import AnswerClassifier
 from dialer_core.pacing.interface import Observation, PacingPolicy, PacingView
 from dialer_core.pacing.sharing import QueueClaim
@@ -80,6 +81,7 @@ class CampaignRunner:
         self.dnc = dnc or DncList()
         self.handling = handling  # agi_scripts.handling.CallHandling, handed to the handlers
         self.answers = AnswerClassifier.for_handling(handling)  # live answers, classified
+        self.amd_split = AmdSplit()  # which calls run AMD (the policy's amd_off_share)
         self.callerids = CallerIdBook(campaign.callerid, fallback=campaign.caller_id)
         self.stats = RunnerStats()
         self.book = AgentBook(campaign.queue, self.stats)
@@ -201,6 +203,8 @@ class CampaignRunner:
         self.launches.add(min(want, room))
 
     async def _start(self, call: c.Call, event: c.Event) -> None:
+        if isinstance(event, c.Launch) and self.answers.amd_enabled:  # AMD off on a share
+            call.amd = self.amd_split.amd_on(getattr(self.policy, "amd_off_share", 0.0))
         self.inflight[call.call_id] = call
         await self._feed(call, event)
 

@@ -43,7 +43,13 @@ async def _cmd_import(args: argparse.Namespace) -> int:
     from dialer_core.face.import_cli import run_import
 
     return await run_import(
-        args.csv, args.campaign, country=args.country, encoding=args.encoding, strict=args.strict
+        args.csv,
+        args.campaign,
+        country=args.country,
+        encoding=args.encoding,
+        strict=args.strict,
+        out=sys.stdout,  # the streams of now, not of import time (main called in a process)
+        err=sys.stderr,
     )
 
 

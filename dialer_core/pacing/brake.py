@@ -5,7 +5,8 @@ Whatever the policy wishes, once the measured abandonment rate of any ledger win
 available (idle) agent: ``floor(f × idle)`` calls in flight with ``f = 0.8 / x²`` where ``x`` is
 the measured rate over the target, and from twice the target on only one call at a time, placed
 only while an agent is free and no other call is in flight. Unseen abandons (AMD false positives
-at the configured rate) count in the measured rate.
+at the configured rate, on the share of calls that run AMD: pacing.amd_plan) count in the
+measured rate.
 
 Two signs mean the dialer's picture is wrong, not the odds, and raise an alarm naming the likely
 cause, after which the brake launches nothing until ``resume`` (the live runner pauses the
@@ -120,7 +121,7 @@ class AbandonBrake:
                 ) and self.alarm is None:
                     self.alarm = f"{self._abandons_with_idle} callers abandoned: {CAUSE_AGENTS}"
         if self._own_ledger:
-            if o.outcome is Outcome.HUMAN_ANSWERED:
+            if o.outcome in (Outcome.HUMAN_ANSWERED, Outcome.LIVE):
                 self._ledger.record(o.at, answers=1)
             elif o.outcome is Outcome.ABANDONED:
                 self._ledger.record(o.at, abandons=1)
@@ -133,10 +134,11 @@ class AbandonBrake:
 
     def _judge(self, now: float) -> None:
         excess = 0.0
+        fp = self.fp_rate * (1.0 - getattr(self.inner, "amd_off_share", 0.0))
         for _, answers, abandons in self._ledger.sums(now):
             if answers <= 0 or self.target <= 0:
                 continue
-            seen = abandons + self.fp_rate * answers
+            seen = abandons + fp * answers
             excess = max(excess, seen / (self.target * answers))
             expected = self.target * answers
             # the exact tail only when a cheap bound says the count may be far out

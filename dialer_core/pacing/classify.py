@@ -1,8 +1,12 @@
 """Live-answer classification: what a PBX event means to the pacing policy.
 
 A call counts as a live answer only once it is known to be a person: at the answering-machine
-detection (AMD) verdict when AMD is on, at the answer when it is off. Machines never enter the
-live-answer count, so the abandonment ledger's denominator holds people only. The live campaign
+detection (AMD) verdict when AMD is on, at the answer when the campaign has no AMD. A call the
+policy placed with AMD off (pacing.amd_plan) is ``UNSCREENED`` at its answer (it needs an agent,
+person or machine) and ``LIVE`` once an agent heard a person, or when it found no agent in time
+(then nobody can tell it was a machine: a live answer and an abandon, as the audit counts it).
+Machines never enter the live-answer count, so the abandonment ledger's denominator holds
+people only. The live campaign
 runner and the simulator both turn their call events into policy observations through one
 :class:`AnswerClassifier`, so both feed the policy the same ledger for the same events.
 """
@@ -43,14 +47,19 @@ class AnswerClassifier:
     _answered: set[str] = field(default_factory=set)  # answered, verdict pending
     _live: set[str] = field(default_factory=set)  # reported HUMAN_ANSWERED
     _done: set[str] = field(default_factory=set)  # classified (live or not)
+    _unscreened: set[str] = field(default_factory=set)  # launched with AMD off (campaign has it)
 
     @classmethod
     def for_handling(cls, handling: object) -> AnswerClassifier:
         """The classifier of a campaign's answered-call settings (``handling.amd.enabled``)."""
         return cls(bool(getattr(getattr(handling, "amd", None), "enabled", False)))
 
-    def launched(self, at: float, call_id: str) -> list[CallObservation]:
+    def launched(self, at: float, call_id: str, amd: bool = True) -> list[CallObservation]:
+        """A call was placed; ``amd=False``: the policy turned AMD off on it."""
         self._launched[call_id] = at
+        if self.amd_enabled and not amd:
+            self._unscreened.add(call_id)
+            return [CallObservation(at, call_id, Outcome.LAUNCHED, amd=False)]
         return [CallObservation(at, call_id, Outcome.LAUNCHED)]
 
     def _duration(self, at: float, call_id: str) -> float:
@@ -67,7 +76,14 @@ class AnswerClassifier:
         return [CallObservation(at, call_id, outcome, duration=self._duration(at, call_id))]
 
     def answered(self, at: float, call_id: str) -> list[CallObservation]:
-        """The callee picked up: live at once without AMD, else wait for the verdict."""
+        """The callee picked up: live at once without AMD, else wait for the verdict (or, AMD
+        turned off on this call, for an agent)."""
+        if call_id in self._unscreened:
+            if call_id in self._done or call_id in self._answered:
+                return []
+            self._answered.add(call_id)
+            duration = self._duration(at, call_id)
+            return [CallObservation(at, call_id, Outcome.UNSCREENED, duration=duration)]
         if not self.amd_enabled:
             return self._classify(at, call_id, live=True)
         if call_id not in self._done:
@@ -82,13 +98,34 @@ class AnswerClassifier:
             return []
         return self._classify(at, call_id, is_live_verdict(status, action))
 
-    def connected(self, at: float, call_id: str, wait: float) -> list[CallObservation]:
-        """An agent took the call: it is live even if no verdict was heard first."""
-        out = self._classify(at, call_id, live=True)
+    def _screened_by_agent(self, at: float, call_id: str, live: bool) -> list[CallObservation]:
+        """An unscreened answer's outcome: a person (``LIVE``) or a machine (nothing more: its
+        agent demand was counted at the answer)."""
+        if call_id in self._done:
+            return []
+        self._done.add(call_id)
+        self._answered.discard(call_id)
+        if not live:
+            return []
+        self._live.add(call_id)
+        return [CallObservation(at, call_id, Outcome.LIVE)]
+
+    def connected(
+        self, at: float, call_id: str, wait: float, machine: bool = False
+    ) -> list[CallObservation]:
+        """An agent took the call: it is live even if no verdict was heard first, unless AMD was
+        off on it and the agent found a machine (``machine``: the agent's disposition)."""
+        if call_id in self._unscreened:
+            out = self._screened_by_agent(at, call_id, live=not machine)
+        else:
+            out = self._classify(at, call_id, live=True)
         return [*out, CallObservation(at, call_id, Outcome.CONNECTED, wait=wait)]
 
     def abandoned(self, at: float, call_id: str, wait: float) -> list[CallObservation]:
         """A live callee got no agent in time (its live answer comes first if still missing)."""
+        if call_id in self._unscreened:  # person or machine: nobody can tell, so a person
+            out = self._screened_by_agent(at, call_id, live=True)
+            return [*out, CallObservation(at, call_id, Outcome.ABANDONED, wait=wait)]
         out = self._classify(at, call_id, live=True)
         if call_id not in self._live:  # classified as a machine, yet queued: count it anyway
             self._live.add(call_id)
@@ -112,7 +149,7 @@ class AnswerClassifier:
         says answered"; its ``MACHINE_ANSWERED`` is dropped (``amd_verdict`` decides)."""
         o = observation
         if o.outcome is Outcome.LAUNCHED:
-            return self.launched(o.at, o.call_id)
+            return self.launched(o.at, o.call_id, o.amd)
         if o.outcome is Outcome.HUMAN_ANSWERED:
             return self.answered(o.at, o.call_id)
         if o.outcome is Outcome.CONNECTED:
@@ -126,8 +163,9 @@ class AnswerClassifier:
     def ended(self, at: float, call_id: str) -> list[CallObservation]:
         """The call is over; an answer still without a verdict was no live answer."""
         out: list[CallObservation] = []
-        if call_id in self._answered:
+        if call_id in self._answered and call_id not in self._unscreened:
             out = self._classify(at, call_id, live=False)
+        self._unscreened.discard(call_id)
         self._launched.pop(call_id, None)
         self._answered.discard(call_id)
         self._live.discard(call_id)

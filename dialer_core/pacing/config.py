@@ -33,6 +33,8 @@ class PacingConfig:
     window_z: float = 2.3
     amd_false_positive_rate: float = 0.0
     fp_z: float = 2.5
+    amd_reserve: float = 0.3  # share of the cap kept for the dialer's own abandons (amd_plan)
+    amd_off_max: float = 1.0  # most calls placed with AMD off (0: AMD on every call)
     connect_limit_seconds: float = 2.0
     min_history_answers: float = 34.0
     # hard caps (0 = unlimited for trunk_channels / calls_per_second)
@@ -72,6 +74,8 @@ _RULES: dict[str, tuple[str, float, float, str]] = {
     "window_z": ("float", 0.0, 6.0, "a number between 0 and 6"),
     "amd_false_positive_rate": ("float", 0.0, 0.2, "a fraction between 0 and 0.2"),
     "fp_z": ("float", 0.0, 6.0, "a number between 0 and 6"),
+    "amd_reserve": ("float", 0.0, 1.0, "a fraction between 0 and 1"),
+    "amd_off_max": ("float", 0.0, 1.0, "a fraction between 0 and 1"),
     "connect_limit_seconds": ("float", 0.0, 60.0, "seconds between 0 and 60"),
     "min_history_answers": ("float", 0.0, 10000.0, "a number of answers between 0 and 10000"),
     "max_lines_per_agent": ("float", 1.0, 20.0, "a number between 1 and 20"),

@@ -28,6 +28,8 @@ class Outcome(enum.StrEnum):
 
     LAUNCHED = "launched"
     HUMAN_ANSWERED = "human_answered"
+    UNSCREENED = "unscreened"  # answered with AMD off: needs an agent, person or machine
+    LIVE = "live"  # an unscreened answer that was a person (or was dropped: counted live)
     MACHINE_ANSWERED = "machine_answered"
     FAILED = "failed"  # busy / no answer / invalid / congestion ... (cause says which)
     CONNECTED = "connected"  # handed to an agent (wait = seconds from answer to agent)
@@ -44,6 +46,7 @@ class CallObservation:
     cause: int = 0
     duration: float = 0.0  # launch → this event
     wait: float = 0.0  # answer → agent, for CONNECTED / ABANDONED
+    amd: bool = True  # LAUNCHED: answering-machine detection runs on this call
 
 
 @dataclass(frozen=True)

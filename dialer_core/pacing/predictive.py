@@ -26,6 +26,7 @@ from operator import attrgetter, is_not
 import numpy as np
 from scipy.special import ndtr
 
+from dialer_core.pacing.amd_plan import amd_off_share
 from dialer_core.pacing.caps import CallRateLimiter, HardCaps
 from dialer_core.pacing.config import PacingConfig
 from dialer_core.pacing.estimators import CallTimingModel, ResidualLife
@@ -183,6 +184,7 @@ class Predictive:
         self._log_calibration = math.log(cfg.model_calibration_prior)
         self._rate_key: tuple[int, AbandonmentLedger, int] | None = None
         self._base_rate, self._taper = 0.0, 0.0
+        self.amd_off_share = 0.0  # share of new calls to place with AMD off (pacing.amd_plan)
         self.decisions = 0
         self.fallbacks = 0  # decisions with no budget left: progressive dialing
 
@@ -212,6 +214,12 @@ class Predictive:
             self.ledger.record(o.at, answers=1)
             self._resolved += 1
             self._calibrate(self._aim * self._taper)  # no wind-up while the ledger holds back
+        elif o.outcome is Outcome.UNSCREENED:  # AMD off: an agent is needed, live or not
+            self.timing.observe(o.duration, human=True)
+            self._resolved += 1
+        elif o.outcome is Outcome.LIVE:  # that answer was a person (or dropped: counted so)
+            self.ledger.record(o.at, answers=1)
+            self._calibrate(self._aim * self._taper)
         elif o.outcome in (Outcome.MACHINE_ANSWERED, Outcome.FAILED):
             self.timing.observe(o.duration, human=False)
             self._resolved += 1
@@ -239,8 +247,8 @@ class Predictive:
         if prev is not None:
             status, since = prev
             spent = o.at - since
-            if status is AgentStatus.TALKING and spent > 0:
-                self.agents_model.observe_talk(spent)
+            if status is AgentStatus.TALKING and spent > 0:  # idle next: no wrap-up
+                self.agents_model.observe_talk(spent, wrap=o.status is not AgentStatus.IDLE)
                 self._handled += 1
             elif status is AgentStatus.WRAPUP:
                 decay = 0.5 ** (max(0.0, o.at - self._leave_at) / _LEAVE_HALF_LIFE)
@@ -271,15 +279,25 @@ class Predictive:
         """(long-run rate that keeps every window under the cap, taper from measured windows)."""
         cfg = self.cfg
         cap = cfg.target_abandon_rate
-        fp = cfg.amd_false_positive_rate
         ledger = self.ledger
-        rate, taper = math.inf, 1.0
-        for i, (window, window_answers, abandons) in enumerate(ledger.sums(now)):
+        sums = ledger.sums(now)
+        expected_of = []
+        for i, (window, window_answers, _) in enumerate(sums):
             answers = float(window_answers)
             if i == 0 and ledger.first_event_at is not None:
                 span = min(max(now - ledger.first_event_at, 900.0), window)
                 answers = answers * window / span
-            expected = max(answers, cfg.min_history_answers)
+            expected_of.append(max(answers, cfg.min_history_answers))
+        # AMD off on the share of calls that keeps the unseen false positives of every window
+        # within its part of the cap (pacing.amd_plan); they arise on the other calls only
+        fp = cfg.amd_false_positive_rate
+        share = max(
+            amd_off_share(fp, expected, cap, cfg.fp_z, cfg.amd_reserve) for expected in expected_of
+        )
+        self.amd_off_share = share = min(share, cfg.amd_off_max)
+        fp *= 1.0 - share
+        rate, taper = math.inf, 1.0
+        for (_, window_answers, abandons), expected in zip(sums, expected_of, strict=True):
             # unseen abandons at their upper quantile (a shift has hundreds of overlapping
             # windows: the worst of them, not the mean, is what breaks the cap)
             unseen = unseen_quantile(fp * expected, cfg.fp_z) / expected if fp > 0 else 0.0

@@ -13,6 +13,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from dialer_core.pacing.amd_plan import AmdSplit
 from dialer_core.pacing.classify import AnswerClassifier
 from dialer_core.pacing.interface import (
     AgentObservation,
@@ -25,7 +26,7 @@ from dialer_core.simulate.scenario import Scenario
 
 # event kinds, ordered so that simultaneous events resolve deterministically
 _VERDICT, _FAIL, _ABANDON, _TALK_END, _WRAP_END, _ROBOT_END = 0, 1, 2, 3, 4, 5
-_LOGIN, _BREAK, _BREAK_END, _LOGOUT, _TICK = 6, 7, 8, 9, 10
+_LOGIN, _BREAK, _BREAK_END, _LOGOUT, _TICK, _MACHINE_END = 6, 7, 8, 9, 10, 11
 
 _STAFFED = frozenset((AgentStatus.IDLE, AgentStatus.TALKING, AgentStatus.WRAPUP))
 
@@ -51,6 +52,7 @@ class AgentRecord:
     break_until: float = 0.0
     on_break: bool = False
     time_in: dict[AgentStatus, float] = field(default_factory=dict)
+    machine_time: float = 0.0  # seconds spent disposing of machines (AMD off): not talk
 
 
 @dataclass
@@ -101,7 +103,9 @@ class Simulator:
         self._heap: list[tuple[float, int, int, object]] = []
         self._seq = 0
         self._calls: dict[int, float] = {}  # ringing call id → launch time
-        self._fates: dict[int, bool] = {}  # call id → will be a human verdict
+        self._fates: dict[int, tuple[bool, bool]] = {}  # call id → (a person, AMD runs)
+        self._machines: set[int] = set()  # answered by a machine, AMD off: waiting for an agent
+        self.amd_split = AmdSplit()  # which calls run AMD (the policy's amd_off_share)
         self._waiting: dict[int, float] = {}  # call id → verdict time (FIFO by insertion)
         self._channels = 0
         self._robot_sessions = 0
@@ -202,6 +206,16 @@ class Simulator:
         verdict_at = self._waiting.pop(call_id)
         wait = self.now - verdict_at
         self.trace.connect_waits.append(wait)
+        if call_id in self._machines:  # AMD was off: the agent disposes of a machine
+            self._machines.discard(call_id)
+            self._pbx("connected", call_id, wait, True)
+            self._pbx("ended", call_id)
+            self._count("machine_to_agent")
+            self._set_status(agent, AgentStatus.TALKING)
+            seconds = _lognormal(self.rng, self.sc.calls.machine_disposal_seconds, 0.3)
+            agent.machine_time += seconds
+            self._push(self.now + seconds, _MACHINE_END, agent)
+            return
         self._pbx("connected", call_id, wait)
         self._pbx("ended", call_id)  # what follows is the agent's, not pacing's
         self._count("connected")
@@ -230,7 +244,8 @@ class Simulator:
         call_id = self._next_call
         self._next_call += 1
         self.trace.launched += 1
-        self._pbx("launched", call_id)
+        amd = self.amd_split.amd_on(getattr(self.policy, "amd_off_share", 0.0))
+        self._pbx("launched", call_id, amd)
         if c.trunk_channels and self._channels >= c.trunk_channels:
             self._calls[call_id] = now
             self._push(now + 0.2, _FAIL, (call_id, CAUSE_CONGESTION, "congestion"))
@@ -247,9 +262,9 @@ class Simulator:
                     now + pdd + c.ring_timeout, _FAIL, (call_id, CAUSE_NO_ANSWER, "no_answer")
                 )
             else:
-                is_human = u < human
-                self._fates[call_id] = is_human
-                self._push(now + pdd + ring + c.amd_delay, _VERDICT, call_id)
+                self._fates[call_id] = (u < human, amd)
+                delay = c.amd_delay if amd else 0.0  # AMD off: to the queue at the answer
+                self._push(now + pdd + ring + delay, _VERDICT, call_id)
         elif u < human + c.machine_rate + c.busy_rate:
             self._push(now + pdd + 0.5, _FAIL, (call_id, CAUSE_BUSY, "busy"))
         elif u < human + c.machine_rate + c.busy_rate + c.invalid_rate:
@@ -274,7 +289,15 @@ class Simulator:
         self._end_ringing(call_id)
         c = self.sc.calls
         self._pbx("answered", call_id)
-        if not self._fates.pop(call_id):
+        is_human, amd = self._fates.pop(call_id)
+        if not amd:  # every answer waits for an agent; the agent tells a machine
+            if is_human:
+                self.trace.answer_times.append(self.now)
+            else:
+                self._machines.add(call_id)
+            self._wait_for_agent(call_id)
+            return
+        if not is_human:
             self._channels -= 1
             self._count("machine")
             self._pbx("amd_verdict", call_id, "MACHINE", "hangup")
@@ -291,6 +314,10 @@ class Simulator:
             return
         self.trace.answer_times.append(self.now)
         self._pbx("amd_verdict", call_id, "HUMAN", "human")
+        self._wait_for_agent(call_id)
+
+    def _wait_for_agent(self, call_id: int) -> None:
+        """The answered call goes to a robot dialog or waits up to the connect limit."""
         if self.robot:
             self._count("robot")
             self._robot_sessions += 1
@@ -304,7 +331,7 @@ class Simulator:
         if self._idle:
             self._connect(call_id, next(iter(self._idle.values())))
         else:
-            self._push(self.now + c.connect_limit, _ABANDON, call_id)
+            self._push(self.now + self.sc.calls.connect_limit, _ABANDON, call_id)
 
     def _on_abandon(self, call_id: int) -> None:
         if call_id not in self._waiting:
@@ -313,6 +340,9 @@ class Simulator:
         self._dirty()
         self._channels -= 1
         self._count("abandoned")
+        if call_id in self._machines:  # nobody can tell it was a machine: a live answer
+            self._machines.discard(call_id)
+            self.trace.answer_times.append(self.now)
         self.trace.abandon_times.append(self.now)
         self._pbx("abandoned", call_id, self.now - verdict_at)
         self._pbx("ended", call_id)
@@ -364,6 +394,9 @@ class Simulator:
                 wrap = _lognormal(self.rng, self.sc.talk.wrap_mean, self.sc.talk.wrap_cv)
                 self._push(at + wrap, _WRAP_END, payload)
             elif kind == _WRAP_END:
+                self._become_available(payload)
+            elif kind == _MACHINE_END:
+                self._channels -= 1
                 self._become_available(payload)
             elif kind == _ROBOT_END:
                 self._channels -= 1

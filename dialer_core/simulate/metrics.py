@@ -78,7 +78,8 @@ def summarise(
     fallback_share: float = 0.0,
 ) -> SimResult:
     """Compute the headline metrics from ``trace`` (``target``: the abandonment cap)."""
-    talk = sum(a.time_in.get(AgentStatus.TALKING, 0.0) for a in trace.agents)
+    # talk with people: an agent's seconds on a machine (AMD off) are lost time, not talk
+    talk = sum(a.time_in.get(AgentStatus.TALKING, 0.0) - a.machine_time for a in trace.agents)
     wrap = sum(a.time_in.get(AgentStatus.WRAPUP, 0.0) for a in trace.agents)
     logged = sum(
         t for a in trace.agents for s, t in a.time_in.items() if s is not AgentStatus.PAUSED

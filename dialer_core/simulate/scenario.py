@@ -51,6 +51,7 @@ class CallsSpec:
     ring_timeout: float = 25.0
     amd_delay: float = 2.5  # answer → human/machine verdict
     amd_false_positive_rate: float = 0.0  # humans hung up as machines
+    machine_disposal_seconds: float = 5.0  # an agent's time on a machine (calls with AMD off)
     false_positives_count_as_abandoned: bool = False  # Ofcom
     connect_limit: float = 2.0  # human verdict → agent, else abandoned
     trunk_channels: int = 0  # 0 = unlimited; beyond it originates fail (cause 34)
@@ -106,6 +107,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "ring_timeout": (1, 300),
     "amd_delay": (0, 10),
     "amd_false_positive_rate": (0, 0.5),
+    "machine_disposal_seconds": (0.5, 120),
     "connect_limit": (0, 60),
     "trunk_channels": (0, 100000),
     "right_party_share": (0, 1),
