@@ -91,7 +91,11 @@ def _geo_sizes(country_code: int) -> tuple[int, ...]:
     """The lengths of the geocoding keys that a number of this calling code can match (its
     code's digits and more, or a part of them), longest first."""
     text = str(country_code)
-    sizes = {len(key) for key in GEOCODE_DATA if key.startswith(text) or text.startswith(key)}
+    keys = _sorted_keys("geo")
+    first = bisect_left(keys, text)  # the keys starting with ``text``: one run (_longest_key)
+    last = bisect_left(keys, text[:-1] + chr(ord(text[-1]) + 1), first)
+    sizes = {len(key) for key in keys[first:last]}
+    sizes |= {size for size in range(1, len(text)) if text[:size] in GEOCODE_DATA}
     return tuple(sorted(sizes, reverse=True))
 
 
