@@ -313,6 +313,26 @@ def test_agent_observations_train_the_residual_life_model():
     assert policy.agents_model.talk.mean() > before + 200
 
 
+def test_a_talk_that_ends_without_wrap_up_frees_its_agent_at_its_end():
+    """Agents who hang up on machines (AMD off) in ~5 s and go straight back to idle: an agent
+    2 s into a call is likely free within 6 s; one 60 s in still needs a wrap-up."""
+    plain = ResidualLife((180.0, 1.2), (45.0, 0.5), 30.0, 150.0)
+    mixed = ResidualLife((180.0, 1.2), (45.0, 0.5), 30.0, 150.0)
+    rng = random.Random(3)
+    for _ in range(400):
+        talk = rng.lognormvariate(5.0, 0.8)
+        plain.observe_talk(talk)
+        mixed.observe_talk(talk)
+        mixed.observe_talk(rng.lognormvariate(1.6, 0.2), wrap=False)
+    for life in (plain, mixed):
+        life.observe_wrap(45.0)
+    grid = np.array([2.0, 60.0])
+    p_plain = plain.free_within(grid, grid, np.array([6.0]))
+    p_mixed = mixed.free_within(grid, grid, np.array([6.0]))
+    assert p_plain[0, 0] < 0.05 < 0.4 < p_mixed[0, 0]  # about half of them are on machines
+    assert p_mixed[1, 0] < 0.05
+
+
 # ---- speed paths must not change a decision -------------------------------------------------
 def test_fast_tables_equal_the_generic_formulas_bit_for_bit():
     rng = random.Random(5)
@@ -324,6 +344,8 @@ def test_fast_tables_equal_the_generic_formulas_bit_for_bit():
             timing.observe(rng.uniform(0.0, 150.0), human=rng.random() < 0.2)
             life.observe_talk(rng.lognormvariate(4.5, 1.0))
             life.observe_wrap(rng.lognormvariate(3.0, 0.5))
+            if rng.random() < 0.3:  # a machine an agent hung up on, with AMD off
+                life.observe_talk(rng.lognormvariate(1.6, 0.3), wrap=False)
         fast = timing.table(horizons)
         slow = timing.answer_within(timing.human.edges, horizons)
         assert np.array_equal(fast.view(np.int64), slow.view(np.int64))

@@ -161,7 +161,13 @@ def handle_edges() -> np.ndarray:
 
 
 class ResidualLife:
-    """P(an agent frees up within s) from the elapsed time in its current state."""
+    """P(an agent frees up within s) from the elapsed time in its current state.
+
+    A talk is followed by a wrap-up (its mean is added) unless the agent went straight back to
+    idle: ``direct`` counts those talks (an agent hanging up on a machine a call with AMD off
+    brought, pacing.amd_plan), with the talk histogram's own weights, so a talk of a length that
+    usually ends without wrap-up frees its agent at its end.
+    """
 
     def __init__(
         self,
@@ -177,10 +183,17 @@ class ResidualLife:
         self.wrap = DecayedHistogram(
             edges, prior_weight * lognormal_bin_mass(edges, *cfg_wrap), half_life
         )
+        self.direct = DecayedHistogram(edges, np.zeros(len(edges)), half_life)
         self._wrap_mean: float | None = None
 
-    def observe_talk(self, seconds: float) -> None:
+    def observe_talk(self, seconds: float, wrap: bool = True) -> None:
+        """A talk of ``seconds`` ended, followed by a wrap-up or (``wrap=False``) by nothing."""
+        weight = self.talk._weight
         self.talk.add(seconds)
+        if not wrap:
+            self.direct.add_weighted(seconds, weight)
+        if self.talk._weight < weight:  # the talk histogram rescaled its counts
+            self.direct.scale(1.0 / (weight * self.talk._growth))
 
     def observe_wrap(self, seconds: float) -> None:
         self.wrap.add(seconds)
@@ -217,7 +230,10 @@ class ResidualLife:
             (talk.knot_cumulative() / talk_total, wrap.knot_cumulative() / wrap_total)
         )
         gain = np.empty((s.shape[0], 2 * n))
-        gain[:, :n] = talk.cumulative(np.maximum(e + s - self.wrap_mean(), e))
+        wrapped_end = np.maximum(e + s - self.wrap_mean(), e)  # talk end that frees by e + s
+        gain[:, :n] = talk.cumulative(wrapped_end)
+        if self.direct.total > 0:  # talks with no wrap-up free their agent at their end
+            gain[:, :n] += self.direct.cumulative(e + s) - self.direct.cumulative(wrapped_end)
         gain[:, n:] = wrap.cumulative(np.maximum(e + s, e))
         gain[:, :n] /= talk_total
         gain[:, n:] /= wrap_total
@@ -240,6 +256,17 @@ class ResidualLife:
         s = np.asarray(horizon, dtype=float)[None, :]
         te = np.asarray(talk_elapsed, dtype=float)[:, None]
         we = np.asarray(wrap_elapsed, dtype=float)[:, None]
-        talking = self._conditional(self.talk, te, te + s - self.wrap_mean())
+        if self.direct.total > 0:  # talks with no wrap-up free their agent at their end
+            talk = self.talk
+            wrapped_end = np.maximum(te + s - self.wrap_mean(), te)
+            ends = talk.cumulative(wrapped_end)
+            ends += self.direct.cumulative(te + s) - self.direct.cumulative(wrapped_end)
+            f_e = talk.cdf(te)
+            gain = ends / talk.total - f_e
+            surv = 1.0 - f_e
+            with np.errstate(divide="ignore", invalid="ignore"):
+                talking = np.clip(np.where(surv > 1e-9, gain / surv, 0.0), 0.0, 1.0)
+        else:
+            talking = self._conditional(self.talk, te, te + s - self.wrap_mean())
         wrapping = self._conditional(self.wrap, we, we + s)
         return np.concatenate((talking, wrapping), axis=0)

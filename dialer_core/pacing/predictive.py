@@ -247,8 +247,8 @@ class Predictive:
         if prev is not None:
             status, since = prev
             spent = o.at - since
-            if status is AgentStatus.TALKING and spent > 0:
-                self.agents_model.observe_talk(spent)
+            if status is AgentStatus.TALKING and spent > 0:  # idle next: no wrap-up
+                self.agents_model.observe_talk(spent, wrap=o.status is not AgentStatus.IDLE)
                 self._handled += 1
             elif status is AgentStatus.WRAPUP:
                 decay = 0.5 ** (max(0.0, o.at - self._leave_at) / _LEAVE_HALF_LIFE)
