@@ -3,9 +3,16 @@
 ``python tests/node_child.py '<json>'`` with ``dsn``, ``campaign`` (document), ``pbx``
 ("asterisk" | "freeswitch"), ``seed``, ``seconds`` (real), ``scale``, ``agents``, ``start``
 (simulated epoch) and ``origin`` (``time.monotonic()`` of the parent at ``start``: every node's
-clock reads the same simulated time at the same instant). Prints one JSON line: the Originates
-this node's PBX received, the runner's counters and the abandonment ledger it last read
-(``report``, which tests/test_multi_node_e2e.py also reads off nodes run in one process).
+clock reads the same simulated time at the same instant).
+
+The parent holds the nodes in step through two lines each way: the node prints ``ready`` with
+its PBX up and starts dialing on the parent's ``go`` (all nodes at once, however long each took
+to start); it prints ``ran`` when its calls have ended and, on the next ``go`` (every node's
+calls have ended), reads the campaign's ledger once more, as its chores do while it runs. Then
+it prints one JSON line: the Originates this node's PBX received, the runner's counters and
+that ledger (``report``, which tests/test_multi_node_e2e.py also reads off nodes run in one
+process). The last read is at a fixed point: a read during the run can come, on a loaded
+machine, before any other node's call has ended.
 """
 
 from __future__ import annotations
@@ -44,6 +51,13 @@ def report(rig: Rig, runner: CampaignRunner) -> dict:
     }
 
 
+async def step(word: str) -> None:
+    """Say ``word`` to the parent and wait for its ``go``."""
+    print(word, flush=True)
+    go = await asyncio.to_thread(sys.stdin.readline)
+    assert go.strip() == "go", go
+
+
 async def main(spec: dict) -> dict:
     pool = await create_pool(spec["dsn"], min_size=1, max_size=4)
     campaign = parse_campaign(spec["campaign"], "node campaign")
@@ -54,7 +68,11 @@ async def main(spec: dict) -> dict:
             # One simulated time on every node: the parent's start at the parent's instant.
             target = spec["start"] + (time.monotonic() - spec["origin"]) * spec["scale"]
             rig.clock.start += target - rig.clock()
-            return report(rig, await rig.run_for(campaign, spec["seconds"]))
+            await step("ready")
+            runner = await rig.run_for(campaign, spec["seconds"])
+            await step("ran")
+            await runner.chores.sync_ledger()
+            return report(rig, runner)
     finally:
         await pool.close()
 

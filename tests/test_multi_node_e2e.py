@@ -67,14 +67,35 @@ def shared_keys_csv() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-async def run_node(spec: dict) -> dict:
+async def run_node(spec: dict, steps: tuple[asyncio.Barrier, ...]) -> dict:
+    """One node process, held in step with the others (``tests/node_child.py``): all start
+    dialing at once, and all read the ledger for the report after every node's calls ended."""
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(HERE / "node_child.py"), json.dumps(spec),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 240)
-    assert proc.returncode == 0, err.decode()[-3000:]
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    err = asyncio.create_task(proc.stderr.read())
+    try:
+        for word, barrier in zip(("ready", "ran"), steps, strict=True):
+            line = await asyncio.wait_for(proc.stdout.readline(), 240)
+            if line.decode().strip() != word:  # the node failed: what it said, then why
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), 10)
+                why = (await err).decode()[-3000:] if proc.returncode is not None else ""
+                raise AssertionError(f"{word!r} expected, got {line!r}\n{why}")
+            await barrier.wait()
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+        out = await asyncio.wait_for(proc.stdout.read(), 240)
+        assert await proc.wait() == 0, (await err).decode()[-3000:]
+    finally:
+        if proc.returncode is None:  # another node failed: do not leave this one waiting
+            proc.kill()
+            await proc.wait()
+        err.cancel()
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
@@ -117,10 +138,13 @@ async def test_four_runner_processes_share_one_campaign_safely(db, db_dsn):
     start = next_local_time(10, START_ZONE, time.time())
     common = {"dsn": db_dsn, "campaign": doc, "seconds": PROCESS_SECONDS, "scale": SCALE}
     common |= {"agents": 4, "start": start, "origin": time.monotonic()}
-    nodes = await asyncio.gather(
-        *(run_node({**common, "pbx": pbx, "seed": 30 + i}) for i, pbx in enumerate(NODES))
-    )
-    await check_nodes(db, cid, name, nodes)
+    steps = (asyncio.Barrier(len(NODES)), asyncio.Barrier(len(NODES)))
+    async with asyncio.TaskGroup() as group:  # a node failing stops the others
+        runs = [
+            group.create_task(run_node({**common, "pbx": pbx, "seed": 30 + i}, steps))
+            for i, pbx in enumerate(NODES)
+        ]
+    await check_nodes(db, cid, name, [run.result() for run in runs])
 
 
 async def check_nodes(db, cid: int, name: str, nodes: list[dict]) -> None:
