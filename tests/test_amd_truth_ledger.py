@@ -82,3 +82,48 @@ async def test_false_positives_are_abandons_and_hangups_during_amd_are_not_live(
     # ... and an abandoned call on the rules' keys (the uk 72 h lock-out of the number).
     fp = [r for r in records if r.amd_false_positive]
     assert len(fp) == 1 and fp[0].attempt.abandoned and fp[0].live
+
+
+async def test_with_amd_off_an_answer_is_live_unless_the_agent_found_a_machine(db):
+    """Calls placed with AMD off (no verdict): an agent's conversation and a dropped answer are
+    live answers (the drop an abandon); a machine the agent disposed of is none."""
+    doc = {
+        "campaign": {"name": "amd-off-ledger"},
+        "pacing": {"mode": "predictive"},
+        "dialing": {"caller_id": "+442071234000", "ring_timeout": 20},
+        "compliance": {"preset": "uk"},
+    }
+    campaign = parse_campaign(doc, "amd-off-ledger.toml")
+    csv = "external_id,debtor_name,amount,days_past_due,phone\n" + "".join(
+        f"B{i},N,100,30,+4420712346{i:02d}\n" for i in range(3)
+    )
+    parsed = parse_cases_csv(csv.encode())
+    calls = [
+        ("agent_talked", False, {}),
+        ("abandoned", True, {}),
+        ("agent_talked", False, {"agent_outcome": "answering_machine"}),
+    ]
+    async with db.acquire() as conn:
+        cid = await ensure_campaign(conn, campaign.name, campaign.mode, campaign.raw)
+        await import_cases(conn, cid, parsed.rows, parsed.errors, "t")
+        phones = await conn.fetch(
+            "SELECT p.case_id, p.id FROM phones p JOIN cases c ON c.id = p.case_id "
+            "WHERE c.campaign_id = $1 ORDER BY c.external_id",
+            cid,
+        )
+        for i, ((disposition, abandoned, detail), p) in enumerate(zip(calls, phones, strict=True)):
+            at = T0 + timedelta(seconds=10 * i)
+            await add_attempt(
+                conn,
+                cid,
+                p["case_id"],
+                p["id"],
+                created_at=at,
+                answered_at=at + timedelta(seconds=5),
+                ended_at=at + timedelta(seconds=30),
+                disposition=disposition,
+                abandoned=abandoned,
+                detail=detail,
+            )
+        rows = await ledger_rows(conn, cid, T0)
+    assert totals(rows) == (2, 1)

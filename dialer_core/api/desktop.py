@@ -38,6 +38,7 @@ OUTCOMES = (
     "wrong_party",
     "third_party",
     "hung_up",
+    "answering_machine",  # a call placed with AMD off: not a live answer (store.ledger)
 )
 PENDING_FOR = dt.timedelta(hours=12)  # how far back an unsaved call still asks for a disposition
 DEFAULT_SCRIPT = (

@@ -2,7 +2,8 @@
 
 The attempts table is the record: a live answer is an answered attempt that was not a machine
 and whose callee did not hang up while AMD listened (no person was heard: as
-``pacing.classify``), an abandon is an attempt flagged abandoned. An AMD false positive (a
+``pacing.classify``) nor one the agent disposed of as an answering machine (a call placed with
+AMD off, pacing.amd_plan), an abandon is an attempt flagged abandoned. An AMD false positive (a
 MACHINE verdict whose ``amd_decisions.truth`` is ``human``) was a person hung up on: a live
 answer and an abandon, as Ofcom counts it. Summing it here (per minute) is what makes the legal
 cap hold across restarts and across several controller processes dialing one campaign.
@@ -24,7 +25,9 @@ async def ledger_rows(
     rows = await conn.fetch(
         """SELECT (floor(extract(epoch FROM a.answered_at) / 60) * 60)::bigint AS minute,
                   count(*) FILTER (WHERE fp OR (coalesce(a.disposition, '') <> 'machine'
-                                                AND d.status IS DISTINCT FROM 'HANGUP'))
+                                                AND d.status IS DISTINCT FROM 'HANGUP'
+                                                AND a.detail->>'agent_outcome'
+                                                    IS DISTINCT FROM 'answering_machine'))
                       AS answers,
                   count(*) FILTER (WHERE a.abandoned OR fp) AS abandons
            FROM attempts a

@@ -23,7 +23,7 @@ import asyncpg
 from dialer_core.period import Period, bin_seconds, day_slices
 
 # Robot or agent outcomes that say the callee was not the debtor or never spoke.
-NOT_RIGHT_PARTY = ("wrong_party", "third_party", "no_input", "hung_up")
+NOT_RIGHT_PARTY = ("wrong_party", "third_party", "no_input", "hung_up", "answering_machine")
 # Concurrent slices (one connection each) unless the caller says otherwise.
 DEFAULT_SLICES = max(2, min(os.cpu_count() or 2, 8))
 
