@@ -27,11 +27,12 @@ from decimal import Decimal
 from typing import BinaryIO, NamedTuple
 
 import phonenumbers
+from phonenumbers import PhoneNumber
 
 from dialer_core.compliance.region import US_STATE_ZONES, province_key
 from dialer_core.compliance.windows import zone
 from dialer_core.config_errors import InputError, RowError
-from dialer_core.phone_fast import fast_parse, number_type
+from dialer_core.phone_fast import fast_digits, number_type
 from dialer_core.phone_regions import PhoneRegions
 
 REQUIRED = ("external_id", "debtor_name", "amount", "days_past_due")
@@ -161,19 +162,25 @@ _REGIONS = PhoneRegions()
 def parse_phone(text: str, default_country: str, regions: PhoneRegions = _REGIONS) -> PhoneRow:
     """Normalise to E.164 and look up the region; raises ValueError with the reason."""
     stripped = text.strip()
-    num = fast_parse(stripped, default_country)  # bare digits; None: the general parser
-    fast = num is not None
-    if num is None:
+    fast = fast_digits(stripped, default_country)  # bare digits; None: the general parser
+    if fast is not None:  # no leading zero, no extension: E.164 is the code and the digits
+        region, nsn = fast
+        ntype = region.number_type(nsn)
+        if ntype == phonenumbers.PhoneNumberType.UNKNOWN:
+            raise ValueError(f"invalid phone number {text!r} for {default_country}")
+        e164 = f"+{region.cc_text}{nsn}"
+        place = regions.direct(region.country_code, ntype, region.code, e164)
+        if place is not None:
+            return PhoneRow(e164, region.code, *place)
+        num = PhoneNumber(country_code=region.country_code, national_number=int(nsn))
+    else:
         try:
             num = phonenumbers.parse(stripped, default_country)
         except phonenumbers.NumberParseException as exc:
             raise ValueError(f"unparseable phone number {text!r} ({exc})") from exc
-    ntype = number_type(num)  # UNKNOWN exactly when is_valid_number is false
-    if ntype == phonenumbers.PhoneNumberType.UNKNOWN:
-        raise ValueError(f"invalid phone number {text!r} for {default_country}")
-    if fast:  # no leading zero, no extension: E.164 is the code and the digits
-        e164 = f"+{num.country_code}{num.national_number}"
-    else:
+        ntype = number_type(num)  # UNKNOWN exactly when is_valid_number is false
+        if ntype == phonenumbers.PhoneNumberType.UNKNOWN:
+            raise ValueError(f"invalid phone number {text!r} for {default_country}")
         e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
     country = phonenumbers.region_code_for_number(num) or ""
     province, city = regions.place(num, ntype, country, e164)

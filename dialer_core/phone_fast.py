@@ -54,10 +54,11 @@ _ORDERED_TYPES = (
 )
 
 
-class _Region:
+class FastRegion:
     """What the fast path needs of one region's metadata."""
 
     def __init__(self, metadata: PhoneMetadata) -> None:
+        self.code = metadata.id  # ISO 3166 alpha-2: region_code_for_number's answer
         self.country_code = metadata.country_code
         self.cc_text = str(metadata.country_code)
         self.idd = re.compile(metadata.international_prefix or "NonMatch")
@@ -117,14 +118,14 @@ _NO_TYPE = re.compile(r"(?!)")  # no type allows this length
 
 
 @cache
-def _region(code: str) -> _Region | None:
+def _region(code: str) -> FastRegion | None:
     """A geographic region that alone has its calling code, else None (general path)."""
     if code not in SUPPORTED_REGIONS:
         return None
     metadata = PhoneMetadata.metadata_for_region(code, None)
     if metadata is None or len(COUNTRY_CODE_TO_REGION_CODE.get(metadata.country_code, ())) != 1:
         return None
-    return _Region(metadata)
+    return FastRegion(metadata)
 
 
 def _calling_code(digits: str) -> tuple[int, str]:
@@ -139,6 +140,17 @@ def _calling_code(digits: str) -> tuple[int, str]:
 def fast_parse(text: str, default_region: str) -> PhoneNumber | None:
     """``phonenumbers.parse(text, default_region)`` for bare digits (3-20 ASCII digits,
     maybe after a "+"); None when ``text`` needs the general parser."""
+    found = fast_digits(text, default_region)
+    if found is None:
+        return None
+    region, nsn = found
+    return PhoneNumber(country_code=region.country_code, national_number=int(nsn))
+
+
+def fast_digits(text: str, default_region: str) -> tuple[FastRegion, str] | None:
+    """What ``fast_parse`` finds, before it builds the PhoneNumber: the number's region (the
+    only one of its calling code) and its national significant number (no leading zero), or
+    None when ``text`` needs the general parser."""
     if _DIGITS.fullmatch(text) is None:
         return None
     if text[0] == "+":
@@ -152,7 +164,7 @@ def fast_parse(text: str, default_region: str) -> PhoneNumber | None:
         region = _region(default_region)
         if region is None or region.idd.match(text) or text.startswith(region.cc_text):
             return None
-        code, nsn = region.country_code, text
+        nsn = text
     if (
         region is None
         or not _MIN_NSN <= len(nsn) <= _MAX_NSN
@@ -160,7 +172,7 @@ def fast_parse(text: str, default_region: str) -> PhoneNumber | None:
         or region.starts_with_national_prefix(nsn)
     ):
         return None
-    return PhoneNumber(country_code=code, national_number=int(nsn))
+    return region, nsn
 
 
 def number_type(number: PhoneNumber) -> int:

@@ -34,9 +34,14 @@ class PhoneRegions:
 
     def place(self, number: PhoneNumber, ntype: int, country: str, e164: str) -> tuple[str, str]:
         """(province, city) of a valid number, "" when unknown; equal to region_of's."""
-        code = number.country_code
+        found = self.direct(number.country_code, ntype, country, e164)
+        return _place_of(number, ntype, country, e164) if found is None else found
+
+    def direct(self, code: int, ntype: int, country: str, e164: str) -> tuple[str, str] | None:
+        """``place`` from the prefix tables alone, or None when this number's code and type
+        need phonenumbers' own lookups (then ``place`` with the PhoneNumber)."""
         if not _fast(ntype, code):
-            return _place_of(number, ntype, country, e164)
+            return None
         digits = e164[1:]
         if not _tz_known(digits, _longest_key("tz", code)):
             return ("", "")
