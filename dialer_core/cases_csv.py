@@ -397,7 +397,10 @@ def _parse_record(line, columns, header, phone_cols, record, default_country):
         else:
             zones.extend(US_STATE_ZONES[state])
     phones: list[PhoneRow] = []
+    numbers: set[str] = set()
     for i in phone_cols:
+        if not record[i]:  # an empty cell: nothing to split
+            continue
         for raw in _PHONE_SPLIT.split(record[i]):
             if not raw.strip():
                 continue
@@ -406,7 +409,8 @@ def _parse_record(line, columns, header, phone_cols, record, default_country):
             except ValueError as exc:
                 errors.append(RowError(line, header[i], str(exc)))
                 continue
-            if phone.e164 not in {p.e164 for p in phones}:
+            if phone.e164 not in numbers:
+                numbers.add(phone.e164)
                 phones.append(phone)
     if not phones and not any(e.column in {header[i] for i in phone_cols} for e in errors):
         errors.append(RowError(line, header[phone_cols[0]], "missing phone number"))
@@ -414,16 +418,16 @@ def _parse_record(line, columns, header, phone_cols, record, default_country):
         errors.append(RowError(line, header[phone_cols[0]], f"more than {MAX_PHONES} phones"))
     if errors:
         return None, errors
-    return CaseRow(
-        line=line,
-        external_id=external_id,
-        debtor_name=name,
-        amount_minor=amount,
-        currency=cell.get("currency") or "CNY",
-        days_past_due=dpd,
-        product=cell.get("product", ""),
-        due_date=due,
-        phones=tuple(phones),
-        debtor_id=cell.get("debtor_id", ""),
-        address_zones=tuple(sorted(set(zones))),
+    return CaseRow(  # positional, in field order (line, external_id, debtor_name, ...)
+        line,
+        external_id,
+        name,
+        amount,
+        cell.get("currency") or "CNY",
+        dpd,
+        cell.get("product", ""),
+        due,
+        tuple(phones),
+        cell.get("debtor_id", ""),
+        tuple(sorted(set(zones))) if zones else (),
     ), errors
