@@ -282,3 +282,25 @@ async def test_large_file_path_validates_in_worker_processes_with_the_same_resul
     )
     assert (result.summary.imported, result.summary.rejected) == (8, 2)
     assert [(e.line, e.column) for e in errors] == [(10, "external_id"), (11, "phone1")]
+
+
+async def test_text_with_tabs_line_ends_backslashes_and_quotes_is_stored_as_written(db):
+    # Rows reach PostgreSQL as COPY text lines: every special character must arrive intact.
+    text = (
+        "external_id,debtor_name,amount,days_past_due,phone1,product,debtor_id,due_date,tz\n"
+        'C\\1,"张\t三\r\n""四""\\N",10.5,3,13800138000,\\N,id\\x,2024-02-29,Asia/Shanghai\n'
+        "C2,李四,1,1,13900000001,,,,\n"
+    )
+    cid, result, errors, _ = await run_import(db, text, campaign="odd-text")
+    assert (result.summary.imported, errors) == (2, [])
+    async with db.acquire() as conn:
+        got = await conn.fetch(
+            """SELECT external_id, debtor_name, product, debtor_id, due_date::text AS due,
+                      address_zones, amount_minor, days_past_due
+               FROM cases WHERE campaign_id = $1 ORDER BY external_id""",
+            cid,
+        )
+    assert [tuple(r) for r in got] == [
+        ("C2", "李四", "", None, None, [], 100, 1),
+        ("C\\1", '张\t三\r\n"四"\\N', "\\N", "id\\x", "2024-02-29", ["Asia/Shanghai"], 1050, 3),
+    ]
