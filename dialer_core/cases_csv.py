@@ -23,15 +23,16 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import BinaryIO, NamedTuple
 
 import phonenumbers
+from phonenumbers import PhoneNumber
 
 from dialer_core.compliance.region import US_STATE_ZONES, province_key
 from dialer_core.compliance.windows import zone
 from dialer_core.config_errors import InputError, RowError
-from dialer_core.phone_fast import fast_parse, number_type
+from dialer_core.phone_fast import fast_digits, number_type
 from dialer_core.phone_regions import PhoneRegions
 
 REQUIRED = ("external_id", "debtor_name", "amount", "days_past_due")
@@ -50,6 +51,9 @@ _ALIASES = {
 _PHONE_COL = re.compile(r"^(phone|mobile|tel)\d*$")
 _PHONE_SPLIT = re.compile(r"[;|,/]")
 _ZONE_SPLIT = re.compile(r"[;|]")
+_PLAIN_AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]{0,2}))?")
+MAX_MINOR = (1 << 63) - 1  # cases.amount_minor is a bigint
+MAX_DAYS = (1 << 31) - 1  # cases.days_past_due is an integer
 MAX_PHONES = 10
 # Part of every row digest: bump it when parsing changes what a row becomes, so the next import
 # parses rows again instead of skipping them as unchanged.
@@ -116,17 +120,29 @@ def _canonical(header: str) -> str:
 def parse_amount(text: str) -> int:
     """'3,250.50' → 325050 minor units; raises ValueError with the reason."""
     cleaned = text.strip().replace(",", "").replace("¥", "").replace("$", "")
+    plain = _PLAIN_AMOUNT.fullmatch(cleaned)
+    if plain is not None:  # ASCII digits, at most two decimals: what Decimal would answer
+        whole, cents = plain.groups()
+        minor = int(whole) * 100 + int((cents or "").ljust(2, "0"))
+    else:
+        minor = _decimal_minor(text, cleaned)
+    if minor > MAX_MINOR:
+        raise ValueError(f"amount too large: {text!r}")
+    return minor
+
+
+def _decimal_minor(text: str, cleaned: str) -> int:
     try:
         value = Decimal(cleaned)
-    except InvalidOperation as exc:
+        if not value.is_finite():
+            raise ValueError(f"not a number: {text!r}")
+        if value < 0:
+            raise ValueError(f"negative amount {text!r}")
+        minor = value * 100
+        if minor != minor.to_integral_value():
+            raise ValueError(f"more than 2 decimals: {text!r}")
+    except ArithmeticError as exc:  # not a number, or an exponent beyond any amount
         raise ValueError(f"not a number: {text!r}") from exc
-    if not value.is_finite():
-        raise ValueError(f"not a number: {text!r}")
-    if value < 0:
-        raise ValueError(f"negative amount {text!r}")
-    minor = value * 100
-    if minor != minor.to_integral_value():
-        raise ValueError(f"more than 2 decimals: {text!r}")
     return int(minor)
 
 
@@ -146,19 +162,25 @@ _REGIONS = PhoneRegions()
 def parse_phone(text: str, default_country: str, regions: PhoneRegions = _REGIONS) -> PhoneRow:
     """Normalise to E.164 and look up the region; raises ValueError with the reason."""
     stripped = text.strip()
-    num = fast_parse(stripped, default_country)  # bare digits; None: the general parser
-    fast = num is not None
-    if num is None:
+    fast = fast_digits(stripped, default_country)  # bare digits; None: the general parser
+    if fast is not None:  # no leading zero, no extension: E.164 is the code and the digits
+        region, nsn = fast
+        ntype = region.number_type(nsn)
+        if ntype == phonenumbers.PhoneNumberType.UNKNOWN:
+            raise ValueError(f"invalid phone number {text!r} for {default_country}")
+        e164 = f"+{region.cc_text}{nsn}"
+        place = regions.direct(region.country_code, ntype, region.code, e164)
+        if place is not None:
+            return PhoneRow(e164, region.code, *place)
+        num = PhoneNumber(country_code=region.country_code, national_number=int(nsn))
+    else:
         try:
             num = phonenumbers.parse(stripped, default_country)
         except phonenumbers.NumberParseException as exc:
             raise ValueError(f"unparseable phone number {text!r} ({exc})") from exc
-    ntype = number_type(num)  # UNKNOWN exactly when is_valid_number is false
-    if ntype == phonenumbers.PhoneNumberType.UNKNOWN:
-        raise ValueError(f"invalid phone number {text!r} for {default_country}")
-    if fast:  # no leading zero, no extension: E.164 is the code and the digits
-        e164 = f"+{num.country_code}{num.national_number}"
-    else:
+        ntype = number_type(num)  # UNKNOWN exactly when is_valid_number is false
+        if ntype == phonenumbers.PhoneNumberType.UNKNOWN:
+            raise ValueError(f"invalid phone number {text!r} for {default_country}")
         e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
     country = phonenumbers.region_code_for_number(num) or ""
     province, city = regions.place(num, ntype, country, e164)
@@ -351,7 +373,7 @@ def _parse_record(line, columns, header, phone_cols, record, default_country):
     dpd = 0
     try:
         dpd = int(cell["days_past_due"])
-        if dpd < 0:
+        if not 0 <= dpd <= MAX_DAYS:
             raise ValueError
     except ValueError:
         fail("days_past_due", f"expected a whole number of days ≥ 0, got {cell['days_past_due']!r}")
@@ -375,7 +397,10 @@ def _parse_record(line, columns, header, phone_cols, record, default_country):
         else:
             zones.extend(US_STATE_ZONES[state])
     phones: list[PhoneRow] = []
+    numbers: set[str] = set()
     for i in phone_cols:
+        if not record[i]:  # an empty cell: nothing to split
+            continue
         for raw in _PHONE_SPLIT.split(record[i]):
             if not raw.strip():
                 continue
@@ -384,7 +409,8 @@ def _parse_record(line, columns, header, phone_cols, record, default_country):
             except ValueError as exc:
                 errors.append(RowError(line, header[i], str(exc)))
                 continue
-            if phone.e164 not in {p.e164 for p in phones}:
+            if phone.e164 not in numbers:
+                numbers.add(phone.e164)
                 phones.append(phone)
     if not phones and not any(e.column in {header[i] for i in phone_cols} for e in errors):
         errors.append(RowError(line, header[phone_cols[0]], "missing phone number"))
@@ -392,16 +418,16 @@ def _parse_record(line, columns, header, phone_cols, record, default_country):
         errors.append(RowError(line, header[phone_cols[0]], f"more than {MAX_PHONES} phones"))
     if errors:
         return None, errors
-    return CaseRow(
-        line=line,
-        external_id=external_id,
-        debtor_name=name,
-        amount_minor=amount,
-        currency=cell.get("currency") or "CNY",
-        days_past_due=dpd,
-        product=cell.get("product", ""),
-        due_date=due,
-        phones=tuple(phones),
-        debtor_id=cell.get("debtor_id", ""),
-        address_zones=tuple(sorted(set(zones))),
+    return CaseRow(  # positional, in field order (line, external_id, debtor_name, ...)
+        line,
+        external_id,
+        name,
+        amount,
+        cell.get("currency") or "CNY",
+        dpd,
+        cell.get("product", ""),
+        due,
+        tuple(phones),
+        cell.get("debtor_id", ""),
+        tuple(sorted(set(zones))) if zones else (),
     ), errors

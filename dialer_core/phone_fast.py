@@ -54,10 +54,11 @@ _ORDERED_TYPES = (
 )
 
 
-class _Region:
+class FastRegion:
     """What the fast path needs of one region's metadata."""
 
     def __init__(self, metadata: PhoneMetadata) -> None:
+        self.code = metadata.id  # ISO 3166 alpha-2: region_code_for_number's answer
         self.country_code = metadata.country_code
         self.cc_text = str(metadata.country_code)
         self.idd = re.compile(metadata.international_prefix or "NonMatch")
@@ -72,35 +73,59 @@ class _Region:
         self.fixed = _Desc(metadata.fixed_line) if metadata.fixed_line is not None else None
         self.mobile = _Desc(metadata.mobile) if metadata.mobile is not None else None
         self.same_mobile_and_fixed = metadata.same_mobile_and_fixed_line_pattern
+        self._typed: dict[int, re.Pattern[str]] = {}
 
     def starts_with_national_prefix(self, digits: str) -> bool:
         return self.national_prefix is not None and self.national_prefix.match(digits) is not None
 
     def number_type(self, nsn: str) -> int:
-        """phonenumbers' _number_type_helper."""
+        """phonenumbers' _number_type_helper: the general pattern, then one match of the
+        patterns that allow this length, in phonenumbers' order (``_by_length``)."""
         if not self.general.matches(nsn):
             return PhoneNumberType.UNKNOWN
-        for desc, kind in self.special:
-            if desc.matches(nsn):
-                return kind
-        if self.fixed is not None and self.fixed.matches(nsn):
-            if self.same_mobile_and_fixed or (self.mobile is not None and self.mobile.matches(nsn)):
-                return PhoneNumberType.FIXED_LINE_OR_MOBILE
-            return PhoneNumberType.FIXED_LINE
-        if not self.same_mobile_and_fixed and self.mobile is not None and self.mobile.matches(nsn):
-            return PhoneNumberType.MOBILE
-        return PhoneNumberType.UNKNOWN
+        size = len(nsn)
+        found = self._typed.get(size)
+        if found is None:
+            found = self._typed[size] = self._by_length(size)
+        match = found.fullmatch(nsn)
+        if match is None:
+            return PhoneNumberType.UNKNOWN
+        kind = int(match.lastgroup[1:])  # type: ignore[index]  # the alternatives are named
+        if kind == PhoneNumberType.FIXED_LINE and (
+            self.same_mobile_and_fixed or (self.mobile is not None and self.mobile.matches(nsn))
+        ):
+            return PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return kind
+
+    def _by_length(self, size: int) -> re.Pattern[str]:
+        """One pattern whose first matching alternative (named ``t<type>``) is the type that
+        _number_type_helper answers for a number of ``size`` digits its general desc allows:
+        the special types in order, fixed line (then mobile is asked apart), mobile."""
+        options = [(desc, kind) for desc, kind in self.special]
+        if self.fixed is not None:
+            options.append((self.fixed, PhoneNumberType.FIXED_LINE))
+        if not self.same_mobile_and_fixed and self.mobile is not None:
+            options.append((self.mobile, PhoneNumberType.MOBILE))
+        parts = [
+            f"(?P<t{kind}>{desc.pattern.pattern})"
+            for desc, kind in options
+            if desc.pattern is not None and (not desc.lengths or size in desc.lengths)
+        ]
+        return re.compile("|".join(parts)) if parts else _NO_TYPE
+
+
+_NO_TYPE = re.compile(r"(?!)")  # no type allows this length
 
 
 @cache
-def _region(code: str) -> _Region | None:
+def _region(code: str) -> FastRegion | None:
     """A geographic region that alone has its calling code, else None (general path)."""
     if code not in SUPPORTED_REGIONS:
         return None
     metadata = PhoneMetadata.metadata_for_region(code, None)
     if metadata is None or len(COUNTRY_CODE_TO_REGION_CODE.get(metadata.country_code, ())) != 1:
         return None
-    return _Region(metadata)
+    return FastRegion(metadata)
 
 
 def _calling_code(digits: str) -> tuple[int, str]:
@@ -115,6 +140,17 @@ def _calling_code(digits: str) -> tuple[int, str]:
 def fast_parse(text: str, default_region: str) -> PhoneNumber | None:
     """``phonenumbers.parse(text, default_region)`` for bare digits (3-20 ASCII digits,
     maybe after a "+"); None when ``text`` needs the general parser."""
+    found = fast_digits(text, default_region)
+    if found is None:
+        return None
+    region, nsn = found
+    return PhoneNumber(country_code=region.country_code, national_number=int(nsn))
+
+
+def fast_digits(text: str, default_region: str) -> tuple[FastRegion, str] | None:
+    """What ``fast_parse`` finds, before it builds the PhoneNumber: the number's region (the
+    only one of its calling code) and its national significant number (no leading zero), or
+    None when ``text`` needs the general parser."""
     if _DIGITS.fullmatch(text) is None:
         return None
     if text[0] == "+":
@@ -128,7 +164,7 @@ def fast_parse(text: str, default_region: str) -> PhoneNumber | None:
         region = _region(default_region)
         if region is None or region.idd.match(text) or text.startswith(region.cc_text):
             return None
-        code, nsn = region.country_code, text
+        nsn = text
     if (
         region is None
         or not _MIN_NSN <= len(nsn) <= _MAX_NSN
@@ -136,7 +172,7 @@ def fast_parse(text: str, default_region: str) -> PhoneNumber | None:
         or region.starts_with_national_prefix(nsn)
     ):
         return None
-    return PhoneNumber(country_code=code, national_number=int(nsn))
+    return region, nsn
 
 
 def number_type(number: PhoneNumber) -> int:

@@ -19,7 +19,6 @@ import phonenumbers
 from phonenumbers import PhoneNumber, geocoder
 from phonenumbers import timezone as pn_timezone
 from phonenumbers.geodata import GEOCODE_DATA
-from phonenumbers.prefix import _find_lang
 from phonenumbers.tzdata import TIMEZONE_DATA
 
 from dialer_core.compliance.region import ZoneUnknown, _place, region_of
@@ -35,14 +34,18 @@ class PhoneRegions:
 
     def place(self, number: PhoneNumber, ntype: int, country: str, e164: str) -> tuple[str, str]:
         """(province, city) of a valid number, "" when unknown; equal to region_of's."""
-        code = number.country_code
+        found = self.direct(number.country_code, ntype, country, e164)
+        return _place_of(number, ntype, country, e164) if found is None else found
+
+    def direct(self, code: int, ntype: int, country: str, e164: str) -> tuple[str, str] | None:
+        """``place`` from the prefix tables alone, or None when this number's code and type
+        need phonenumbers' own lookups (then ``place`` with the PhoneNumber)."""
         if not _fast(ntype, code):
-            return _place_of(number, ntype, country, e164)
+            return None
         digits = e164[1:]
-        zones = _longest_prefix(TIMEZONE_DATA, digits, _longest_key("tz", code))
-        if zones is None or all(z == pn_timezone.UNKNOWN_TIMEZONE for z in zones):
+        if not _tz_known(digits, _longest_key("tz", code)):
             return ("", "")
-        description = _area(digits, _longest_key("geo", code)) or _country_name(code)
+        description = _area(digits, _geo_sizes(code)) or _country_name(code)
         key = (country, description)
         found = self._memo.get(key)
         if found is None:
@@ -51,6 +54,18 @@ class PhoneRegions:
             if len(self._memo) < _MAX_ENTRIES:
                 self._memo[key] = found
         return found
+
+
+def _tz_known(digits: str, longest: int) -> bool:
+    """Whether the time zone table has a zone for the number (its longest matching prefix
+    names one that is not unknown): what region_of asks before geocoding."""
+    zones = _longest_prefix(TIMEZONE_DATA, digits, longest)
+    return zones is not None and _names_a_zone(zones)
+
+
+@cache
+def _names_a_zone(zones: tuple[str, ...]) -> bool:
+    return not all(z == pn_timezone.UNKNOWN_TIMEZONE for z in zones)
 
 
 def _longest_prefix(data: dict, digits: str, longest: int):  # noqa: ANN202 - the table's value
@@ -62,16 +77,31 @@ def _longest_prefix(data: dict, digits: str, longest: int):  # noqa: ANN202 - th
     return None
 
 
-def _area(digits: str, longest: int) -> str:
+def _area(digits: str, sizes: tuple[int, ...]) -> str:
     """phonenumbers' area description in English ("" when none), as
-    description_for_valid_number finds it for a single-country code without a mobile token."""
-    for size in range(min(longest, len(digits)), 0, -1):
+    description_for_valid_number finds it for a single-country code without a mobile token:
+    the longest prefix of ``digits`` in the table that has one (``sizes``: the lengths of the
+    code's keys, longest first)."""
+    for size in sizes:
         entry = GEOCODE_DATA.get(digits[:size])
         if entry is not None:
-            name = _find_lang(entry, "en", None, None)
+            name = entry.get("en")
             if name is not None:
                 return name
     return ""
+
+
+@cache
+def _geo_sizes(country_code: int) -> tuple[int, ...]:
+    """The lengths of the geocoding keys that a number of this calling code can match (its
+    code's digits and more, or a part of them), longest first."""
+    text = str(country_code)
+    keys = _sorted_keys("geo")
+    first = bisect_left(keys, text)  # the keys starting with ``text``: one run (_longest_key)
+    last = bisect_left(keys, text[:-1] + chr(ord(text[-1]) + 1), first)
+    sizes = {len(key) for key in keys[first:last]}
+    sizes |= {size for size in range(1, len(text)) if text[:size] in GEOCODE_DATA}
+    return tuple(sorted(sizes, reverse=True))
 
 
 @cache

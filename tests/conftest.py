@@ -99,6 +99,40 @@ async def db(db_dsn):
     await pool.close()
 
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's Chromium, driven by Playwright (no downloaded browser)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    # tests/test_hostile_pages.py: the attacker's name resolves to us (DNS rebinding).
+    "--host-resolver-rules=MAP rebind.attacker.test 127.0.0.1",
+]
+
+
+@pytest.fixture(scope="session")
+async def chromium():
+    """One headless Chromium for the session, started by the first test that needs it."""
+    from playwright.async_api import async_playwright  # only the browser tests pay for it
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def browser(chromium):
+    """The session's Chromium; every page a test opened (each in a context of its own, with
+    its own cookies) is closed after the test."""
+    yield chromium
+    for context in chromium.contexts:
+        await context.close()
+
+
 def pytest_terminal_summary(terminalreporter):
     """Name the artifacts tests left behind (e.g. the dashboard screenshot), even with -q."""
     module = sys.modules.get("test_dashboard_browser")

@@ -1,7 +1,8 @@
 """The dashboard in headless Chromium: start a campaign by clicking, see it dial, pause it.
 
-Runs Debian's /usr/bin/chromium through Playwright (no downloaded browser). The screenshot is
-saved to PACEDIAL_SCREENSHOT (default /tmp/pacedial-dashboard.png) and its path printed.
+Runs Debian's /usr/bin/chromium through Playwright (the session's browser: tests/conftest.py).
+The screenshot is saved to PACEDIAL_SCREENSHOT (default /tmp/pacedial-dashboard.png) and its
+path printed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import os
 from pathlib import Path
 
 from e2e_rig import AsteriskRig, campaign_doc
-from playwright.async_api import async_playwright
 
 from dialer_core.campaign.config import parse_campaign
 from dialer_core.campaign.manager import CampaignManager
@@ -21,16 +21,6 @@ from dialer_core.face.serve import serve_api
 from dialer_core.store.campaigns import ensure_campaign
 from dialer_core.store.cases import import_cases
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS: list[str] = []  # printed in the run's summary by tests/conftest.py
 SCREENSHOT = Path(os.environ.get("PACEDIAL_SCREENSHOT", "/tmp/pacedial-dashboard.png"))
 TOKEN = "browser-test-token"
@@ -40,7 +30,7 @@ async def number(page, selector: str) -> int:
     return int((await page.text_content(selector)) or "0")
 
 
-async def test_dashboard_starts_a_campaign_shows_it_dialing_and_pauses_it(db):
+async def test_dashboard_starts_a_campaign_shows_it_dialing_and_pauses_it(db, browser):
     # 1:1 at ten times real speed: a loaded machine's event-loop stalls stay well under the
     # 2-second rule in simulated seconds, so the abandonment brake never pauses this campaign
     # before the page has seen it run (at 40x and 1.5 lines per agent it did, under load).
@@ -52,11 +42,7 @@ async def test_dashboard_starts_a_campaign_shows_it_dialing_and_pauses_it(db):
             cid = await ensure_campaign(conn, "browser", campaign.mode, campaign.raw)
             await import_cases(conn, cid, parsed.rows, parsed.errors, "demo")
         manager = CampaignManager(db, rig.driver, rig.answered.registry, clock=rig.clock)
-        async with (
-            serve_api(db, manager, host="127.0.0.1", port=0, token=TOKEN) as url,
-            async_playwright() as pw,
-        ):
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        async with serve_api(db, manager, host="127.0.0.1", port=0, token=TOKEN) as url:
             try:
                 # Playwright polls wait_for_function with eval, which the page's CSP forbids
                 # (tests/test_hostile_pages.py loads the dashboard under its CSP).
@@ -105,6 +91,7 @@ async def test_dashboard_starts_a_campaign_shows_it_dialing_and_pauses_it(db):
                 ARTIFACTS.append(f"dashboard screenshot: {SCREENSHOT}")
                 assert not errors, errors
             finally:
-                await browser.close()
+                for context in browser.contexts:
+                    await context.close()
             await manager.stop_all()
     assert SCREENSHOT.stat().st_size > 10_000

@@ -13,8 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from e2e_rig import AsteriskRig
-from playwright.async_api import async_playwright
-from test_dashboard_browser import ARGS, ARTIFACTS, CHROMIUM
+from test_dashboard_browser import ARTIFACTS
 
 from dialer_core import accounts
 from dialer_core.campaign.manager import CampaignManager
@@ -55,17 +54,13 @@ async def log_in(page, url: str, username: str) -> None:
     await page.click("#login-form button[type=submit]")
 
 
-async def test_an_agent_takes_a_call_and_saves_a_promise_the_supervisor_sees(db):
+async def test_an_agent_takes_a_call_and_saves_a_promise_the_supervisor_sees(db, browser):
     await add_user(db, "wang", "agent", display_name="王芳 Wang", pbx_agent=SEAT)
     await add_user(db, "boss", "supervisor", display_name="Boss", phone="Local/s@sim-supervisor")
     async with AsteriskRig(db, agents=1, time_scale=10, agent_talk=300) as rig:
         await rig.seed_cases("floor", 200)
         manager = CampaignManager(db, rig.driver, rig.answered.registry, clock=rig.clock)
-        async with (
-            serve_api(db, manager, host="127.0.0.1", port=0) as url,
-            async_playwright() as pw,
-        ):
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        async with serve_api(db, manager, host="127.0.0.1", port=0) as url:
             try:
                 errors: list[str] = []
                 floor = await browser.new_page(viewport={"width": 1400, "height": 1100})
@@ -124,7 +119,8 @@ async def test_an_agent_takes_a_call_and_saves_a_promise_the_supervisor_sees(db)
                 await floor.screenshot(path=str(SHOTS / "pacedial-floor.png"), full_page=True)
                 assert not errors, errors
             finally:
-                await browser.close()
+                for context in browser.contexts:
+                    await context.close()
             async with db.acquire() as conn:
                 promise = await conn.fetchrow("SELECT amount_minor, source FROM promises")
                 kinds = {r["kind"] for r in await conn.fetch("SELECT kind FROM tasks")}

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 from e2e_rig import AsteriskRig, campaign_doc
-from playwright.async_api import async_playwright
 
 from dialer_core import accounts
 from dialer_core.campaign.manager import CampaignManager
@@ -25,8 +24,6 @@ from dialer_core.face.serve import serve_api
 from dialer_core.face.site import parse_site
 from dialer_core.store import users as user_store
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 EVIL_TOML = '[campaign]\nname = "evil"\n'
 
 
@@ -227,7 +224,7 @@ async def test_malformed_requests_get_400_with_a_reason_and_write_nothing(db):
         assert await count(db, "SELECT count(*) FROM campaigns") == 2
 
 
-async def test_attacks_from_a_page_on_another_port_in_chromium(db):
+async def test_attacks_from_a_page_on_another_port_in_chromium(db, browser):
     async with AsteriskRig(db, agents=1, time_scale=40) as rig, open_api(db, rig) as (url, _):
         await rig.seed_cases("north", 3)
         port = urlsplit(url).port
@@ -243,11 +240,7 @@ window.fetchDone = fetch("{url}/api/campaigns", {{method: "POST", mode: "no-cors
   .then(() => "sent", e => "error " + e);
 document.getElementById("f").submit();
 </script></body>"""
-        async with attacker_site(html) as evil_url, async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=CHROMIUM,
-                args=[*ARGS, "--host-resolver-rules=MAP rebind.attacker.test 127.0.0.1"],
-            )
+        async with attacker_site(html) as evil_url:
             try:
                 page = await browser.new_page()
                 posts: list[tuple[str, str]] = []
@@ -298,7 +291,8 @@ document.getElementById("f").submit();
                 await dashboard.wait_for_selector('tr[data-name="north"]', timeout=10000)
                 assert not [r for r in reports if "Content Security Policy" in r], reports
             finally:
-                await browser.close()
+                for context in browser.contexts:
+                    await context.close()
         await asyncio.sleep(0.2)  # let a late request land, if one were accepted
         assert await count(db, "SELECT count(*) FROM campaigns WHERE name LIKE 'evil%'") == 0
         assert await count(db, "SELECT count(*) FROM attempts") == 0

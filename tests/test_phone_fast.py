@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 
 import phonenumbers
 import pytest
@@ -190,7 +191,7 @@ def test_a_file_validates_the_same_with_and_without_the_fast_path(monkeypatch):
         return rows, errors
 
     fast_rows, fast_errors = validate()
-    monkeypatch.setattr(cases_csv, "fast_parse", lambda text, region: None)
+    monkeypatch.setattr(cases_csv, "fast_digits", lambda text, region: None)
     monkeypatch.setattr(cases_csv, "number_type", phonenumbers.number_type)
     slow_rows, slow_errors = validate()
     assert fast_rows == slow_rows and fast_errors == slow_errors
@@ -199,3 +200,37 @@ def test_a_file_validates_the_same_with_and_without_the_fast_path(monkeypatch):
     assert [(e.column, e.reason) for e in last] == [
         ("phone1", "invalid phone number '12345' for CN")
     ]
+
+
+def test_number_type_answers_as_phonenumbers_for_numbers_of_every_calling_code():
+    from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
+
+    rng = random.Random(11)
+    codes = sorted(COUNTRY_CODE_TO_REGION_CODE)
+    kinds = set()
+    for _ in range(30_000):
+        text = f"+{rng.choice(codes)}" + "".join(rng.choices("0123456789", k=rng.randint(4, 13)))
+        try:
+            number = phonenumbers.parse(text, None)
+        except phonenumbers.NumberParseException:
+            continue
+        expected = phonenumbers.number_type(number)
+        assert number_type(number) == expected, text
+        kinds.add(expected)
+    assert len(kinds) >= 8  # fixed, mobile, both, toll free, premium... and UNKNOWN all reached
+
+
+def test_plain_amounts_answer_as_the_decimal_parser(monkeypatch):
+    def outcome(text: str) -> object:
+        try:
+            return cases_csv.parse_amount(text)
+        except ValueError as exc:
+            return str(exc)
+
+    rng = random.Random(12)
+    pieces = ["0", "1", "9", "12", "007", "3250", ".", ".5", ",", "¥", "$", " ", "e", "-", "_"]
+    texts = ["".join(rng.choices(pieces, k=rng.randint(1, 5))) for _ in range(20_000)]
+    fast = [outcome(text) for text in texts]
+    monkeypatch.setattr(cases_csv, "_PLAIN_AMOUNT", re.compile(r"(?!)"))  # Decimal only
+    assert fast == [outcome(text) for text in texts]
+    assert sum(isinstance(got, int) for got in fast) > 5_000

@@ -61,18 +61,27 @@ _DROP_SQL = "DROP TABLE IF EXISTS import_case_stage, import_phone_stage, import_
 # reached one index probe per staged row (ON CONFLICT, a correlated subquery or LATERAL ...
 # OFFSET 0, which PostgreSQL always runs as such), never "all cases of the campaign".
 #
-# Upsert the staged cases and note every staged case's id (import_case_ids): the upsert
+# Upsert the staged cases and note every staged case's id (import_case_ids). Each row comes
+# with its id and debtor key (what cases_set_debtor_key would set: sql/240 then skips the
+# function), ids taken in file order as the column default would; the upsert
 # returns those it inserted or changed; the others (same values) are looked up. Answers the
 # counts and the cases whose values are unchanged but whose CSV text is new (only the digest
 # moves: usually none, updated by primary key).
 _UPSERT_CASES = """
 WITH up AS (
-    INSERT INTO cases (campaign_id, external_id, debtor_name, amount_minor, currency,
-                       days_past_due, product, due_date, source_digest, debtor_id,
+    INSERT INTO cases (id, campaign_id, external_id, debtor_name, amount_minor, currency,
+                       days_past_due, product, due_date, source_digest, debtor_id, debtor_key,
                        address_zones)
-    SELECT $1, external_id, debtor_name, amount_minor, currency, days_past_due, product,
-           due_date, source_digest, nullif(debtor_id, ''), address_zones
-    FROM import_case_stage ORDER BY line
+    SELECT id, $1, external_id, debtor_name, amount_minor, currency, days_past_due, product,
+           due_date, source_digest, debtor_id,
+           CASE WHEN debtor_id IS NULL THEN 'case:' || id ELSE 'id:' || debtor_id END,
+           address_zones
+    FROM (
+        SELECT nextval('cases_id_seq') AS id, s.*
+        FROM (SELECT external_id, debtor_name, amount_minor, currency, days_past_due, product,
+                     due_date, source_digest, nullif(debtor_id, '') AS debtor_id, address_zones
+              FROM import_case_stage ORDER BY line) s
+    ) numbered
     ON CONFLICT (campaign_id, external_id) DO UPDATE SET
         debtor_name = excluded.debtor_name, amount_minor = excluded.amount_minor,
         currency = excluded.currency, days_past_due = excluded.days_past_due,
@@ -108,23 +117,30 @@ _REFRESH_DIGESTS = """
 UPDATE cases c SET source_digest = u.digest
 FROM unnest($1::bigint[], $2::bigint[]) AS u(id, digest) WHERE c.id = u.id"""
 
-# Upsert the phones; schedule each new case on its first number (its phones are all new and
-# active); count the cases that were not changed themselves but whose phones were.
+# Add the phones: those of new cases by plain inserts (a case made by this transaction has no
+# phones yet and no other transaction can add any; a row's numbers are distinct), the others
+# upserted; schedule each new case on its first number (its phones are all new and active);
+# count the cases that were not changed themselves but whose phones were.
 _UPSERT_PHONES = """
-WITH ph AS (
+WITH added AS (
     INSERT INTO phones (case_id, position, e164, country, province, city)
     SELECT i.case_id, p.position, p.e164, p.country, p.province, p.city
     FROM import_phone_stage p JOIN import_case_ids i ON i.external_id = p.external_id
+    WHERE i.inserted
+    RETURNING id, case_id, position
+), ph AS (
+    INSERT INTO phones (case_id, position, e164, country, province, city)
+    SELECT i.case_id, p.position, p.e164, p.country, p.province, p.city
+    FROM import_phone_stage p JOIN import_case_ids i ON i.external_id = p.external_id
+    WHERE NOT i.inserted
     ON CONFLICT (case_id, e164) DO UPDATE SET position = excluded.position
     WHERE phones.position IS DISTINCT FROM excluded.position
     RETURNING id, case_id, position
 ), scheduled AS (
     INSERT INTO schedule (case_id, campaign_id, phone_id)
-    SELECT DISTINCT ON (ph.case_id) ph.case_id, $1, ph.id
-    FROM ph JOIN import_case_ids i ON i.case_id = ph.case_id
-    WHERE i.inserted
-    ORDER BY ph.case_id, ph.position, ph.id
-    ON CONFLICT (case_id) DO NOTHING
+    SELECT DISTINCT ON (a.case_id) a.case_id, $1, a.id
+    FROM added a
+    ORDER BY a.case_id, a.position, a.id
 )
 SELECT count(DISTINCT ph.case_id)
 FROM ph JOIN import_case_ids i ON i.case_id = ph.case_id
