@@ -115,6 +115,14 @@ def shipped_password_hasher():
     accounts._hasher = shipped
 
 
+@pytest.fixture(scope="session")
+def sounds_dir(tmp_path_factory) -> Path:
+    """One folder of rendered robot prompts for the session ($PACEDIAL_SOUNDS of the robot
+    campaigns): a prompt's file is named by the hash of engine, voice and text, so a prompt is
+    rendered once, by the first test that speaks it."""
+    return tmp_path_factory.mktemp("sounds")
+
+
 CHROMIUM = "/usr/bin/chromium"  # Debian's Chromium, driven by Playwright (no downloaded browser)
 CHROMIUM_ARGS = [
     "--headless",
