@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from e2e_rig import PBX_KINDS, attempts_of, campaign_doc, rig_for
+from law_audit import is_abandoned, is_live, law_findings
 from virtual_time import in_virtual_time
 
 from dialer_core.campaign.config import parse_campaign
@@ -40,6 +41,15 @@ async def test_a_call_placed_with_amd_off_reaches_an_agent_without_the_detector(
         rows = await attempts_of(db, cid)
         assert any(r["disposition"] == "agent_talked" for r in rows)
         assert await _amd_rows(db, cid) == 0  # the detector never ran
+        assert await law_findings(db, [f"amd-off-{pbx}"], "cn") == []
+        async with db.acquire() as conn:  # the outside audit's reading of those calls
+            audited = await conn.fetch(
+                "SELECT a.*, NULL AS amd, NULL AS truth FROM attempts a WHERE a.campaign_id = $1",
+                cid,
+            )
+        for r in audited:  # an answer with no verdict is live; dropped, it is abandoned
+            if r["answered_at"] is not None:
+                assert is_live(r) and is_abandoned(r) == (r["disposition"] == "abandoned")
 
         cid, _ = await rig.seed_cases(f"amd-on-{pbx}", 30)
         campaign = parse_campaign(_doc(f"amd-on-{pbx}", 0.0), "test campaign")

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import tempfile
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -21,8 +21,9 @@ from dialer_core.api.context import ApiContext, ctx_of
 from dialer_core.api.errors import ApiError
 from dialer_core.api.import_table import ImportTable
 from dialer_core.api.table import CONTROL, READ, Param, Route
-from dialer_core.cases_csv import CsvFileError
-from dialer_core.importer import ImportResult, import_case_file
+
+if TYPE_CHECKING:
+    from dialer_core.importer import ImportResult
 
 TAG = "cases"
 UPLOAD_MAX = 2 * 1024**3  # 2 GiB: ~20 million cases
@@ -60,6 +61,11 @@ async def _spool(request: web.Request, spool) -> int:  # noqa: ANN001 - a binary
 
 
 async def _run(ctx: ApiContext, import_id: str, campaign_id: int, spool, opts: dict) -> dict:  # noqa: ANN001
+    # Imported here: the importer loads phonenumbers' geocoding tables (~0.5 s of CPU), paid
+    # by the first upload, not by every `pacedial serve` and `demo` start.
+    from dialer_core.cases_csv import CsvFileError
+    from dialer_core.importer import import_case_file
+
     table: ImportTable = ctx.imports
     try:
         result = await import_case_file(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dialer_core.importer import ImportProgress
+if TYPE_CHECKING:  # the importer (and the geocoder's tables) load with the first upload
+    from dialer_core.importer import ImportProgress
 
 KEEP_FINISHED = 50  # finished imports kept for GET /api/imports/{id}
 

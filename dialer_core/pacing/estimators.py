@@ -184,6 +184,7 @@ class ResidualLife:
             edges, prior_weight * lognormal_bin_mass(edges, *cfg_wrap), half_life
         )
         self.direct = DecayedHistogram(edges, np.zeros(len(edges)), half_life)
+        self._any_direct = False  # a talk without wrap-up was seen (else ``direct`` is empty)
         self._wrap_mean: float | None = None
 
     def observe_talk(self, seconds: float, wrap: bool = True) -> None:
@@ -192,6 +193,7 @@ class ResidualLife:
         self.talk.add(seconds)
         if not wrap:
             self.direct.add_weighted(seconds, weight)
+            self._any_direct = True
         if self.talk._weight < weight:  # the talk histogram rescaled its counts
             self.direct.scale(1.0 / (weight * self.talk._growth))
 
@@ -232,7 +234,7 @@ class ResidualLife:
         gain = np.empty((s.shape[0], 2 * n))
         wrapped_end = np.maximum(e + s - self.wrap_mean(), e)  # talk end that frees by e + s
         gain[:, :n] = talk.cumulative(wrapped_end)
-        if self.direct.total > 0:  # talks with no wrap-up free their agent at their end
+        if self._any_direct:  # talks with no wrap-up free their agent at their end
             gain[:, :n] += self.direct.cumulative(e + s) - self.direct.cumulative(wrapped_end)
         gain[:, n:] = wrap.cumulative(np.maximum(e + s, e))
         gain[:, :n] /= talk_total
@@ -256,7 +258,7 @@ class ResidualLife:
         s = np.asarray(horizon, dtype=float)[None, :]
         te = np.asarray(talk_elapsed, dtype=float)[:, None]
         we = np.asarray(wrap_elapsed, dtype=float)[:, None]
-        if self.direct.total > 0:  # talks with no wrap-up free their agent at their end
+        if self._any_direct:  # talks with no wrap-up free their agent at their end
             talk = self.talk
             wrapped_end = np.maximum(te + s - self.wrap_mean(), te)
             ends = talk.cumulative(wrapped_end)

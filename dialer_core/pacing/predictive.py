@@ -291,11 +291,13 @@ class Predictive:
         # AMD off on the share of calls that keeps the unseen false positives of every window
         # within its part of the cap (pacing.amd_plan); they arise on the other calls only
         fp = cfg.amd_false_positive_rate
-        share = max(
-            amd_off_share(fp, expected, cap, cfg.fp_z, cfg.amd_reserve) for expected in expected_of
-        )
-        self.amd_off_share = share = min(share, cfg.amd_off_max)
-        fp *= 1.0 - share
+        share = 0.0
+        if fp > 0 and cfg.amd_off_max > 0:
+            for expected in expected_of:
+                share = max(share, amd_off_share(fp, expected, cap, cfg.fp_z, cfg.amd_reserve))
+            share = min(share, cfg.amd_off_max)
+            fp *= 1.0 - share
+        self.amd_off_share = share
         rate, taper = math.inf, 1.0
         for (_, window_answers, abandons), expected in zip(sums, expected_of, strict=True):
             # unseen abandons at their upper quantile (a shift has hundreds of overlapping

@@ -239,12 +239,12 @@ class Simulator:
     def _count(self, outcome: str) -> None:
         self.trace.outcomes[outcome] = self.trace.outcomes.get(outcome, 0) + 1
 
-    def _launch(self) -> None:
+    def _launch(self, amd_off_share: float) -> None:
         now, rng, c = self.now, self.rng, self.sc.calls
         call_id = self._next_call
         self._next_call += 1
         self.trace.launched += 1
-        amd = self.amd_split.amd_on(getattr(self.policy, "amd_off_share", 0.0))
+        amd = self.amd_split.amd_on(amd_off_share)
         self._pbx("launched", call_id, amd)
         if c.trunk_channels and self._channels >= c.trunk_channels:
             self._calls[call_id] = now
@@ -361,8 +361,9 @@ class Simulator:
         if n < 0:
             self.trace.negative_decisions += 1
             return
+        share = getattr(self.policy, "amd_off_share", 0.0) if n else 0.0
         for _ in range(n):
-            self._launch()
+            self._launch(share)
         if n:
             staffed = self._staffed
             self._dirty()
