@@ -99,6 +99,30 @@ async def db(db_dsn):
     await pool.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shipped_password_hasher():
+    """Passwords are hashed with argon2's cheapest parameters in the tests
+    (``argon2.profiles.CHEAPEST``, the library's profile for tests): at the shipped cost each
+    hash or check takes ~0.1-0.2 s of CPU and the suite logs people in some fifty times. Yields
+    the shipped hasher, whose cost has its own test (tests/test_people_api.py)."""
+    from argon2 import PasswordHasher, profiles
+
+    from dialer_core import accounts
+
+    shipped = accounts._hasher
+    accounts._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    yield shipped
+    accounts._hasher = shipped
+
+
+@pytest.fixture(scope="session")
+def sounds_dir(tmp_path_factory) -> Path:
+    """One folder of rendered robot prompts for the session ($PACEDIAL_SOUNDS of the robot
+    campaigns): a prompt's file is named by the hash of engine, voice and text, so a prompt is
+    rendered once, by the first test that speaks it."""
+    return tmp_path_factory.mktemp("sounds")
+
+
 CHROMIUM = "/usr/bin/chromium"  # Debian's Chromium, driven by Playwright (no downloaded browser)
 CHROMIUM_ARGS = [
     "--headless",

@@ -85,6 +85,20 @@ async def handled_call(db, seat: str = SEAT) -> tuple[str, int]:
     return call_id, contact.case_id
 
 
+def test_passwords_are_stored_as_argon2id_at_rfc_9106_cost(shipped_password_hasher):
+    """The shipped hasher (the other tests hash at argon2's cheapest cost: tests/conftest.py):
+    argon2id at RFC 9106's second recommended option (3 passes over 64 MiB), and its hashes
+    check."""
+    from argon2 import Type, profiles
+
+    hasher, floor = shipped_password_hasher, profiles.RFC_9106_LOW_MEMORY
+    assert hasher.type is Type.ID
+    assert hasher.time_cost >= floor.time_cost and hasher.memory_cost >= floor.memory_cost
+    stored = hasher.hash(PASSWORD)
+    assert stored.startswith("$argon2id$") and hasher.verify(stored, PASSWORD)
+    assert not hasher.check_needs_rehash(stored)
+
+
 async def test_login_sets_an_httponly_session_and_me_names_the_person(db):
     await add_user(db, "wang", "agent", display_name="王 Wang", pbx_agent=SEAT)
     async with served(db) as client:

@@ -91,10 +91,10 @@ def test_a_live_runners_journal_is_never_adopted_a_dead_ones_is(tmp_path) -> Non
 
 
 async def test_runner_killed_during_an_outage_writes_every_held_result_after_restart(
-    db, db_dsn, tmp_path, monkeypatch
+    db, db_dsn, tmp_path, monkeypatch, sounds_dir
 ):
     monkeypatch.setenv("PACEDIAL_JOURNAL_DIR", str(tmp_path / "journal"))
-    monkeypatch.setenv("PACEDIAL_SOUNDS", str(tmp_path / "sounds"))
+    monkeypatch.setenv("PACEDIAL_SOUNDS", str(sounds_dir))
     doc = mixed_doc("held")
     doc["routing"]["rules"][0]["dpd_max"] = 100_000  # every answered call to the robot
     doc["recording"] = {"enabled": False}

@@ -43,7 +43,7 @@ def pbx(request) -> str:
 
 @in_virtual_time
 async def test_mixed_campaign_routes_by_dpd_and_records_robot_outcomes(
-    db, pbx, tmp_path, monkeypatch
+    db, pbx, tmp_path, monkeypatch, sounds_dir
 ):
     """Routing by DPD, robot outcomes, AMD and recordings through the PBX-neutral session calls.
 
@@ -52,7 +52,7 @@ async def test_mixed_campaign_routes_by_dpd_and_records_robot_outcomes(
     test_campaign_e2e_freeswitch.py (AMD statuses, machines present, the PBX's own list of
     recordings, agent connects and states) hold for both and are kept for both.
     """
-    monkeypatch.setenv("PACEDIAL_SOUNDS", str(tmp_path / "sounds"))
+    monkeypatch.setenv("PACEDIAL_SOUNDS", str(sounds_dir))
     monkeypatch.setenv("PACEDIAL_RECORDINGS", str(tmp_path / "rec"))
     rig = rig_for(pbx, db, agents=3, time_scale=20, seed=4, recordings_dir=str(tmp_path / "rec"))
     async with rig:

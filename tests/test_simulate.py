@@ -309,3 +309,4 @@ def test_with_amd_off_machines_take_an_agent_for_seconds_and_no_false_positive_h
     talk = sum(a.time_in.get(AgentStatus.TALKING, 0.0) for a in off.agents)
     logged = result.logged_in_hours * 3600.0
     assert result.talk_utilization == pytest.approx((talk - spent) / logged)  # not talk
+    assert result.machines_to_agents == machines and result.amd_false_positives == 0

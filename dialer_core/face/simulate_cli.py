@@ -32,6 +32,8 @@ _ROWS = (
     ("talk utilization (of available time)", "talk_utilization", "{:.1%}"),
     ("physical limit talk / (talk + wrap-up)", "physical_limit", "{:.1%}"),
     ("talk + wrap-up utilization", "busy_utilization", "{:.1%}"),
+    ("AMD false positives (people hung up on)", "amd_false_positives", "{:d}"),
+    ("machines taken by agents (AMD off)", "machines_to_agents", "{:d}"),
     ("hours over target", "hours_over_target", "{:d}"),
     ("decisions without budget (progressive)", "fallback_share", "{:.1%}"),
     ("connects per agent-hour", "connects_per_agent_hour", "{:.1f}"),

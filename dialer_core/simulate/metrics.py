@@ -48,6 +48,16 @@ class SimResult:
     wall_seconds: float = 0.0
     series: tuple[SeriesPoint, ...] = ()
 
+    @property
+    def amd_false_positives(self) -> int:
+        """People AMD hung up on as machines (the dialer never saw them)."""
+        return self.outcomes.get("amd_false_positive", 0)
+
+    @property
+    def machines_to_agents(self) -> int:
+        """Machines answering calls placed with AMD off, disposed of by an agent."""
+        return self.outcomes.get("machine_to_agent", 0)
+
     def to_json(self, with_series: bool = False) -> dict[str, Any]:
         data = asdict(self)
         if not with_series:
