@@ -143,6 +143,8 @@ def _decimal_minor(text: str, cleaned: str) -> int:
             raise ValueError(f"more than 2 decimals: {text!r}")
     except ArithmeticError as exc:  # not a number, or an exponent beyond any amount
         raise ValueError(f"not a number: {text!r}") from exc
+    if minor > MAX_MINOR:  # before int(): '1e300000' would be an integer of 300,000 digits
+        raise ValueError(f"amount too large: {text!r}")
     return int(minor)
 
 

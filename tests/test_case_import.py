@@ -40,6 +40,7 @@ def test_valid_rows_are_normalised_to_e164_with_region():
         ("C9,张三,1.234,1,13800138000,,card", "amount", "more than 2 decimals"),
         ("C9,张三,1e30,1,13800138000,,card", "amount", "amount too large"),
         ("C9,张三,99999999999999999999,1,13800138000,,card", "amount", "amount too large"),
+        ("C9,张三,1e300000,1,13800138000,,card", "amount", "amount too large"),
         ("C9,张三,1e999999999,1,13800138000,,card", "amount", "not a number"),
         ("C9,张三,10,9999999999,13800138000,,card", "days_past_due", "whole number of days"),
         ("C9,张三,10,-1,13800138000,,card", "days_past_due", "whole number of days"),
