@@ -363,3 +363,28 @@ async def test_chunks_written_without_per_row_key_checks_land_as_with_them(
     by_id = {r["external_id"]: r for r in keys}
     assert by_id["C3"]["debtor_key"] == by_id["C90"]["debtor_key"]
     assert all(r["debtor_key"] == r["own"] for r in keys if r["external_id"] not in {"C3", "C90"})
+
+
+async def test_per_row_key_checks_stay_for_a_role_that_is_not_a_superuser_or_a_vanished_case(db):
+    import dialer_core.store.case_import as case_import
+
+    _, result, _, _ = await run_import(db, HEADER + rows(2), campaign="vanish")
+    assert result.summary.imported == 2
+    async with db.acquire() as conn:
+        existing = await conn.fetchval("SELECT min(id) FROM cases")
+        assert await case_import._unchecked_allowed(conn)
+        async with CaseWriter(conn, 0), conn.transaction():
+            await conn.execute(
+                "INSERT INTO import_case_ids VALUES ('a', $1, false, false)", existing
+            )
+            assert await conn.fetchval(case_import._LOCK_EXISTING)
+            await conn.execute("INSERT INTO import_case_ids VALUES ('b', -1, false, false)")
+            assert not await conn.fetchval(case_import._LOCK_EXISTING)  # gone: ordinary checks
+        role = f"plain_{conn.get_server_pid()}"
+        await conn.execute(f"CREATE ROLE {role}")
+        try:
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL ROLE {role}")
+                assert not await case_import._unchecked_allowed(conn)
+        finally:
+            await conn.execute(f"DROP ROLE {role}")
