@@ -32,26 +32,35 @@ def totals(rows: list[tuple[int, int, int]]) -> tuple[int, int]:
     return sum(r[1] for r in rows), sum(r[2] for r in rows)
 
 
-async def test_false_positives_are_abandons_and_hangups_during_amd_are_not_live(db):
+async def uk_campaign_phones(conn, name: str, mode: str, prefix: str, count: int):
+    """A uk campaign ``name`` with ``count`` one-phone cases (external ids ``prefix``0..., numbers
+    +4420712345NN for 'A', +4420712346NN for 'B'...); its id and the phones' (case_id, id)
+    rows in case order."""
     doc = {
-        "campaign": {"name": "amd-ledger"},
-        "pacing": {"mode": "progressive"},
+        "campaign": {"name": name},
+        "pacing": {"mode": mode},
         "dialing": {"caller_id": "+442071234000", "ring_timeout": 20},
         "compliance": {"preset": "uk"},
     }
-    campaign = parse_campaign(doc, "amd-ledger.toml")
+    campaign = parse_campaign(doc, f"{name}.toml")
     csv = "external_id,debtor_name,amount,days_past_due,phone\n" + "".join(
-        f"A{i},N,100,30,+4420712345{i:02d}\n" for i in range(len(CALLS))
+        f"{prefix}{i},N,100,30,+442071234{5 + ord(prefix) - ord('A')}{i:02d}\n"
+        for i in range(count)
     )
     parsed = parse_cases_csv(csv.encode())
+    cid = await ensure_campaign(conn, campaign.name, campaign.mode, campaign.raw)
+    await import_cases(conn, cid, parsed.rows, parsed.errors, "t")
+    phones = await conn.fetch(
+        "SELECT p.case_id, p.id FROM phones p JOIN cases c ON c.id = p.case_id "
+        "WHERE c.campaign_id = $1 ORDER BY c.external_id",
+        cid,
+    )
+    return cid, phones
+
+
+async def test_false_positives_are_abandons_and_hangups_during_amd_are_not_live(db):
     async with db.acquire() as conn:
-        cid = await ensure_campaign(conn, campaign.name, campaign.mode, campaign.raw)
-        await import_cases(conn, cid, parsed.rows, parsed.errors, "t")
-        phones = await conn.fetch(
-            "SELECT p.case_id, p.id FROM phones p JOIN cases c ON c.id = p.case_id "
-            "WHERE c.campaign_id = $1 ORDER BY c.external_id",
-            cid,
-        )
+        cid, phones = await uk_campaign_phones(conn, "amd-ledger", "progressive", "A", len(CALLS))
         truths = []
         for i, ((disposition, abandoned, status, truth), p) in enumerate(
             zip(CALLS, phones, strict=True)
@@ -87,30 +96,13 @@ async def test_false_positives_are_abandons_and_hangups_during_amd_are_not_live(
 async def test_with_amd_off_an_answer_is_live_unless_the_agent_found_a_machine(db):
     """Calls placed with AMD off (no verdict): an agent's conversation and a dropped answer are
     live answers (the drop an abandon); a machine the agent disposed of is none."""
-    doc = {
-        "campaign": {"name": "amd-off-ledger"},
-        "pacing": {"mode": "predictive"},
-        "dialing": {"caller_id": "+442071234000", "ring_timeout": 20},
-        "compliance": {"preset": "uk"},
-    }
-    campaign = parse_campaign(doc, "amd-off-ledger.toml")
-    csv = "external_id,debtor_name,amount,days_past_due,phone\n" + "".join(
-        f"B{i},N,100,30,+4420712346{i:02d}\n" for i in range(3)
-    )
-    parsed = parse_cases_csv(csv.encode())
     calls = [
         ("agent_talked", False, {}),
         ("abandoned", True, {}),
         ("agent_talked", False, {"agent_outcome": "answering_machine"}),
     ]
     async with db.acquire() as conn:
-        cid = await ensure_campaign(conn, campaign.name, campaign.mode, campaign.raw)
-        await import_cases(conn, cid, parsed.rows, parsed.errors, "t")
-        phones = await conn.fetch(
-            "SELECT p.case_id, p.id FROM phones p JOIN cases c ON c.id = p.case_id "
-            "WHERE c.campaign_id = $1 ORDER BY c.external_id",
-            cid,
-        )
+        cid, phones = await uk_campaign_phones(conn, "amd-off-ledger", "predictive", "B", 3)
         for i, ((disposition, abandoned, detail), p) in enumerate(zip(calls, phones, strict=True)):
             at = T0 + timedelta(seconds=10 * i)
             await add_attempt(

@@ -58,25 +58,35 @@ def test_an_abandon_always_follows_its_live_answer() -> None:
     assert outcomes(c.abandoned(9.0, "y", 2.0)) == [Outcome.ABANDONED]
 
 
-def test_live_ledger_equals_simulated_ledger_for_the_same_events() -> None:
-    """The simulator's PBX events replayed the way the runner classifies them: same ledger."""
-    scenario = Scenario(
-        name="ledger",
+def ledger_scenario(name: str) -> Scenario:
+    """An hour of six agents, 30 % people, 30 % machines, AMD taking 5 % of people for machines."""
+    return Scenario(
+        name=name,
         shift_hours=1.0,
         agents=AgentsSpec(count=6, breaks_per_agent=0, lunch_share=0.0),
         calls=CallsSpec(human_rate=0.3, machine_rate=0.3, amd_false_positive_rate=0.05),
     )
+
+
+def replayed(pbx_events: list, policy: Predictive) -> Predictive:
+    """``policy`` after hearing the simulator's PBX events classified the way the runner does."""
+    runner_side = AnswerClassifier(amd_enabled=True)
+    for event, at, call_id, args in pbx_events:
+        for observation in getattr(runner_side, event)(at, call_id, *args):
+            policy.observe(observation)
+    return policy
+
+
+def test_live_ledger_equals_simulated_ledger_for_the_same_events() -> None:
+    """The simulator's PBX events replayed the way the runner classifies them: same ledger."""
+    scenario = ledger_scenario("ledger")
     cfg = dataclasses.replace(PacingConfig(), target_abandon_rate=0.1, min_history_answers=5)
     simulated = Predictive(cfg)
     sim = Simulator(scenario, simulated, seed=3, record_events=True)
     trace = sim.run()
     assert trace.outcomes.get("machine", 0) > 20 and trace.outcomes.get("abandoned", 0) > 0
 
-    live = Predictive(cfg)
-    runner_side = AnswerClassifier(amd_enabled=True)
-    for event, at, call_id, args in trace.pbx_events:
-        for observation in getattr(runner_side, event)(at, call_id, *args):
-            live.observe(observation)
+    live = replayed(trace.pbx_events, Predictive(cfg))
 
     assert live.ledger.to_rows() == simulated.ledger.to_rows()
     answers = sum(r.answers for r in live.ledger.to_rows())
@@ -117,12 +127,7 @@ def test_with_amd_off_an_answer_needs_an_agent_and_only_a_person_or_a_drop_is_li
 def test_live_ledger_equals_simulated_ledger_with_amd_off_on_a_share_of_calls() -> None:
     """The policy turns AMD off on part of the calls: the replayed events give the same ledger,
     machines an agent took stay out of it, and a dropped answer counts live."""
-    scenario = Scenario(
-        name="ledger-amd-off",
-        shift_hours=1.0,
-        agents=AgentsSpec(count=6, breaks_per_agent=0, lunch_share=0.0),
-        calls=CallsSpec(human_rate=0.3, machine_rate=0.3, amd_false_positive_rate=0.05),
-    )
+    scenario = ledger_scenario("ledger-amd-off")
     cfg = dataclasses.replace(
         PacingConfig(),
         target_abandon_rate=0.1,
@@ -134,11 +139,7 @@ def test_live_ledger_equals_simulated_ledger_with_amd_off_on_a_share_of_calls() 
     assert 0 < simulated.amd_off_share < 1
     assert trace.outcomes["machine_to_agent"] > 10 and trace.outcomes["machine"] > 0
 
-    live = Predictive(cfg)
-    runner_side = AnswerClassifier(amd_enabled=True)
-    for event, at, call_id, args in trace.pbx_events:
-        for observation in getattr(runner_side, event)(at, call_id, *args):
-            live.observe(observation)
+    live = replayed(trace.pbx_events, Predictive(cfg))
     assert live.ledger.to_rows() == simulated.ledger.to_rows()
     answers = sum(r.answers for r in live.ledger.to_rows())
     assert answers == trace.outcomes["connected"] + trace.outcomes.get("abandoned", 0)
