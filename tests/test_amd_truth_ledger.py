@@ -58,6 +58,23 @@ async def uk_campaign_phones(conn, name: str, mode: str, prefix: str, count: int
     return cid, phones
 
 
+async def answered_call(conn, cid, phone, i, disposition, abandoned, detail=None) -> str:
+    """The ``i``-th call of the test: placed at T0 + 10 i s, answered 5 s later, 30 s long."""
+    at = T0 + timedelta(seconds=10 * i)
+    return await add_attempt(
+        conn,
+        cid,
+        phone["case_id"],
+        phone["id"],
+        created_at=at,
+        answered_at=at + timedelta(seconds=5),
+        ended_at=at + timedelta(seconds=30),
+        disposition=disposition,
+        abandoned=abandoned,
+        **({"detail": detail} if detail is not None else {}),
+    )
+
+
 async def test_false_positives_are_abandons_and_hangups_during_amd_are_not_live(db):
     async with db.acquire() as conn:
         cid, phones = await uk_campaign_phones(conn, "amd-ledger", "progressive", "A", len(CALLS))
@@ -65,18 +82,8 @@ async def test_false_positives_are_abandons_and_hangups_during_amd_are_not_live(
         for i, ((disposition, abandoned, status, truth), p) in enumerate(
             zip(CALLS, phones, strict=True)
         ):
+            call_id = await answered_call(conn, cid, p, i, disposition, abandoned)
             at = T0 + timedelta(seconds=10 * i)
-            call_id = await add_attempt(
-                conn,
-                cid,
-                p["case_id"],
-                p["id"],
-                created_at=at,
-                answered_at=at + timedelta(seconds=5),
-                ended_at=at + timedelta(seconds=30),
-                disposition=disposition,
-                abandoned=abandoned,
-            )
             await record_amd(conn, call_id, status, "", "hangup", at + timedelta(seconds=8))
             if truth:
                 truths.append((call_id, truth))
@@ -104,18 +111,6 @@ async def test_with_amd_off_an_answer_is_live_unless_the_agent_found_a_machine(d
     async with db.acquire() as conn:
         cid, phones = await uk_campaign_phones(conn, "amd-off-ledger", "predictive", "B", 3)
         for i, ((disposition, abandoned, detail), p) in enumerate(zip(calls, phones, strict=True)):
-            at = T0 + timedelta(seconds=10 * i)
-            await add_attempt(
-                conn,
-                cid,
-                p["case_id"],
-                p["id"],
-                created_at=at,
-                answered_at=at + timedelta(seconds=5),
-                ended_at=at + timedelta(seconds=30),
-                disposition=disposition,
-                abandoned=abandoned,
-                detail=detail,
-            )
+            await answered_call(conn, cid, p, i, disposition, abandoned, detail)
         rows = await ledger_rows(conn, cid, T0)
     assert totals(rows) == (2, 1)
