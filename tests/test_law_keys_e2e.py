@@ -148,16 +148,7 @@ def sim_config(dialplan: dict[str, str]) -> SimConfig:
         time_scale=1.0,
         dialplan=dialplan,
         callees=CalleeConfig(
-            mix=CalleeMix(
-                human=0.6,
-                machine=0.0,
-                busy=0.3,
-                no_answer=0.1,
-                unallocated=0.0,
-                powered_off=0.0,
-                congestion=0.0,
-                rejected=0.0,
-            ),
+            mix=CalleeMix.only(human=0.6, busy=0.3, no_answer=0.1),
             ring_mean=2.0,
             talk_mean=4.0,
             fail_delay=0.5,

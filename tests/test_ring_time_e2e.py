@@ -18,18 +18,7 @@ from pbx.sim import CalleeConfig, CalleeMix
 @pytest.mark.parametrize("pbx", PBX_KINDS)
 @in_virtual_time
 async def test_an_unanswered_call_rings_the_full_ring_time_from_its_first_ring(db, pbx):
-    callees = CalleeConfig(
-        mix=CalleeMix(
-            human=0.3,
-            no_answer=0.7,
-            machine=0,
-            busy=0,
-            unallocated=0,
-            powered_off=0,
-            congestion=0,
-            rejected=0,
-        )
-    )
+    callees = CalleeConfig(mix=CalleeMix.only(human=0.3, no_answer=0.7))
     async with rig_for(pbx, db, agents=3, time_scale=1, callees=callees) as rig:
         cid, campaign = await rig.seed_cases(f"ring-{pbx}", 80)
         # Real speed (time scale 1), in virtual time: the runner's ring timer and the PBX's

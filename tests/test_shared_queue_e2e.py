@@ -28,14 +28,11 @@ from pbx.sim import AgentConfig, CalleeConfig, CalleeMix
 SCALE = 40.0
 RUN = 20.0  # event-loop seconds: 800 simulated seconds
 CALLEES = CalleeConfig(
-    mix=CalleeMix(
-        human=0.95, machine=0.0, busy=0.03, no_answer=0.02,
-        unallocated=0.0, powered_off=0.0, congestion=0.0, rejected=0.0,
-    ),
+    mix=CalleeMix.only(human=0.95, busy=0.03, no_answer=0.02),
     ring_mean=3.0,
     talk_mean=40.0,
     fail_delay=1.0,
-)  # fmt: skip
+)
 AGENTS = AgentConfig(count=3, talk_mean=20.0, wrapuptime=1.0, answer_delay=0.2)
 
 

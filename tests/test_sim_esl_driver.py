@@ -113,8 +113,8 @@ async def test_driver_originate_ends_with_the_callee_result(number, result, caus
 @pytest.mark.parametrize(
     ("mix", "result", "cause"),
     [
-        (CalleeMix(0, 0, 0, 0, 0, 1, 0, 0), Result.POWERED_OFF, 20),  # SUBSCRIBER_ABSENT
-        (CalleeMix(0, 0, 0, 0, 0, 0, 0, 1), Result.REJECTED, 21),  # CALL_REJECTED
+        (CalleeMix.only(powered_off=1), Result.POWERED_OFF, 20),  # SUBSCRIBER_ABSENT
+        (CalleeMix.only(rejected=1), Result.REJECTED, 21),  # CALL_REJECTED
     ],
 )
 @in_virtual_time

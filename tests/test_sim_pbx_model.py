@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import statistics
 
+import pytest
+
 from pbx.sim.agents import AgentBoard, AgentPhase
 from pbx.sim.callees import NEVER, CalleeOutcome, lognormal, plan_callee
 from pbx.sim.config import AgentConfig, CalleeConfig, CalleeMix
@@ -20,18 +22,7 @@ def test_same_seed_gives_the_same_callee_plans():
 
 
 def test_outcome_mix_follows_the_configured_probabilities():
-    cfg = CalleeConfig(
-        mix=CalleeMix(
-            human=0.5,
-            machine=0,
-            busy=0.3,
-            no_answer=0.2,
-            unallocated=0,
-            powered_off=0,
-            congestion=0,
-            rejected=0,
-        )
-    )
+    cfg = CalleeConfig(mix=CalleeMix.only(human=0.5, busy=0.3, no_answer=0.2))
     rng = random.Random(3)
     plans = [plan_callee(rng, cfg, "stochastic", "x") for _ in range(4000)]
     share = {o: sum(p.outcome is o for p in plans) / len(plans) for o in CalleeOutcome}
@@ -84,3 +75,11 @@ def test_agent_board_offers_the_longest_idle_agent_and_wraps_up():
         1000,
     )
     assert a2.device_status == 1 and board.pick_idle() is a3
+
+
+def test_a_mix_of_only_some_outcomes_weighs_the_others_zero():
+    assert dict(CalleeMix.only(busy=0.3, human=0.7).weights()) == {
+        name: {"busy": 0.3, "human": 0.7}.get(name, 0.0) for name, _ in CalleeMix().weights()
+    }
+    with pytest.raises(TypeError):
+        CalleeMix.only(voicemail=1.0)

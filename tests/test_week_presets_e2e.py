@@ -122,14 +122,13 @@ async def test_a_week_with_amd_false_positives_audits_clean(db, preset):
     clock = JumpClock(next_local_time(9, zone, time.time()), SCALE)
     name = f"amd-week-{preset}"
     callees = CalleeConfig(
-        mix=CalleeMix(
+        mix=CalleeMix.only(
             human=0.45,
             machine=0.25,
             busy=0.08,
             no_answer=0.15,
             unallocated=0.01,
             powered_off=0.04,
-            congestion=0.0,
             rejected=0.02,
         ),
         ring_mean=6.0,

@@ -48,6 +48,11 @@ class CalleeMix:
         """(outcome name, weight) pairs in a fixed order."""
         return [(f.name, float(getattr(self, f.name))) for f in fields(self)]
 
+    @classmethod
+    def only(cls, **weights: float) -> CalleeMix:
+        """A mix of just the outcomes named: every other weight is 0 (an unknown name raises)."""
+        return cls(**{f.name: 0.0 for f in fields(cls)} | weights)
+
 
 @dataclass(frozen=True)
 class CalleeConfig:
