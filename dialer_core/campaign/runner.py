@@ -204,7 +204,7 @@ class CampaignRunner:
 
     async def _start(self, call: c.Call, event: c.Event) -> None:
         if isinstance(event, c.Launch) and self.answers.amd_enabled:  # AMD off on a share
-            call.amd = self.amd_split.amd_on(getattr(self.policy, "amd_off_share", 0.0))
+            call.amd = self.amd_split.amd_on(self.policy.amd_off_share)
         self.inflight[call.call_id] = call
         await self._feed(call, event)
 

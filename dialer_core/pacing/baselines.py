@@ -32,6 +32,8 @@ def _vicidial_goal(level: float, view: PacingView) -> int:
 class FixedRatio:
     """Constant dial level (VICIdial "RATIO" mode), placed every ``dial_period`` seconds."""
 
+    amd_off_share = 0.0  # AMD runs on every call it launches
+
     def __init__(self, level: float, caps: HardCaps, dial_period: float = 2.5) -> None:
         self.level = level
         self.caps = caps
@@ -57,6 +59,8 @@ class VicidialAdapt:
     the level is set to 1.0; a one-minute brake halves it when over 50 % of more than 20 answered
     calls in the last minute dropped.
     """
+
+    amd_off_share = 0.0  # AMD runs on every call it launches
 
     def __init__(
         self,
@@ -144,6 +148,8 @@ class BinomialTextbook:
     live answers are Binomial(calls ringing + n, p) with ``p`` the live share of resolved calls.
     It launches the largest ``n`` with P(live answers > free agents) <= the target.
     """
+
+    amd_off_share = 0.0  # AMD runs on every call it launches
 
     def __init__(self, target: float, caps: HardCaps, prior_live: float = 0.15) -> None:
         self.target = target

@@ -134,7 +134,7 @@ class AbandonBrake:
 
     def _judge(self, now: float) -> None:
         excess = 0.0
-        fp = self.fp_rate * (1.0 - getattr(self.inner, "amd_off_share", 0.0))
+        fp = self.fp_rate * (1.0 - self.inner.amd_off_share)
         for _, answers, abandons in self._ledger.sums(now):
             if answers <= 0 or self.target <= 0:
                 continue

@@ -112,7 +112,10 @@ class PacingView:
 
 
 class PacingPolicy(Protocol):
-    """A pacing policy. ``decide`` returns how many new calls to launch now (never negative)."""
+    """A pacing policy. ``decide`` returns how many new calls to launch now (never negative);
+    ``amd_off_share`` is the share of those calls to place with AMD off (pacing.amd_plan)."""
+
+    amd_off_share: float
 
     def observe(self, observation: Observation) -> None: ...
 

@@ -22,6 +22,8 @@ class Preview:
     returns how many.
     """
 
+    amd_off_share = 0.0  # AMD runs on every call it launches
+
     def __init__(self, auto_dial_after: float, caps: HardCaps) -> None:
         self.auto_dial_after = auto_dial_after
         self.caps = caps

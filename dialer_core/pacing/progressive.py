@@ -17,6 +17,8 @@ from dialer_core.pacing.interface import (
 class Progressive:
     """Keep ``lines_per_agent`` calls in flight for each idle agent, minus calls already out."""
 
+    amd_off_share = 0.0  # AMD runs on every call it launches
+
     lines_per_agent: float = 1.0
 
     def observe(self, observation: Observation) -> None:

@@ -12,6 +12,8 @@ class Robot:
     The runner reports running robot dialogs as ``view.extra["robot_sessions"]``.
     """
 
+    amd_off_share = 0.0  # AMD runs on every call it launches
+
     def __init__(self, concurrency: int, caps: HardCaps) -> None:
         self.concurrency = concurrency
         self.caps = caps

@@ -361,7 +361,7 @@ class Simulator:
         if n < 0:
             self.trace.negative_decisions += 1
             return
-        share = getattr(self.policy, "amd_off_share", 0.0) if n else 0.0
+        share = self.policy.amd_off_share if n else 0.0
         for _ in range(n):
             self._launch(share)
         if n:
