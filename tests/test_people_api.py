@@ -58,7 +58,9 @@ async def login(client, username: str, password: str = PASSWORD) -> str:
 
 async def handled_call(db, seat: str = SEAT) -> tuple[str, int]:
     """A campaign, two cases and one finished call the agent at ``seat`` talked on."""
-    now = datetime.now(UTC) - timedelta(minutes=5)
+    # Five minutes ago, but never before midnight UTC: the floor counts the calls of today.
+    now = datetime.now(UTC)
+    now = max(now - timedelta(minutes=5), now.replace(hour=0, minute=0, second=0, microsecond=0))
     parsed = parse_cases_csv(CSV.encode())
     async with db.acquire() as conn:
         cid = await ensure_campaign(conn, "north", "progressive", {})
